@@ -1,0 +1,128 @@
+"""`flows list | sync | run`."""
+
+from __future__ import annotations
+
+import sys
+
+from automagik.cli.output import info, print_json, print_table
+from automagik.services import flows as flow_service
+from automagik.services import tasks as task_service
+from automagik.services.context import AppContext
+from automagik.services.errors import InvalidInput
+from automagik.services.serialize import flow_to_dict, task_to_dict
+
+
+def register(groups) -> None:
+    flows = groups.add_parser("flows", help="LangFlow flows")
+    commands = flows.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    listing = commands.add_parser("list", help="the synced flows and their chosen components")
+    listing.add_argument("--json", action="store_true", help="print JSON")
+    listing.set_defaults(handler=list_flows)
+
+    sync = commands.add_parser("sync", help="fetch the flows from LangFlow")
+    sync.add_argument("--flow-id", help="after syncing, set this flow's components (with the two options below)")
+    sync.add_argument("--input-component", help="id of the component the run's input text goes to")
+    sync.add_argument("--output-component", help="id of the component the answer is read from")
+    sync.add_argument("--no-input", action="store_true", help="never ask; leave ambiguous flows unset")
+    sync.set_defaults(handler=sync_flows)
+
+    run = commands.add_parser("run", help="queue a run of a flow now (a running daemon executes it)")
+    run.add_argument("flow_id")
+    run.add_argument("--input", default=None, help='JSON, like \'{"input": "message"}\' (optional "tweaks")')
+    run.add_argument("--max-retries", type=int, default=3)
+    run.add_argument("--timeout", type=int, default=None, help="seconds")
+    run.add_argument("--json", action="store_true", help="print JSON")
+    run.set_defaults(handler=run_flow)
+
+
+def _state(flow) -> str:
+    if flow.removed_at is not None:
+        return "removed from LangFlow"
+    if not (flow.input_component and flow.output_component):
+        return "needs components"
+    return "changed in LangFlow" if flow.changed_at else "ready"
+
+
+def list_flows(context: AppContext, _settings, args) -> int:
+    flows = flow_service.list_flows(context.db)
+    if args.json:
+        print_json([flow_to_dict(f) for f in flows])
+        return 0
+    print_table(
+        ("ID", "NAME", "INPUT", "OUTPUT", "STATE"),
+        [(f.id, f.name, f.input_component, f.output_component, _state(f)) for f in flows],
+        empty="No flows yet: run `python -m automagik.cli.cli flows sync`.",
+    )
+    return 0
+
+
+def sync_flows(context: AppContext, settings, args) -> int:
+    choice = (args.flow_id, args.input_component, args.output_component)
+    if any(choice) and not all(choice):
+        raise InvalidInput("--flow-id, --input-component and --output-component go together: give all three.")
+    with context.langflow() as client:
+        report = flow_service.sync_flows(context.db, client)
+    info(
+        f"Synced {report.total} flow(s) from {settings.langflow_api_url}: {len(report.added)} new, "
+        f"{len(report.updated)} changed, {len(report.restored)} back, {len(report.removed)} gone from LangFlow."
+    )
+    for notice in report.notices:
+        info(f"- {notice}")
+    if all(choice):
+        flow = flow_service.set_components(context.db, *choice)
+        info(f'Flow "{flow.name}": input {flow.input_component}, output {flow.output_component}.')
+    pending = [fid for fid in report.needs_choice if fid != args.flow_id]
+    if pending and sys.stdin.isatty() and not args.no_input:
+        for flow_id in pending:
+            _ask_components(context, flow_id)
+    elif pending:
+        info("These flows need their input and output component chosen before they can be scheduled:")
+        for flow_id in pending:
+            flow = flow_service.get_flow(context.db, flow_id)
+            info(f'- {flow.id} "{flow.name}"')
+        info("Choose with: flows sync --flow-id ID --input-component ID --output-component ID")
+    return 0
+
+
+def _ask_components(context: AppContext, flow_id: str) -> None:
+    flow = flow_service.get_flow(context.db, flow_id)
+    info(f'Flow "{flow.name}" ({flow.id}) needs a choice.')
+    chosen = []
+    for role, current in (("input", flow.input_component), ("output", flow.output_component)):
+        options = flow.components_with_role(role)
+        if not options:
+            info(f"  It has no {role} component, so it cannot be scheduled; add one in LangFlow.")
+            return
+        chosen.append(current if current else _pick(role, options))
+        if chosen[-1] is None:
+            info("  Skipped; choose later with `flows sync --flow-id ...`.")
+            return
+    flow = flow_service.set_components(context.db, flow.id, chosen[0], chosen[1])
+    info(f"  Saved: input {flow.input_component}, output {flow.output_component}.")
+
+
+def _pick(role: str, options: list[dict]) -> str | None:
+    for number, component in enumerate(options, start=1):
+        info(f"  {number}. {flow_service.component_label(component)}")
+    while True:
+        try:
+            answer = input(f"  {role} component [1-{len(options)}, empty to skip]: ").strip()
+        except EOFError:
+            return None
+        if not answer:
+            return None
+        if answer.isdigit() and 1 <= int(answer) <= len(options):
+            return options[int(answer) - 1]["id"]
+        info(f"  Type a number from 1 to {len(options)}.")
+
+
+def run_flow(context: AppContext, _settings, args) -> int:
+    task = task_service.run_flow_now(
+        context.db, args.flow_id, args.input, max_retries=args.max_retries, timeout_seconds=args.timeout
+    )
+    if args.json:
+        print_json(task_to_dict(task))
+    else:
+        info(f"Queued task {task.id}: a running daemon (python scheduler_daemon.py) will run it now.")
+    return 0

@@ -1,0 +1,210 @@
+"""`schedules create | list | show | pause | resume | delete | pause-all | resume-all | preview`."""
+
+from __future__ import annotations
+
+from automagik.cli.output import info, print_fields, print_json, print_table
+from automagik.scheduling import InvalidSchedule, describe
+from automagik.services import schedules as schedule_service
+from automagik.services import tasks as task_service
+from automagik.services.context import AppContext
+from automagik.services.errors import InvalidInput
+from automagik.services.serialize import iso, schedule_to_dict
+from automagik.timefmt import format_local, parse_instant
+
+
+def register(groups) -> None:
+    schedules = groups.add_parser("schedules", help="when flows run")
+    commands = schedules.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    create = commands.add_parser("create", help="schedule a flow")
+    create.add_argument("flow_id")
+    _timing_options(create)
+    create.add_argument("--input", default=None, help='JSON, like \'{"input": "message"}\' (optional "tweaks")')
+    create.add_argument("--max-retries", type=int, default=3, help="retries of a run after a transient error (default 3)")
+    create.add_argument("--timeout", type=int, default=None, help="seconds a run may take (default: the daemon's)")
+    create.add_argument("--missed", default="coalesce", help="after downtime: coalesce (default), skip or all")
+    create.add_argument("--json", action="store_true", help="print JSON")
+    create.set_defaults(handler=create_schedule)
+
+    listing = commands.add_parser("list", help="all schedules, soonest first")
+    listing.add_argument("--status", choices=("active", "paused", "completed"))
+    listing.add_argument("--flow-id")
+    listing.add_argument("--json", action="store_true", help="print JSON")
+    listing.set_defaults(handler=list_schedules)
+
+    for name, handler, text in (
+        ("show", show_schedule, "one schedule, its next fires and last runs"),
+        ("pause", pause_schedule, "stop a schedule firing (kept)"),
+        ("resume", resume_schedule, "let a paused schedule fire again, from now on"),
+        ("delete", delete_schedule, "delete a schedule (its run history stays)"),
+    ):
+        command = commands.add_parser(name, help=text)
+        command.add_argument("schedule_id")
+        command.add_argument("--json", action="store_true", help="print JSON")
+        command.set_defaults(handler=handler)
+
+    pause_all = commands.add_parser("pause-all", help="pause every active schedule")
+    pause_all.set_defaults(handler=pause_all_schedules)
+    resume_all = commands.add_parser("resume-all", help="resume every paused schedule")
+    resume_all.set_defaults(handler=resume_all_schedules)
+
+    preview = commands.add_parser("preview", help="print the next fires of an expression, creating nothing")
+    _timing_options(preview)
+    preview.add_argument("--after", help="ISO time to start from (default now; no offset = in --timezone)")
+    preview.add_argument("--count", type=int, default=5)
+    preview.add_argument("--json", action="store_true", help="print JSON")
+    preview.set_defaults(handler=preview_schedule, needs_database=False)
+
+
+def _timing_options(parser) -> None:
+    parser.add_argument("--type", required=True, help="interval, cron or oneshot")
+    parser.add_argument("--expr", required=True, help='"5m", "1h30m" | "*/5 * * * *", "@daily" | "2026-12-01T09:00"')
+    parser.add_argument("--timezone", default=None, help="IANA zone for cron and oneshot (default: TIMEZONE)")
+
+
+def create_schedule(context: AppContext, settings, args) -> int:
+    schedule = schedule_service.create_schedule(
+        context.db,
+        schedule_service.ScheduleSpec(
+            flow_id=args.flow_id,
+            schedule_type=args.type,
+            schedule_expr=args.expr,
+            flow_input=args.input,
+            timezone=args.timezone,
+            max_retries=args.max_retries,
+            timeout_seconds=args.timeout,
+            missed_policy=args.missed,
+        ),
+        default_timezone=settings.timezone,
+    )
+    if args.json:
+        print_json(schedule_to_dict(schedule))
+        return 0
+    info(
+        f"Created schedule {schedule.id}: {_describe(schedule)}; "
+        f"next run {format_local(schedule.next_run_at, settings.timezone)}."
+    )
+    return 0
+
+
+def _describe(schedule) -> str:
+    try:
+        return describe(schedule.schedule_type, schedule.schedule_expr, schedule.timezone)
+    except InvalidSchedule:
+        return schedule.schedule_expr
+
+
+def list_schedules(context: AppContext, settings, args) -> int:
+    rows = schedule_service.list_schedules(context.db, status=args.status, flow_id=args.flow_id)
+    if args.json:
+        print_json([schedule_to_dict(r.schedule, flow_name=r.flow_name, last_status=r.last_status) for r in rows])
+        return 0
+    print_table(
+        ("ID", "FLOW", "TYPE", "EXPRESSION", "ZONE", "STATUS", f"NEXT RUN ({settings.timezone})", "LAST RUN"),
+        [
+            (
+                r.schedule.id, r.flow_name, r.schedule.schedule_type.value, r.schedule.schedule_expr,
+                r.schedule.timezone, r.schedule.status.value,
+                format_local(r.schedule.next_run_at, settings.timezone) if r.schedule.status.value == "active" else "-",
+                r.last_status,
+            )
+            for r in rows
+        ],
+        empty="No schedules yet: create one with `schedules create --type interval --expr 5m FLOW_ID`.",
+    )
+    return 0
+
+
+def show_schedule(context: AppContext, settings, args) -> int:
+    schedule = schedule_service.get_schedule(context.db, args.schedule_id)
+    recent = task_service.list_tasks(context.db, task_service.TaskFilter(schedule_id=schedule.id), limit=5)
+    upcoming = []
+    if schedule.status.value == "active" and schedule.next_run_at is not None:
+        trigger = schedule_service.schedule_trigger(schedule)
+        upcoming = [schedule.next_run_at]
+        while len(upcoming) < 5 and (following := trigger.next_fire_after(upcoming[-1])) is not None:
+            upcoming.append(following)
+    if args.json:
+        print_json(schedule_to_dict(schedule, next_fires=[iso(t) for t in upcoming], recent_task_ids=[r.task.id for r in recent]))
+        return 0
+    zone = settings.timezone
+    print_fields(
+        [
+            ("id", schedule.id),
+            ("flow", schedule.flow_id),
+            ("when", _describe(schedule)),
+            ("status", schedule.status.value),
+            ("input", schedule.flow_params),
+            ("max retries", schedule.max_retries),
+            ("timeout", f"{schedule.timeout_seconds} s" if schedule.timeout_seconds else "daemon default"),
+            ("missed runs", schedule.missed_policy.value),
+            ("last run", format_local(schedule.last_run_at, zone)),
+            ("next fires", ", ".join(format_local(t, zone) for t in upcoming) or "-"),
+            ("created", format_local(schedule.created_at, zone)),
+        ]
+    )
+    for row in recent:
+        info(f"  {format_local(row.task.scheduled_for, zone)}  {row.task.status.value}  task {row.task.id}")
+    return 0
+
+
+def _print_one(schedule, settings, args, verb: str) -> int:
+    if args.json:
+        print_json(schedule_to_dict(schedule))
+    else:
+        extra = f"; next run {format_local(schedule.next_run_at, settings.timezone)}" if verb == "resumed" else ""
+        info(f"Schedule {schedule.id} {verb}{extra}.")
+    return 0
+
+
+def pause_schedule(context: AppContext, settings, args) -> int:
+    return _print_one(schedule_service.pause_schedule(context.db, args.schedule_id), settings, args, "paused")
+
+
+def resume_schedule(context: AppContext, settings, args) -> int:
+    return _print_one(schedule_service.resume_schedule(context.db, args.schedule_id), settings, args, "resumed")
+
+
+def delete_schedule(context: AppContext, _settings, args) -> int:
+    schedule_service.delete_schedule(context.db, args.schedule_id)
+    if args.json:
+        print_json({"id": args.schedule_id, "deleted": True})
+    else:
+        info(f"Schedule {args.schedule_id} deleted; its past runs stay in the task history.")
+    return 0
+
+
+def pause_all_schedules(context: AppContext, _settings, _args) -> int:
+    info(f"Paused {schedule_service.pause_all(context.db)} schedule(s).")
+    return 0
+
+
+def resume_all_schedules(context: AppContext, _settings, _args) -> int:
+    resumed, refused = schedule_service.resume_all(context.db)
+    info(f"Resumed {resumed} schedule(s).")
+    for reason in refused:
+        info(f"- not resumed: {reason}")
+    return 0
+
+
+def preview_schedule(_context, settings, args) -> int:
+    zone = args.timezone or settings.timezone
+    after = None
+    if args.after:
+        try:
+            after = parse_instant(args.after, zone)
+        except ValueError as exc:
+            raise InvalidInput(f"--after: {exc}") from None
+    fires = schedule_service.preview(args.type, args.expr, zone, after=after, count=args.count)
+    if args.json:
+        print_json([iso(t) for t in fires])
+        return 0
+    try:
+        info(describe(args.type, args.expr, zone))
+    except InvalidSchedule:
+        pass
+    for fire in fires:
+        info(f"  {format_local(fire, zone)}   ({iso(fire)})")
+    if not fires:
+        info("  (no fire after that time)")
+    return 0

@@ -1,0 +1,135 @@
+"""`tasks list | show | retry | export`."""
+
+from __future__ import annotations
+
+from automagik.cli.output import info, print_fields, print_json, print_table
+from automagik.services import tasks as task_service
+from automagik.services.context import AppContext
+from automagik.services.errors import InvalidInput
+from automagik.services.export import write_tasks_csv
+from automagik.services.serialize import duration_seconds, log_to_dict, output_text, task_to_dict
+from automagik.timefmt import format_local, parse_instant
+
+
+def register(groups) -> None:
+    tasks = groups.add_parser("tasks", help="the history of runs")
+    commands = tasks.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    listing = commands.add_parser("list", help="runs, newest first")
+    _filter_options(listing)
+    listing.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
+    listing.add_argument("--offset", type=int, default=0, help="skip this many first")
+    listing.add_argument("--json", action="store_true", help="print JSON")
+    listing.set_defaults(handler=list_tasks)
+
+    show = commands.add_parser("show", help="one run: input, output, error and log lines")
+    show.add_argument("task_id")
+    show.add_argument("--json", action="store_true", help="print JSON")
+    show.set_defaults(handler=show_task)
+
+    retry = commands.add_parser("retry", help="put a failed run back in the queue")
+    retry.add_argument("task_id")
+    retry.add_argument("--json", action="store_true", help="print JSON")
+    retry.set_defaults(handler=retry_task)
+
+    export = commands.add_parser("export", help="write the runs matching the filters to a CSV file")
+    _filter_options(export)
+    export.add_argument("--output", required=True, help="the CSV file to write")
+    export.set_defaults(handler=export_tasks)
+
+
+def _filter_options(parser) -> None:
+    parser.add_argument("--status", action="append", help="pending, running, completed, failed or skipped (repeatable)")
+    parser.add_argument("--flow-id")
+    parser.add_argument("--schedule-id")
+    parser.add_argument("--since", help="ISO time (planned time ≥ this); no offset = in TIMEZONE")
+    parser.add_argument("--until", help="ISO time (planned time < this); no offset = in TIMEZONE")
+
+
+def _filters(args, zone: str) -> task_service.TaskFilter:
+    times = {}
+    for name in ("since", "until"):
+        raw = getattr(args, name)
+        if raw:
+            try:
+                times[name] = parse_instant(raw, zone)
+            except ValueError as exc:
+                raise InvalidInput(f"--{name}: {exc}") from None
+    statuses = tuple(s.strip().lower() for value in (args.status or []) for s in value.split(",") if s.strip())
+    return task_service.TaskFilter(
+        statuses=statuses, flow_id=args.flow_id, schedule_id=args.schedule_id, **times
+    )
+
+
+def _summary(task) -> str:
+    return task.error or output_text(task) or ""
+
+
+def list_tasks(context: AppContext, settings, args) -> int:
+    rows = task_service.list_tasks(context.db, _filters(args, settings.timezone), limit=args.limit, offset=args.offset)
+    if args.json:
+        print_json([task_to_dict(r.task, flow_name=r.flow_name) for r in rows])
+        return 0
+    zone = settings.timezone
+    print_table(
+        ("ID", "FLOW", "STATUS", f"PLANNED ({zone})", "STARTED", "DURATION", "TRIES", "OUTPUT / ERROR"),
+        [
+            (
+                r.task.id, r.flow_name, r.task.status.value, format_local(r.task.scheduled_for, zone),
+                format_local(r.task.started_at, zone),
+                f"{duration_seconds(r.task)} s" if duration_seconds(r.task) is not None else None,
+                r.task.tries, _summary(r.task),
+            )
+            for r in rows
+        ],
+        empty="No runs match.",
+    )
+    return 0
+
+
+def show_task(context: AppContext, settings, args) -> int:
+    detail = task_service.get_task(context.db, args.task_id)
+    task, zone = detail.task, settings.timezone
+    if args.json:
+        print_json(task_to_dict(task, flow_name=detail.flow_name, logs=[log_to_dict(line) for line in detail.logs]))
+        return 0
+    print_fields(
+        [
+            ("id", task.id),
+            ("flow", f"{detail.flow_name} ({task.flow_id})"),
+            ("schedule", task.schedule_id or "manual run"),
+            ("status", task.status.value),
+            ("planned", format_local(task.scheduled_for, zone)),
+            ("started", format_local(task.started_at, zone)),
+            ("finished", format_local(task.finished_at, zone)),
+            ("tries", f"{task.tries} (retries allowed: {task.max_retries})"),
+            ("next retry", format_local(task.next_retry_at, zone) if task.status.value == "pending" else None),
+            ("input", (task.input_data or {}).get("input")),
+            ("output", output_text(task)),
+            ("error", task.error),
+        ]
+    )
+    if detail.logs:
+        info("log:")
+        for line in detail.logs:
+            info(f"  {format_local(line.created_at, zone)}  {line.level.value:<7}  {line.message}")
+    return 0
+
+
+def retry_task(context: AppContext, _settings, args) -> int:
+    task = task_service.retry_task(context.db, args.task_id)
+    if args.json:
+        print_json(task_to_dict(task))
+    else:
+        info(f"Task {task.id} is pending again; a running daemon will retry it now.")
+    return 0
+
+
+def export_tasks(context: AppContext, settings, args) -> int:
+    filters = _filters(args, settings.timezone)
+    try:
+        count = write_tasks_csv(context.db, args.output, filters)
+    except OSError as exc:
+        raise InvalidInput(f"Cannot write {args.output}: {exc.strerror or exc}.") from None
+    info(f"Wrote {count} run(s) to {args.output}.")
+    return 0

@@ -1,0 +1,23 @@
+"""The one place the program reads the time, so tests can move it instead of sleeping."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Callable
+
+_source: Callable[[], datetime] = lambda: datetime.now(timezone.utc)  # noqa: E731
+
+
+def utcnow() -> datetime:
+    """The current instant, timezone-aware UTC."""
+    return _source()
+
+
+def set_clock(source: Callable[[], datetime]) -> None:
+    """Replace the time source (tests); `source` must return aware datetimes."""
+    global _source
+    _source = source
+
+
+def reset_clock() -> None:
+    set_clock(lambda: datetime.now(timezone.utc))

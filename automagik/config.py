@@ -1,0 +1,111 @@
+"""Settings, read once from the environment and an optional .env file.
+
+Environment variables win over the .env file, so a deployment can override a developer's
+file without editing it. Every value is checked here, at start-up, so a typo stops the
+program with a message naming the variable instead of failing later in the middle of a run.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+from dotenv import dotenv_values
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_SQLITE_PATH = PROJECT_ROOT / "data" / "automagik.db"
+DEFAULT_LANGFLOW_URL = "http://localhost:7860"
+
+
+class ConfigError(Exception):
+    """A setting has a value the program cannot use; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    langflow_api_url: str = DEFAULT_LANGFLOW_URL
+    # repr=False keeps the key out of any log line or traceback that prints the settings.
+    langflow_api_key: str | None = field(default=None, repr=False)
+    database_url: str = f"sqlite:///{DEFAULT_SQLITE_PATH}"
+    timezone: str = "UTC"
+    langflow_connect_timeout: float = 5.0
+    langflow_read_timeout: float = 300.0
+
+
+def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path | None = ".env") -> Settings:
+    """Build Settings from `environ` (default os.environ) over the values of `env_file`."""
+    values: dict[str, str] = {}
+    if env_file is not None and Path(env_file).is_file():
+        values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    values.update(os.environ if environ is None else environ)
+
+    def get(name: str) -> str | None:
+        value = values.get(name)
+        return value.strip() if value is not None and value.strip() else None
+
+    return Settings(
+        langflow_api_url=_check_url(get("LANGFLOW_API_URL") or DEFAULT_LANGFLOW_URL),
+        langflow_api_key=get("LANGFLOW_API_KEY"),
+        database_url=_check_database_url(get("DATABASE_URL")),
+        timezone=_check_timezone(get("TIMEZONE") or "UTC"),
+        langflow_connect_timeout=_check_seconds("LANGFLOW_CONNECT_TIMEOUT", get("LANGFLOW_CONNECT_TIMEOUT"), 5.0),
+        langflow_read_timeout=_check_seconds("LANGFLOW_READ_TIMEOUT", get("LANGFLOW_READ_TIMEOUT"), 300.0),
+    )
+
+
+def _check_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(
+            f"LANGFLOW_API_URL={url!r} is not a usable address: expected http(s)://host[:port], "
+            "like http://localhost:7860."
+        )
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError:
+        raise ConfigError(f"LANGFLOW_API_URL={url!r} has an invalid port: expected 1-65535.") from None
+    return url.rstrip("/")
+
+
+def _check_database_url(url: str | None) -> str:
+    if url is None:
+        return f"sqlite:///{DEFAULT_SQLITE_PATH}"
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ConfigError(
+            "DATABASE_URL is not a database address: expected sqlite:///path/to/file.db "
+            "or postgresql://user:password@host:5432/dbname."
+        ) from None
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise ConfigError(
+            f"DATABASE_URL uses {parsed.get_backend_name()!r}: only sqlite:/// and postgresql:// are supported."
+        )
+    return url
+
+
+def _check_timezone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except Exception:  # ZoneInfo raises several types (ValueError, ZoneInfoNotFoundError, OSError)
+        raise ConfigError(f"TIMEZONE={name!r} is not a known time zone: expected an IANA name like Europe/Berlin or UTC.") from None
+    return name
+
+
+def _check_seconds(name: str, raw: str | None, default: float) -> float:
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 86400:
+        raise ConfigError(f"{name}={raw!r} is not a duration: expected a number of seconds between 0 and 86400.")
+    return value

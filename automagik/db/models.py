@@ -1,0 +1,194 @@
+"""ORM models: flows, schedules, tasks and their log lines.
+
+Every time column is a UTCDateTime: stored as UTC, read back timezone-aware. Statuses are
+stored as short strings with a CHECK constraint (portable across SQLite and PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from automagik.db.types import JSONDocument, UTCDateTime
+from automagik.scheduling.types import ScheduleType
+
+# Named constraints keep Alembic migrations deterministic on both databases.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+class ScheduleStatus(str, enum.Enum):
+    ACTIVE = "active"  # fires when next_run_at comes
+    PAUSED = "paused"  # kept, never fires until resumed
+    COMPLETED = "completed"  # a oneshot whose single fire was recorded
+
+
+class TaskStatus(str, enum.Enum):
+    PENDING = "pending"  # waiting for a daemon (first try or a retry at next_retry_at)
+    RUNNING = "running"  # a daemon holds it under a lease
+    COMPLETED = "completed"  # LangFlow answered with the chosen component's output
+    FAILED = "failed"  # failed for good: permanent error or retries used up
+    SKIPPED = "skipped"  # a fire that was not run (its previous run was still going)
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in (TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.SKIPPED)
+
+
+class MissedRunPolicy(str, enum.Enum):
+    COALESCE = "coalesce"  # after downtime, one run for the latest missed fire
+    SKIP = "skip"  # after downtime, no run; wait for the next fire
+    ALL = "all"  # after downtime, one run per missed fire (capped)
+
+
+class LogLevel(str, enum.Enum):
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+def _enum(cls: type[enum.Enum], name: str) -> Enum:
+    return Enum(
+        cls,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=16,
+        values_callable=lambda members: [m.value for m in members],
+        validate_strings=True,
+    )
+
+
+class Flow(Base):
+    """A LangFlow flow as the scheduler needs it: names, chosen components, trimmed graph facts."""
+
+    __tablename__ = "flows"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    # description, LangFlow's updated_at, endpoint_name, components [{id, type, display_name, role}]
+    data: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
+    input_component: Mapped[str | None] = mapped_column(String(128))
+    output_component: Mapped[str | None] = mapped_column(String(128))
+    synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set when a sync saw the flow change in LangFlow (its graph or name).
+    changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set when a sync no longer found the flow in LangFlow; cleared if it comes back.
+    removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    schedules: Mapped[list[Schedule]] = relationship(back_populates="flow")
+
+    @property
+    def components(self) -> list[dict[str, Any]]:
+        return list((self.data or {}).get("components") or [])
+
+    def components_with_role(self, role: str) -> list[dict[str, Any]]:
+        return [c for c in self.components if c.get("role") == role]
+
+    @property
+    def is_ready(self) -> bool:
+        """Whether runs can be sent: both components chosen and the flow still in LangFlow."""
+        return bool(self.input_component and self.output_component and self.removed_at is None)
+
+
+class Schedule(Base):
+    __tablename__ = "schedules"
+    __table_args__ = (Index("ix_schedules_due", "status", "next_run_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    flow_id: Mapped[str] = mapped_column(ForeignKey("flows.id", ondelete="CASCADE"), index=True)
+    schedule_type: Mapped[ScheduleType] = mapped_column(_enum(ScheduleType, "schedule_type"))
+    schedule_expr: Mapped[str] = mapped_column(String(255))
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    # Interval grids are anchored here (fires at anchor + k * every), so runs never drift.
+    anchor_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    flow_params: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
+    next_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    status: Mapped[ScheduleStatus] = mapped_column(_enum(ScheduleStatus, "schedule_status"))
+    max_retries: Mapped[int] = mapped_column(Integer, default=3)
+    timeout_seconds: Mapped[int | None] = mapped_column(Integer)
+    missed_policy: Mapped[MissedRunPolicy] = mapped_column(_enum(MissedRunPolicy, "missed_policy"))
+    last_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    flow: Mapped[Flow] = relationship(back_populates="schedules")
+
+
+class Task(Base):
+    """One run of a flow: a schedule's fire, a manual run, with its retries on the same row."""
+
+    __tablename__ = "tasks"
+    __table_args__ = (
+        # One fire can never become two tasks, whatever daemons race for it.
+        UniqueConstraint("schedule_id", "scheduled_for", name="uq_tasks_schedule_fire"),
+        Index("ix_tasks_due", "status", "next_retry_at"),
+        Index("ix_tasks_lease", "status", "lease_until"),
+        Index("ix_tasks_scheduled_for", "scheduled_for"),
+        Index("ix_tasks_flow_time", "flow_id", "scheduled_for"),
+        Index("ix_tasks_status_time", "status", "scheduled_for"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    flow_id: Mapped[str] = mapped_column(ForeignKey("flows.id", ondelete="CASCADE"))
+    # NULL for manual runs, and for runs of a schedule deleted since (the history stays).
+    schedule_id: Mapped[str | None] = mapped_column(ForeignKey("schedules.id", ondelete="SET NULL"))
+    status: Mapped[TaskStatus] = mapped_column(_enum(TaskStatus, "task_status"))
+    input_data: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
+    error: Mapped[str | None] = mapped_column(Text)
+    tries: Mapped[int] = mapped_column(Integer, default=0)
+    max_retries: Mapped[int] = mapped_column(Integer, default=3)
+    timeout_seconds: Mapped[int | None] = mapped_column(Integer)
+    scheduled_for: Mapped[datetime] = mapped_column(UTCDateTime)
+    next_retry_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    claimed_by: Mapped[str | None] = mapped_column(String(128))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    flow: Mapped[Flow] = relationship()
+    logs: Mapped[list[TaskLog]] = relationship(order_by="TaskLog.id", passive_deletes=True)
+
+
+class TaskLog(Base):
+    __tablename__ = "task_logs"
+    __table_args__ = (Index("ix_task_logs_task", "task_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True)
+    task_id: Mapped[str] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"))
+    level: Mapped[LogLevel] = mapped_column(_enum(LogLevel, "log_level"))
+    message: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

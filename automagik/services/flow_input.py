@@ -1,0 +1,71 @@
+"""The input a run sends to a flow: the text for its input component and optional tweaks.
+
+Users write it as JSON (`--input '{"input": "message"}'`); it is stored as given on the
+schedule (flow_params) and on each task (input_data).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from automagik.services.errors import InvalidInput
+
+MAX_INPUT_CHARS = 1_000_000
+TEXT_KEYS = ("input", "input_value")
+ALLOWED_KEYS = (*TEXT_KEYS, "tweaks")
+
+
+def parse_flow_input(raw: str | dict[str, Any] | None) -> dict[str, Any]:
+    """Check a run's input and return its stored form `{"input": text, "tweaks": {...}}`.
+
+    Accepts a JSON object with "input" (or "input_value") and an optional "tweaks" object,
+    a JSON string (the text alone), or an already-parsed dict.
+    """
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return {"input": "", "tweaks": {}}
+    if isinstance(raw, str):
+        if len(raw) > MAX_INPUT_CHARS:
+            raise InvalidInput(f"The input is {len(raw):,} characters long: at most {MAX_INPUT_CHARS:,} are accepted.")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise InvalidInput(
+                f'The input is not valid JSON ({exc.msg} at character {exc.pos}): expected like {{"input": "message"}}.'
+            ) from None
+    else:
+        value = raw
+    if isinstance(value, str):
+        return {"input": value, "tweaks": {}}
+    if not isinstance(value, dict):
+        raise InvalidInput('The input must be a JSON object like {"input": "message"}, or a JSON string.')
+    unknown = [k for k in value if k not in ALLOWED_KEYS]
+    if unknown:
+        raise InvalidInput(
+            f'Unknown key "{unknown[0]}" in the input: use "input" for the text and optionally "tweaks" '
+            '(an object {component_id: {field: value}}).'
+        )
+    if all(k in value for k in TEXT_KEYS):
+        raise InvalidInput('Give the text once: "input" or "input_value", not both.')
+    text = value.get("input", value.get("input_value", ""))
+    if text is None:
+        text = ""
+    if not isinstance(text, str):
+        raise InvalidInput(f'The input text must be a string, not {type(text).__name__}: like {{"input": "message"}}.')
+    tweaks = value.get("tweaks") or {}
+    if not isinstance(tweaks, dict) or not all(isinstance(k, str) and isinstance(v, dict) for k, v in tweaks.items()):
+        raise InvalidInput('"tweaks" must be an object {component_id: {field: value}}.')
+    if _contains_nul(text) or _contains_nul(tweaks):
+        # PostgreSQL cannot store NUL in text or JSON; refuse it on every database alike.
+        raise InvalidInput("The input contains a NUL character (\\u0000), which cannot be stored: remove it.")
+    return {"input": text, "tweaks": tweaks}
+
+
+def _contains_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_contains_nul(k) or _contains_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_contains_nul(v) for v in value)
+    return False

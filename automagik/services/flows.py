@@ -1,0 +1,174 @@
+"""Flows: sync them from LangFlow, list them, choose each one's input and output component."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from sqlalchemy import select, update
+
+from automagik.clock import utcnow
+from automagik.db.engine import Database
+from automagik.db.models import Flow, Schedule, ScheduleStatus
+from automagik.langflow import LangFlowClient, LangFlowError, is_runnable_flow, trim_flow
+from automagik.services.errors import InvalidInput, NotFound, Unavailable
+
+INPUT, OUTPUT = "input", "output"
+
+
+@dataclass
+class SyncReport:
+    """What a sync did, flow by flow, so the CLI and the dashboard can say it plainly."""
+
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    restored: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    # Flows that still need the user to choose an input and/or output component.
+    needs_choice: list[str] = field(default_factory=list)
+    # Human sentences: selections cleared because their component vanished, schedules paused.
+    notices: list[str] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return len(self.added) + len(self.updated) + len(self.unchanged) + len(self.restored)
+
+
+def sync_flows(db: Database, client: LangFlowClient, progress: Callable[[int, int], None] | None = None) -> SyncReport:
+    """Fetch every flow from LangFlow and bring the flows table in line with it.
+
+    Selections that are still valid are kept; a selection whose component vanished is cleared
+    (and the flow's active schedules paused, since their runs could only fail); flows gone
+    from LangFlow are marked removed and their schedules paused. Nothing is ever deleted.
+    """
+    try:
+        raw_flows = [f for f in client.list_flows() if is_runnable_flow(f)]
+    except LangFlowError as exc:
+        raise Unavailable(f"Could not sync flows: {exc.message}") from None
+    report = SyncReport()
+    now = utcnow()
+    seen: set[str] = set()
+    with db.write() as session:
+        existing = {flow.id: flow for flow in session.scalars(select(Flow))}
+        for done, raw in enumerate(raw_flows, start=1):
+            flow_id = str(raw.get("id") or "")
+            if not flow_id or flow_id in seen:
+                continue
+            seen.add(flow_id)
+            name = str(raw.get("name") or flow_id)[:255]
+            data = trim_flow(raw)
+            flow = existing.get(flow_id)
+            if flow is None:
+                flow = Flow(id=flow_id, name=name, data=data, created_at=now, updated_at=now, synced_at=now)
+                session.add(flow)
+                report.added.append(name)
+            else:
+                changed = flow.name != name or flow.data != data
+                if flow.removed_at is not None:
+                    flow.removed_at = None
+                    report.restored.append(name)
+                elif changed:
+                    report.updated.append(name)
+                else:
+                    report.unchanged.append(name)
+                if changed:
+                    flow.name, flow.data, flow.changed_at, flow.updated_at = name, data, now, now
+                flow.synced_at = now
+                _drop_vanished_selections(session, flow, report, now)
+            _auto_select(flow)
+            if not (flow.input_component and flow.output_component):
+                report.needs_choice.append(flow.id)
+            if progress:
+                progress(done, len(raw_flows))
+        for flow in existing.values():
+            if flow.id not in seen and flow.removed_at is None:
+                flow.removed_at = flow.updated_at = now
+                report.removed.append(flow.name)
+                paused = _pause_schedules_of(session, flow.id, now)
+                if paused:
+                    report.notices.append(
+                        f'Flow "{flow.name}" is no longer in LangFlow: {paused} schedule(s) paused.'
+                    )
+    return report
+
+
+def _auto_select(flow: Flow) -> None:
+    """Choose the components when there is no choice to make: exactly one input, one output."""
+    inputs, outputs = flow.components_with_role(INPUT), flow.components_with_role(OUTPUT)
+    if flow.input_component is None and len(inputs) == 1:
+        flow.input_component = inputs[0]["id"]
+    if flow.output_component is None and len(outputs) == 1:
+        flow.output_component = outputs[0]["id"]
+
+
+def _drop_vanished_selections(session, flow: Flow, report: SyncReport, now) -> None:
+    cleared = []
+    for role, attr in ((INPUT, "input_component"), (OUTPUT, "output_component")):
+        chosen = getattr(flow, attr)
+        if chosen and chosen not in {c["id"] for c in flow.components_with_role(role)}:
+            setattr(flow, attr, None)
+            cleared.append(f"{role} component {chosen}")
+    if cleared:
+        paused = _pause_schedules_of(session, flow.id, now)
+        report.notices.append(
+            f'Flow "{flow.name}": the chosen {" and ".join(cleared)} no longer exists in LangFlow; '
+            f"choose again{f' ({paused} schedule(s) paused until then)' if paused else ''}."
+        )
+
+
+def _pause_schedules_of(session, flow_id: str, now) -> int:
+    result = session.execute(
+        update(Schedule)
+        .where(Schedule.flow_id == flow_id, Schedule.status == ScheduleStatus.ACTIVE)
+        .values(status=ScheduleStatus.PAUSED, updated_at=now)
+    )
+    return result.rowcount or 0
+
+
+def list_flows(db: Database, include_removed: bool = True) -> list[Flow]:
+    with db.read() as session:
+        query = select(Flow).order_by(Flow.name, Flow.id)
+        if not include_removed:
+            query = query.where(Flow.removed_at.is_(None))
+        return list(session.scalars(query))
+
+
+def get_flow(db: Database, flow_id: str) -> Flow:
+    with db.read() as session:
+        flow = session.get(Flow, flow_id)
+        if flow is None:
+            raise NotFound(f'Unknown flow id "{flow_id}": run `flows sync`, then `flows list` to see the ids.')
+        return flow
+
+
+def set_components(db: Database, flow_id: str, input_component: str, output_component: str) -> Flow:
+    """Choose the component a run feeds its input to and the one it reads its answer from."""
+    with db.write() as session:
+        flow = session.get(Flow, flow_id)
+        if flow is None:
+            raise NotFound(f'Unknown flow id "{flow_id}": run `flows sync`, then `flows list` to see the ids.')
+        validate_component(flow, input_component, INPUT)
+        validate_component(flow, output_component, OUTPUT)
+        flow.input_component, flow.output_component = input_component, output_component
+        flow.updated_at = utcnow()
+        return flow
+
+
+def validate_component(flow: Flow, component_id: str, role: str) -> None:
+    components = {c["id"]: c for c in flow.components}
+    choices = ", ".join(c["id"] for c in flow.components_with_role(role)) or "none"
+    component = components.get(component_id)
+    if component is None:
+        raise InvalidInput(
+            f'Component "{component_id}" is not in flow "{flow.name}": its {role} components are {choices}.'
+        )
+    if component.get("role") != role:
+        raise InvalidInput(
+            f'Component "{component_id}" of flow "{flow.name}" is not an {role} component: choose one of {choices}.'
+        )
+
+
+def component_label(component: dict) -> str:
+    """How a component is named to users, e.g. "Chat Input · ChatInput-jFwUm"."""
+    return f"{component.get('display_name') or component.get('type')} · {component['id']}"

@@ -1,0 +1,340 @@
+"""Schedules: create, change, pause, resume, delete; and preview when they would fire."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+
+from automagik.clock import utcnow
+from automagik.db.engine import Database
+from automagik.db.models import Flow, MissedRunPolicy, Schedule, ScheduleStatus, Task
+from automagik.scheduling import (
+    InvalidSchedule,
+    ScheduleType,
+    Trigger,
+    build_trigger,
+    ensure_in_future,
+    load_zone,
+    normalize_expr,
+    parse_oneshot,
+    preview_fires,
+)
+from automagik.services.errors import InvalidInput, NotFound
+from automagik.services.flow_input import parse_flow_input
+
+MAX_RETRIES_LIMIT = 20
+TIMEOUT_LIMIT_SECONDS = 24 * 3600
+PREVIEW_LIMIT = 1000
+
+
+@dataclass(frozen=True)
+class ScheduleSpec:
+    """What the user asks for; every field is checked before anything is written."""
+
+    flow_id: str
+    schedule_type: str
+    schedule_expr: str
+    flow_input: str | dict[str, Any] | None = None
+    timezone: str | None = None
+    max_retries: int = 3
+    timeout_seconds: int | None = None
+    missed_policy: str = MissedRunPolicy.COALESCE.value
+
+
+@dataclass(frozen=True)
+class ScheduleRow:
+    """A schedule with what its listing shows beside it: the flow's name and the last run."""
+
+    schedule: Schedule
+    flow_name: str
+    last_status: str | None
+
+
+def schedule_trigger(schedule: Schedule) -> Trigger:
+    """Rebuild the trigger of a stored schedule (its expression was validated when saved)."""
+    return build_trigger(
+        schedule.schedule_type, schedule.schedule_expr, timezone=schedule.timezone, anchor=schedule.anchor_at
+    )
+
+
+def _checked_type(value: str) -> ScheduleType:
+    try:
+        return ScheduleType(str(value).strip().lower())
+    except ValueError:
+        raise InvalidInput(f'Unknown schedule type "{value}": use interval, cron or oneshot.') from None
+
+
+def _checked_policy(value: str) -> MissedRunPolicy:
+    try:
+        return MissedRunPolicy(str(value).strip().lower())
+    except ValueError:
+        raise InvalidInput(f'Unknown missed-run policy "{value}": use coalesce, skip or all.') from None
+
+
+def _checked_int(name: str, value: Any, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        try:
+            value = int(str(value).strip())
+        except ValueError:
+            raise InvalidInput(f"{name} must be a whole number from {low} to {high}, not {value!r}.") from None
+    if not low <= value <= high:
+        raise InvalidInput(f"{name} must be from {low} to {high}, not {value}.")
+    return value
+
+
+@dataclass(frozen=True)
+class _CheckedTiming:
+    schedule_type: ScheduleType
+    expr: str
+    timezone: str
+    anchor_at: datetime
+    next_run_at: datetime | None
+
+
+def _check_timing(schedule_type: str, expr: str, timezone: str, now: datetime) -> _CheckedTiming:
+    """Prove a schedule by computing its first fire; a oneshot in the past is refused."""
+    kind = _checked_type(schedule_type)
+    try:
+        load_zone(timezone)
+        normalized = normalize_expr(kind, expr, timezone)
+        anchor = now.replace(microsecond=0)
+        trigger = build_trigger(kind, normalized, timezone=timezone, anchor=anchor)
+        if kind is ScheduleType.ONESHOT:
+            ensure_in_future(parse_oneshot(normalized, timezone), now)
+        next_run = trigger.next_fire_after(now)
+    except InvalidSchedule as exc:
+        raise InvalidInput(str(exc)) from None
+    return _CheckedTiming(kind, normalized, timezone, anchor, next_run)
+
+
+def _ready_flow(session, flow_id: str) -> Flow:
+    flow = session.get(Flow, flow_id)
+    if flow is None:
+        raise NotFound(f'Unknown flow id "{flow_id}": run `flows sync`, then `flows list` to see the ids.')
+    if flow.removed_at is not None:
+        raise InvalidInput(f'Flow "{flow.name}" is no longer in LangFlow: sync flows, or schedule another flow.')
+    if not (flow.input_component and flow.output_component):
+        raise InvalidInput(
+            f'Flow "{flow.name}" has no input and output component chosen yet: choose them with '
+            f"`flows sync --flow-id {flow.id} --input-component ID --output-component ID` or on the Flows page."
+        )
+    return flow
+
+
+def create_schedule(db: Database, spec: ScheduleSpec, default_timezone: str = "UTC") -> Schedule:
+    now = utcnow()
+    timing = _check_timing(spec.schedule_type, spec.schedule_expr, spec.timezone or default_timezone, now)
+    params = parse_flow_input(spec.flow_input)
+    max_retries = _checked_int("max retries", spec.max_retries, 0, MAX_RETRIES_LIMIT)
+    timeout = None if spec.timeout_seconds is None else _checked_int("timeout", spec.timeout_seconds, 1, TIMEOUT_LIMIT_SECONDS)
+    policy = _checked_policy(spec.missed_policy)
+    with db.write() as session:
+        _ready_flow(session, spec.flow_id)
+        schedule = Schedule(
+            flow_id=spec.flow_id,
+            schedule_type=timing.schedule_type,
+            schedule_expr=timing.expr,
+            timezone=timing.timezone,
+            anchor_at=timing.anchor_at,
+            flow_params=params,
+            next_run_at=timing.next_run_at,
+            status=ScheduleStatus.ACTIVE,
+            max_retries=max_retries,
+            timeout_seconds=timeout,
+            missed_policy=policy,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(schedule)
+    return schedule
+
+
+_UNSET: Any = object()
+
+
+def update_schedule(
+    db: Database,
+    schedule_id: str,
+    *,
+    schedule_type: str = _UNSET,
+    schedule_expr: str = _UNSET,
+    timezone: str = _UNSET,
+    flow_input: str | dict | None = _UNSET,
+    max_retries: int = _UNSET,
+    timeout_seconds: int | None = _UNSET,
+    missed_policy: str = _UNSET,
+) -> Schedule:
+    """Change a schedule; a new type, expression or zone restarts its timing from now."""
+    now = utcnow()
+    with db.write() as session:
+        schedule = _get_for_update(session, schedule_id)
+        new_type = schedule.schedule_type.value if schedule_type is _UNSET else schedule_type
+        new_expr = schedule.schedule_expr if schedule_expr is _UNSET else schedule_expr
+        new_zone = schedule.timezone if timezone is _UNSET else timezone
+        timing_changed = (new_type, new_expr, new_zone) != (
+            schedule.schedule_type.value, schedule.schedule_expr, schedule.timezone
+        )
+        if timing_changed:
+            timing = _check_timing(new_type, new_expr, new_zone, now)
+        if flow_input is not _UNSET:
+            schedule.flow_params = parse_flow_input(flow_input)
+        if max_retries is not _UNSET:
+            schedule.max_retries = _checked_int("max retries", max_retries, 0, MAX_RETRIES_LIMIT)
+        if timeout_seconds is not _UNSET:
+            schedule.timeout_seconds = (
+                None if timeout_seconds is None else _checked_int("timeout", timeout_seconds, 1, TIMEOUT_LIMIT_SECONDS)
+            )
+        if missed_policy is not _UNSET:
+            schedule.missed_policy = _checked_policy(missed_policy)
+        if timing_changed:
+            schedule.schedule_type, schedule.schedule_expr = timing.schedule_type, timing.expr
+            schedule.timezone, schedule.anchor_at = timing.timezone, timing.anchor_at
+            schedule.next_run_at = timing.next_run_at
+            if schedule.status is ScheduleStatus.COMPLETED:
+                schedule.status = ScheduleStatus.ACTIVE
+        schedule.updated_at = now
+        return schedule
+
+
+def _get_for_update(session, schedule_id: str) -> Schedule:
+    schedule = session.get(Schedule, schedule_id)
+    if schedule is None:
+        raise NotFound(f'Unknown schedule id "{schedule_id}": see `schedules list` for the ids.')
+    return schedule
+
+
+def get_schedule(db: Database, schedule_id: str) -> Schedule:
+    with db.read() as session:
+        schedule = session.get(Schedule, schedule_id)
+        if schedule is None:
+            raise NotFound(f'Unknown schedule id "{schedule_id}": see `schedules list` for the ids.')
+        return schedule
+
+
+def list_schedules(db: Database, status: str | None = None, flow_id: str | None = None) -> list[ScheduleRow]:
+    """All schedules, soonest next run first, each with its flow's name and its last run's status."""
+    last_status = (
+        select(Task.status)
+        .where(Task.schedule_id == Schedule.id)
+        .order_by(Task.scheduled_for.desc())
+        .limit(1)
+        .correlate(Schedule)
+        .scalar_subquery()
+    )
+    query = (
+        select(Schedule, Flow.name, last_status)
+        .join(Flow, Flow.id == Schedule.flow_id)
+        .order_by(Schedule.next_run_at.is_(None), Schedule.next_run_at, Schedule.created_at)
+    )
+    if status:
+        query = query.where(Schedule.status == ScheduleStatus(status))
+    if flow_id:
+        query = query.where(Schedule.flow_id == flow_id)
+    with db.read() as session:
+        return [
+            ScheduleRow(schedule, name, status.value if hasattr(status, "value") else status)
+            for schedule, name, status in session.execute(query)
+        ]
+
+
+def pause_schedule(db: Database, schedule_id: str) -> Schedule:
+    with db.write() as session:
+        schedule = _get_for_update(session, schedule_id)
+        if schedule.status is ScheduleStatus.COMPLETED:
+            raise InvalidInput(f"Schedule {schedule_id} has completed (a oneshot that ran): there is nothing to pause.")
+        schedule.status, schedule.updated_at = ScheduleStatus.PAUSED, utcnow()
+        return schedule
+
+
+def resume_schedule(db: Database, schedule_id: str) -> Schedule:
+    """Make a paused schedule fire again, from its next fire after now (no catch-up of the pause)."""
+    now = utcnow()
+    with db.write() as session:
+        schedule = _get_for_update(session, schedule_id)
+        if schedule.status is ScheduleStatus.ACTIVE:
+            return schedule
+        _resume(session, schedule, now)
+        return schedule
+
+
+def _resume(session, schedule: Schedule, now: datetime) -> None:
+    _ready_flow(session, schedule.flow_id)
+    next_run = schedule_trigger(schedule).next_fire_after(now)
+    if next_run is None:
+        raise InvalidInput(
+            f"Schedule {schedule.id} cannot resume: its time ({schedule.schedule_expr}) has passed; "
+            "edit it with a new time or delete it."
+        )
+    schedule.status, schedule.next_run_at, schedule.updated_at = ScheduleStatus.ACTIVE, next_run, now
+
+
+def delete_schedule(db: Database, schedule_id: str) -> None:
+    """Delete a schedule; its past runs stay in the history (their schedule_id becomes empty)."""
+    with db.write() as session:
+        session.delete(_get_for_update(session, schedule_id))
+
+
+def pause_all(db: Database) -> int:
+    now = utcnow()
+    with db.write() as session:
+        schedules = session.scalars(select(Schedule).where(Schedule.status == ScheduleStatus.ACTIVE)).all()
+        for schedule in schedules:
+            schedule.status, schedule.updated_at = ScheduleStatus.PAUSED, now
+        return len(schedules)
+
+
+def resume_all(db: Database) -> tuple[int, list[str]]:
+    """Resume every paused schedule that can run; returns (resumed, reasons for the others)."""
+    now = utcnow()
+    resumed, refused = 0, []
+    with db.write() as session:
+        for schedule in session.scalars(select(Schedule).where(Schedule.status == ScheduleStatus.PAUSED)).all():
+            try:
+                _resume(session, schedule, now)
+                resumed += 1
+            except InvalidInput as exc:
+                refused.append(exc.message)
+    return resumed, refused
+
+
+def preview(
+    schedule_type: str, expr: str, timezone: str = "UTC", after: datetime | None = None, count: int = 5
+) -> list[datetime]:
+    """The next `count` fires of an expression, without creating anything (UTC instants)."""
+    count = _checked_int("count", count, 1, PREVIEW_LIMIT)
+    now = after or utcnow()
+    kind = _checked_type(schedule_type)
+    try:
+        load_zone(timezone)
+        normalized = normalize_expr(kind, expr, timezone)
+        trigger = build_trigger(kind, normalized, timezone=timezone, anchor=now.replace(microsecond=0))
+        return preview_fires(trigger, now, count)
+    except InvalidSchedule as exc:
+        raise InvalidInput(str(exc)) from None
+
+
+def count_schedules(db: Database) -> dict[str, int]:
+    with db.read() as session:
+        rows = session.execute(select(Schedule.status, func.count()).group_by(Schedule.status))
+        return {status.value: n for status, n in rows}
+
+
+__all__ = [
+    "ScheduleSpec",
+    "ScheduleRow",
+    "create_schedule",
+    "update_schedule",
+    "get_schedule",
+    "list_schedules",
+    "pause_schedule",
+    "resume_schedule",
+    "delete_schedule",
+    "pause_all",
+    "resume_all",
+    "preview",
+    "count_schedules",
+    "schedule_trigger",
+]

@@ -1,0 +1,200 @@
+"""Tasks, the history of runs: run a flow now, list and filter runs, look at one, retry one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Iterable
+
+from sqlalchemy import Select, func, select
+
+from automagik.clock import utcnow
+from automagik.db.engine import Database
+from automagik.db.models import Flow, LogLevel, Schedule, Task, TaskLog, TaskStatus
+from automagik.services.errors import InvalidInput, NotFound
+from automagik.services.flow_input import parse_flow_input
+from automagik.services.schedules import MAX_RETRIES_LIMIT, TIMEOUT_LIMIT_SECONDS, _checked_int, _ready_flow
+
+MAX_PAGE_SIZE = 1000
+
+
+@dataclass(frozen=True)
+class TaskFilter:
+    """Which runs to show; every field is optional. Times bound `scheduled_for` (since inclusive)."""
+
+    statuses: tuple[str, ...] = ()
+    flow_id: str | None = None
+    schedule_id: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def __post_init__(self) -> None:
+        for status in self.statuses:
+            if status not in {s.value for s in TaskStatus}:
+                raise InvalidInput(
+                    f'Unknown task status "{status}": use pending, running, completed, failed or skipped.'
+                )
+        for name in ("since", "until"):
+            value = getattr(self, name)
+            if value is not None and (value.tzinfo is None or value.utcoffset() is None):
+                raise InvalidInput(f"--{name} needs a time zone (e.g. 2026-11-27T08:00:00+01:00 or ...Z).")
+        if self.since and self.until and self.since >= self.until:
+            raise InvalidInput("The time range is empty: --since must be before --until.")
+
+    def apply(self, query: Select) -> Select:
+        if self.statuses:
+            query = query.where(Task.status.in_([TaskStatus(s) for s in self.statuses]))
+        if self.flow_id:
+            query = query.where(Task.flow_id == self.flow_id)
+        if self.schedule_id:
+            query = query.where(Task.schedule_id == self.schedule_id)
+        if self.since:
+            query = query.where(Task.scheduled_for >= self.since)
+        if self.until:
+            query = query.where(Task.scheduled_for < self.until)
+        return query
+
+
+@dataclass(frozen=True)
+class TaskRow:
+    task: Task
+    flow_name: str
+
+
+@dataclass(frozen=True)
+class TaskDetail:
+    task: Task
+    flow_name: str
+    logs: list[TaskLog] = field(default_factory=list)
+
+
+def add_log(session, task_id: str, level: LogLevel, message: str, at: datetime | None = None) -> None:
+    """Append a line to a task's log (inside the caller's transaction)."""
+    session.add(TaskLog(task_id=task_id, level=level, message=message[:10_000], created_at=at or utcnow()))
+
+
+def run_flow_now(
+    db: Database,
+    flow_id: str,
+    flow_input: str | dict[str, Any] | None = None,
+    *,
+    max_retries: int = 3,
+    timeout_seconds: int | None = None,
+    schedule_id: str | None = None,
+) -> Task:
+    """Queue a run for a daemon to pick up at once; returns the pending task.
+
+    With `schedule_id` the run uses that schedule's input and settings and shows in its history;
+    it is planned for "now" to the microsecond, so it never takes the key of one of its fires.
+    """
+    now = utcnow()
+    max_retries = _checked_int("max retries", max_retries, 0, MAX_RETRIES_LIMIT)
+    if timeout_seconds is not None:
+        timeout_seconds = _checked_int("timeout", timeout_seconds, 1, TIMEOUT_LIMIT_SECONDS)
+    params = parse_flow_input(flow_input) if flow_input is not None or schedule_id is None else None
+    with db.write() as session:
+        if schedule_id is not None:
+            schedule = session.get(Schedule, schedule_id)
+            if schedule is None:
+                raise NotFound(f'Unknown schedule id "{schedule_id}": see `schedules list` for the ids.')
+            flow_id = schedule.flow_id
+            params = params or dict(schedule.flow_params)
+            max_retries, timeout_seconds = schedule.max_retries, schedule.timeout_seconds
+        flow = _ready_flow(session, flow_id)
+        task = Task(
+            flow_id=flow.id,
+            schedule_id=schedule_id,
+            status=TaskStatus.PENDING,
+            input_data=params,
+            tries=0,
+            max_retries=max_retries,
+            timeout_seconds=timeout_seconds,
+            scheduled_for=now,
+            next_retry_at=now,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(task)
+        session.flush()
+        add_log(session, task.id, LogLevel.INFO, "queued by a manual run", now)
+        return task
+
+
+def _rows_query(filters: TaskFilter) -> Select:
+    query = select(Task, Flow.name).join(Flow, Flow.id == Task.flow_id)
+    return filters.apply(query).order_by(Task.scheduled_for.desc(), Task.id.desc())
+
+
+def list_tasks(db: Database, filters: TaskFilter = TaskFilter(), limit: int = 50, offset: int = 0) -> list[TaskRow]:
+    """One page of runs, newest planned time first; filtering and paging happen in SQL."""
+    limit = _checked_int("limit", limit, 1, MAX_PAGE_SIZE)
+    offset = _checked_int("offset", offset, 0, 10**12)
+    with db.read() as session:
+        rows = session.execute(_rows_query(filters).limit(limit).offset(offset))
+        return [TaskRow(task, name) for task, name in rows]
+
+
+def count_tasks(db: Database, filters: TaskFilter = TaskFilter()) -> int:
+    with db.read() as session:
+        return session.scalar(filters.apply(select(func.count()).select_from(Task))) or 0
+
+
+def count_by_status(db: Database, filters: TaskFilter = TaskFilter()) -> dict[str, int]:
+    with db.read() as session:
+        rows = session.execute(filters.apply(select(Task.status, func.count()).group_by(Task.status)))
+        return {status.value: n for status, n in rows}
+
+
+def get_task(db: Database, task_id: str) -> TaskDetail:
+    with db.read() as session:
+        row = session.execute(
+            select(Task, Flow.name).join(Flow, Flow.id == Task.flow_id).where(Task.id == task_id)
+        ).first()
+        if row is None:
+            raise NotFound(f'Unknown task id "{task_id}": see `tasks list` for the ids.')
+        logs = session.scalars(select(TaskLog).where(TaskLog.task_id == task_id).order_by(TaskLog.id)).all()
+        return TaskDetail(row[0], row[1], list(logs))
+
+
+def retry_task(db: Database, task_id: str) -> Task:
+    """Put a failed task back to pending for one more attempt, on the same row."""
+    now = utcnow()
+    with db.write() as session:
+        task = session.get(Task, task_id)
+        if task is None:
+            raise NotFound(f'Unknown task id "{task_id}": see `tasks list` for the ids.')
+        if task.status is not TaskStatus.FAILED:
+            raise InvalidInput(f"Task {task_id} is {task.status.value}: only a failed task can be retried.")
+        _ready_flow(session, task.flow_id)
+        task.status, task.next_retry_at, task.finished_at = TaskStatus.PENDING, now, None
+        task.claimed_by = task.lease_until = None
+        # One more attempt: the daemon retries while tries <= max_retries.
+        task.max_retries = max(task.max_retries, task.tries)
+        task.updated_at = now
+        add_log(session, task.id, LogLevel.INFO, "retry requested by the user", now)
+        return task
+
+
+def iter_task_rows(db: Database, filters: TaskFilter, chunk_size: int = 1000) -> Iterable[TaskRow]:
+    """Every run matching `filters`, newest first, read in chunks so memory stays flat.
+
+    Keyset paging (on scheduled_for, id) instead of one long cursor: each chunk is its own
+    short read, so an export of a million rows never holds a transaction (or SQLite's WAL)
+    open for its whole duration.
+    """
+    after: tuple[datetime, str] | None = None
+    while True:
+        query = _rows_query(filters)
+        if after is not None:
+            at, task_id = after
+            query = query.where(
+                (Task.scheduled_for < at) | ((Task.scheduled_for == at) & (Task.id < task_id))
+            )
+        with db.read() as session:
+            rows = session.execute(query.limit(chunk_size)).all()
+        for task, name in rows:
+            yield TaskRow(task, name)
+        if len(rows) < chunk_size:
+            return
+        last = rows[-1][0]
+        after = (last.scheduled_for, last.id)
