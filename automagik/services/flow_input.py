@@ -52,7 +52,7 @@ def parse_flow_input(raw: str | dict[str, Any] | None) -> dict[str, Any]:
         text = ""
     if not isinstance(text, str):
         raise InvalidInput(f'The input text must be a string, not {type(text).__name__}: like {{"input": "message"}}.')
-    tweaks = value.get("tweaks") or {}
+    tweaks = {} if value.get("tweaks") is None else value["tweaks"]
     if not isinstance(tweaks, dict) or not all(isinstance(k, str) and isinstance(v, dict) for k, v in tweaks.items()):
         raise InvalidInput('"tweaks" must be an object {component_id: {field: value}}.')
     if _contains_nul(text) or _contains_nul(tweaks):

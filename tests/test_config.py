@@ -1,0 +1,49 @@
+"""Settings from the environment and .env: defaults, precedence, one clear message per bad value."""
+
+from __future__ import annotations
+
+import pytest
+
+from automagik.config import DEFAULT_SQLITE_PATH, ConfigError, load_settings
+
+
+def test_defaults():
+    settings = load_settings(environ={}, env_file=None)
+    assert settings.langflow_api_url == "http://localhost:7860"
+    assert settings.langflow_api_key is None
+    assert settings.database_url == f"sqlite:///{DEFAULT_SQLITE_PATH}"
+    assert str(DEFAULT_SQLITE_PATH).endswith("data/automagik.db")
+    assert settings.timezone == "UTC"
+
+
+def test_env_file_is_read_and_the_environment_wins(tmp_path):
+    env_file = tmp_path / ".env"
+    env_file.write_text("LANGFLOW_API_URL=http://lf.local:7861/\nLANGFLOW_API_KEY=sk-from-file\nTIMEZONE=Asia/Tokyo\n")
+    settings = load_settings(environ={"TIMEZONE": "Europe/Berlin"}, env_file=env_file)
+    assert settings.langflow_api_url == "http://lf.local:7861"
+    assert settings.langflow_api_key == "sk-from-file"
+    assert settings.timezone == "Europe/Berlin"
+
+
+def test_the_key_is_not_in_the_settings_repr():
+    settings = load_settings(environ={"LANGFLOW_API_KEY": "sk-very-secret"}, env_file=None)
+    assert "sk-very-secret" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    "name, value, expected",
+    [
+        ("LANGFLOW_API_URL", "localhost:7860", "LANGFLOW_API_URL"),
+        ("LANGFLOW_API_URL", "ftp://x", "http(s)://"),
+        ("LANGFLOW_API_URL", "http://host:99999", "port"),
+        ("DATABASE_URL", "not a url", "DATABASE_URL"),
+        ("DATABASE_URL", "mysql://u@h/db", "only sqlite"),
+        ("TIMEZONE", "Mars/Base", "TIMEZONE"),
+        ("TIMEZONE", "../../etc/passwd", "IANA"),
+        ("LANGFLOW_READ_TIMEOUT", "soon", "LANGFLOW_READ_TIMEOUT"),
+    ],
+)
+def test_bad_values_stop_with_a_message_naming_the_variable(name, value, expected):
+    with pytest.raises(ConfigError, match=expected.replace("(", r"\(").replace(")", r"\)")) as refused:
+        load_settings(environ={name: value}, env_file=None)
+    assert name in str(refused.value) and "\n" not in str(refused.value)
