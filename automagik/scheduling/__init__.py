@@ -1,0 +1,116 @@
+"""Schedules: turn what a user typed into triggers that say when a flow runs next.
+
+Three kinds, one question. Every trigger answers `next_fire_after(after)` with an aware
+UTC datetime, or None when it will never fire again; the caller keeps the last fire and
+the clock. Nothing here sleeps, reads the clock or touches the database.
+
+What this package does not do: seconds-level cron fields, @reboot, random or hashed cron
+fields ("R", "H"), "run missed fires on catch-up" policies (that is the daemon's choice),
+or refusing one-shot times in the past on its own (pass your clock to `ensure_in_future`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from .cron import CronTrigger, describe_cron, normalize_cron
+from .errors import InvalidSchedule, InvalidTimezone, NaiveDatetimeError, quoted
+from .interval import IntervalTrigger, format_interval, parse_interval
+from .oneshot import OneshotTrigger, ensure_in_future, parse_oneshot
+from .timezones import load_zone
+from .types import ScheduleType, Trigger, as_utc
+
+__all__ = [
+    "CronTrigger",
+    "IntervalTrigger",
+    "InvalidSchedule",
+    "InvalidTimezone",
+    "NaiveDatetimeError",
+    "OneshotTrigger",
+    "ScheduleType",
+    "Trigger",
+    "build_trigger",
+    "describe",
+    "describe_cron",
+    "ensure_in_future",
+    "format_interval",
+    "load_zone",
+    "normalize_expr",
+    "parse_interval",
+    "parse_oneshot",
+    "preview_fires",
+]
+
+MAX_PREVIEW = 1000
+
+
+def schedule_type_of(value: ScheduleType | str) -> ScheduleType:
+    """Accept the enum or its stored string ("cron", " Cron "); refuse anything else."""
+    try:
+        return ScheduleType(value.strip().lower() if isinstance(value, str) else value)
+    except ValueError:
+        raise InvalidSchedule(f"Unknown schedule type {quoted(value)}: use interval, cron or oneshot.") from None
+
+
+def build_trigger(
+    schedule_type: ScheduleType | str,
+    expr: str,
+    *,
+    timezone: str = "UTC",
+    anchor: datetime | None = None,
+) -> Trigger:
+    """Build the trigger for a stored schedule, validating the expression and the zone.
+
+    Intervals count from `anchor` (usually the schedule's creation time), which is why it is
+    required for them and ignored otherwise. The zone is validated for every kind so that a
+    bad one is refused when the schedule is saved, not when it is later switched to cron.
+    """
+    kind = schedule_type_of(schedule_type)
+    load_zone(timezone)
+    if kind is ScheduleType.INTERVAL:
+        if anchor is None:
+            raise ValueError("An interval trigger needs an anchor: the aware UTC instant it counts from.")
+        return IntervalTrigger(parse_interval(expr), anchor)
+    if kind is ScheduleType.CRON:
+        return CronTrigger(expr, timezone)
+    return OneshotTrigger(parse_oneshot(expr, timezone))
+
+
+def preview_fires(trigger: Trigger, after: datetime, count: int) -> list[datetime]:
+    """The next `count` fires strictly after `after` (fewer if the trigger runs out), in UTC."""
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_PREVIEW:
+        raise ValueError(f"Preview count must be a whole number from 1 to {MAX_PREVIEW}, got {count!r}.")
+    fires: list[datetime] = []
+    moment = as_utc(after, "after")
+    while len(fires) < count and (moment := trigger.next_fire_after(moment)) is not None:
+        fires.append(moment)
+    return fires
+
+
+def describe(schedule_type: ScheduleType | str, expr: str, timezone: str = "UTC") -> str:
+    """A short human description: "every 1h30m", "Every 5 minutes (Europe/Berlin)",
+    "once at 2026-12-01 09:00 CET". Raises InvalidSchedule for input that does not validate."""
+    kind = schedule_type_of(schedule_type)
+    zone = load_zone(timezone)
+    if kind is ScheduleType.INTERVAL:
+        return f"every {format_interval(parse_interval(expr))}"
+    if kind is ScheduleType.CRON:
+        CronTrigger(expr, timezone)
+        return f"{describe_cron(expr)} ({timezone})"
+    local = parse_oneshot(expr, timezone).astimezone(zone)
+    return f"once at {local:%Y-%m-%d %H:%M} {local.tzname()}"
+
+
+def normalize_expr(schedule_type: ScheduleType | str, expr: str, timezone: str = "UTC") -> str:
+    """The canonical form to store, after validating: "1h30m", "*/5 * * * *", or an ISO UTC time.
+
+    One-shot times are stored in UTC so that changing the schedule's zone later cannot move them.
+    """
+    kind = schedule_type_of(schedule_type)
+    load_zone(timezone)
+    if kind is ScheduleType.INTERVAL:
+        return format_interval(parse_interval(expr))
+    if kind is ScheduleType.CRON:
+        CronTrigger(expr, timezone)
+        return normalize_cron(expr)
+    return parse_oneshot(expr, timezone).isoformat()

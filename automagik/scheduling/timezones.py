@@ -1,0 +1,64 @@
+"""IANA time zones, and how a local wall-clock time maps to UTC instants.
+
+A wall time can name one instant (almost always), none (it falls in the gap when clocks
+jump forward) or two (it is repeated when clocks fall back). Cron and one-shot schedules
+each decide what to do in those cases; this module only tells them which case they are in.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+from .errors import InvalidTimezone, quoted
+
+
+def load_zone(name: str) -> ZoneInfo:
+    """Load an IANA zone by name, turning every way zoneinfo can fail into one clear error.
+
+    zoneinfo raises ValueError for path-like keys, ZoneInfoNotFoundError (a KeyError) for
+    unknown ones, IsADirectoryError for "Europe/", and others for odd input, so catch them all.
+    """
+    if isinstance(name, str) and name and name == name.strip():
+        try:
+            return ZoneInfo(name)
+        except Exception:  # noqa: BLE001 - see docstring: the failure modes are many
+            pass
+    raise InvalidTimezone(
+        f"Unknown timezone {quoted(name)}: use an IANA name like Europe/Berlin or UTC."
+    )
+
+
+def instants_at(wall: datetime, zone: ZoneInfo) -> list[datetime]:
+    """The UTC instants at which clocks in `zone` show the naive wall time `wall`, earliest first.
+
+    Empty in a spring-forward gap, two items in an autumn fold, otherwise one.
+    """
+    first = wall.replace(tzinfo=zone, fold=0).astimezone(timezone.utc)
+    second = wall.replace(tzinfo=zone, fold=1).astimezone(timezone.utc)
+    if first == second:
+        return [first]
+    if first < second:  # fold=0 uses the earlier (larger) offset: the hour is repeated
+        return [first, second]
+    return []  # fold=0 landed after fold=1: the wall time was skipped
+
+
+def end_of_gap(wall: datetime, zone: ZoneInfo) -> datetime:
+    """For a wall time skipped by a forward jump, the instant the clocks jumped (UTC).
+
+    This is the first real instant after the missing wall time, e.g. 01:00 UTC (03:00 CEST)
+    for Europe/Berlin 02:30 on 2026-03-29. PEP 495 puts the jump between the fold=1 reading
+    (offset after, too early) and the fold=0 reading (offset before, too late); transitions
+    fall on whole seconds, so a binary search over seconds finds it exactly.
+    """
+    before = wall.replace(tzinfo=zone, fold=1).astimezone(timezone.utc)
+    after = wall.replace(tzinfo=zone, fold=0).astimezone(timezone.utc)
+    offset_after = after.astimezone(zone).utcoffset()
+    low, high = 0, int((after - before).total_seconds())
+    while low < high:  # smallest second from `before` whose offset is already the new one
+        middle = (low + high) // 2
+        if (before + timedelta(seconds=middle)).astimezone(zone).utcoffset() == offset_after:
+            high = middle
+        else:
+            low = middle + 1
+    return before + timedelta(seconds=low)
