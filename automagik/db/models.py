@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -157,6 +158,16 @@ class Task(Base):
         Index("ix_tasks_scheduled_for", "scheduled_for"),
         Index("ix_tasks_flow_time", "flow_id", "scheduled_for"),
         Index("ix_tasks_status_time", "status", "scheduled_for"),
+        # "Is a run of this schedule still going?" is asked at every fire.
+        Index("ix_tasks_schedule_status", "schedule_id", "status"),
+        # A schedule never has two runs at once, even when two daemons claim its tasks together.
+        Index(
+            "uq_tasks_one_running_per_schedule",
+            "schedule_id",
+            unique=True,
+            sqlite_where=text("status = 'running'"),
+            postgresql_where=text("status = 'running'"),
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
@@ -192,3 +203,20 @@ class TaskLog(Base):
     level: Mapped[LogLevel] = mapped_column(_enum(LogLevel, "log_level"))
     message: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class DaemonHeartbeat(Base):
+    """One row per scheduler daemon process, refreshed while it lives (shown on the dashboard)."""
+
+    __tablename__ = "daemons"
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    version: Mapped[str] = mapped_column(String(32))
+    workers: Mapped[int] = mapped_column(Integer)
+    in_flight: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    # Set by a clean shutdown; a row with neither a recent last_seen nor stopped_at is a daemon that died.
+    stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

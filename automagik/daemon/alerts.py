@@ -1,0 +1,48 @@
+"""Failure alerts: a task that failed for good is POSTed to AUTOMAGIK_ALERT_WEBHOOK_URL.
+
+The body is Slack-compatible (a "text" line) with structured fields beside it. Alerts are
+sent from a short-lived thread with a timeout, and a failing alert is logged, never fatal.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import requests
+
+log = logging.getLogger("automagik.daemon")
+ALERT_TIMEOUT = (3.0, 5.0)
+
+
+def failure_payload(*, task_id: str, flow_id: str, flow_name: str, schedule_id: str | None, error: str, tries: int) -> dict:
+    where = f"schedule {schedule_id}" if schedule_id else "a manual run"
+    return {
+        "text": f'Automagik: flow "{flow_name}" failed ({where}, task {task_id}, {tries} tries): {error}',
+        "flow_id": flow_id,
+        "flow_name": flow_name,
+        "schedule_id": schedule_id,
+        "task_id": task_id,
+        "error": error,
+        "tries": tries,
+    }
+
+
+def post_alert(url: str, payload: dict) -> bool:
+    try:
+        response = requests.post(url, json=payload, timeout=ALERT_TIMEOUT)
+    except requests.RequestException as exc:
+        log.warning("alert for task %s not delivered: %s", payload.get("task_id"), type(exc).__name__)
+        return False
+    if response.status_code >= 400:
+        log.warning("alert for task %s refused by the webhook: HTTP %s", payload.get("task_id"), response.status_code)
+        return False
+    return True
+
+
+def send_alert_in_background(url: str | None, payload: dict) -> threading.Thread | None:
+    if not url:
+        return None
+    thread = threading.Thread(target=post_alert, args=(url, payload), name="alert", daemon=True)
+    thread.start()
+    return thread

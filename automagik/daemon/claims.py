@@ -1,0 +1,227 @@
+"""Task leases: claim runnable tasks, keep the claim alive, recover abandoned ones, hand back.
+
+A daemon owns a running task while `claimed_by` is its id and `lease_until` is ahead; every
+write it makes about the task repeats that condition (compare-and-set), so a daemon whose
+lease was taken over can never overwrite what the new owner records.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, exists, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
+
+from automagik.db.engine import Database
+from automagik.db.models import Flow, LogLevel, Task, TaskLog, TaskStatus
+
+
+@dataclass(frozen=True)
+class ClaimedTask:
+    """Everything a worker needs to run a task, read at claim time (no session kept open)."""
+
+    id: str
+    flow_id: str
+    flow_name: str
+    schedule_id: str | None
+    input_component: str | None
+    output_component: str | None
+    flow_ready: bool
+    input_data: dict
+    tries: int
+    max_retries: int
+    timeout_seconds: int | None
+    scheduled_for: datetime
+
+
+def claim_tasks(db: Database, daemon_id: str, now: datetime, limit: int, lease_seconds: float) -> list[ClaimedTask]:
+    """Claim up to `limit` due pending tasks, at most one per schedule and none whose schedule
+    already has a run going (a partial unique index enforces that across daemons too)."""
+    if limit <= 0:
+        return []
+    running = aliased(Task)
+    candidates = (
+        select(Task.id, Task.schedule_id)
+        .where(
+            Task.status == TaskStatus.PENDING,
+            Task.next_retry_at <= now,
+            ~exists().where(and_(running.schedule_id == Task.schedule_id, running.status == TaskStatus.RUNNING)),
+        )
+        .order_by(Task.next_retry_at)
+        .limit(limit * 2)
+    )
+    if db.dialect == "postgresql":
+        candidates = candidates.with_for_update(skip_locked=True, of=Task)
+    try:
+        with db.write() as session:
+            chosen, schedules = [], set()
+            for task_id, schedule_id in session.execute(candidates):
+                if schedule_id is not None and schedule_id in schedules:
+                    continue
+                schedules.add(schedule_id)
+                chosen.append(task_id)
+                if len(chosen) == limit:
+                    break
+            if not chosen:
+                return []
+            claimed_ids = session.scalars(
+                update(Task)
+                .where(Task.id.in_(chosen), Task.status == TaskStatus.PENDING)
+                .values(
+                    status=TaskStatus.RUNNING,
+                    claimed_by=daemon_id,
+                    lease_until=now + timedelta(seconds=lease_seconds),
+                    tries=Task.tries + 1,
+                    started_at=now,
+                    updated_at=now,
+                )
+                .returning(Task.id)
+                .execution_options(synchronize_session=False)
+            ).all()
+            if not claimed_ids:
+                return []
+            rows = session.execute(
+                select(Task, Flow).join(Flow, Flow.id == Task.flow_id).where(Task.id.in_(claimed_ids))
+            ).all()
+            return sorted((_claimed(task, flow) for task, flow in rows), key=lambda c: c.scheduled_for)
+    except IntegrityError:
+        # Two daemons took tasks of the same schedule at once (PostgreSQL): the unique index
+        # refused the second; nothing was written and the next tick tries again.
+        return []
+
+
+def _claimed(task: Task, flow: Flow) -> ClaimedTask:
+    return ClaimedTask(
+        id=task.id,
+        flow_id=flow.id,
+        flow_name=flow.name,
+        schedule_id=task.schedule_id,
+        input_component=flow.input_component,
+        output_component=flow.output_component,
+        flow_ready=flow.is_ready,
+        input_data=dict(task.input_data or {}),
+        tries=task.tries,
+        max_retries=task.max_retries,
+        timeout_seconds=task.timeout_seconds,
+        scheduled_for=task.scheduled_for,
+    )
+
+
+def extend_leases(db: Database, daemon_id: str, task_ids: list[str], now: datetime, lease_seconds: float) -> int:
+    if not task_ids:
+        return 0
+    with db.write() as session:
+        return session.execute(
+            update(Task)
+            .where(Task.id.in_(task_ids), Task.claimed_by == daemon_id, Task.status == TaskStatus.RUNNING)
+            .values(lease_until=now + timedelta(seconds=lease_seconds), updated_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+
+
+def finish_task(
+    db: Database,
+    daemon_id: str,
+    task_id: str,
+    now: datetime,
+    *,
+    status: TaskStatus,
+    logs: list[tuple[LogLevel, str, datetime]],
+    result: dict | None = None,
+    error: str | None = None,
+    next_retry_at: datetime | None = None,
+) -> bool:
+    """Record the outcome of an attempt; False if this daemon no longer owns the task."""
+    values = dict(status=status, error=error, claimed_by=None, lease_until=None, updated_at=now)
+    if status is TaskStatus.PENDING:
+        values["next_retry_at"] = next_retry_at
+    else:
+        values.update(result=result, finished_at=now, next_retry_at=None)
+    with db.write() as session:
+        owned = session.execute(
+            update(Task)
+            .where(Task.id == task_id, Task.claimed_by == daemon_id, Task.status == TaskStatus.RUNNING)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if owned:
+            _add_logs(session, task_id, logs, now)
+        return bool(owned)
+
+
+def _add_logs(session, task_id: str, logs: list[tuple[LogLevel, str, datetime]], now: datetime) -> None:
+    """Append log lines, each (level, message, at); written with the outcome in one transaction."""
+    if logs:
+        session.execute(
+            insert(TaskLog),
+            [{"task_id": task_id, "level": level, "message": message[:10_000], "created_at": at} for level, message, at in logs],
+        )
+
+
+@dataclass(frozen=True)
+class Recovered:
+    task_id: str
+    retried: bool
+    owner: str | None
+
+
+def recover_expired(db: Database, now: datetime, limit: int = 500) -> list[Recovered]:
+    """Retry or fail running tasks whose lease expired: the daemon that held them is gone."""
+    recovered: list[Recovered] = []
+    with db.write() as session:
+        query = (
+            select(Task.id, Task.claimed_by, Task.lease_until, Task.tries, Task.max_retries)
+            .where(Task.status == TaskStatus.RUNNING, Task.lease_until < now)
+            .limit(limit)
+        )
+        if db.dialect == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        for task_id, owner, lease_until, tries, max_retries in session.execute(query).all():
+            retry = tries <= max_retries
+            message = (
+                f"daemon {owner} stopped while running this task (its lease expired at "
+                f"{lease_until:%Y-%m-%d %H:%M:%S} UTC); "
+                + ("retrying now" if retry else f"no retries left after {tries} tries: failed")
+            )
+            values = dict(claimed_by=None, lease_until=None, updated_at=now)
+            if retry:
+                values.update(status=TaskStatus.PENDING, next_retry_at=now)
+            else:
+                values.update(status=TaskStatus.FAILED, finished_at=now, error=message)
+            changed = session.execute(
+                update(Task)
+                .where(Task.id == task_id, Task.status == TaskStatus.RUNNING, Task.lease_until == lease_until)
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            if changed:
+                _add_logs(session, task_id, [(LogLevel.WARNING if retry else LogLevel.ERROR, message, now)], now)
+                recovered.append(Recovered(task_id, retry, owner))
+    return recovered
+
+
+def hand_back(db: Database, daemon_id: str, task_ids: list[str], now: datetime) -> int:
+    """On shutdown: return unfinished tasks to the queue; the cut-short attempt is not counted."""
+    if not task_ids:
+        return 0
+    with db.write() as session:
+        handed = session.scalars(
+            update(Task)
+            .where(Task.id.in_(task_ids), Task.claimed_by == daemon_id, Task.status == TaskStatus.RUNNING)
+            .values(
+                status=TaskStatus.PENDING,
+                claimed_by=None,
+                lease_until=None,
+                next_retry_at=now,
+                tries=Task.tries - 1,
+                updated_at=now,
+            )
+            .returning(Task.id)
+            .execution_options(synchronize_session=False)
+        ).all()
+        for task_id in handed:
+            note = f"daemon {daemon_id} shut down during the run; handed back to the queue"
+            _add_logs(session, task_id, [(LogLevel.WARNING, note, now)], now)
+        return len(handed)

@@ -1,0 +1,72 @@
+"""The daemon's options: command-line flags over AUTOMAGIK_* environment variables over defaults."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+from typing import Mapping
+
+from automagik.config import ConfigError
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+@dataclass(frozen=True)
+class DaemonSettings:
+    workers: int = 8  # runs at once; each waits on LangFlow, so threads, not cores, bound this
+    poll_seconds: float = 1.0  # how often the database is checked for new schedules and manual runs
+    log_level: str = "INFO"
+    lease_seconds: float = 60.0  # a running task's claim; extended every lease/4 while it runs
+    heartbeat_seconds: float = 5.0
+    recovery_seconds: float = 10.0  # how often expired leases (dead daemons) are looked for
+    shutdown_grace_seconds: float = 30.0  # on SIGTERM, how long running tasks may finish
+    run_timeout_seconds: float = 300.0  # a run's limit when its schedule sets none
+    retry_base_seconds: float = 10.0  # first retry after about this, doubling each time
+    retry_max_seconds: float = 3600.0
+    missed_grace_seconds: float = 60.0  # a fire later than this counts as missed (downtime)
+    catch_up_limit: int = 100  # the most runs the "all" policy makes up after downtime
+    dispatch_batch: int = 500  # due schedules handled per transaction
+    alert_webhook_url: str | None = None
+
+
+# option name -> environment variable
+ENVIRONMENT = {f.name: "AUTOMAGIK_" + f.name.upper() for f in fields(DaemonSettings)}
+ENVIRONMENT["alert_webhook_url"] = "AUTOMAGIK_ALERT_WEBHOOK_URL"
+
+
+def daemon_settings(overrides: Mapping[str, object] | None = None, environ: Mapping[str, str] | None = None) -> DaemonSettings:
+    """Settings from `environ` (default os.environ) with non-None `overrides` (flags) on top."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, object] = {}
+    for f in fields(DaemonSettings):
+        raw = (overrides or {}).get(f.name)
+        source = f"--{f.name.replace('_', '-')}"
+        if raw is None and environ.get(ENVIRONMENT[f.name], "").strip():
+            raw, source = environ[ENVIRONMENT[f.name]].strip(), ENVIRONMENT[f.name]
+        if raw is None:
+            continue
+        values[f.name] = _convert(f.name, raw, source)
+    return DaemonSettings(**values)
+
+
+def _convert(name: str, raw: object, source: str) -> object:
+    if name == "log_level":
+        level = str(raw).upper()
+        if level not in LOG_LEVELS:
+            raise ConfigError(f"{source}={raw!r}: expected one of {', '.join(LOG_LEVELS)}.")
+        return level
+    if name == "alert_webhook_url":
+        url = str(raw)
+        if not url.startswith(("http://", "https://")):
+            raise ConfigError(f"{source}: expected an http(s):// address.")
+        return url
+    integer = name in ("workers", "catch_up_limit", "dispatch_batch")
+    try:
+        value = int(raw) if integer else float(raw)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        value = -1
+    high = 1000 if integer else 7 * 86400
+    if not 0 < value <= high:
+        kind = "a whole number" if integer else "a number of seconds"
+        raise ConfigError(f"{source}={raw!r}: expected {kind} greater than 0 and at most {high}.")
+    return value
