@@ -1,0 +1,35 @@
+"""LangFlow access for the scheduler: the HTTP client, its typed errors, and flow trimming."""
+
+from automagik.langflow.client import LangFlowClient, LangFlowHealth, RunResult
+from automagik.langflow.components import component_role, is_runnable_flow, trim_flow
+from automagik.langflow.errors import (
+    LangFlowAuthError,
+    LangFlowBadRequest,
+    LangFlowBadResponse,
+    LangFlowError,
+    LangFlowNoOutput,
+    LangFlowNotFound,
+    LangFlowRateLimited,
+    LangFlowServerError,
+    LangFlowTimeout,
+    LangFlowUnreachable,
+)
+
+__all__ = [
+    "LangFlowAuthError",
+    "LangFlowBadRequest",
+    "LangFlowBadResponse",
+    "LangFlowClient",
+    "LangFlowError",
+    "LangFlowHealth",
+    "LangFlowNoOutput",
+    "LangFlowNotFound",
+    "LangFlowRateLimited",
+    "LangFlowServerError",
+    "LangFlowTimeout",
+    "LangFlowUnreachable",
+    "RunResult",
+    "component_role",
+    "is_runnable_flow",
+    "trim_flow",
+]

@@ -1,0 +1,402 @@
+"""HTTP client for LangFlow's REST API: health, list flows, get a flow, run a flow.
+
+Every failure comes out as one of the typed errors in :mod:`automagik.langflow.errors`, so
+callers never see a ``requests`` exception. The API key travels only in the ``x-api-key``
+header (LangFlow reads an ``Authorization: Bearer`` value as a JWT and refuses an API key
+there) and never appears in a message, a log line or ``repr``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from automagik.langflow.errors import (
+    LangFlowBadRequest,
+    LangFlowBadResponse,
+    LangFlowError,
+    LangFlowNoOutput,
+    LangFlowTimeout,
+    LangFlowUnreachable,
+    error_for_status,
+    one_line,
+)
+
+logger = logging.getLogger("automagik.langflow")
+
+#: Health checks are quick by nature; a long read timeout would only delay a "down" verdict.
+HEALTH_READ_TIMEOUT = 10.0
+
+
+@dataclass(frozen=True)
+class LangFlowHealth:
+    """What :meth:`LangFlowClient.health` found out."""
+
+    reachable: bool
+    ready: bool
+    version: str | None
+    detail: str
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """The answer of one flow run, small enough to store with the task."""
+
+    text: str | None
+    session_id: str | None
+    component_id: str
+    message: dict
+    latency_ms: float
+    status_code: int
+
+    def to_dict(self) -> dict:
+        """A JSON-serialisable copy, for storing in the task's result column."""
+        return asdict(self)
+
+
+def deep_merge(base: dict, override: dict) -> dict:
+    """A new dict of ``base`` with ``override`` merged in; nested dicts merge, other values win."""
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+class LangFlowClient:
+    """One LangFlow server, reached through one pooled ``requests.Session``.
+
+    ``connect_timeout`` and ``read_timeout`` are always passed explicitly; note that the read
+    timeout bounds each wait for bytes, not the whole response. ``pool_size`` is how many
+    connections are kept open for concurrent runs from several threads.
+    """
+
+    def __init__(self, base_url: str, api_key: str | None = None, connect_timeout: float = 5.0,
+                 read_timeout: float = 120.0, *, pool_size: int = 32):
+        parts = urlsplit(base_url.strip())
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(
+                f"LangFlow URL {base_url!r} is not valid: expected something like http://127.0.0.1:7860.")
+        self.base_url = base_url.strip().rstrip("/")
+        self._api_key = api_key or None
+        self.connect_timeout = float(connect_timeout)
+        self.read_timeout = float(read_timeout)
+        self._session = requests.Session()
+        # No automatic retries: a run is not idempotent, and the scheduler owns the retry policy.
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=0)
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
+        self._session.headers["Accept"] = "application/json"
+        if self._api_key:
+            self._session.headers["x-api-key"] = self._api_key
+
+    def __repr__(self) -> str:
+        key_state = "set" if self._api_key else "not set"
+        return (f"LangFlowClient(base_url={self.base_url!r}, api_key={key_state}, "
+                f"timeouts=({self.connect_timeout:g}, {self.read_timeout:g}))")
+
+    def close(self) -> None:
+        """Close pooled connections."""
+        self._session.close()
+
+    def __enter__(self) -> "LangFlowClient":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- endpoints -----------------------------------------------------------------------
+
+    def health(self) -> LangFlowHealth:
+        """Probe ``/health_check`` (readiness) and ``/api/v1/version``. Never raises for network trouble."""
+        timeout = min(self.read_timeout, HEALTH_READ_TIMEOUT)
+        try:
+            response = self._request("GET", "/health_check", action="checking health", read_timeout=timeout,
+                                     raise_for_status=False)
+        except LangFlowError as err:
+            return LangFlowHealth(reachable=False, ready=False, version=None, detail=err.message)
+        version = self._version(timeout)
+        status_body = _json_or_none(response)
+        ready = response.status_code == 200 and isinstance(status_body, dict) and status_body.get("status") == "ok"
+        named = f"LangFlow {version}" if version else "LangFlow"
+        if ready:
+            detail = f"{named} at {self.base_url} is ready."
+        elif response.status_code == 200:
+            detail = (f"{self.base_url} answered /health_check but not as LangFlow does. "
+                      "Check that LANGFLOW_API_URL points at LangFlow.")
+        else:
+            detail = (f"{named} at {self.base_url} is up but not ready (/health_check answered HTTP "
+                      f"{response.status_code}{_health_problems(status_body)}). Wait for it to finish "
+                      "starting or check its database.")
+        return LangFlowHealth(reachable=True, ready=ready, version=version, detail=one_line(detail, self._api_key))
+
+    def list_flows(self) -> list[dict]:
+        """Every runnable flow of the key's user; saved components and example flows are left out."""
+        params = {"get_all": "true", "remove_example_flows": "true", "components_only": "false"}
+        body = self._json(self._request("GET", "/api/v1/flows/", params=params, action="listing flows"),
+                          action="listing flows")
+        if isinstance(body, dict) and isinstance(body.get("items"), list):
+            body = body["items"]  # the paginated shape, answered when get_all is ignored
+        if not isinstance(body, list):
+            raise self._bad_shape("listing flows", "a list of flows")
+        return [flow for flow in body if isinstance(flow, dict) and not flow.get("is_component")]
+
+    def get_flow(self, flow_id: str) -> dict:
+        """One flow with its whole graph."""
+        action = f"getting flow {flow_id}"
+        body = self._json(self._request("GET", f"/api/v1/flows/{_path_part(flow_id)}", action=action),
+                          action=action)
+        if not isinstance(body, dict):
+            raise self._bad_shape(action, "a flow object")
+        return body
+
+    def run_flow(self, flow_id: str, *, input_component: str, output_component: str, input_text: str,
+                 tweaks: dict | None = None, timeout: float | None = None,
+                 session_id: str | None = None) -> RunResult:
+        """Run a flow with ``input_text`` fed to ``input_component``; return ``output_component``'s answer.
+
+        The text goes in as a tweak of the chosen input component, never as the top-level
+        ``input_value``: LangFlow would otherwise feed whichever input it starts from, and it
+        refuses (400) a top-level value together with a tweak of the same field.
+        ``timeout`` replaces the read timeout for this call (flows with LLM calls are slow).
+        """
+        if not input_component or not output_component:
+            raise ValueError("run_flow needs both input_component and output_component.")
+        if tweaks is not None and not isinstance(tweaks, dict):
+            raise ValueError("tweaks must be a dict of {component_id: {field: value}}.")
+        merged_tweaks = deep_merge(tweaks or {}, {input_component: {"input_value": input_text}})
+        payload: dict[str, Any] = {
+            "input_type": "chat",
+            "output_type": "chat",
+            "output_component": output_component,
+            "tweaks": merged_tweaks,
+        }
+        if session_id:
+            payload["session_id"] = session_id
+        action = f"running flow {flow_id}"
+        started = time.perf_counter()
+        response = self._request("POST", f"/api/v1/run/{_path_part(flow_id)}", params={"stream": "false"},
+                                 json_body=payload, action=action,
+                                 read_timeout=self.read_timeout if timeout is None else float(timeout))
+        body = self._json(response, action=action)
+        latency_ms = (time.perf_counter() - started) * 1000.0
+        if not isinstance(body, dict):
+            raise self._bad_shape(action, "a run result object")
+        entry = find_output_entry(body, output_component)
+        if entry is None:
+            raise LangFlowNoOutput(
+                f"LangFlow returned no output from component {output_component} for flow {flow_id}. "
+                f"Check that the chosen input component {input_component} is connected to output "
+                f"component {output_component} in the flow.", secret=self._api_key)
+        text = output_text(entry)
+        message = trim_message(entry, text)
+        body_session = body.get("session_id")
+        return RunResult(
+            text=text,
+            session_id=body_session if isinstance(body_session, str) else message.get("session_id"),
+            component_id=output_component,
+            message=message,
+            latency_ms=round(latency_ms, 3),
+            status_code=response.status_code,
+        )
+
+    # -- plumbing ------------------------------------------------------------------------
+
+    def _version(self, read_timeout: float) -> str | None:
+        try:
+            body = _json_or_none(self._request("GET", "/api/v1/version", action="reading the version",
+                                               read_timeout=read_timeout))
+        except LangFlowError:
+            return None
+        version = body.get("version") if isinstance(body, dict) else None
+        return version if isinstance(version, str) else None
+
+    def _request(self, method: str, path: str, *, action: str, params: dict | None = None,
+                 json_body: Any = None, read_timeout: float | None = None,
+                 raise_for_status: bool = True) -> requests.Response:
+        """Send one request; network failures (and HTTP errors, unless told not to) become typed errors."""
+        timeout = (self.connect_timeout, self.read_timeout if read_timeout is None else read_timeout)
+        started = time.perf_counter()
+        try:
+            # Redirects are not followed: requests would carry the x-api-key header to wherever
+            # the redirect points, even another host.
+            response = self._session.request(method, self.base_url + path, params=params, json=json_body,
+                                             timeout=timeout, allow_redirects=False)
+        except requests.RequestException as exc:
+            logger.debug("%s %s failed after %.1f ms: %s", method, path,
+                         (time.perf_counter() - started) * 1000.0, type(exc).__name__)
+            raise self._network_error(exc, action, timeout) from exc
+        logger.debug("%s %s -> %s in %.1f ms", method, path, response.status_code,
+                     (time.perf_counter() - started) * 1000.0)
+        if response.is_redirect:
+            raise LangFlowBadRequest(
+                f"LangFlow at {self.base_url} redirected to {response.headers.get('Location')} while {action} "
+                f"(HTTP {response.status_code}). Set LANGFLOW_API_URL to the address LangFlow answers on; "
+                "redirects are not followed so the API key stays with LangFlow.",
+                status=response.status_code, secret=self._api_key)
+        if not raise_for_status or response.status_code < 400:
+            return response
+        body = _json_or_none(response)
+        raise error_for_status(
+            response.status_code,
+            detail=body.get("detail") if isinstance(body, dict) else None,
+            reason=response.reason,
+            action=action,
+            base_url=self.base_url,
+            has_key=self._api_key is not None,
+            secret=self._api_key,
+            retry_after=_retry_after(response),
+        )
+
+    def _json(self, response: requests.Response, *, action: str) -> Any:
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise LangFlowBadResponse(
+                f"LangFlow at {self.base_url} answered HTTP {response.status_code} with a body that is not "
+                f"valid JSON while {action}. Try again; if it persists, check that LANGFLOW_API_URL points "
+                "at LangFlow and not at a proxy page.", status=response.status_code, secret=self._api_key) from exc
+
+    def _bad_shape(self, action: str, expected: str) -> LangFlowBadResponse:
+        return LangFlowBadResponse(
+            f"LangFlow at {self.base_url} answered with JSON that is not {expected} while {action}. "
+            "Check that LANGFLOW_API_URL points at LangFlow.", secret=self._api_key)
+
+    def _network_error(self, exc: requests.RequestException, action: str,
+                       timeout: tuple[float, float]) -> LangFlowError:
+        where = f"LangFlow at {self.base_url}"
+        if isinstance(exc, requests.ConnectTimeout):
+            return LangFlowTimeout(
+                f"{where} did not accept a connection within {timeout[0]:g} s while {action}. "
+                "Check that LangFlow is running and LANGFLOW_API_URL is right.", secret=self._api_key)
+        if isinstance(exc, requests.Timeout) or "read timed out" in str(exc).lower():
+            return LangFlowTimeout(
+                f"{where} sent nothing for {timeout[1]:g} s while {action}. The flow may still be "
+                "running in LangFlow; raise the timeout if it is slow.", secret=self._api_key)
+        if isinstance(exc, (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError)):
+            return LangFlowBadResponse(
+                f"{where} sent a response that was cut off or could not be decoded while {action}. "
+                "The run can be retried.", secret=self._api_key)
+        return LangFlowUnreachable(
+            f"{where} is unreachable while {action}: {_describe_connection_failure(exc)}. "
+            "Check that LangFlow is running and LANGFLOW_API_URL is right.", secret=self._api_key)
+
+
+# -- reading a run's answer ---------------------------------------------------------------
+
+#: The message fields worth keeping with a task (plus ``component_display_name``); LangFlow's
+#: full message carries much more. Every key is always present, None when LangFlow left it out.
+KEPT_MESSAGE_FIELDS = ("text", "sender", "sender_name", "session_id", "timestamp")
+
+
+def _dict(value: Any) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def find_output_entry(run_body: dict, component_id: str) -> dict | None:
+    """The entry of ``outputs[*].outputs[*]`` produced by ``component_id``, if any.
+
+    Any list or entry may be null: LangFlow answers an empty or null list when the chosen
+    output sits on a branch the run did not reach.
+    """
+    for run_output in run_body.get("outputs") or []:
+        for entry in _dict(run_output).get("outputs") or []:
+            if isinstance(entry, dict) and entry.get("component_id") == component_id:
+                return entry
+    return None
+
+
+def output_text(entry: dict) -> str | None:
+    """The answer text, from the first of the places LangFlow versions have put it."""
+    results_message = _dict(_dict(entry.get("results")).get("message"))
+    candidates = (
+        results_message.get("text"),
+        _dict(results_message.get("data")).get("text"),
+        _dict(_dict(entry.get("outputs")).get("message")).get("message"),
+        _dict(entry.get("artifacts")).get("message"),
+    )
+    for value in candidates:
+        if isinstance(value, str):
+            return value
+        if value is not None:
+            # Data outputs answer structured values; keep them readable as JSON text.
+            return json.dumps(value, default=str, ensure_ascii=False)
+    return None
+
+
+def trim_message(entry: dict, text: str | None) -> dict:
+    """A small copy of the output component's message: who said what, in which session, when."""
+    results_message = _dict(_dict(entry.get("results")).get("message"))
+    sources = (results_message, _dict(results_message.get("data")),
+               next((m for m in entry.get("messages") or [] if isinstance(m, dict)), {}))
+    message: dict[str, Any] = {"text": text}
+    for field in KEPT_MESSAGE_FIELDS[1:]:
+        value = next((source[field] for source in sources if source.get(field) is not None), None)
+        message[field] = value if value is None or isinstance(value, (str, int, float, bool)) else str(value)
+    display_name = entry.get("component_display_name")
+    message["component_display_name"] = display_name if isinstance(display_name, str) else None
+    return message
+
+
+def _describe_connection_failure(exc: Exception) -> str:
+    """A few words for the usual causes hidden in urllib3's long exception text."""
+    text = str(exc).lower()
+    known = (
+        ("connection refused", "connection refused"),
+        ("name or service not known", "host name not found"),
+        ("nodename nor servname", "host name not found"),
+        ("getaddrinfo failed", "host name not found"),
+        ("temporary failure in name resolution", "host name not found"),
+        ("connection reset", "connection reset by the server"),
+        ("remote end closed", "the server closed the connection"),
+        ("connection aborted", "the server closed the connection"),
+        ("network is unreachable", "network unreachable"),
+        ("no route to host", "no route to host"),
+        ("certificate verify failed", "TLS certificate not trusted"),
+        ("ssl", "TLS handshake failed"),
+    )
+    for needle, description in known:
+        if needle in text:
+            return description
+    return f"connection failed ({type(exc).__name__})"
+
+
+def _json_or_none(response: requests.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _health_problems(body: Any) -> str:
+    """``: db: error ...`` from a not-ready /health_check body, for the health detail line."""
+    if not isinstance(body, dict):
+        return ""
+    problems = [f"{key}: {value}" for key, value in body.items()
+                if key != "status" and isinstance(value, str) and value != "ok"]
+    return ": " + ", ".join(problems) if problems else ""
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None  # an HTTP date; rare enough to ignore
+
+
+def _path_part(identifier: str) -> str:
+    """Quote a flow id or endpoint name so it stays one path segment."""
+    return quote(str(identifier), safe="")
+
+
