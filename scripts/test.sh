@@ -6,9 +6,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh -r requirements-test.txt
 
-if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
-  echo "Installing PostgreSQL (Debian package postgresql) for the tests..."
-  apt_install postgresql
+missing=()
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+# The browser test drives Debian's Chromium (Playwright's own browser download is not used).
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "Installing Debian packages for the tests: ${missing[*]}..."
+  apt_install "${missing[@]}"
 fi
 
 exec .venv/bin/python -m pytest "$@"

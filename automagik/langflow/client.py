@@ -9,7 +9,6 @@ there) and never appears in a message, a log line or ``repr``.
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import time
 from dataclasses import asdict, dataclass
@@ -18,7 +17,9 @@ from urllib.parse import quote, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3 import exceptions as urllib3_errors
 
+from automagik.langflow.answers import find_output_entry, output_text, trim_message
 from automagik.langflow.errors import (
     LangFlowBadRequest,
     LangFlowBadResponse,
@@ -185,9 +186,9 @@ class LangFlowClient:
             payload["session_id"] = session_id
         action = f"running flow {flow_id}"
         started = time.perf_counter()
+        limit = self.read_timeout if timeout is None else float(timeout)
         response = self._request("POST", f"/api/v1/run/{_path_part(flow_id)}", params={"stream": "false"},
-                                 json_body=payload, action=action,
-                                 read_timeout=self.read_timeout if timeout is None else float(timeout))
+                                 json_body=payload, action=action, read_timeout=limit, deadline=limit)
         body = self._json(response, action=action)
         latency_ms = (time.perf_counter() - started) * 1000.0
         if not isinstance(body, dict):
@@ -223,15 +224,21 @@ class LangFlowClient:
 
     def _request(self, method: str, path: str, *, action: str, params: dict | None = None,
                  json_body: Any = None, read_timeout: float | None = None,
-                 raise_for_status: bool = True) -> requests.Response:
-        """Send one request; network failures (and HTTP errors, unless told not to) become typed errors."""
+                 raise_for_status: bool = True, deadline: float | None = None) -> requests.Response:
+        """Send one request; network failures (and HTTP errors, unless told not to) become typed errors.
+
+        With ``deadline`` (seconds) the whole answer must arrive within it: requests' read
+        timeout only bounds each wait for bytes, so a server trickling its answer could
+        otherwise hold a run far past its limit.
+        """
         timeout = (self.connect_timeout, self.read_timeout if read_timeout is None else read_timeout)
         started = time.perf_counter()
         try:
             # Redirects are not followed: requests would carry the x-api-key header to wherever
             # the redirect points, even another host.
             response = self._session.request(method, self.base_url + path, params=params, json=json_body,
-                                             timeout=timeout, allow_redirects=False)
+                                             timeout=timeout, allow_redirects=False, stream=True)
+            self._read_body(response, started, deadline, action)
         except requests.RequestException as exc:
             logger.debug("%s %s failed after %.1f ms: %s", method, path,
                          (time.perf_counter() - started) * 1000.0, type(exc).__name__)
@@ -257,6 +264,35 @@ class LangFlowClient:
             secret=self._api_key,
             retry_after=_retry_after(response),
         )
+
+    def _read_body(self, response: requests.Response, started: float, deadline: float | None, action: str) -> None:
+        """Read the body in chunks, enforcing the deadline and a size cap, then keep it on the response."""
+        chunks, size = [], 0
+        try:
+            # read1 returns whatever bytes have arrived (decoded), so the deadline is checked
+            # as the answer trickles in, not only after a large chunk has filled up.
+            while chunk := response.raw.read1(64 * 1024, decode_content=True):
+                size += len(chunk)
+                if size > MAX_RESPONSE_BYTES:
+                    raise LangFlowBadResponse(
+                        f"LangFlow at {self.base_url} sent more than {MAX_RESPONSE_BYTES // 2**20} MB while {action}; "
+                        "the answer was dropped. Narrow the flow's output.", secret=self._api_key)
+                if deadline is not None and time.perf_counter() - started > deadline:
+                    raise LangFlowTimeout(
+                        f"LangFlow at {self.base_url} did not finish its answer within {deadline:g} s while {action}. "
+                        "Raise the run's timeout if the flow is slow.", secret=self._api_key)
+                chunks.append(chunk)
+        except urllib3_errors.ReadTimeoutError as exc:  # raw reads skip requests' own wrapping
+            raise requests.ReadTimeout(exc) from exc
+        except urllib3_errors.DecodeError as exc:
+            raise requests.exceptions.ContentDecodingError(exc) from exc
+        except (urllib3_errors.ProtocolError, urllib3_errors.SSLError, OSError) as exc:
+            raise requests.exceptions.ChunkedEncodingError(exc) from exc
+        finally:
+            response.close()
+        # requests keeps a streamed body here once read; .json() and .text then use it.
+        response._content = b"".join(chunks)
+        response._content_consumed = True
 
     def _json(self, response: requests.Response, *, action: str) -> Any:
         try:
@@ -292,60 +328,8 @@ class LangFlowClient:
             "Check that LangFlow is running and LANGFLOW_API_URL is right.", secret=self._api_key)
 
 
-# -- reading a run's answer ---------------------------------------------------------------
-
-#: The message fields worth keeping with a task (plus ``component_display_name``); LangFlow's
-#: full message carries much more. Every key is always present, None when LangFlow left it out.
-KEPT_MESSAGE_FIELDS = ("text", "sender", "sender_name", "session_id", "timestamp")
-
-
-def _dict(value: Any) -> dict:
-    return value if isinstance(value, dict) else {}
-
-
-def find_output_entry(run_body: dict, component_id: str) -> dict | None:
-    """The entry of ``outputs[*].outputs[*]`` produced by ``component_id``, if any.
-
-    Any list or entry may be null: LangFlow answers an empty or null list when the chosen
-    output sits on a branch the run did not reach.
-    """
-    for run_output in run_body.get("outputs") or []:
-        for entry in _dict(run_output).get("outputs") or []:
-            if isinstance(entry, dict) and entry.get("component_id") == component_id:
-                return entry
-    return None
-
-
-def output_text(entry: dict) -> str | None:
-    """The answer text, from the first of the places LangFlow versions have put it."""
-    results_message = _dict(_dict(entry.get("results")).get("message"))
-    candidates = (
-        results_message.get("text"),
-        _dict(results_message.get("data")).get("text"),
-        _dict(_dict(entry.get("outputs")).get("message")).get("message"),
-        _dict(entry.get("artifacts")).get("message"),
-    )
-    for value in candidates:
-        if isinstance(value, str):
-            return value
-        if value is not None:
-            # Data outputs answer structured values; keep them readable as JSON text.
-            return json.dumps(value, default=str, ensure_ascii=False)
-    return None
-
-
-def trim_message(entry: dict, text: str | None) -> dict:
-    """A small copy of the output component's message: who said what, in which session, when."""
-    results_message = _dict(_dict(entry.get("results")).get("message"))
-    sources = (results_message, _dict(results_message.get("data")),
-               next((m for m in entry.get("messages") or [] if isinstance(m, dict)), {}))
-    message: dict[str, Any] = {"text": text}
-    for field in KEPT_MESSAGE_FIELDS[1:]:
-        value = next((source[field] for source in sources if source.get(field) is not None), None)
-        message[field] = value if value is None or isinstance(value, (str, int, float, bool)) else str(value)
-    display_name = entry.get("component_display_name")
-    message["component_display_name"] = display_name if isinstance(display_name, str) else None
-    return message
+#: The largest answer read from LangFlow; beyond it a run fails instead of filling memory.
+MAX_RESPONSE_BYTES = 64 * 2**20
 
 
 def _describe_connection_failure(exc: Exception) -> str:

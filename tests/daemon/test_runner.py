@@ -9,11 +9,10 @@ from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
-from sqlalchemy import select
 
 from automagik.daemon.claims import claim_tasks, extend_leases, finish_task, hand_back, recover_expired
 from automagik.daemon.settings import DaemonSettings
-from automagik.db.models import LogLevel, Task, TaskStatus
+from automagik.db.models import TaskStatus
 from automagik.runner import TaskRunner
 from automagik.services import tasks as task_service
 from automagik.services.schedules import ScheduleSpec, create_schedule

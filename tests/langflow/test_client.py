@@ -468,6 +468,24 @@ def test_huge_response_is_padded_and_still_parsed(fake, client):
 def test_trickled_response_arrives_slowly_and_whole(fake, client):
     fake.trickle_seconds = 0.5
     started = time.monotonic()
-    result = client.run_flow(ECHO_FLOW_ID, input_text="drip", timeout=0.3, **ECHO)  # each wait < 0.3 s
+    result = client.run_flow(ECHO_FLOW_ID, input_text="drip", timeout=3, **ECHO)
     assert time.monotonic() - started >= 0.45
     assert result.text == "drip"
+
+
+def test_a_trickle_past_the_run_timeout_is_a_timeout(fake, client):
+    """Each wait for bytes is short, but the whole answer takes longer than the run may."""
+    fake.trickle_seconds = 1.5
+    started = time.monotonic()
+    with pytest.raises(LangFlowTimeout, match="did not finish its answer within 0.5 s"):
+        client.run_flow(ECHO_FLOW_ID, input_text="drip", timeout=0.5, **ECHO)
+    assert time.monotonic() - started < 1.4
+
+
+def test_an_answer_over_the_size_cap_is_refused(fake, client, monkeypatch):
+    import automagik.langflow.client as client_module
+
+    monkeypatch.setattr(client_module, "MAX_RESPONSE_BYTES", 100_000)
+    fake.huge_response_bytes = 300_000
+    with pytest.raises(LangFlowBadResponse, match="sent more than"):
+        client.run_flow(ECHO_FLOW_ID, input_text="big", **ECHO)
