@@ -1,0 +1,71 @@
+"""A database created at the previous schema revision, with rows in it, upgrades with every row intact."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from sqlalchemy import inspect, text
+
+from automagik.db import migrate
+from automagik.db.engine import Database
+from tests.conftest import BACKENDS
+
+ROWS = {
+    "flows": "INSERT INTO flows (id, name, data, input_component, output_component, created_at, updated_at) "
+    "VALUES ('f1', 'Flow <one>', '{\"components\": []}', 'ChatInput-a', 'ChatOutput-b', "
+    "'2026-01-01 00:00:00.000000', '2026-01-01 00:00:00.000000')",
+    "schedules": "INSERT INTO schedules (id, flow_id, schedule_type, schedule_expr, timezone, anchor_at, flow_params, "
+    "next_run_at, status, max_retries, missed_policy, created_at, updated_at) VALUES ('s1', 'f1', 'interval', '5m', "
+    "'UTC', '2026-01-01 00:00:00.000000', '{\"input\": \"x\"}', '2026-01-01 00:05:00.000000', 'active', 3, "
+    "'coalesce', '2026-01-01 00:00:00.000000', '2026-01-01 00:00:00.000000')",
+    "tasks": "INSERT INTO tasks (id, flow_id, schedule_id, status, input_data, result, tries, max_retries, "
+    "scheduled_for, created_at, updated_at) VALUES ('t1', 'f1', 's1', 'completed', '{\"input\": \"x\"}', "
+    "'{\"text\": \"answer\"}', 1, 3, '2026-01-01 00:05:00.000000', '2026-01-01 00:05:00.000000', "
+    "'2026-01-01 00:05:01.000000')",
+    "task_logs": "INSERT INTO task_logs (task_id, level, message, created_at) VALUES "
+    "('t1', 'info', 'try 1 of 4: sent', '2026-01-01 00:05:00.000000')",
+}
+
+
+def _snapshot(database: Database) -> dict:
+    with database.engine.connect() as connection:
+        return {
+            table: [tuple(row) for row in connection.execute(text(f"SELECT * FROM {table} ORDER BY 1"))]
+            for table in ROWS
+        }
+
+
+@pytest.fixture(params=BACKENDS)
+def empty_database_url(request, tmp_path):
+    """A database with no tables at all (a new file, or a new PostgreSQL database)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'old.db'}"
+        return
+    server = Database(request.getfixturevalue("postgres_url"), isolation_level="AUTOCOMMIT")
+    name = f"upgrade_{uuid.uuid4().hex[:12]}"
+    with server.engine.connect() as connection:
+        connection.execute(text(f"CREATE DATABASE {name}"))
+    yield server.engine.url.set(database=name).render_as_string(hide_password=False)
+    with server.engine.connect() as connection:
+        connection.execute(text(f"DROP DATABASE {name} WITH (FORCE)"))
+    server.dispose()
+
+
+def test_previous_revision_with_rows_upgrades_to_head_keeping_every_row(empty_database_url):
+    database = Database(empty_database_url)
+    revisions = migrate.history()
+    previous = revisions[-2]
+    migrate.upgrade(database, previous)
+    assert migrate.current_revision(database) == previous
+    with database.engine.begin() as connection:
+        for statement in ROWS.values():
+            connection.execute(text(statement))
+    before = _snapshot(database)
+
+    assert migrate.upgrade(database) == (previous, migrate.head_revision())
+
+    after = _snapshot(database)
+    assert after == before and sum(len(rows) for rows in after.values()) == 4
+    assert "daemons" in inspect(database.engine).get_table_names()
+    database.dispose()
