@@ -94,15 +94,20 @@ class Daemon:
         if not self._stopping.is_set():
             for task in claim_tasks(self.db, self.id, now, self.pool.free_slots(), self.options.lease_seconds):
                 self.pool.submit(task)
-        self._next_due = self._soonest_due()
+        self._next_due = self._soonest_due(now)
 
-    def _soonest_due(self) -> datetime | None:
+    def _soonest_due(self, now: datetime) -> datetime | None:
+        """The next future fire or retry. Work already due that this tick could not take (all
+        workers busy, its schedule's run still going, locked by another daemon) is not
+        counted: waking for it would spin; a finishing worker or the poll picks it up."""
         with self.db.read() as session:
             next_fire = session.scalar(
-                select(func.min(Schedule.next_run_at)).where(Schedule.status == ScheduleStatus.ACTIVE)
+                select(func.min(Schedule.next_run_at)).where(
+                    Schedule.status == ScheduleStatus.ACTIVE, Schedule.next_run_at > now
+                )
             )
             next_retry = session.scalar(
-                select(func.min(Task.next_retry_at)).where(Task.status == TaskStatus.PENDING)
+                select(func.min(Task.next_retry_at)).where(Task.status == TaskStatus.PENDING, Task.next_retry_at > now)
             )
         return min((t for t in (next_fire, next_retry) if t is not None), default=None)
 
