@@ -19,6 +19,8 @@ from dotenv import dotenv_values
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SQLITE_PATH = PROJECT_ROOT / "data" / "automagik.db"
 DEFAULT_LANGFLOW_URL = "http://localhost:7860"
+# The database drivers requirements.txt installs, per backend.
+SUPPORTED_DRIVERS = {"sqlite": "pysqlite", "postgresql": "psycopg2"}
 
 
 class ConfigError(Exception):
@@ -84,9 +86,12 @@ def _check_database_url(url: str | None) -> str:
             "DATABASE_URL is not a database address: expected sqlite:///path/to/file.db "
             "or postgresql://user:password@host:5432/dbname."
         ) from None
-    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+    backend, driver = parsed.get_backend_name(), parsed.get_driver_name()
+    if backend not in SUPPORTED_DRIVERS:
+        raise ConfigError(f"DATABASE_URL uses {backend!r}: only sqlite:/// and postgresql:// are supported.")
+    if "+" in parsed.drivername and driver != SUPPORTED_DRIVERS[backend]:
         raise ConfigError(
-            f"DATABASE_URL uses {parsed.get_backend_name()!r}: only sqlite:/// and postgresql:// are supported."
+            f"DATABASE_URL names the driver {driver!r}: use {backend}:// (the {SUPPORTED_DRIVERS[backend]} driver is installed)."
         )
     return url
 

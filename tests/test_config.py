@@ -38,6 +38,7 @@ def test_the_key_is_not_in_the_settings_repr():
         ("LANGFLOW_API_URL", "http://host:99999", "port"),
         ("DATABASE_URL", "not a url", "DATABASE_URL"),
         ("DATABASE_URL", "mysql://u@h/db", "only sqlite"),
+        ("DATABASE_URL", "postgresql+asyncpg://u@h/db", "driver 'asyncpg'"),
         ("TIMEZONE", "Mars/Base", "TIMEZONE"),
         ("TIMEZONE", "../../etc/passwd", "IANA"),
         ("LANGFLOW_READ_TIMEOUT", "soon", "LANGFLOW_READ_TIMEOUT"),
@@ -47,3 +48,13 @@ def test_bad_values_stop_with_a_message_naming_the_variable(name, value, expecte
     with pytest.raises(ConfigError, match=expected.replace("(", r"\(").replace(")", r"\)")) as refused:
         load_settings(environ={name: value}, env_file=None)
     assert name in str(refused.value) and "\n" not in str(refused.value)
+
+
+def test_plain_postgresql_urls_use_the_installed_driver():
+    from automagik.db.engine import make_engine
+
+    for url in ("postgresql://u:p@127.0.0.1:1/db", "postgresql+psycopg2://u:p@127.0.0.1:1/db"):
+        assert load_settings(environ={"DATABASE_URL": url}, env_file=None).database_url == url
+        engine = make_engine(url)
+        assert engine.dialect.driver == "psycopg2"
+        engine.dispose()

@@ -36,14 +36,6 @@ def register(groups) -> None:
     run.set_defaults(handler=run_flow)
 
 
-def _state(flow) -> str:
-    if flow.removed_at is not None:
-        return "removed from LangFlow"
-    if not (flow.input_component and flow.output_component):
-        return "needs components"
-    return "changed in LangFlow" if flow.changed_at else "ready"
-
-
 def list_flows(context: AppContext, _settings, args) -> int:
     flows = flow_service.list_flows(context.db)
     if args.json:
@@ -51,7 +43,7 @@ def list_flows(context: AppContext, _settings, args) -> int:
         return 0
     print_table(
         ("ID", "NAME", "INPUT", "OUTPUT", "STATE"),
-        [(f.id, f.name, f.input_component, f.output_component, _state(f)) for f in flows],
+        [(f.id, f.name, f.input_component, f.output_component, flow_service.flow_state(f)) for f in flows],
         empty="No flows yet: run `python -m automagik.cli.cli flows sync`.",
     )
     return 0
@@ -61,18 +53,19 @@ def sync_flows(context: AppContext, settings, args) -> int:
     choice = (args.flow_id, args.input_component, args.output_component)
     if any(choice) and not all(choice):
         raise InvalidInput("--flow-id, --input-component and --output-component go together: give all three.")
+    chosen = flow_service.ComponentChoice(*choice) if all(choice) else None
     with context.langflow() as client:
-        report = flow_service.sync_flows(context.db, client)
+        report = flow_service.sync_flows(context.db, client, choice=chosen)
     info(
         f"Synced {report.total} flow(s) from {settings.langflow_api_url}: {len(report.added)} new, "
         f"{len(report.updated)} changed, {len(report.restored)} back, {len(report.removed)} gone from LangFlow."
     )
     for notice in report.notices:
         info(f"- {notice}")
-    if all(choice):
-        flow = flow_service.set_components(context.db, *choice)
+    if chosen:
+        flow = flow_service.get_flow(context.db, chosen.flow_id)
         info(f'Flow "{flow.name}": input {flow.input_component}, output {flow.output_component}.')
-    pending = [fid for fid in report.needs_choice if fid != args.flow_id]
+    pending = report.needs_choice
     if pending and sys.stdin.isatty() and not args.no_input:
         for flow_id in pending:
             _ask_components(context, flow_id)

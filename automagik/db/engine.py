@@ -28,6 +28,9 @@ def make_engine(database_url: str, **kwargs) -> Engine:
         )
         _configure_sqlite(engine)
         return engine
+    if url.drivername == "postgresql":
+        # SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3; the installed driver is psycopg2.
+        url = url.set(drivername="postgresql+psycopg2")
     kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)

@@ -35,12 +35,26 @@ class SyncReport:
         return len(self.added) + len(self.updated) + len(self.unchanged) + len(self.restored)
 
 
-def sync_flows(db: Database, client: LangFlowClient, progress: Callable[[int, int], None] | None = None) -> SyncReport:
+@dataclass(frozen=True)
+class ComponentChoice:
+    flow_id: str
+    input_component: str
+    output_component: str
+
+
+def sync_flows(
+    db: Database,
+    client: LangFlowClient,
+    progress: Callable[[int, int], None] | None = None,
+    choice: ComponentChoice | None = None,
+) -> SyncReport:
     """Fetch every flow from LangFlow and bring the flows table in line with it.
 
     Selections that are still valid are kept; a selection whose component vanished is cleared
     (and the flow's active schedules paused, since their runs could only fail); flows gone
     from LangFlow are marked removed and their schedules paused. Nothing is ever deleted.
+    With `choice`, that flow's components are set in the same transaction, so a choice that
+    is refused leaves the database exactly as it was.
     """
     try:
         raw_flows = [f for f in client.list_flows() if is_runnable_flow(f)]
@@ -81,6 +95,8 @@ def sync_flows(db: Database, client: LangFlowClient, progress: Callable[[int, in
                 report.needs_choice.append(flow.id)
             if progress:
                 progress(done, len(raw_flows))
+        if choice is not None:
+            _apply_choice(session, choice, report)
         for flow in existing.values():
             if flow.id not in seen and flow.removed_at is None:
                 flow.removed_at = flow.updated_at = now
@@ -91,6 +107,18 @@ def sync_flows(db: Database, client: LangFlowClient, progress: Callable[[int, in
                         f'Flow "{flow.name}" is no longer in LangFlow: {paused} schedule(s) paused.'
                     )
     return report
+
+
+def _apply_choice(session, choice: ComponentChoice, report: SyncReport) -> None:
+    session.flush()
+    flow = session.get(Flow, choice.flow_id)
+    if flow is None or flow.removed_at is not None:
+        raise NotFound(f'Unknown flow id "{choice.flow_id}": LangFlow has no such flow; `flows list` shows the ids.')
+    validate_component(flow, choice.input_component, INPUT)
+    validate_component(flow, choice.output_component, OUTPUT)
+    flow.input_component, flow.output_component = choice.input_component, choice.output_component
+    if flow.id in report.needs_choice:
+        report.needs_choice.remove(flow.id)
 
 
 def _auto_select(flow: Flow) -> None:
@@ -172,3 +200,12 @@ def validate_component(flow: Flow, component_id: str, role: str) -> None:
 def component_label(component: dict) -> str:
     """How a component is named to users, e.g. "Chat Input · ChatInput-jFwUm"."""
     return f"{component.get('display_name') or component.get('type')} · {component['id']}"
+
+
+def flow_state(flow: Flow) -> str:
+    """A flow's state in a few words, as listings show it (CLI and dashboard alike)."""
+    if flow.removed_at is not None:
+        return "removed from LangFlow"
+    if not (flow.input_component and flow.output_component):
+        return "needs components"
+    return "changed in LangFlow" if flow.changed_at else "ready"

@@ -141,3 +141,16 @@ def test_schedule_rows_survive_resync(db, langflow):
     synced(db, langflow)
     with db.read() as session:
         assert session.scalar(select(Schedule).where(Schedule.flow_id == ECHO_ID)).status is ScheduleStatus.ACTIVE
+
+
+def test_a_choice_made_with_the_sync_is_all_or_nothing(db, langflow):
+    bad = flow_service.ComponentChoice(TWO_OUT_ID, "ChatInput-tw001", "ChatOutput-nope")
+    with client_for(langflow) as client, pytest.raises(InvalidInput, match="not in flow"):
+        flow_service.sync_flows(db, client, choice=bad)
+    assert flow_service.list_flows(db) == []  # the refused choice rolled the whole sync back
+
+    good = flow_service.ComponentChoice(TWO_OUT_ID, "ChatInput-tw001", "ChatOutput-tw004")
+    with client_for(langflow) as client:
+        report = flow_service.sync_flows(db, client, choice=good)
+    assert report.needs_choice == []
+    assert flow_service.get_flow(db, TWO_OUT_ID).output_component == "ChatOutput-tw004"

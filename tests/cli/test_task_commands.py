@@ -1,0 +1,224 @@
+"""`tasks list | show | retry | export`: filters, limit, newest first, log lines, retrying only
+failed runs, and the CSV export with the same filters.
+
+Runs are made both ways: queued with `flows run` (pending) and inserted through the ORM in the
+states only a daemon produces (completed, failed, skipped), at fixed times in January 2025
+(CET, UTC+1), so the --since/--until cases are exact.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from automagik.services import tasks as task_service
+from tests.cli.conftest import (
+    ECHO,
+    TWO_OUT,
+    assert_one_line_error,
+    assert_times_are_utc,
+    choose_two_out_output,
+    create_schedule,
+    fields,
+    flow_names,
+    insert_task,
+    ok_json,
+    ok_lines,
+    parse_utc,
+    run_all,
+    sync_now,
+)
+
+UTC = timezone.utc
+TASK_KEYS = {
+    "id", "flow_id", "schedule_id", "status", "input_data", "result", "error", "tries", "max_retries",
+    "timeout_seconds", "scheduled_for", "next_retry_at", "claimed_by", "lease_until", "created_at", "started_at",
+    "finished_at", "updated_at", "duration_seconds",
+}
+TASK_TIMES = ("scheduled_for", "next_retry_at", "lease_until", "created_at", "started_at", "finished_at", "updated_at")
+CSV_COLUMNS = ["id", "flow_id", "flow_name", "schedule_id", "status", "scheduled_for", "started_at", "finished_at",
+               "duration_seconds", "tries", "input", "output", "error"]
+FAILURE = "LangFlow at http://127.0.0.1:1 failed while running flow (HTTP 500): boom."
+
+
+def at(day: int, hour: int = 8) -> datetime:
+    return datetime(2025, 1, day, hour, tzinfo=UTC)
+
+
+@dataclass
+class History:
+    schedule: str
+    skipped: str
+    done: str
+    failed: str
+    two: str
+    names: dict[str, str]
+
+
+@pytest.fixture
+def history(db, settings, langflow) -> History:
+    sync_now(db, settings)
+    choose_two_out_output(db)
+    schedule = create_schedule(db, ECHO, "interval", "1h").id
+    return History(
+        schedule=schedule,
+        skipped=insert_task(db, ECHO, "skipped", at(9), schedule_id=schedule,
+                            logs=[("warning", "skipped: the previous run was still going")]),
+        done=insert_task(db, ECHO, "completed", at(10), schedule_id=schedule, input_text="hello", output="hello back",
+                         tries=1, seconds=2.5, logs=[("info", "claimed by daemon-1"), ("info", "answered in 2.5 s")]),
+        failed=insert_task(db, ECHO, "failed", at(11), schedule_id=schedule, error=FAILURE, tries=4, seconds=1,
+                           logs=[("warning", "try 1 failed: HTTP 500"), ("error", "failed for good after 4 tries")]),
+        # A manual run of TwoOut whose input and output look like spreadsheet formulas.
+        two=insert_task(db, TWO_OUT, "completed", at(12), input_text="-x", output="=1+1", tries=1, seconds=0.5),
+        names=flow_names(langflow),
+    )
+
+
+def ids(result) -> list[str]:
+    return [task["id"] for task in ok_json(result)]
+
+
+def test_list_filters_limit_and_newest_first(cli, history):
+    h = history
+    queued = ok_json(cli("flows", "run", ECHO, "--input", '{"input": "now please"}', "--json"))["id"]
+
+    everything, table, completed_or_skipped, of_two_out, of_schedule, since, until, first_page = run_all(
+        cli,
+        ("tasks", "list", "--json"),
+        ("tasks", "list"),
+        ("tasks", "list", "--status", "completed,skipped", "--json"),
+        ("tasks", "list", "--flow-id", TWO_OUT, "--json"),
+        ("tasks", "list", "--schedule-id", h.schedule, "--json"),
+        ("tasks", "list", "--since", "2025-01-10T09:00+01:00", "--json"),   # = 08:00Z, inclusive
+        ("tasks", "list", "--until", "2025-01-11", "--json"),               # midnight in TIMEZONE = 10 Jan 23:00Z
+        ("tasks", "list", "--limit", "2", "--json"),
+    )
+    rows = ok_json(everything)
+    assert [t["id"] for t in rows] == [queued, h.two, h.failed, h.done, h.skipped]  # newest planned time first
+    for row in rows:
+        assert TASK_KEYS <= set(row) and row["flow_name"] == h.names[row["flow_id"]]
+        assert_times_are_utc(row, TASK_TIMES)
+    now_row, two_row, failed_row, done_row, _ = rows
+    assert (now_row["status"], now_row["schedule_id"], now_row["input_data"]) == (
+        "pending", None, {"input": "now please", "tweaks": {}})
+    assert (done_row["status"], done_row["schedule_id"], done_row["tries"]) == ("completed", h.schedule, 1)
+    assert done_row["scheduled_for"] == "2025-01-10T08:00:00+00:00"
+    assert done_row["started_at"] == "2025-01-10T08:00:01+00:00"
+    assert done_row["result"]["text"] == "hello back" and done_row["duration_seconds"] == 2.5
+    assert (failed_row["status"], failed_row["error"], failed_row["tries"]) == ("failed", FAILURE, 4)
+    assert two_row["schedule_id"] is None
+
+    lines = ok_lines(table)
+    assert lines[0].split()[:3] == ["ID", "FLOW", "STATUS"] and "PLANNED (Europe/Berlin)" in lines[0]
+    assert [line.split()[0] for line in lines[1:]] == [t["id"] for t in rows]
+    done_line = next(line for line in lines if line.startswith(h.done))
+    assert "2025-01-10 09:00:00 CET" in done_line and "2.5 s" in done_line and done_line.endswith("hello back")
+    assert "LangFlow at http://127.0.0.1:1 failed" in next(line for line in lines if line.startswith(h.failed))
+
+    assert ids(completed_or_skipped) == [h.two, h.done, h.skipped]
+    assert ids(of_two_out) == [h.two]
+    assert ids(of_schedule) == [h.failed, h.done, h.skipped]
+    assert ids(since) == [queued, h.two, h.failed, h.done]
+    assert ids(until) == [h.done, h.skipped]
+    assert ids(first_page) == [queued, h.two]
+
+
+def test_list_returns_the_50_newest_by_default(cli, db, settings, langflow):
+    sync_now(db, settings)
+    inserted = [insert_task(db, ECHO, "completed", at(1) + timedelta(minutes=n), output=str(n)) for n in range(60)]
+    assert ids(cli("tasks", "list", "--json")) == inserted[::-1][:50]
+
+
+def test_show_and_retry(cli, db, history):
+    h = history
+    pending = task_service.run_flow_now(db, ECHO, '{"input": "later"}').id
+    done_text, failed_json, retry_done, retry_pending, retry_unknown, show_unknown = run_all(
+        cli,
+        ("tasks", "show", h.done),
+        ("tasks", "show", h.failed, "--json"),
+        ("tasks", "retry", h.done),
+        ("tasks", "retry", pending, "--json"),
+        ("tasks", "retry", "no-such-task"),
+        ("tasks", "show", "no-such-task", "--json"),
+    )
+    lines = ok_lines(done_text)
+    shown = fields(lines[:lines.index("log:")])
+    assert shown["id"] == h.done and shown["status"] == "completed" and shown["schedule"] == h.schedule
+    assert shown["flow"] == f"{h.names[ECHO]} ({ECHO})"
+    assert (shown["planned"], shown["finished"]) == ("2025-01-10 09:00:00 CET", "2025-01-10 09:00:03 CET")
+    assert shown["tries"] == "1 (retries allowed: 3)" and shown["next retry"] == "-"
+    assert (shown["input"], shown["output"], shown["error"]) == ("hello", "hello back", "-")
+    assert lines[lines.index("log:") + 1:] == [
+        "  2025-01-10 09:00:01 CET  info     claimed by daemon-1",
+        "  2025-01-10 09:00:02 CET  info     answered in 2.5 s",
+    ]
+
+    failed = ok_json(failed_json)
+    assert TASK_KEYS <= set(failed) and (failed["status"], failed["error"]) == ("failed", FAILURE)
+    assert_times_are_utc(failed, TASK_TIMES)
+    assert [(line["level"], line["message"]) for line in failed["logs"]] == [
+        ("warning", "try 1 failed: HTTP 500"), ("error", "failed for good after 4 tries")]
+    assert [parse_utc(line["created_at"]) for line in failed["logs"]] == [at(11) + timedelta(seconds=1 + n) for n in range(2)]
+
+    assert_one_line_error(retry_done, 2, contains=f"Task {h.done} is completed: only a failed task can be retried.")
+    assert_one_line_error(retry_pending, 2, contains=f"Task {pending} is pending: only a failed task can be retried.")
+    assert_one_line_error(retry_unknown, 2, contains='Unknown task id "no-such-task"')
+    assert_one_line_error(show_unknown, 2, contains='Unknown task id "no-such-task"')
+
+    retried = ok_json(cli("tasks", "retry", h.failed, "--json"))
+    assert (retried["id"], retried["status"], retried["tries"], retried["finished_at"]) == (h.failed, "pending", 4, None)
+    assert retried["max_retries"] >= 4  # room for one more try
+    assert task_service.get_task(db, h.failed).logs[-1].message == "retry requested by the user"
+    assert_one_line_error(cli("tasks", "retry", h.failed), 2, contains=f"Task {h.failed} is pending")
+
+
+def read_csv(path) -> list[dict[str, str]]:
+    with open(path, newline="", encoding="utf-8") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0] == CSV_COLUMNS
+    return [dict(zip(CSV_COLUMNS, row, strict=True)) for row in rows[1:]]
+
+
+def test_export_csv_with_filters(cli, tmp_path, history):
+    h = history
+    files = {name: tmp_path / f"{name}.csv" for name in ("all", "completed", "window", "refused")}
+    everything, completed, window, bad_status, unwritable = run_all(
+        cli,
+        ("tasks", "export", "--output", str(files["all"])),
+        ("tasks", "export", "--status", "completed", "--flow-id", ECHO, "--schedule-id", h.schedule,
+         "--output", str(files["completed"])),
+        # In TIMEZONE (CET): exactly the planned times of the failed run (inclusive) and of TwoOut's (exclusive).
+        ("tasks", "export", "--since", "2025-01-11T09:00", "--until", "2025-01-12T09:00", "--output", str(files["window"])),
+        ("tasks", "export", "--status", "nope", "--output", str(files["refused"])),
+        ("tasks", "export", "--output", str(tmp_path / "missing" / "x.csv")),
+    )
+    assert ok_lines(everything) == [f"Wrote 4 run(s) to {files['all']}."]
+    rows = read_csv(files["all"])
+    assert [r["id"] for r in rows] == [h.two, h.failed, h.done, h.skipped]
+    by_id = {r["id"]: r for r in rows}
+    assert by_id[h.done] == {
+        "id": h.done, "flow_id": ECHO, "flow_name": h.names[ECHO], "schedule_id": h.schedule, "status": "completed",
+        "scheduled_for": "2025-01-10T08:00:00+00:00", "started_at": "2025-01-10T08:00:01+00:00",
+        "finished_at": "2025-01-10T08:00:03.500000+00:00", "duration_seconds": "2.5", "tries": "1",
+        "input": "hello", "output": "hello back", "error": "",
+    }
+    assert (by_id[h.failed]["status"], by_id[h.failed]["error"], by_id[h.failed]["tries"]) == ("failed", FAILURE, "4")
+    assert by_id[h.skipped]["started_at"] == "" and by_id[h.skipped]["duration_seconds"] == ""
+    # A manual run has no schedule; cells that a spreadsheet would run as formulas are kept as text.
+    assert (by_id[h.two]["schedule_id"], by_id[h.two]["input"], by_id[h.two]["output"]) == ("", "'-x", "'=1+1")
+    for row in rows:
+        for name in ("scheduled_for", "started_at", "finished_at"):
+            if row[name]:
+                parse_utc(row[name])
+
+    assert ok_lines(completed) == [f"Wrote 1 run(s) to {files['completed']}."]
+    assert [r["id"] for r in read_csv(files["completed"])] == [h.done]
+    ok_lines(window)
+    assert [r["id"] for r in read_csv(files["window"])] == [h.failed]
+
+    assert_one_line_error(bad_status, 2, contains='Unknown task status "nope"')
+    assert not files["refused"].exists()
+    assert_one_line_error(unwritable, 2, contains=f"Cannot write {tmp_path / 'missing' / 'x.csv'}")
