@@ -41,6 +41,11 @@ def claim_tasks(db: Database, daemon_id: str, now: datetime, limit: int, lease_s
     already has a run going (a partial unique index enforces that across daemons too)."""
     if limit <= 0:
         return []
+    with db.read() as session:  # look before locking (see dispatch_due)
+        if session.scalar(
+            select(Task.id).where(Task.status == TaskStatus.PENDING, Task.next_retry_at <= now).limit(1)
+        ) is None:
+            return []
     running = aliased(Task)
     candidates = (
         select(Task.id, Task.schedule_id)

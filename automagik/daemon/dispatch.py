@@ -126,10 +126,16 @@ def _insert(dialect: str):
 def dispatch_due(db: Database, now: datetime, settings: DaemonSettings, daemon_id: str) -> DispatchResult:
     """Fire every active schedule whose next_run_at has come (one batch); safe to run anywhere, twice."""
     result = DispatchResult()
+    due = (Schedule.status == ScheduleStatus.ACTIVE, Schedule.next_run_at <= now)
+    # Look before locking: most ticks find nothing due, and on SQLite a write transaction
+    # would take the database's single write lock every time.
+    with db.read() as session:
+        if session.scalar(select(Schedule.id).where(*due).limit(1)) is None:
+            return result
     with db.write() as session:
         query = (
             select(Schedule)
-            .where(Schedule.status == ScheduleStatus.ACTIVE, Schedule.next_run_at <= now)
+            .where(*due)
             .order_by(Schedule.next_run_at)
             .limit(settings.dispatch_batch)
         )
