@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import time
 
@@ -23,7 +24,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Run due LangFlow flows on their schedules.")
     parser.add_argument("--workers", type=int, help="runs at once (AUTOMAGIK_WORKERS, default 8)")
     parser.add_argument("--poll-seconds", type=float, help="database check interval (AUTOMAGIK_POLL_SECONDS, default 1)")
-    parser.add_argument("--once", action="store_true", help="run what is due now, wait for it, exit")
+    parser.add_argument("--once", action="store_true", help="run what is due now, wait for it, exit (AUTOMAGIK_ONCE=1)")
     parser.add_argument("--log-level", choices=LOG_LEVELS, type=str.upper, help="AUTOMAGIK_LOG_LEVEL, default INFO")
     return parser.parse_args(argv)
 
@@ -52,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
         print("error: the database is not initialized or is older than this version: "
               "run `python -m automagik.cli.cli db init`.", file=sys.stderr)
         return 1
-    return Daemon(settings, options, db=database).run(once=args.once)
+    once = args.once or os.environ.get("AUTOMAGIK_ONCE", "").strip().lower() in ("1", "true", "yes")
+    return Daemon(settings, options, db=database).run(once=once)
 
 
 if __name__ == "__main__":
