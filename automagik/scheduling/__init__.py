@@ -39,6 +39,7 @@ __all__ = [
     "parse_interval",
     "parse_oneshot",
     "preview_fires",
+    "schedule_type_of",
 ]
 
 MAX_PREVIEW = 1000

@@ -21,6 +21,7 @@ from automagik.scheduling import (
     normalize_expr,
     parse_oneshot,
     preview_fires,
+    schedule_type_of,
 )
 from automagik.services.errors import InvalidInput, NotFound
 from automagik.services.flow_input import parse_flow_input
@@ -62,9 +63,9 @@ def schedule_trigger(schedule: Schedule) -> Trigger:
 
 def _checked_type(value: str) -> ScheduleType:
     try:
-        return ScheduleType(str(value).strip().lower())
-    except ValueError:
-        raise InvalidInput(f'Unknown schedule type "{value}": use interval, cron or oneshot.') from None
+        return schedule_type_of(value)
+    except InvalidSchedule as exc:
+        raise InvalidInput(str(exc)) from None
 
 
 def _checked_policy(value: str) -> MissedRunPolicy:
