@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy.exc import SQLAlchemyError
 
 from automagik.cli.output import info
-from automagik.db import migrate
+from automagik.db import migrate, statistics
 from automagik.services.context import AppContext
 from automagik.services.errors import Unavailable
 
@@ -24,6 +24,7 @@ def _describe(context: AppContext) -> str:
 def init_database(context: AppContext, _settings, _args) -> int:
     try:
         before, after = migrate.upgrade(context.db)
+        statistics.analyze(context.db)
     except SQLAlchemyError as exc:
         raise Unavailable(f"Could not prepare the database {_describe(context)}: {_first_line(exc)}") from None
     if before == after:

@@ -26,6 +26,7 @@ from automagik import __version__
 from automagik.clock import utcnow
 from automagik.config import Settings
 from automagik.daemon import heartbeat
+from automagik.db import statistics
 from automagik.daemon.claims import ClaimedTask, claim_tasks, extend_leases, hand_back, recover_expired
 from automagik.daemon.dispatch import dispatch_due
 from automagik.daemon.pool import WorkerPool
@@ -122,6 +123,9 @@ class Daemon:
                         "retrying" if item.retried else "failed, no retries left")
         self.wake()
 
+    def refresh_statistics(self) -> None:
+        statistics.refresh(self.db)
+
     def _guarded(self, job: Callable[[], None]) -> Callable[[], None]:
         def run() -> None:
             try:
@@ -147,6 +151,7 @@ class Daemon:
         self._jobs.every(self.options.poll_seconds).seconds.do(tick)
         self._jobs.every(min(self.options.heartbeat_seconds, self.options.lease_seconds / 4)).seconds.do(beat)
         self._jobs.every(self.options.recovery_seconds).seconds.do(recover)
+        self._jobs.every(1).hours.do(self._guarded(self.refresh_statistics))
         tick()
         while not self._stopping.is_set():
             self._jobs.run_pending()

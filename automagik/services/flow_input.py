@@ -69,3 +69,15 @@ def _contains_nul(value: Any) -> bool:
     if isinstance(value, list):
         return any(_contains_nul(v) for v in value)
     return False
+
+
+def parse_typed_input(text: str | None) -> dict[str, Any]:
+    """What a person typed in an input box: a JSON object when it starts with "{", else the text.
+
+    Plain words are the common case and need no quoting; `{"input": ..., "tweaks": ...}` is
+    there for tweaks. An object that does not parse is refused (InvalidInput) rather than sent
+    as text, since it was meant as JSON.
+    """
+    if text is not None and text.lstrip().startswith("{"):
+        return parse_flow_input(text)
+    return parse_flow_input({"input": text or ""})

@@ -91,3 +91,15 @@ def test_foreign_keys_are_enforced(db):
                     "'2026-01-01', '2026-01-01')"
                 )
             )
+
+
+def test_statistics_are_gathered_for_the_query_planner(tmp_path):
+    from automagik.db import statistics
+
+    database = Database(f"sqlite:///{tmp_path / 'a.db'}")
+    migrate.upgrade(database)
+    statistics.analyze(database)
+    statistics.refresh(database)
+    with database.engine.connect() as connection:
+        assert connection.exec_driver_sql("SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_stat1'").scalar() == 1
+    database.dispose()

@@ -1,0 +1,157 @@
+"""What the overview shows at a glance: is LangFlow there, is the database ready, what runs next,
+what failed lately, how many of everything. Every query here is bounded (LIMIT or an aggregate),
+so the overview stays fast with a million runs in the history.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from automagik.clock import utcnow
+from automagik.db import migrate
+from automagik.db.engine import Database
+from automagik.db.models import Flow, Schedule, ScheduleStatus, Task, TaskStatus
+from automagik.scheduling import preview_fires
+from automagik.services.context import AppContext
+from automagik.services.schedules import schedule_trigger
+from automagik.services.tasks import TaskFilter, TaskRow, count_by_status
+
+INIT_COMMAND = "python -m automagik.cli.cli db init"
+
+
+@dataclass(frozen=True)
+class LangFlowStatus:
+    reachable: bool
+    ready: bool
+    version: str | None
+    message: str  # LangFlow's state in one sentence (never contains the API key)
+    hint: str | None  # what to do about it, naming the variable to set
+
+
+def langflow_status(context: AppContext) -> LangFlowStatus:
+    """Probe LangFlow's health and version; never raises for network trouble."""
+    settings = context.settings
+    with context.langflow() as client:
+        health = client.health()
+    hint = None
+    if not health.reachable:
+        hint = (
+            f"Check that LangFlow is running, or set LANGFLOW_API_URL to its address "
+            f"(now {settings.langflow_api_url})."
+        )
+    elif not settings.langflow_api_key:
+        # /health_check answers without a key, so "ready" says nothing about the key: say so.
+        hint = "LANGFLOW_API_KEY is not set: LangFlow refuses to list or run flows without an API key."
+    return LangFlowStatus(health.reachable, health.ready, health.version, health.detail, hint)
+
+
+def schema_problem(db: Database) -> str | None:
+    """None when the database is reachable and at this version's schema, else what to do."""
+    where = db.engine.url.render_as_string(hide_password=True)
+    try:
+        current = migrate.current_revision(db)
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        return f"Could not open the database {where}: {reason[0] if reason else type(exc).__name__}."
+    if current == migrate.head_revision():
+        return None
+    state = "not initialized" if current is None else f"at schema {current}, older than this version"
+    return f"The database {where} is {state}: run `{INIT_COMMAND}`."
+
+
+@dataclass(frozen=True)
+class OverviewCounts:
+    flows: int  # in LangFlow (removed ones left out)
+    flows_needing_components: int
+    schedules_by_status: dict[str, int]
+    runs_by_status: dict[str, int]  # of the last `window`, by planned time
+
+    @property
+    def active_schedules(self) -> int:
+        return self.schedules_by_status.get(ScheduleStatus.ACTIVE.value, 0)
+
+    @property
+    def runs(self) -> int:
+        return sum(self.runs_by_status.values())
+
+
+def overview_counts(db: Database, now: datetime | None = None, window: timedelta = timedelta(hours=24)) -> OverviewCounts:
+    now = now or utcnow()
+    with db.read() as session:
+        present = Flow.removed_at.is_(None)
+        flows = session.scalar(select(func.count()).select_from(Flow).where(present)) or 0
+        unready = session.scalar(
+            select(func.count())
+            .select_from(Flow)
+            .where(present, (Flow.input_component.is_(None)) | (Flow.output_component.is_(None)))
+        ) or 0
+        schedules = {
+            status.value: n
+            for status, n in session.execute(select(Schedule.status, func.count()).group_by(Schedule.status))
+        }
+    runs = count_by_status(db, TaskFilter(since=now - window))
+    return OverviewCounts(flows, unready, schedules, runs)
+
+
+@dataclass(frozen=True)
+class UpcomingFire:
+    at: datetime  # UTC
+    schedule_id: str
+    flow_name: str
+    schedule_type: str
+    schedule_expr: str
+    timezone: str
+    overdue: bool  # its time has passed and no daemon has taken it yet
+
+
+def next_fires(db: Database, count: int = 10, now: datetime | None = None) -> list[UpcomingFire]:
+    """The next `count` fires over all active schedules, soonest first.
+
+    Only the `count` schedules due soonest can own one of the next `count` fires (each of them
+    fires at least once before any other schedule does), so that LIMIT bounds the work however
+    many schedules there are; each of them is then expanded with its own trigger.
+    """
+    now = now or utcnow()
+    query = (
+        select(Schedule, Flow.name)
+        .join(Flow, Flow.id == Schedule.flow_id)
+        .where(Schedule.status == ScheduleStatus.ACTIVE, Schedule.next_run_at.is_not(None))
+        .order_by(Schedule.next_run_at, Schedule.id)
+        .limit(count)
+    )
+    with db.read() as session:
+        candidates = session.execute(query).all()
+    fires: list[UpcomingFire] = []
+    for schedule, flow_name in candidates:
+        # next_run_at is the next fire itself; the trigger gives the ones after it. An overdue
+        # schedule (no daemon ran it) shows its late fire once, then its fires after now: the
+        # missed ones in between are folded or skipped by its missed-run policy, not run.
+        times = [schedule.next_run_at]
+        if count > 1:
+            times += preview_fires(schedule_trigger(schedule), max(schedule.next_run_at, now), count - 1)
+        fires.extend(
+            UpcomingFire(
+                at, schedule.id, flow_name, schedule.schedule_type.value, schedule.schedule_expr,
+                schedule.timezone, overdue=at < now,
+            )
+            for at in times
+        )
+    fires.sort(key=lambda fire: (fire.at, fire.schedule_id))
+    return fires[:count]
+
+
+def recent_failures(db: Database, limit: int = 10) -> list[TaskRow]:
+    """The newest failed runs (by planned time, which the status index covers), with their flow."""
+    query = (
+        select(Task, Flow.name)
+        .join(Flow, Flow.id == Task.flow_id)
+        .where(Task.status == TaskStatus.FAILED)
+        .order_by(Task.scheduled_for.desc(), Task.id.desc())
+        .limit(limit)
+    )
+    with db.read() as session:
+        return [TaskRow(task, name) for task, name in session.execute(query)]

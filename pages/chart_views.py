@@ -1,0 +1,114 @@
+"""Altair charts of what automagik.services.charts computed. Not a page; the pages import it.
+
+Vega-Lite shows times in the browser's zone unless told otherwise, and the dashboard promises
+TIMEZONE. So each bucket is given to the chart as its wall-clock time in TIMEZONE (a naive
+value) and the chart reads and labels it as UTC, which shows that wall time unchanged whatever
+the browser's zone; the axis title names the zone and tooltips carry the full, zoned time.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import altair as alt
+import pandas as pd
+
+from automagik.services.charts import Bucket, DurationStats, FlowSuccess, RunCount
+from automagik.timefmt import format_local
+from pages.common import STATUS_COLOURS
+
+# Vega-Lite time units in UTC (see the module docstring), and how the axis labels read.
+_TIME_UNIT = {
+    Bucket.MINUTE: "utcyearmonthdatehoursminutes",
+    Bucket.HOUR: "utcyearmonthdatehours",
+    Bucket.DAY: "utcyearmonthdate",
+}
+_LABEL = {Bucket.MINUTE: "%H:%M", Bucket.HOUR: "%d %b %H:%M", Bucket.DAY: "%d %b"}
+_STATUS_SCALE = alt.Scale(domain=list(STATUS_COLOURS), range=list(STATUS_COLOURS.values()))
+
+
+def _wall_time(moment: datetime, zone: str) -> datetime:
+    return moment.astimezone(ZoneInfo(zone)).replace(tzinfo=None)
+
+
+def _time_axis(unit: Bucket, zone: str, title: str, span: tuple[datetime, datetime] | None) -> alt.X:
+    """The x axis over `span` (the whole range asked for, so one busy hour is not drawn as a day)."""
+    domain = None if span is None else [_wall_time(moment, zone) for moment in span]
+    return alt.X(
+        "time:T",
+        timeUnit=_TIME_UNIT[unit],
+        title=f"{title} ({zone})",
+        scale=alt.Scale(type="utc", domain=domain) if domain else alt.Scale(type="utc"),
+        axis=alt.Axis(format=_LABEL[unit], labelAngle=0),
+    )
+
+
+def runs_chart(
+    counts: list[RunCount], unit: Bucket, zone: str, span: tuple[datetime, datetime] | None = None,
+    title: str = "Planned time",
+) -> alt.Chart:
+    """Runs per bucket, one bar per bucket stacked by status."""
+    frame = pd.DataFrame(
+        {
+            "time": [_wall_time(c.start, zone) for c in counts],
+            "when": [format_local(c.start, zone, seconds=False) for c in counts],
+            "status": [c.status for c in counts],
+            "runs": [c.runs for c in counts],
+        }
+    )
+    return (
+        alt.Chart(frame)
+        .mark_bar()
+        .encode(
+            x=_time_axis(unit, zone, title, span),
+            y=alt.Y("sum(runs):Q", title=f"runs per {unit.value}"),
+            color=alt.Color("status:N", scale=_STATUS_SCALE, title="status"),
+            tooltip=[alt.Tooltip("when:N", title=f"{unit.value} from"), "status:N", alt.Tooltip("sum(runs):Q", title="runs")],
+        )
+    )
+
+
+def duration_chart(
+    stats: list[DurationStats], unit: Bucket, zone: str, span: tuple[datetime, datetime] | None = None
+) -> alt.Chart:
+    """Median and 95th percentile of run durations per bucket, as two lines."""
+    rows = [
+        {"time": _wall_time(s.start, zone), "when": format_local(s.start, zone, seconds=False),
+         "measure": name, "seconds": value, "runs": s.runs}
+        for s in stats
+        for name, value in (("p50", s.p50), ("p95", s.p95))
+    ]
+    frame = pd.DataFrame(rows, columns=["time", "when", "measure", "seconds", "runs"])
+    return (
+        alt.Chart(frame)
+        .mark_line(point=True)
+        .encode(
+            x=_time_axis(unit, zone, "Planned time", span),
+            y=alt.Y("seconds:Q", title="duration (s)"),
+            color=alt.Color("measure:N", title="", scale=alt.Scale(domain=["p50", "p95"], range=["#3b82f6", "#d64545"])),
+            tooltip=[alt.Tooltip("when:N", title=f"{unit.value} from"), "measure:N",
+                     alt.Tooltip("seconds:Q", format=".2f"), alt.Tooltip("runs:Q", title="runs sampled")],
+        )
+    )
+
+
+def success_chart(rows: list[FlowSuccess]) -> alt.Chart:
+    """Share of finished runs that completed, one bar per flow (flow names are drawn as text)."""
+    frame = pd.DataFrame(
+        {
+            "flow": [r.flow_name for r in rows],
+            "rate": [r.rate * 100 if r.rate is not None else None for r in rows],
+            "completed": [r.completed for r in rows],
+            "failed": [r.failed for r in rows],
+        }
+    ).dropna(subset=["rate"])
+    return (
+        alt.Chart(frame)
+        .mark_bar(color=STATUS_COLOURS["completed"])
+        .encode(
+            x=alt.X("rate:Q", title="success rate (%)", scale=alt.Scale(domain=[0, 100])),
+            y=alt.Y("flow:N", title=None, sort="x"),
+            tooltip=["flow:N", alt.Tooltip("rate:Q", format=".1f", title="success %"), "completed:Q", "failed:Q"],
+        )
+    )

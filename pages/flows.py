@@ -1,0 +1,171 @@
+"""Flows: sync them from LangFlow, choose each one's input and output component, run one now."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from automagik.db.models import Flow
+from automagik.services import flows as flow_service
+from automagik.services import tasks as task_service
+from automagik.services.context import AppContext
+from automagik.services.daemons import DaemonState, list_daemons
+from automagik.services.flow_input import parse_typed_input
+from pages import common, frame
+
+frame.ensure()  # before anything renders: see pages/frame.py
+
+FLOW_KEY = "flows_selected_flow"
+
+
+def sync_section(context: AppContext) -> None:
+    if not st.button("Sync from LangFlow", type="primary", icon=":material/sync:"):
+        return
+    bar = st.progress(0.0, text="Asking LangFlow for its flows…")
+
+    def progress(done: int, total: int) -> None:
+        bar.progress(done / total, text=f"Synced {done} of {total} flow(s)")
+
+    def sync():
+        with context.langflow() as client:
+            return flow_service.sync_flows(context.db, client, progress)
+
+    report = common.attempt(sync)
+    bar.empty()
+    if report is None:
+        return
+    common.alert(
+        "success",
+        f"Synced {report.total} flow(s): {len(report.added)} new, {len(report.updated)} changed, "
+        f"{len(report.restored)} back, {len(report.removed)} gone from LangFlow.",
+    )
+    for notice in report.notices:
+        common.alert("warning", notice)
+
+
+def flows_table(flows: list[Flow]) -> None:
+    zone = common.zone()
+    st.dataframe(
+        pd.DataFrame(
+            {
+                "name": [f.name for f in flows],
+                "state": [flow_service.flow_state(f) for f in flows],
+                "input component": [f.input_component or "-" for f in flows],
+                "output component": [f.output_component or "-" for f in flows],
+                f"synced ({zone})": [common.when(f.synced_at) for f in flows],
+                "id": [f.id for f in flows],
+            }
+        ),
+        hide_index=True,
+    )
+
+
+def _default_flow(flows: list[Flow]) -> int:
+    """Open on the first flow that still needs a choice, else the first one."""
+    return next((i for i, f in enumerate(flows) if f.removed_at is None and not f.is_ready), 0)
+
+
+def component_picker(flow: Flow, role: str, current: str | None) -> str | None:
+    """A dropdown of the flow's components of one role; preselected when there is no real choice."""
+    options = flow.components_with_role(role)
+    if not options:
+        common.alert("error", f"This flow has no {role} component, so it cannot run: add one in LangFlow and sync.")
+        return None
+    ids = [c["id"] for c in options]
+    labels = {c["id"]: flow_service.component_label(c) for c in options}
+    if current in labels:
+        index = ids.index(current)
+    else:
+        index = 0 if len(ids) == 1 else None
+    return st.selectbox(
+        f"{role.capitalize()} component",
+        ids,
+        index=index,
+        format_func=labels.get,
+        placeholder=f"Choose the {role} component",
+        key=f"flows_{role}_{flow.id}",
+    )
+
+
+def flow_flags(flow: Flow) -> None:
+    if flow.removed_at is not None:
+        common.alert(
+            "warning",
+            f"Removed from LangFlow (noticed {common.when(flow.removed_at)}): its schedules are paused and it "
+            "cannot run. Sync again if it comes back.",
+        )
+    elif flow.changed_at is not None:
+        common.alert(
+            "warning",
+            f"Changed in LangFlow (noticed {common.when(flow.changed_at)}): check that the components below are "
+            "still the right ones.",
+        )
+
+
+def components_section(context: AppContext, flow: Flow) -> None:
+    st.subheader("Components")
+    st.caption("A run sends its input text to the input component and reads the answer from the output component.")
+    left, right = st.columns(2)
+    with left:
+        chosen_input = component_picker(flow, "input", flow.input_component)
+    with right:
+        chosen_output = component_picker(flow, "output", flow.output_component)
+    if st.button("Save components", key=f"flows_save_{flow.id}"):
+        if not (chosen_input and chosen_output):
+            st.error("Choose both an input and an output component before saving.")
+            return
+        saved = common.attempt(lambda: flow_service.set_components(context.db, flow.id, chosen_input, chosen_output))
+        if saved is not None:
+            common.flash("success", f'Saved the components of "{saved.name}".')
+            st.rerun()
+
+
+def run_section(context: AppContext, flow: Flow) -> None:
+    st.subheader("Run now")
+    text = st.text_area(
+        "Input",
+        key=f"flows_run_input_{flow.id}",
+        placeholder='The message for the input component, or JSON: {"input": "...", "tweaks": {...}}',
+        height=80,
+    )
+    if not st.button("Run now", key=f"flows_run_{flow.id}", icon=":material/play_arrow:"):
+        return
+
+    def queue():
+        return task_service.run_flow_now(context.db, flow.id, parse_typed_input(text))
+
+    task = common.attempt(queue)
+    if task is None:
+        return
+    common.alert("success", f"Queued run {task.id}: see it on the Tasks page.")
+    if not any(d.state is DaemonState.ALIVE for d in list_daemons(context.db, heartbeat_seconds=common.options().heartbeat_seconds)):
+        common.alert("warning", "No daemon is running, so the run waits: start one with `python scheduler_daemon.py`.")
+
+
+st.title("Flows")
+common.show_flashes()
+ctx = common.context()
+sync_section(ctx)
+all_flows = flow_service.list_flows(ctx.db)
+if not all_flows:
+    st.info("No flows yet: press “Sync from LangFlow” to fetch them.")
+    st.stop()
+flows_table(all_flows)
+
+st.divider()
+by_id = {f.id: f for f in all_flows}
+flow_id = st.selectbox(
+    "Flow",
+    list(by_id),
+    index=_default_flow(all_flows),
+    format_func=lambda fid: f"{by_id[fid].name} · {fid}",
+    key=FLOW_KEY,
+)
+selected = by_id[flow_id]
+st.text(f"State: {flow_service.flow_state(selected)}")
+flow_flags(selected)
+components_section(ctx, selected)
+if selected.is_ready:
+    run_section(ctx, selected)
+elif selected.removed_at is None:
+    st.info("Choose and save both components to run or schedule this flow.")

@@ -1,0 +1,241 @@
+"""Schedules: create one (checked as you type, its next fires previewed), list them, and pause,
+resume, run, edit or delete one; pause or resume them all."""
+
+from __future__ import annotations
+
+import json
+from zoneinfo import available_timezones
+
+import pandas as pd
+import streamlit as st
+
+from automagik.db.models import MissedRunPolicy, Schedule, ScheduleStatus
+from automagik.scheduling import ScheduleType, describe
+from automagik.services import flows as flow_service
+from automagik.services import schedules as schedule_service
+from automagik.services import tasks as task_service
+from automagik.services.context import AppContext
+from automagik.services.errors import InvalidInput
+from automagik.services.flow_input import parse_flow_input
+from automagik.timefmt import format_local
+from pages import common, frame
+
+frame.ensure()  # before anything renders: see pages/frame.py
+
+CONFIRM_DELETE_KEY = "schedules_confirm_delete"
+EXAMPLES = {
+    "interval": "like 30s, 5m, 1h30m (elapsed time, counted from creation)",
+    "cron": "like 0 9 * * 1-5 or @daily (wall-clock times in the zone below)",
+    "oneshot": "like 2026-12-01 09:00 (read in the zone below unless it has an offset)",
+}
+POLICY_HELP = (
+    "After downtime: coalesce runs the latest missed fire once; skip runs none and waits for the "
+    "next fire; all runs every missed fire (up to AUTOMAGIK_CATCH_UP_LIMIT)."
+)
+ZONES = sorted(available_timezones())
+
+
+def _describe(kind: str, expr: str, zone: str) -> str:
+    try:
+        return describe(kind, expr, zone)
+    except ValueError:  # InvalidSchedule; stored expressions were checked when saved
+        return expr
+
+
+def timing_preview(kind: str, expr: str, zone: str) -> None:
+    """The expression's meaning and next 5 fires in the chosen zone, or why it is not valid."""
+    if not expr.strip():
+        st.caption(f"Expression {EXAMPLES[kind]}.")
+        return
+    try:
+        fires = schedule_service.preview(kind, expr, zone, count=5)
+    except InvalidInput as exc:
+        st.error(common.plain(exc.message))
+        return
+    st.text(_describe(kind, expr, zone))
+    if not fires:
+        st.error("That time has passed: it would never fire.")
+        return
+    st.text("Next fires:\n" + "\n".join(f"  {format_local(fire, zone)}" for fire in fires))
+
+
+def input_check(raw: str) -> None:
+    if raw.strip():
+        try:
+            parse_flow_input(raw)
+        except InvalidInput as exc:
+            st.error(common.plain(exc.message))
+
+
+def create_form() -> None:
+    """Outside st.form on purpose: the expression and input are checked as they are typed.
+    It is a fragment, so typing reruns only this form; a saved schedule reruns the page."""
+    context = common.context()
+    ready = [f for f in flow_service.list_flows(context.db, include_removed=False) if f.is_ready]
+    if not ready:
+        st.info("No flow is ready to schedule: sync flows and choose their components on the Flows page.")
+        return
+    names = {f.id: f"{f.name} · {f.id}" for f in ready}
+    flow_id = st.selectbox("Flow", list(names), format_func=names.get, key="new_flow")
+    left, middle, right = st.columns([1, 2, 2])
+    kind = left.selectbox("Type", [t.value for t in ScheduleType], key="new_type",
+                          help="\n".join(f"{t.value}: {t.doc}" for t in ScheduleType))
+    expr = middle.text_input("Expression", key="new_expr", live=True, placeholder=EXAMPLES[kind].removeprefix("like "))
+    zone = right.selectbox("Time zone", ZONES, index=ZONES.index(context.settings.timezone)
+                           if context.settings.timezone in ZONES else None, key="new_zone")
+    timing_preview(kind, expr, zone or "UTC")
+    raw_input = st.text_area("Input (JSON)", key="new_input", height=80,
+                             placeholder='{"input": "message", "tweaks": {"Component-id": {"field": "value"}}}')
+    input_check(raw_input)
+    left, middle, right = st.columns(3)
+    retries = left.number_input("Max retries", min_value=0, max_value=schedule_service.MAX_RETRIES_LIMIT,
+                                value=3, step=1, key="new_retries")
+    timeout = middle.number_input("Timeout (seconds)", min_value=1, max_value=schedule_service.TIMEOUT_LIMIT_SECONDS,
+                                  value=None, step=1, key="new_timeout",
+                                  placeholder="daemon default", help="Empty: AUTOMAGIK_RUN_TIMEOUT_SECONDS.")
+    policy = right.selectbox("Missed runs", [p.value for p in MissedRunPolicy], key="new_policy", help=POLICY_HELP)
+    if not st.button("Create schedule", type="primary", key="new_create"):
+        return
+    spec = schedule_service.ScheduleSpec(
+        flow_id=flow_id, schedule_type=kind, schedule_expr=expr, flow_input=raw_input or None,
+        timezone=zone, max_retries=int(retries), timeout_seconds=None if timeout is None else int(timeout),
+        missed_policy=policy,
+    )
+    created = common.attempt(lambda: schedule_service.create_schedule(context.db, spec, context.settings.timezone))
+    if created is not None:
+        common.flash("success", f"Created schedule {created.id}: next run {common.when(created.next_run_at)}.")
+        st.session_state.pop("new_expr", None)
+        st.rerun()
+
+
+def schedules_table(rows: list[schedule_service.ScheduleRow]) -> None:
+    zone = common.zone()
+    st.dataframe(
+        pd.DataFrame(
+            {
+                "flow": [r.flow_name for r in rows],
+                "when": [_describe(r.schedule.schedule_type.value, r.schedule.schedule_expr, r.schedule.timezone) for r in rows],
+                "type": [r.schedule.schedule_type.value for r in rows],
+                "expression": [r.schedule.schedule_expr for r in rows],
+                "zone": [r.schedule.timezone for r in rows],
+                "status": [r.schedule.status.value for r in rows],
+                f"next run ({zone})": [
+                    common.when(r.schedule.next_run_at) if r.schedule.status is ScheduleStatus.ACTIVE else "-"
+                    for r in rows
+                ],
+                "last result": [r.last_status or "-" for r in rows],
+                "id": [r.schedule.id for r in rows],
+            }
+        ),
+        hide_index=True,
+    )
+
+
+def bulk_buttons(context: AppContext) -> None:
+    left, right, _ = st.columns([1, 1, 4])
+    if left.button("Pause all", icon=":material/pause:"):
+        common.flash("success", f"Paused {schedule_service.pause_all(context.db)} schedule(s).")
+        st.rerun()
+    if right.button("Resume all", icon=":material/play_arrow:"):
+        resumed, refused = schedule_service.resume_all(context.db)
+        common.flash("success", f"Resumed {resumed} schedule(s).")
+        for reason in refused:
+            common.flash("warning", reason)
+        st.rerun()
+
+
+def edit_form(context: AppContext, schedule: Schedule) -> None:
+    kinds, policies = [t.value for t in ScheduleType], [p.value for p in MissedRunPolicy]
+    with st.form(f"edit_{schedule.id}"):
+        left, middle, right = st.columns([1, 2, 2])
+        kind = left.selectbox("Type", kinds, index=kinds.index(schedule.schedule_type.value))
+        expr = middle.text_input("Expression", value=schedule.schedule_expr)
+        zone = right.selectbox("Time zone", ZONES, index=ZONES.index(schedule.timezone) if schedule.timezone in ZONES else 0)
+        raw_input = st.text_area("Input (JSON)", value=_json(schedule.flow_params), height=80)
+        left, middle, right = st.columns(3)
+        retries = left.number_input("Max retries", min_value=0, max_value=schedule_service.MAX_RETRIES_LIMIT,
+                                    value=schedule.max_retries, step=1)
+        timeout = middle.number_input("Timeout (seconds)", min_value=1, max_value=schedule_service.TIMEOUT_LIMIT_SECONDS,
+                                      value=schedule.timeout_seconds, step=1, placeholder="daemon default")
+        policy = right.selectbox("Missed runs", policies, index=policies.index(schedule.missed_policy.value), help=POLICY_HELP)
+        if not st.form_submit_button("Save changes"):
+            return
+    changes = dict(
+        schedule_type=kind, schedule_expr=expr, timezone=zone, flow_input=raw_input or None,
+        max_retries=int(retries), timeout_seconds=None if timeout is None else int(timeout), missed_policy=policy,
+    )
+    saved = common.attempt(lambda: schedule_service.update_schedule(context.db, schedule.id, **changes))
+    if saved is not None:
+        common.flash("success", f"Saved schedule {saved.id}: next run {common.when(saved.next_run_at)}.")
+        st.rerun()
+
+
+def _json(params: dict) -> str:
+    return json.dumps(params, ensure_ascii=False) if params else ""
+
+
+def schedule_actions(context: AppContext, row: schedule_service.ScheduleRow) -> None:
+    schedule = row.schedule
+    st.text(f"{row.flow_name} · {_describe(schedule.schedule_type.value, schedule.schedule_expr, schedule.timezone)}"
+            f" · {schedule.status.value}")
+    columns = st.columns([1, 1, 1, 4])
+    if schedule.status is ScheduleStatus.ACTIVE:
+        if columns[0].button("Pause", key=f"pause_{schedule.id}", icon=":material/pause:"):
+            if common.attempt(lambda: schedule_service.pause_schedule(context.db, schedule.id)):
+                common.flash("success", f"Paused schedule {schedule.id}.")
+                st.rerun()
+    elif schedule.status is ScheduleStatus.PAUSED:
+        if columns[0].button("Resume", key=f"resume_{schedule.id}", icon=":material/play_arrow:"):
+            resumed = common.attempt(lambda: schedule_service.resume_schedule(context.db, schedule.id))
+            if resumed:
+                common.flash("success", f"Resumed schedule {schedule.id}: next run {common.when(resumed.next_run_at)}.")
+                st.rerun()
+    if columns[1].button("Run now", key=f"run_{schedule.id}", icon=":material/bolt:"):
+        task = common.attempt(lambda: task_service.run_flow_now(context.db, schedule.flow_id, schedule_id=schedule.id))
+        if task:
+            common.alert("success", f"Queued run {task.id} with this schedule's input: see it on the Tasks page.")
+    if columns[2].button("Delete", key=f"delete_{schedule.id}", icon=":material/delete:"):
+        st.session_state[CONFIRM_DELETE_KEY] = schedule.id
+    if st.session_state.get(CONFIRM_DELETE_KEY) == schedule.id:
+        st.warning("Delete this schedule? Its past runs stay in the history.")
+        yes, no, _ = st.columns([1, 1, 4])
+        if yes.button("Yes, delete", type="primary", key=f"confirm_delete_{schedule.id}"):
+            st.session_state.pop(CONFIRM_DELETE_KEY, None)
+
+            def delete() -> bool:
+                schedule_service.delete_schedule(context.db, schedule.id)
+                return True
+
+            if common.attempt(delete):
+                common.flash("success", f"Deleted schedule {schedule.id}.")
+                st.rerun()
+        if no.button("Cancel", key=f"cancel_delete_{schedule.id}"):
+            st.session_state.pop(CONFIRM_DELETE_KEY, None)
+            st.rerun()
+    with st.expander("Edit"):
+        edit_form(context, schedule)
+
+
+st.title("Schedules")
+common.show_flashes()
+ctx = common.context()
+rows = schedule_service.list_schedules(ctx.db)
+with st.expander("New schedule", expanded=not rows, icon=":material/add:"):
+    st.fragment(create_form)()
+if not rows:
+    st.info("No schedules yet.")
+    st.stop()
+bulk_buttons(ctx)
+schedules_table(rows)
+st.divider()
+st.subheader("Manage a schedule")
+by_id = {r.schedule.id: r for r in rows}
+chosen = st.selectbox(
+    "Schedule",
+    list(by_id),
+    format_func=lambda sid: f"{by_id[sid].flow_name} · "
+    f"{_describe(by_id[sid].schedule.schedule_type.value, by_id[sid].schedule.schedule_expr, by_id[sid].schedule.timezone)}"
+    f" · {sid[:8]}",
+    key="schedules_selected",
+)
+schedule_actions(ctx, by_id[chosen])

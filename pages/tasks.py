@@ -1,0 +1,260 @@
+"""Tasks: the history of runs, filtered and paged in SQL, one run in detail, CSV export, charts.
+
+The filters rerun the page; the runs and the charts are two fragments that refresh
+themselves. The filters, the page and the selected run are widget or session state, kept
+across refreshes (and, with persist_state, across visits to other pages).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import math
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+import pandas as pd
+import streamlit as st
+
+from automagik.clock import utcnow
+from automagik.db.models import TaskStatus
+from automagik.services import charts
+from automagik.services import flows as flow_service
+from automagik.services import schedules as schedule_service
+from automagik.services import tasks as task_service
+from automagik.services.context import AppContext
+from automagik.services.errors import InvalidInput, NotFound
+from automagik.services.export import export_tasks_csv
+from automagik.services.serialize import duration_seconds, output_text
+from automagik.timefmt import parse_instant
+from pages import chart_views, common, frame
+
+frame.ensure()  # before anything renders: see pages/frame.py
+
+RANGES = {
+    "Last hour": timedelta(hours=1),
+    "Last 24 hours": timedelta(hours=24),
+    "Last 7 days": timedelta(days=7),
+    "Last 30 days": timedelta(days=30),
+    "All time": None,
+    "Custom": None,
+}
+PAGE_SIZES = [25, 50, 100]
+SELECTED_KEY = "tasks_selected_id"
+CHARTS_REFRESH_SECONDS = 60
+KEEP = "session"  # filters survive a visit to another page
+
+
+@dataclass(frozen=True)
+class Choice:
+    """What the filter widgets say. Each fragment turns it into a TaskFilter when it runs, so
+    "last 24 hours" slides with every refresh instead of sticking to the page's first run."""
+
+    statuses: tuple[str, ...] = ()
+    flow_id: str | None = None
+    schedule_id: str | None = None
+    last: timedelta | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def filter(self, now: datetime) -> task_service.TaskFilter:
+        since = now - self.last if self.last else self.since
+        return task_service.TaskFilter(self.statuses, self.flow_id, self.schedule_id, since, self.until)
+
+
+def read_choice(context: AppContext) -> Choice | None:
+    """The filter widgets; None (with one st.error) when they do not make sense."""
+    flows = {f.id: f.name for f in flow_service.list_flows(context.db)}
+    schedules = {r.schedule.id: f"{r.flow_name} · {r.schedule.schedule_expr} · {r.schedule.id[:8]}"
+                 for r in schedule_service.list_schedules(context.db)}
+    columns = st.columns(4)
+    flow_id = columns[0].selectbox("Flow", [None, *flows], format_func=lambda f: "All flows" if f is None else flows[f],
+                                   key="tasks_flow", persist_state=KEEP)
+    schedule_id = columns[1].selectbox("Schedule", [None, *schedules],
+                                       format_func=lambda s: "All schedules" if s is None else schedules[s],
+                                       key="tasks_schedule", persist_state=KEEP)
+    statuses = columns[2].multiselect("Status", [s.value for s in TaskStatus], key="tasks_status",
+                                      placeholder="Any status", persist_state=KEEP)
+    span = columns[3].selectbox("Planned", list(RANGES), index=1, key="tasks_range", persist_state=KEEP)
+    choice = Choice(tuple(statuses), flow_id, schedule_id, last=RANGES[span])
+    if span == "Custom":
+        left, right = st.columns(2)
+        zone = common.zone()
+        raw_since = left.text_input(f"From ({zone})", key="tasks_since", placeholder="2026-11-27 08:00", persist_state=KEEP)
+        raw_until = right.text_input(f"Until ({zone})", key="tasks_until", placeholder="empty: now", persist_state=KEEP)
+        try:
+            choice = replace(
+                choice,
+                since=parse_instant(raw_since, zone) if raw_since.strip() else None,
+                until=parse_instant(raw_until, zone) if raw_until.strip() else None,
+            )
+        except ValueError as exc:
+            st.error(common.plain(str(exc)))
+            return None
+    try:
+        choice.filter(utcnow())
+    except InvalidInput as exc:
+        st.error(common.plain(exc.message.replace("--since", "From").replace("--until", "Until")))
+        return None
+    return choice
+
+
+def _remember_selection(table_key: str, ids: list[str]) -> None:
+    # Runs before the rerun, with the ids of the table the user clicked in (bound at render
+    # time): a row number alone would point elsewhere once new runs push the rows down.
+    rows = st.session_state[table_key]["selection"]["rows"]
+    st.session_state[SELECTED_KEY] = ids[rows[0]] if rows else None
+
+
+def runs_table(rows: list[task_service.TaskRow]) -> None:
+    zone = common.zone()
+    ids = [r.task.id for r in rows]
+    # A new key whenever the rows change, so the highlighted row follows the selected run.
+    table_key = "tasks_table_" + hashlib.sha1("".join(ids).encode()).hexdigest()[:12]
+    selected = st.session_state.get(SELECTED_KEY)
+    st.dataframe(
+        pd.DataFrame(
+            {
+                "status": [r.task.status.value for r in rows],
+                "flow": [r.flow_name for r in rows],
+                f"planned ({zone})": [common.when(r.task.scheduled_for) for r in rows],
+                f"started ({zone})": [common.when(r.task.started_at) for r in rows],
+                "duration (s)": [duration_seconds(r.task) for r in rows],
+                "tries": [r.task.tries for r in rows],
+                "output / error": [(r.task.error or output_text(r.task) or "")[:200] for r in rows],
+                "id": ids,
+            }
+        ),
+        hide_index=True,
+        key=table_key,
+        on_select=functools.partial(_remember_selection, table_key, ids),
+        selection_mode="single-row",
+        selection_default={"selection": {"rows": [ids.index(selected)]}} if selected in ids else None,
+    )
+
+
+def run_detail(context: AppContext, task_id: str) -> None:
+    try:
+        detail = task_service.get_task(context.db, task_id)
+    except NotFound:
+        st.session_state[SELECTED_KEY] = None
+        return
+    task = detail.task
+    st.subheader("Selected run")
+    st.text(
+        f"Run {task.id}\n"
+        f"Flow: {detail.flow_name} ({task.flow_id})\n"
+        f"Schedule: {task.schedule_id or 'manual run'}\n"
+        f"Status: {task.status.value}, tries {task.tries} (retries allowed: {task.max_retries})\n"
+        f"Planned {common.when(task.scheduled_for)}, started {common.when(task.started_at)}, "
+        f"finished {common.when(task.finished_at)}"
+    )
+    input_data = task.input_data or {}
+    st.caption("Input")
+    st.code(input_data.get("input") or "", language=None, wrap_lines=True)
+    if input_data.get("tweaks"):
+        st.caption("Tweaks")
+        st.json(input_data["tweaks"], expanded=False)
+    st.caption("Output")
+    st.code(output_text(task) or "", language=None, wrap_lines=True)
+    if task.error:
+        st.caption("Error")
+        st.code(task.error, language=None, wrap_lines=True)
+    st.caption("Log")
+    st.code("\n".join(f"{common.when(line.created_at)}  {line.level.value:<7}  {line.message}" for line in detail.logs)
+            or "(no lines)", language=None, wrap_lines=True)
+    if task.status is TaskStatus.FAILED and st.button("Retry", key=f"retry_{task.id}", icon=":material/replay:"):
+        if common.attempt(lambda: task_service.retry_task(context.db, task.id)):
+            common.flash("success", "The run is pending again: a running daemon retries it now.")
+            st.rerun()  # show its new state at once
+
+
+def export_button(context: AppContext, filters: task_service.TaskFilter, total: int, now) -> None:
+    def csv_bytes() -> bytes:
+        # Called only when the button is clicked (on Streamlit's thread, not this run); the
+        # rows are read from the database in keyset chunks, so the export never holds one
+        # long transaction. Streamlit keeps the finished file in memory to serve it.
+        return "".join(export_tasks_csv(context.db, filters)).encode("utf-8")
+
+    st.download_button(
+        f"Download CSV ({total} run(s))",
+        data=csv_bytes,
+        file_name=f"automagik-tasks-{common.when(now).replace(' ', '_').replace(':', '')}.csv",
+        mime="text/csv",
+        on_click="ignore",
+        icon=":material/download:",
+        key="tasks_csv",
+    )
+
+
+def charts_section(choice: Choice) -> None:
+    context, now = common.context(), utcnow()
+    filters = choice.filter(now)
+    span = charts.chart_range(context.db, filters, now)
+    if span is None:
+        return
+    zone, unit = common.zone(), charts.pick_bucket(span.since, span.until)
+    axis = charts.bucket_span(span.since, span.until, unit, zone)
+    filters = span.narrow(filters)
+    every = common.refresh_every()
+    st.caption(
+        f"Charts as of {common.when(now)}"
+        + (f", refreshed every {max(every, CHARTS_REFRESH_SECONDS):g} s." if every else ".")
+        + (f" They show the last {charts.MAX_CHART_SPAN.days} days of the range (from "
+           f"{common.when(span.since, seconds=False)}); the table and the CSV cover all of it." if span.capped else "")
+    )
+    runs, durations, success = st.tabs(["Runs over time", "Duration", "Success rate per flow"])
+    with runs:
+        counts = charts.runs_over_time(context.db, filters, unit, zone)
+        st.altair_chart(chart_views.runs_chart(counts, unit, zone, axis))
+    with durations:
+        sample = charts.duration_sample(context.db, filters)
+        stats = charts.duration_percentiles(sample, unit, zone)
+        if stats:
+            st.altair_chart(chart_views.duration_chart(stats, unit, zone, axis))
+            st.caption(
+                f"Median (p50) and 95th percentile per {unit.value}, from the newest {len(sample):,} finished "
+                f"run(s) that match (at most {charts.DURATION_SAMPLE:,} are sampled)."
+            )
+        else:
+            st.info("No finished runs match.")
+    with success:
+        rows = [r for r in charts.success_by_flow(context.db, filters) if r.rate is not None]
+        if rows:
+            st.altair_chart(chart_views.success_chart(rows))
+            st.caption("Completed ÷ (completed + failed), whatever the status filter says.")
+        else:
+            st.info("No finished runs match.")
+
+
+def runs_section(choice: Choice) -> None:
+    context, now = common.context(), utcnow()
+    common.show_flashes()
+    filters = choice.filter(now)
+    total = task_service.count_tasks(context.db, filters)
+    left, right = st.columns([3, 1])
+    size = right.selectbox("Rows per page", PAGE_SIZES, key="tasks_page_size", persist_state=KEEP)
+    left.caption(f"{total} run(s) match · updated {common.when(now)}")
+    if total == 0:
+        st.info("No runs match: a run appears here as soon as a schedule fires or you press “Run now” on the Flows page.")
+        return
+    page = st.pagination(max(1, math.ceil(total / size)), key="tasks_page")
+    rows = task_service.list_tasks(context.db, filters, limit=size, offset=(page - 1) * size)
+    runs_table(rows)
+    export_button(context, filters, total, now)
+    selected = st.session_state.get(SELECTED_KEY)
+    if selected:
+        run_detail(context, selected)
+    else:
+        st.caption("Select a row to see its input, output, error and log lines.")
+
+
+st.title("Tasks")
+chosen = read_choice(common.context())
+if chosen is not None:
+    every = common.refresh_every()
+    # The table refreshes at the dashboard's pace; the charts, whole-range aggregates, at most
+    # once a minute. Both keep the filters, page and selection (widget state) across refreshes.
+    st.fragment(runs_section, run_every=every)(chosen)
+    st.divider()
+    st.fragment(charts_section, run_every=None if every is None else max(every, CHARTS_REFRESH_SECONDS))(chosen)

@@ -1,0 +1,78 @@
+"""Overview: LangFlow and daemon status, counts, the runs chart, next fires, last failures."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from automagik.clock import utcnow
+from automagik.db.models import TaskStatus
+from automagik.services import schedules as schedule_service
+from tests.services.helpers import ECHO_ID, TWO_OUT_ID
+from tests.ui.helpers import ECHO_NAME, TWO_OUT_NAME, add_task, alerts, beat, ready_flows, vega_charts
+
+
+def _table(at, column: str):
+    """The dataframe that has `column` (the overview shows several)."""
+    return next(df.value for df in at.dataframe if any(c.startswith(column) for c in df.value.columns))
+
+
+def test_populated_overview(open_page, db, langflow):
+    ready_flows(db, langflow)
+    schedule_service.create_schedule(
+        db, schedule_service.ScheduleSpec(flow_id=ECHO_ID, schedule_type="interval", schedule_expr="1m")
+    )
+    schedule_service.create_schedule(
+        db, schedule_service.ScheduleSpec(flow_id=TWO_OUT_ID, schedule_type="cron", schedule_expr="0 9 * * *")
+    )
+    now = utcnow()
+    for minutes in (5, 65, 125):
+        add_task(db, planned=now - timedelta(minutes=minutes))
+    add_task(db, flow_id=TWO_OUT_ID, status=TaskStatus.FAILED, planned=now - timedelta(minutes=30),
+             error="HTTP 500: the flow raised", output=None, tries=4)
+    add_task(db, status=TaskStatus.COMPLETED, planned=now - timedelta(days=3))  # outside the 24 h
+    beat(db, now)
+
+    at = open_page()
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics == {"Flows": "2", "Active schedules": "2", "Runs, last 24 h": "4", "Failed, last 24 h": "1"}
+    assert any("1 daemon(s) alive" in s for s in alerts(at, "success"))
+    assert any(s == f"LangFlow 1.13.0 at {langflow.url} is ready." for s in alerts(at, "success"))
+    fires = _table(at, "when")
+    assert len(fires) == 10
+    # The interval fires every minute; the daily cron adds at most one fire to the next ten.
+    assert (fires["flow"] == ECHO_NAME).sum() >= 9
+    assert all(w.endswith(("CET", "CEST")) for w in fires.iloc[:, 0])
+    failures = _table(at, "planned")
+    assert list(failures["flow"]) == [TWO_OUT_NAME]
+    assert list(failures["reason"]) == ["HTTP 500: the flow raised"]
+    assert list(failures["tries"]) == [4]
+    assert len(vega_charts(at)) == 1
+
+
+def test_langflow_down_says_why_and_which_variable_to_set(open_page, langflow):
+    langflow.stop()
+    at = open_page(allow_errors=True)
+    errors = alerts(at, "error")
+    assert len(errors) == 1 and errors[0].startswith("Not reachable:")
+    assert any("LANGFLOW_API_URL" in info for info in alerts(at, "info"))
+
+
+def test_missing_api_key_is_pointed_out(open_page, monkeypatch):
+    monkeypatch.delenv("LANGFLOW_API_KEY")
+    at = open_page()
+    assert any("LANGFLOW_API_KEY is not set" in info for info in alerts(at, "info"))
+
+
+def test_a_silent_daemon_is_reported_stale_with_how_to_start_one(open_page, db):
+    beat(db, utcnow() - timedelta(minutes=2))
+    at = open_page()
+    warning = next(w for w in alerts(at, "warning") if "daemon" in w)
+    assert "stopped sending heartbeats at" in warning and "scheduler_daemon.py" in warning
+    assert list(_table(at, "state")["state"]) == ["stale"]
+
+
+def test_a_daemon_that_stopped_cleanly_is_reported_stopped(open_page, db):
+    beat(db, utcnow() - timedelta(minutes=2), stopped=True)
+    at = open_page()
+    warning = next(w for w in alerts(at, "warning") if "daemon" in w)
+    assert warning.startswith("No daemon is running: the last one stopped at")

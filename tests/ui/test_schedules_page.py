@@ -1,0 +1,165 @@
+"""Schedules: the create form checked as you type, the table, per-schedule actions, bulk actions."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from automagik.clock import utcnow
+from automagik.db.models import Schedule, ScheduleStatus, Task
+from automagik.services import schedules as schedule_service
+from tests.services.helpers import ECHO_ID, TWO_OUT_ID
+from tests.ui.helpers import ECHO_NAME, alerts, page_errors, ready_flows
+
+
+@pytest.fixture
+def flows_ready(db, langflow):
+    ready_flows(db, langflow)
+
+
+def _button(at, label: str):
+    return next(b for b in at.button if b.label == label)
+
+
+def _schedules(db) -> list[Schedule]:
+    with db.read() as session:
+        return list(session.scalars(select(Schedule)))
+
+
+def _create(db, flow_id=ECHO_ID, kind="interval", expr="5m", **extra) -> Schedule:
+    return schedule_service.create_schedule(db, schedule_service.ScheduleSpec(flow_id, kind, expr, **extra))
+
+
+def _fill(at, kind="interval", expr="", zone=None, flow_input=None):
+    at.selectbox(key="new_type").select(kind).run()
+    if zone:
+        at.selectbox(key="new_zone").select(zone).run()
+    if flow_input is not None:
+        at.text_area(key="new_input").input(flow_input).run()
+    at.text_input(key="new_expr").input(expr).run()
+    return at
+
+
+def test_without_a_ready_flow_the_form_says_what_to_do(open_page):
+    at = open_page("schedules")
+    assert any("No flow is ready to schedule" in i for i in alerts(at, "info"))
+
+
+def test_cron_preview_in_the_chosen_zone_with_plain_english(open_page, flows_ready):
+    at = _fill(open_page("schedules"), "cron", "0 9 * * 1-5", zone="America/New_York")
+    texts = [t.value for t in at.text]
+    assert "At 09:00, Monday through Friday (America/New_York)" in texts
+    preview = next(t for t in texts if t.startswith("Next fires:"))
+    fires = preview.splitlines()[1:]
+    assert len(fires) == 5
+    assert all("09:00:00 E" in line and line.rstrip().endswith(("EST", "EDT")) for line in fires)
+    assert not page_errors(at)
+
+
+def test_creating_a_schedule(open_page, db, flows_ready):
+    at = _fill(open_page("schedules"), "interval", "1h30m", flow_input='{"input": "daily report"}')
+    assert "every 1h30m" in [t.value for t in at.text]
+    at.number_input(key="new_retries").set_value(5).run()
+    at.number_input(key="new_timeout").set_value(120).run()
+    at.selectbox(key="new_policy").select("skip").run()
+    _button(at, "Create schedule").click().run()
+    assert not page_errors(at)
+    assert any(s.startswith("Created schedule") for s in alerts(at, "success"))
+    (schedule,) = _schedules(db)
+    assert (schedule.schedule_type.value, schedule.schedule_expr, schedule.timezone) == ("interval", "1h30m", "Europe/Berlin")
+    assert schedule.flow_params == {"input": "daily report", "tweaks": {}}
+    assert (schedule.max_retries, schedule.timeout_seconds, schedule.missed_policy.value) == (5, 120, "skip")
+    table = at.dataframe[0].value
+    assert list(table["flow"]) == [ECHO_NAME]
+    assert list(table["when"]) == ["every 1h30m"]
+    assert list(table["status"]) == ["active"]
+    assert table.iloc[0, 6].endswith(("CET", "CEST"))  # next run, in TIMEZONE with the zone named
+
+
+@pytest.mark.parametrize(
+    "kind, expr, flow_input, message",
+    [
+        ("interval", "5 parsecs", "", "Invalid interval"),
+        ("cron", "61 * * * *", "", "Invalid cron"),
+        ("oneshot", "2020-01-01 09:00", "", "That time has passed"),
+        ("interval", "5m", '{"input": 42}', "The input text must be a string"),
+        ("interval", "5m", "{nope", "The input is not valid JSON"),
+    ],
+)
+def test_bad_input_is_shown_as_you_type_and_refused_on_create(open_page, db, flows_ready, kind, expr, flow_input, message):
+    at = _fill(open_page("schedules"), kind, expr, flow_input=flow_input)
+    assert any(e.startswith(message) for e in page_errors(at)), page_errors(at)
+    _button(at, "Create schedule").click().run()
+    assert not at.exception
+    # The error shown as you type stays, and the refused create says why in one more line.
+    assert len(page_errors(at)) == 2 and all("\n" not in e for e in page_errors(at)), page_errors(at)
+    assert _schedules(db) == []
+
+
+def test_pause_resume_and_run_now(open_page, db, flows_ready):
+    schedule = _create(db)
+    at = open_page("schedules")
+    _button(at, "Pause").click().run()
+    assert schedule_service.get_schedule(db, schedule.id).status is ScheduleStatus.PAUSED
+    assert list(at.dataframe[0].value["status"]) == ["paused"]
+    _button(at, "Resume").click().run()
+    assert schedule_service.get_schedule(db, schedule.id).status is ScheduleStatus.ACTIVE
+    _button(at, "Run now").click().run()
+    assert any(s.startswith("Queued run") for s in alerts(at, "success"))
+    with db.read() as session:
+        task = session.scalars(select(Task)).one()
+    assert (task.schedule_id, task.flow_id) == (schedule.id, ECHO_ID)
+
+
+def test_delete_asks_first(open_page, db, flows_ready):
+    schedule = _create(db)
+    at = open_page("schedules")
+    _button(at, "Delete").click().run()
+    assert any(w.startswith("Delete this schedule?") for w in alerts(at, "warning"))
+    assert len(_schedules(db)) == 1
+    _button(at, "Cancel").click().run()
+    assert len(_schedules(db)) == 1
+    assert not any(w.startswith("Delete this schedule?") for w in alerts(at, "warning"))
+    _button(at, "Delete").click().run()
+    _button(at, "Yes, delete").click().run()
+    assert _schedules(db) == []
+    assert any(s == f"Deleted schedule {schedule.id}." for s in alerts(at, "success"))
+    assert any(i == "No schedules yet." for i in alerts(at, "info"))
+
+
+def test_edit_saves_changes_and_refuses_bad_ones(open_page, db, flows_ready):
+    schedule = _create(db, flow_input={"input": "a"})
+    at = open_page("schedules")
+    form = at.get("form")  # the edit form is the only st.form on the page
+    assert len(form) == 1
+    expression = next(t for t in at.text_input if t.value == "5m")
+    expression.input("10 parsecs")
+    _button(at, "Save changes").click().run()
+    assert len(page_errors(at)) == 1 and page_errors(at)[0].startswith("Invalid interval")
+    assert schedule_service.get_schedule(db, schedule.id).schedule_expr == "5m"
+    expression = next(t for t in at.text_input if t.value == "10 parsecs")
+    expression.input("15m")
+    _button(at, "Save changes").click().run()
+    assert not page_errors(at)
+    saved = schedule_service.get_schedule(db, schedule.id)
+    assert saved.schedule_expr == "15m" and saved.flow_params == {"input": "a", "tweaks": {}}
+
+
+def test_pause_all_and_resume_all(open_page, db, flows_ready):
+    first, second = _create(db), _create(db, flow_id=TWO_OUT_ID, kind="cron", expr="@daily")
+    at = open_page("schedules")
+    _button(at, "Pause all").click().run()
+    assert any(s == "Paused 2 schedule(s)." for s in alerts(at, "success"))
+    assert {s.status for s in _schedules(db)} == {ScheduleStatus.PAUSED}
+    _button(at, "Resume all").click().run()
+    assert any(s == "Resumed 2 schedule(s)." for s in alerts(at, "success"))
+    assert {s.status for s in _schedules(db)} == {ScheduleStatus.ACTIVE}
+
+
+def test_a_oneshot_preview_names_its_single_fire(open_page, flows_ready):
+    when = (utcnow() + timedelta(days=2)).strftime("%Y-%m-%d 09:00")
+    at = _fill(open_page("schedules"), "oneshot", when)
+    preview = next(t.value for t in at.text if t.value.startswith("Next fires:"))
+    assert len(preview.splitlines()) == 2 and "09:00:00 CE" in preview

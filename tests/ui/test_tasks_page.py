@@ -1,0 +1,155 @@
+"""Tasks: filters and paging done in SQL, one run in detail with retry, CSV export, charts."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from automagik.clock import utcnow
+from automagik.db.models import TaskStatus
+from automagik.services import schedules as schedule_service
+from automagik.services import tasks as task_service
+from tests.services.helpers import ECHO_ID, TWO_OUT_ID
+from tests.ui.helpers import ECHO_NAME, TWO_OUT_NAME, add_task, alerts, page_errors, ready_flows, vega_charts
+
+
+@pytest.fixture
+def history(db, langflow):
+    """60 runs over the last 50 minutes: Echo completed, every 4th TwoOut failed; one 3 days ago."""
+    ready_flows(db, langflow)
+    schedule = schedule_service.create_schedule(
+        db, schedule_service.ScheduleSpec(ECHO_ID, "interval", "1m", flow_input={"input": "ping"})
+    )
+    now = utcnow()
+    ids = {}
+    for n in range(60):
+        failed = n % 4 == 0
+        ids[n] = add_task(
+            db,
+            flow_id=TWO_OUT_ID if failed else ECHO_ID,
+            status=TaskStatus.FAILED if failed else TaskStatus.COMPLETED,
+            planned=now - timedelta(seconds=50 * n + 10),
+            seconds=0.5 + n / 10,
+            schedule_id=None if failed else schedule.id,
+            text=f"input {n}",
+            output=None if failed else f"output {n}",
+            error="HTTP 500 from LangFlow: simulated failure" if failed else None,
+        )
+    add_task(db, planned=now - timedelta(days=3), text="old")
+    return {"schedule": schedule, "ids": ids}
+
+
+def _caption(at) -> str:
+    return next(c.value for c in at.caption if "match" in c.value)
+
+
+def test_the_first_page_of_the_last_24_hours(open_page, history):
+    at = open_page("tasks")
+    assert _caption(at).startswith("60 run(s) match")
+    (pages,) = at.pagination
+    assert pages.num_pages == 3 and pages.value == 1
+    table = at.dataframe[0].value
+    assert len(table) == 25
+    assert list(table.columns[:6]) == [
+        "status", "flow", "planned (Europe/Berlin)", "started (Europe/Berlin)", "duration (s)", "tries",
+    ]
+    assert table.iloc[0]["id"] == history["ids"][0]  # newest first
+    assert table.iloc[0]["planned (Europe/Berlin)"].endswith(("CET", "CEST"))
+    assert table.iloc[1]["output / error"] == "output 1"
+    assert at.download_button[0].label == "Download CSV (60 run(s))"
+    assert len(vega_charts(at)) == 3
+
+
+def test_paging_reads_the_next_rows(open_page, history):
+    at = open_page("tasks")
+    at.pagination[0].select(3).run()
+    table = at.dataframe[0].value
+    assert len(table) == 10
+    assert list(table["id"]) == [history["ids"][n] for n in range(50, 60)]
+
+
+def test_filters_by_status_flow_schedule_and_time(open_page, history):
+    at = open_page("tasks")
+    at.multiselect(key="tasks_status").select("failed").run()
+    assert _caption(at).startswith("15 run(s) match")
+    assert set(at.dataframe[0].value["flow"]) == {TWO_OUT_NAME}
+    at.multiselect(key="tasks_status").unselect("failed").run()
+    at.selectbox(key="tasks_flow").select(ECHO_ID).run()
+    assert _caption(at).startswith("45 run(s) match")
+    at.selectbox(key="tasks_schedule").select(history["schedule"].id).run()
+    assert _caption(at).startswith("45 run(s) match")
+    at.selectbox(key="tasks_schedule").select(None).run()
+    at.selectbox(key="tasks_range").select("All time").run()
+    assert _caption(at).startswith("46 run(s) match")
+    at.selectbox(key="tasks_range").select("Last hour").run()
+    assert _caption(at).startswith("45 run(s) match")
+    assert at.download_button[0].label == "Download CSV (45 run(s))"
+
+
+def test_a_custom_range_in_the_display_zone(open_page, history):
+    at = open_page("tasks")
+    at.selectbox(key="tasks_range").select("Custom").run()
+    assert at.text_input(key="tasks_since").label == "From (Europe/Berlin)"
+    since = (utcnow() - timedelta(days=4)).astimezone().strftime("%Y-%m-%dT%H:%M%z")
+    until = (utcnow() - timedelta(days=2)).strftime("%Y-%m-%dT%H:%MZ")
+    at.text_input(key="tasks_since").input(since).run()
+    at.text_input(key="tasks_until").input(until).run()
+    assert _caption(at).startswith("1 run(s) match")
+    assert list(at.dataframe[0].value["flow"]) == [ECHO_NAME]
+
+
+@pytest.mark.parametrize(
+    "since, until, message",
+    [
+        ("yesterday", "", '"yesterday" is not an ISO 8601 time'),
+        ("2026-11-27 10:00", "2026-11-27 09:00", "The time range is empty: From must be before Until."),
+    ],
+)
+def test_a_bad_range_is_one_error_and_no_table(open_page, history, since, until, message):
+    at = open_page("tasks")
+    at.selectbox(key="tasks_range").select("Custom").run()
+    at.text_input(key="tasks_since").input(since).run()
+    at.text_input(key="tasks_until").input(until).run()
+    errors = page_errors(at)
+    assert len(errors) == 1 and errors[0].startswith(message), errors
+    assert not at.dataframe and not at.download_button
+
+
+def test_a_selected_failed_run_shows_everything_and_can_be_retried(open_page, db, history):
+    task_id = history["ids"][4]
+    at = open_page("tasks")
+    at.session_state["tasks_selected_id"] = task_id
+    at.run()
+    assert at.subheader[0].value == "Selected run"
+    summary = at.text[0].value
+    assert f"Run {task_id}" in summary and f"Flow: {TWO_OUT_NAME}" in summary and "Status: failed" in summary
+    code = [c.value for c in at.code]
+    assert code[:3] == ["input 4", "", "HTTP 500 from LangFlow: simulated failure"]
+    assert "try 1 of 4: sent to LangFlow" in code[3]
+    next(b for b in at.button if b.label == "Retry").click().run()
+    assert any(s.startswith("The run is pending again") for s in alerts(at, "success"))
+    assert task_service.get_task(db, task_id).task.status is TaskStatus.PENDING
+    # The selection survives the rerun: the detail is still there, now without a retry button.
+    assert "Status: pending" in at.text[0].value
+    assert not [b for b in at.button if b.label == "Retry"]
+
+
+def test_a_completed_run_shows_its_output_and_no_retry(open_page, history):
+    at = open_page("tasks")
+    at.session_state["tasks_selected_id"] = history["ids"][1]
+    at.run()
+    assert [c.value for c in at.code][:2] == ["input 1", "output 1"]
+    assert not [b for b in at.button if b.label == "Retry"]
+
+
+def test_the_selected_row_stays_highlighted_when_new_runs_arrive(open_page, db, history):
+    at = open_page("tasks")
+    first_key = at.dataframe[0].key
+    at.session_state["tasks_selected_id"] = history["ids"][2]  # what a click on row 2 stores
+    add_task(db, planned=utcnow())  # a new run pushes every row down by one
+    at.run()
+    key = at.dataframe[0].key
+    assert key != first_key  # a fresh table, so the selection follows the run, not the row number
+    assert at.session_state[key]["selection"]["rows"] == [3]
+    assert at.text[0].value.startswith(f"Run {history['ids'][2]}")
