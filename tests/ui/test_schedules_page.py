@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from automagik.clock import utcnow
 from automagik.db.models import Schedule, ScheduleStatus, Task
@@ -148,7 +148,8 @@ def test_edit_saves_changes_and_refuses_bad_ones(open_page, db, flows_ready):
 
 
 def test_pause_all_and_resume_all(open_page, db, flows_ready):
-    first, second = _create(db), _create(db, flow_id=TWO_OUT_ID, kind="cron", expr="@daily")
+    _create(db)
+    _create(db, flow_id=TWO_OUT_ID, kind="cron", expr="@daily")
     at = open_page("schedules")
     _button(at, "Pause all").click().run()
     assert any(s == "Paused 2 schedule(s)." for s in alerts(at, "success"))
