@@ -38,16 +38,27 @@ class Settings:
     langflow_read_timeout: float = 300.0
 
 
-def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path | None = ".env") -> Settings:
-    """Build Settings from `environ` (default os.environ) over the values of `env_file`."""
+def read_environment(environ: Mapping[str, str] | None = None, env_file: str | Path | None = ".env") -> dict[str, str]:
+    """The variables of `env_file` (if it exists) overlaid by `environ` (default os.environ)."""
     values: dict[str, str] = {}
     if env_file is not None and Path(env_file).is_file():
         values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
     values.update(os.environ if environ is None else environ)
+    return values
+
+
+def non_blank(values: Mapping[str, str], name: str) -> str | None:
+    """A variable's value without surrounding spaces; None when unset or blank."""
+    value = values.get(name)
+    return value.strip() if value is not None and value.strip() else None
+
+
+def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path | None = ".env") -> Settings:
+    """Build Settings from `environ` (default os.environ) over the values of `env_file`."""
+    values = read_environment(environ, env_file)
 
     def get(name: str) -> str | None:
-        value = values.get(name)
-        return value.strip() if value is not None and value.strip() else None
+        return non_blank(values, name)
 
     return Settings(
         langflow_api_url=_check_url(get("LANGFLOW_API_URL") or DEFAULT_LANGFLOW_URL),

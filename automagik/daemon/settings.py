@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, fields
 from typing import Mapping
 
-from automagik.config import ConfigError
+from automagik.config import ConfigError, read_environment
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
@@ -34,9 +33,11 @@ ENVIRONMENT = {f.name: "AUTOMAGIK_" + f.name.upper() for f in fields(DaemonSetti
 ENVIRONMENT["alert_webhook_url"] = "AUTOMAGIK_ALERT_WEBHOOK_URL"
 
 
-def daemon_settings(overrides: Mapping[str, object] | None = None, environ: Mapping[str, str] | None = None) -> DaemonSettings:
-    """Settings from `environ` (default os.environ) with non-None `overrides` (flags) on top."""
-    environ = os.environ if environ is None else environ
+def daemon_settings(
+    overrides: Mapping[str, object] | None = None, environ: Mapping[str, str] | None = None, env_file: str | None = ".env"
+) -> DaemonSettings:
+    """Settings from `environ` (default os.environ) over `env_file`, with non-None `overrides` (flags) on top."""
+    environ = read_environment(environ, env_file)
     values: dict[str, object] = {}
     for f in fields(DaemonSettings):
         raw = (overrides or {}).get(f.name)

@@ -7,14 +7,11 @@ values are plain (no Streamlit), so they are unit-testable and the password chec
 from __future__ import annotations
 
 import hmac
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
-from dotenv import dotenv_values
-
-from automagik.config import ConfigError
+from automagik.config import ConfigError, non_blank, read_environment
 
 REFRESH_VARIABLE = "AUTOMAGIK_DASHBOARD_REFRESH_SECONDS"
 PASSWORD_VARIABLE = "AUTOMAGIK_DASHBOARD_PASSWORD"
@@ -32,14 +29,10 @@ class DashboardSettings:
 
 
 def dashboard_settings(environ: Mapping[str, str] | None = None, env_file: str | Path | None = ".env") -> DashboardSettings:
-    values: dict[str, str] = {}
-    if env_file is not None and Path(env_file).is_file():
-        values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
-    values.update(os.environ if environ is None else environ)
+    values = read_environment(environ, env_file)
 
     def get(name: str) -> str | None:
-        value = values.get(name)
-        return value.strip() if value is not None and value.strip() else None
+        return non_blank(values, name)
 
     return DashboardSettings(
         refresh_seconds=_seconds(REFRESH_VARIABLE, get(REFRESH_VARIABLE), 5.0, allow_zero=True),
