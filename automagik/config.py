@@ -62,7 +62,7 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
 
     return Settings(
         langflow_api_url=_check_url(get("LANGFLOW_API_URL") or DEFAULT_LANGFLOW_URL),
-        langflow_api_key=get("LANGFLOW_API_KEY"),
+        langflow_api_key=_check_api_key(get("LANGFLOW_API_KEY")),
         database_url=_check_database_url(get("DATABASE_URL")),
         timezone=_check_timezone(get("TIMEZONE") or "UTC"),
         langflow_connect_timeout=_check_seconds("LANGFLOW_CONNECT_TIMEOUT", get("LANGFLOW_CONNECT_TIMEOUT"), 5.0),
@@ -82,6 +82,13 @@ def _check_url(url: str) -> str:
     except ValueError:
         raise ConfigError(f"LANGFLOW_API_URL={url!r} has an invalid port: expected 1-65535.") from None
     return url.rstrip("/")
+
+
+def _check_api_key(key: str | None) -> str | None:
+    # Sent as an HTTP header, so only printable ASCII can travel; the key itself is never echoed.
+    if key is not None and not (key.isascii() and key.isprintable()):
+        raise ConfigError("LANGFLOW_API_KEY contains characters an HTTP header cannot carry: copy the key again from LangFlow.")
+    return key
 
 
 def _check_database_url(url: str | None) -> str:

@@ -26,4 +26,7 @@ def parse_instant(text: str, zone: str) -> datetime:
         raise ValueError(f'"{text}" is not an ISO 8601 time: expected like 2026-11-27T08:00 or 2026-11-27T08:00:00Z.') from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=ZoneInfo(zone))
-    return value.astimezone(timezone.utc)
+    try:
+        return value.astimezone(timezone.utc)
+    except OverflowError:  # within hours of year 1 or 9999, UTC falls outside the calendar
+        raise ValueError(f'"{text}" is too close to the ends of the calendar: use a year from 2 to 9998.') from None

@@ -35,7 +35,7 @@ class FirePlan:
     """What one due schedule gets now."""
 
     run: list[datetime] = field(default_factory=list)  # fires that become runnable tasks
-    skipped: datetime | None = None  # a fire recorded as skipped (with `reason`)
+    skipped: list[datetime] = field(default_factory=list)  # fires recorded as skipped (with `reason`)
     reason: str | None = None
     note: str | None = None  # a remark for the log of the first task (coalesced fires...)
     next_run_at: datetime | None = None
@@ -78,12 +78,15 @@ def plan_fires(schedule: Schedule, trigger: Trigger, now: datetime, settings: Da
     late = now - latest > grace
     earlier = count - len(due)
     if busy:
-        plan.skipped, plan.reason = latest, "skipped: the previous run of this schedule was still going"
-        if count > 1:
-            plan.reason += f" ({count - 1} earlier fire(s) missed as well)"
+        # Under "all" every fire gets its own task, a skipped one here; otherwise the latest
+        # stands for the fires it would have been coalesced with.
+        plan.skipped = due if policy is MissedRunPolicy.ALL else [latest]
+        plan.reason = "skipped: the previous run of this schedule was still going"
+        if count > len(plan.skipped):
+            plan.reason += f" ({count - len(plan.skipped)} earlier fire(s) missed as well)"
         return plan
     if policy is MissedRunPolicy.SKIP and late:
-        plan.skipped = latest
+        plan.skipped = [latest]
         plan.reason = (
             f"skipped: missed by {_ago(now - latest)} (more than the {settings.missed_grace_seconds:g} s grace) "
             "while no daemon was running; policy skip"
@@ -158,7 +161,7 @@ def dispatch_due(db: Database, now: datetime, settings: DaemonSettings, daemon_i
             try:
                 plan = plan_fires(schedule, schedule_trigger(schedule), now, settings, schedule.id in busy)
             except InvalidSchedule as exc:  # an expression that no longer parses: stop it, visibly
-                plan = FirePlan(skipped=schedule.next_run_at, reason=f"skipped: {exc}; schedule paused")
+                plan = FirePlan(skipped=[schedule.next_run_at], reason=f"skipped: {exc}; schedule paused")
                 new_status = ScheduleStatus.PAUSED
             else:
                 new_status = ScheduleStatus.ACTIVE if plan.next_run_at is not None else ScheduleStatus.COMPLETED
@@ -172,7 +175,7 @@ def dispatch_due(db: Database, now: datetime, settings: DaemonSettings, daemon_i
                 .values(
                     next_run_at=plan.next_run_at,
                     status=new_status,
-                    last_run_at=max(plan.run + ([plan.skipped] if plan.skipped else [])),
+                    last_run_at=max(plan.run + plan.skipped),
                     updated_at=now,
                 )
                 .execution_options(synchronize_session=False)
@@ -186,9 +189,9 @@ def dispatch_due(db: Database, now: datetime, settings: DaemonSettings, daemon_i
                 tasks.append(_task_row(task_id, schedule, fire, TaskStatus.PENDING, now, None))
                 if index == 0 and plan.note:
                     logs.append(_log_row(task_id, LogLevel.WARNING, plan.note, now))
-            if plan.skipped is not None:
+            for fire in plan.skipped:
                 task_id = str(uuid.uuid4())
-                tasks.append(_task_row(task_id, schedule, plan.skipped, TaskStatus.SKIPPED, now, plan.reason))
+                tasks.append(_task_row(task_id, schedule, fire, TaskStatus.SKIPPED, now, plan.reason))
                 logs.append(_log_row(task_id, LogLevel.WARNING, plan.reason, now))
         inserted = _insert_tasks(session, db.dialect, tasks)
         logs = [line for line in logs if line["task_id"] in inserted]

@@ -28,15 +28,17 @@ def parse_flow_input(raw: str | dict[str, Any] | None) -> dict[str, Any]:
         if len(raw) > MAX_INPUT_CHARS:
             raise InvalidInput(f"The input is {len(raw):,} characters long: at most {MAX_INPUT_CHARS:,} are accepted.")
         try:
-            value = json.loads(raw)
+            value = json.loads(raw, parse_constant=_refuse_constant)
         except json.JSONDecodeError as exc:
             raise InvalidInput(
                 f'The input is not valid JSON ({exc.msg} at character {exc.pos}): expected like {{"input": "message"}}.'
             ) from None
+        except RecursionError:
+            raise InvalidInput("The input JSON is nested too deeply: keep it to a few levels.") from None
     else:
         value = raw
     if isinstance(value, str):
-        return {"input": value, "tweaks": {}}
+        value = {"input": value}
     if not isinstance(value, dict):
         raise InvalidInput('The input must be a JSON object like {"input": "message"}, or a JSON string.')
     unknown = [k for k in value if k not in ALLOWED_KEYS]
@@ -55,10 +57,19 @@ def parse_flow_input(raw: str | dict[str, Any] | None) -> dict[str, Any]:
     tweaks = {} if value.get("tweaks") is None else value["tweaks"]
     if not isinstance(tweaks, dict) or not all(isinstance(k, str) and isinstance(v, dict) for k, v in tweaks.items()):
         raise InvalidInput('"tweaks" must be an object {component_id: {field: value}}.')
-    if _contains_nul(text) or _contains_nul(tweaks):
+    try:
+        unstorable = _contains_nul(text) or _contains_nul(tweaks)
+    except RecursionError:
+        raise InvalidInput("The input's tweaks are nested too deeply: keep them to a few levels.") from None
+    if unstorable:
         # PostgreSQL cannot store NUL in text or JSON; refuse it on every database alike.
         raise InvalidInput("The input contains a NUL character (\\u0000), which cannot be stored: remove it.")
     return {"input": text, "tweaks": tweaks}
+
+
+def _refuse_constant(name: str) -> Any:
+    # NaN and Infinity are not JSON: PostgreSQL refuses them and LangFlow could not read them.
+    raise InvalidInput(f"The input contains {name}, which is not a JSON number: use a number or a string.")
 
 
 def _contains_nul(value: Any) -> bool:

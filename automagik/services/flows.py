@@ -11,9 +11,12 @@ from automagik.clock import utcnow
 from automagik.db.engine import Database
 from automagik.db.models import Flow, Schedule, ScheduleStatus
 from automagik.langflow import LangFlowClient, LangFlowError, is_runnable_flow, trim_flow
+from automagik.services.lookup import find
 from automagik.services.errors import InvalidInput, NotFound, Unavailable
 
 INPUT, OUTPUT = "input", "output"
+# Column sizes (flows.id, flows.input_component): LangFlow's ids are UUIDs and "<Type>-<5 chars>".
+MAX_FLOW_ID, MAX_COMPONENT_ID = 64, 128
 
 
 @dataclass
@@ -71,7 +74,10 @@ def sync_flows(
                 continue
             seen.add(flow_id)
             name = str(raw.get("name") or flow_id)[:255]
-            data = trim_flow(raw)
+            if len(flow_id) > MAX_FLOW_ID or "\x00" in flow_id:
+                report.notices.append(f'Flow "{name}" was not synced: its id is not a LangFlow flow id (too long).')
+                continue
+            data = _storable(trim_flow(raw), name, report)
             flow = existing.get(flow_id)
             if flow is None:
                 flow = Flow(id=flow_id, name=name, data=data, created_at=now, updated_at=now, synced_at=now)
@@ -111,7 +117,7 @@ def sync_flows(
 
 def _apply_choice(session, choice: ComponentChoice, report: SyncReport) -> None:
     session.flush()
-    flow = session.get(Flow, choice.flow_id)
+    flow = find(session, Flow, choice.flow_id)
     if flow is None or flow.removed_at is not None:
         raise NotFound(f'Unknown flow id "{choice.flow_id}": LangFlow has no such flow; `flows list` shows the ids.')
     validate_component(flow, choice.input_component, INPUT)
@@ -119,6 +125,14 @@ def _apply_choice(session, choice: ComponentChoice, report: SyncReport) -> None:
     flow.input_component, flow.output_component = choice.input_component, choice.output_component
     if flow.id in report.needs_choice:
         report.needs_choice.remove(flow.id)
+
+
+def _storable(data: dict, flow_name: str, report: SyncReport) -> dict:
+    """Drop components whose id cannot be chosen (longer than the column); say so."""
+    kept = [c for c in data.get("components", []) if len(str(c.get("id", ""))) <= MAX_COMPONENT_ID]
+    if len(kept) != len(data.get("components", [])):
+        report.notices.append(f'Flow "{flow_name}": components with ids over {MAX_COMPONENT_ID} characters were left out.')
+    return {**data, "components": kept}
 
 
 def _auto_select(flow: Flow) -> None:
@@ -164,7 +178,7 @@ def list_flows(db: Database, include_removed: bool = True) -> list[Flow]:
 
 def get_flow(db: Database, flow_id: str) -> Flow:
     with db.read() as session:
-        flow = session.get(Flow, flow_id)
+        flow = find(session, Flow, flow_id)
         if flow is None:
             raise NotFound(f'Unknown flow id "{flow_id}": run `flows sync`, then `flows list` to see the ids.')
         return flow
@@ -173,7 +187,7 @@ def get_flow(db: Database, flow_id: str) -> Flow:
 def set_components(db: Database, flow_id: str, input_component: str, output_component: str) -> Flow:
     """Choose the component a run feeds its input to and the one it reads its answer from."""
     with db.write() as session:
-        flow = session.get(Flow, flow_id)
+        flow = find(session, Flow, flow_id)
         if flow is None:
             raise NotFound(f'Unknown flow id "{flow_id}": run `flows sync`, then `flows list` to see the ids.')
         validate_component(flow, input_component, INPUT)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import false, func, select
 
 from automagik.clock import utcnow
 from automagik.db.engine import Database
@@ -23,6 +23,7 @@ from automagik.scheduling import (
     preview_fires,
     schedule_type_of,
 )
+from automagik.services.lookup import find, storable_id
 from automagik.services.errors import InvalidInput, NotFound
 from automagik.services.flow_input import parse_flow_input
 
@@ -112,7 +113,7 @@ def _check_timing(schedule_type: str, expr: str, timezone: str, now: datetime) -
 
 
 def _ready_flow(session, flow_id: str) -> Flow:
-    flow = session.get(Flow, flow_id)
+    flow = find(session, Flow, flow_id)
     if flow is None:
         raise NotFound(f'Unknown flow id "{flow_id}": run `flows sync`, then `flows list` to see the ids.')
     if flow.removed_at is not None:
@@ -201,7 +202,7 @@ def update_schedule(
 
 
 def _get_for_update(session, schedule_id: str) -> Schedule:
-    schedule = session.get(Schedule, schedule_id)
+    schedule = find(session, Schedule, schedule_id)
     if schedule is None:
         raise NotFound(f'Unknown schedule id "{schedule_id}": see `schedules list` for the ids.')
     return schedule
@@ -209,7 +210,7 @@ def _get_for_update(session, schedule_id: str) -> Schedule:
 
 def get_schedule(db: Database, schedule_id: str) -> Schedule:
     with db.read() as session:
-        schedule = session.get(Schedule, schedule_id)
+        schedule = find(session, Schedule, schedule_id)
         if schedule is None:
             raise NotFound(f'Unknown schedule id "{schedule_id}": see `schedules list` for the ids.')
         return schedule
@@ -231,9 +232,12 @@ def list_schedules(db: Database, status: str | None = None, flow_id: str | None 
         .order_by(Schedule.next_run_at.is_(None), Schedule.next_run_at, Schedule.created_at)
     )
     if status:
-        query = query.where(Schedule.status == ScheduleStatus(status))
+        try:
+            query = query.where(Schedule.status == ScheduleStatus(status))
+        except ValueError:
+            raise InvalidInput(f'Unknown schedule status "{status}": use active, paused or completed.') from None
     if flow_id:
-        query = query.where(Schedule.flow_id == flow_id)
+        query = query.where(Schedule.flow_id == flow_id) if storable_id(flow_id) else query.where(false())
     with db.read() as session:
         return [
             ScheduleRow(schedule, name, status.value if hasattr(status, "value") else status)

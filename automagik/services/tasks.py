@@ -11,6 +11,7 @@ from sqlalchemy import Select, func, select
 from automagik.clock import utcnow
 from automagik.db.engine import Database
 from automagik.db.models import Flow, LogLevel, Schedule, Task, TaskLog, TaskStatus
+from automagik.services.lookup import find, storable_id
 from automagik.services.errors import InvalidInput, NotFound
 from automagik.services.flow_input import parse_flow_input
 from automagik.services.schedules import MAX_RETRIES_LIMIT, TIMEOUT_LIMIT_SECONDS, _checked_int, _ready_flow
@@ -34,6 +35,10 @@ class TaskFilter:
                 raise InvalidInput(
                     f'Unknown task status "{status}": use pending, running, completed, failed or skipped.'
                 )
+        for name in ("flow_id", "schedule_id"):
+            value = getattr(self, name)
+            if value is not None and not storable_id(value):
+                raise InvalidInput(f'"{value!r}" is not a {name.replace("_", " ")}: see the ids in the listings.')
         for name in ("since", "until"):
             value = getattr(self, name)
             if value is not None and (value.tzinfo is None or value.utcoffset() is None):
@@ -94,7 +99,7 @@ def run_flow_now(
     params = parse_flow_input(flow_input) if flow_input is not None or schedule_id is None else None
     with db.write() as session:
         if schedule_id is not None:
-            schedule = session.get(Schedule, schedule_id)
+            schedule = find(session, Schedule, schedule_id)
             if schedule is None:
                 raise NotFound(f'Unknown schedule id "{schedule_id}": see `schedules list` for the ids.')
             flow_id = schedule.flow_id
@@ -147,10 +152,10 @@ def count_by_status(db: Database, filters: TaskFilter = TaskFilter()) -> dict[st
 
 def get_task(db: Database, task_id: str) -> TaskDetail:
     with db.read() as session:
-        row = session.execute(
+        row = storable_id(task_id) and session.execute(
             select(Task, Flow.name).join(Flow, Flow.id == Task.flow_id).where(Task.id == task_id)
         ).first()
-        if row is None:
+        if not row:
             raise NotFound(f'Unknown task id "{task_id}": see `tasks list` for the ids.')
         logs = session.scalars(select(TaskLog).where(TaskLog.task_id == task_id).order_by(TaskLog.id)).all()
         return TaskDetail(row[0], row[1], list(logs))
@@ -160,7 +165,7 @@ def retry_task(db: Database, task_id: str) -> Task:
     """Put a failed task back to pending for one more attempt, on the same row."""
     now = utcnow()
     with db.write() as session:
-        task = session.get(Task, task_id)
+        task = find(session, Task, task_id)
         if task is None:
             raise NotFound(f'Unknown task id "{task_id}": see `tasks list` for the ids.')
         if task.status is not TaskStatus.FAILED:
