@@ -126,6 +126,43 @@ def extend_leases(db: Database, daemon_id: str, task_ids: list[str], now: dateti
         ).rowcount
 
 
+@dataclass(frozen=True)
+class AttemptOutcome:
+    """What one attempt of a task came to, ready to be recorded (workers never write)."""
+
+    task_id: str
+    status: TaskStatus  # completed, failed, or pending again for a retry
+    logs: list[tuple[LogLevel, str, datetime]]
+    result: dict | None = None
+    error: str | None = None
+    next_retry_at: datetime | None = None
+
+
+def record_outcomes(db: Database, daemon_id: str, outcomes: list[AttemptOutcome], now: datetime) -> set[str]:
+    """Record attempts' outcomes in one transaction; returns the ids this daemon still owned
+    (a task whose lease was taken over by another daemon keeps what its new owner records)."""
+    if not outcomes:
+        return set()
+    recorded: set[str] = set()
+    with db.write() as session:
+        for outcome in outcomes:
+            values = dict(status=outcome.status, error=outcome.error, claimed_by=None, lease_until=None, updated_at=now)
+            if outcome.status is TaskStatus.PENDING:
+                values["next_retry_at"] = outcome.next_retry_at
+            else:
+                values.update(result=outcome.result, finished_at=now, next_retry_at=None)
+            owned = session.execute(
+                update(Task)
+                .where(Task.id == outcome.task_id, Task.claimed_by == daemon_id, Task.status == TaskStatus.RUNNING)
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            if owned:
+                recorded.add(outcome.task_id)
+        _add_logs_many(session, [(o.task_id, line) for o in outcomes if o.task_id in recorded for line in o.logs])
+    return recorded
+
+
 def finish_task(
     db: Database,
     daemon_id: str,
@@ -138,22 +175,20 @@ def finish_task(
     error: str | None = None,
     next_retry_at: datetime | None = None,
 ) -> bool:
-    """Record the outcome of an attempt; False if this daemon no longer owns the task."""
-    values = dict(status=status, error=error, claimed_by=None, lease_until=None, updated_at=now)
-    if status is TaskStatus.PENDING:
-        values["next_retry_at"] = next_retry_at
-    else:
-        values.update(result=result, finished_at=now, next_retry_at=None)
-    with db.write() as session:
-        owned = session.execute(
-            update(Task)
-            .where(Task.id == task_id, Task.claimed_by == daemon_id, Task.status == TaskStatus.RUNNING)
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        ).rowcount
-        if owned:
-            _add_logs(session, task_id, logs, now)
-        return bool(owned)
+    """Record one attempt's outcome; False if this daemon no longer owns the task."""
+    outcome = AttemptOutcome(task_id, status, logs, result=result, error=error, next_retry_at=next_retry_at)
+    return task_id in record_outcomes(db, daemon_id, [outcome], now)
+
+
+def _add_logs_many(session, lines: list[tuple[str, tuple[LogLevel, str, datetime]]]) -> None:
+    if lines:
+        session.execute(
+            insert(TaskLog),
+            [
+                {"task_id": task_id, "level": level, "message": message[:10_000], "created_at": at}
+                for task_id, (level, message, at) in lines
+            ],
+        )
 
 
 def _add_logs(session, task_id: str, logs: list[tuple[LogLevel, str, datetime]], now: datetime) -> None:

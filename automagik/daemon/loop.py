@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import signal
 import socket
 import threading
@@ -27,7 +28,15 @@ from automagik.clock import utcnow
 from automagik.config import Settings
 from automagik.daemon import heartbeat
 from automagik.db import statistics
-from automagik.daemon.claims import ClaimedTask, claim_tasks, extend_leases, hand_back, recover_expired
+from automagik.daemon.claims import (
+    AttemptOutcome,
+    ClaimedTask,
+    claim_tasks,
+    extend_leases,
+    hand_back,
+    record_outcomes,
+    recover_expired,
+)
 from automagik.daemon.dispatch import dispatch_due
 from automagik.daemon.pool import WorkerPool
 from automagik.daemon.settings import DaemonSettings
@@ -62,7 +71,10 @@ class Daemon:
             )
         )
         self.runner = TaskRunner(self.db, self.id, options, factory)
-        self.pool: WorkerPool[ClaimedTask] = WorkerPool(options.workers, self.runner.run, lambda t: t.id, self.wake)
+        # Workers only talk to LangFlow; the loop records their outcomes in batches.
+        self._finished: queue.SimpleQueue[tuple[ClaimedTask, AttemptOutcome]] = queue.SimpleQueue()
+        self._unrecorded: list[tuple[ClaimedTask, AttemptOutcome]] = []
+        self.pool: WorkerPool[ClaimedTask] = WorkerPool(options.workers, self._attempt, lambda t: t.id, self.wake)
         self._wakeup = threading.Event()
         self._stopping = threading.Event()
         self._next_due: datetime | None = None
@@ -82,8 +94,34 @@ class Daemon:
 
     # -- jobs --------------------------------------------------------------------------
 
+    def _attempt(self, task: ClaimedTask) -> None:
+        self._finished.put((task, self.runner.attempt(task)))
+
+    def record_finished(self) -> None:
+        """Record every finished attempt in one transaction, then log and alert about each."""
+        while True:
+            try:
+                self._unrecorded.append(self._finished.get_nowait())
+            except queue.Empty:
+                break
+        if not self._unrecorded:
+            return
+        batch, self._unrecorded = self._unrecorded, []
+        try:
+            recorded = record_outcomes(self.db, self.id, [outcome for _, outcome in batch], utcnow())
+        except Exception:
+            self._unrecorded = batch + self._unrecorded  # kept (and their leases renewed) until it works
+            raise
+        for task, outcome in batch:
+            self.runner.report(task, outcome, outcome.task_id in recorded)
+
+    def _held_ids(self) -> list[str]:
+        """Tasks this daemon holds: running in a worker, or finished but not yet recorded."""
+        return self.pool.busy_ids() + [task.id for task, _ in self._unrecorded]
+
     def tick(self) -> None:
-        """Dispatch every due fire, then claim runnable tasks for the free workers."""
+        """Record finished attempts, dispatch every due fire, claim runnable tasks for free workers."""
+        self.record_finished()
         now = utcnow()
         while True:
             fired = dispatch_due(self.db, now, self.options, self.id)
@@ -115,7 +153,7 @@ class Daemon:
     def beat(self) -> None:
         now = utcnow()
         heartbeat.beat(self.db, self.identity, now, in_flight=len(self.pool.busy_ids()))
-        extend_leases(self.db, self.id, self.pool.busy_ids(), now, self.options.lease_seconds)
+        extend_leases(self.db, self.id, self._held_ids(), now, self.options.lease_seconds)
 
     def recover(self) -> None:
         for item in recover_expired(self.db, utcnow()):
@@ -184,7 +222,12 @@ class Daemon:
         grace = self.options.shutdown_grace_seconds
         if self.pool.busy_ids():
             log.info("daemon %s: waiting up to %g s for %d running task(s)", self.id, grace, len(self.pool.busy_ids()))
-        if not self.pool.wait_idle(timeout=grace):
+        finished_in_time = self.pool.wait_idle(timeout=grace)
+        try:
+            self.record_finished()
+        except Exception:
+            log.exception("daemon %s: could not record the last outcomes; their leases will expire and they will be retried", self.id)
+        if not finished_in_time:
             handed = hand_back(self.db, self.id, self.pool.busy_ids(), utcnow())
             log.warning("daemon %s: %d task(s) still running after %g s were handed back to the queue", self.id, handed, grace)
         self.pool.close()
