@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, exists, insert, select, update
+from sqlalchemy import and_, bindparam, exists, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
@@ -88,29 +88,38 @@ def claim_tasks(db: Database, daemon_id: str, now: datetime, limit: int, lease_s
             if not claimed_ids:
                 return []
             rows = session.execute(
-                select(Task, Flow).join(Flow, Flow.id == Task.flow_id).where(Task.id.in_(claimed_ids))
+                select(
+                    Task.id, Flow.id, Flow.name, Task.schedule_id, Flow.input_component, Flow.output_component,
+                    Flow.removed_at, Task.input_data, Task.tries, Task.max_retries, Task.timeout_seconds,
+                    Task.scheduled_for,
+                )
+                .join(Flow, Flow.id == Task.flow_id)
+                .where(Task.id.in_(claimed_ids))
             ).all()
-            return sorted((_claimed(task, flow) for task, flow in rows), key=lambda c: c.scheduled_for)
+            return sorted((_claimed(*row) for row in rows), key=lambda c: c.scheduled_for)
     except IntegrityError:
         # Two daemons took tasks of the same schedule at once (PostgreSQL): the unique index
         # refused the second; nothing was written and the next tick tries again.
         return []
 
 
-def _claimed(task: Task, flow: Flow) -> ClaimedTask:
+def _claimed(
+    task_id, flow_id, flow_name, schedule_id, input_component, output_component, removed_at,
+    input_data, tries, max_retries, timeout_seconds, scheduled_for,
+) -> ClaimedTask:
     return ClaimedTask(
-        id=task.id,
-        flow_id=flow.id,
-        flow_name=flow.name,
-        schedule_id=task.schedule_id,
-        input_component=flow.input_component,
-        output_component=flow.output_component,
-        flow_ready=flow.is_ready,
-        input_data=dict(task.input_data or {}),
-        tries=task.tries,
-        max_retries=task.max_retries,
-        timeout_seconds=task.timeout_seconds,
-        scheduled_for=task.scheduled_for,
+        id=task_id,
+        flow_id=flow_id,
+        flow_name=flow_name,
+        schedule_id=schedule_id,
+        input_component=input_component,
+        output_component=output_component,
+        flow_ready=bool(input_component and output_component and removed_at is None),
+        input_data=dict(input_data or {}),
+        tries=tries,
+        max_retries=max_retries,
+        timeout_seconds=timeout_seconds,
+        scheduled_for=scheduled_for,
     )
 
 
@@ -143,24 +152,42 @@ def record_outcomes(db: Database, daemon_id: str, outcomes: list[AttemptOutcome]
     (a task whose lease was taken over by another daemon keeps what its new owner records)."""
     if not outcomes:
         return set()
-    recorded: set[str] = set()
+    table = Task.__table__
+    ids = [o.task_id for o in outcomes]
     with db.write() as session:
-        for outcome in outcomes:
-            values = dict(status=outcome.status, error=outcome.error, claimed_by=None, lease_until=None, updated_at=now)
-            if outcome.status is TaskStatus.PENDING:
-                values["next_retry_at"] = outcome.next_retry_at
-            else:
-                values.update(result=outcome.result, finished_at=now, next_retry_at=None)
-            owned = session.execute(
-                update(Task)
-                .where(Task.id == outcome.task_id, Task.claimed_by == daemon_id, Task.status == TaskStatus.RUNNING)
-                .values(**values)
-                .execution_options(synchronize_session=False)
-            ).rowcount
-            if owned:
-                recorded.add(outcome.task_id)
+        owned_query = select(Task.id).where(
+            Task.id.in_(ids), Task.claimed_by == daemon_id, Task.status == TaskStatus.RUNNING
+        )
+        if db.dialect == "postgresql":
+            owned_query = owned_query.with_for_update()
+        recorded = set(session.scalars(owned_query))
+        rows = [_outcome_row(o, now) for o in outcomes if o.task_id in recorded]
+        if rows:
+            # One statement for the batch; the rows were just checked (and locked) as ours.
+            session.execute(
+                update(table)
+                .where(table.c.id == bindparam("task_id"), table.c.claimed_by == daemon_id)
+                .values(
+                    status=bindparam("new_status"), error=bindparam("new_error"), result=bindparam("new_result"),
+                    finished_at=bindparam("new_finished_at"), next_retry_at=bindparam("new_next_retry_at"),
+                    claimed_by=None, lease_until=None, updated_at=now,
+                ),
+                rows,
+            )
         _add_logs_many(session, [(o.task_id, line) for o in outcomes if o.task_id in recorded for line in o.logs])
     return recorded
+
+
+def _outcome_row(outcome: AttemptOutcome, now: datetime) -> dict:
+    retrying = outcome.status is TaskStatus.PENDING
+    return {
+        "task_id": outcome.task_id,
+        "new_status": outcome.status.value,
+        "new_error": outcome.error,
+        "new_result": None if retrying else outcome.result,
+        "new_finished_at": None if retrying else now,
+        "new_next_retry_at": outcome.next_retry_at if retrying else None,
+    }
 
 
 def finish_task(
