@@ -71,19 +71,19 @@ def claim_tasks(db: Database, daemon_id: str, now: datetime, limit: int, lease_s
                     break
             if not chosen:
                 return []
+            table = Task.__table__  # Core, not the ORM: this runs for every batch of runs
             claimed_ids = session.scalars(
-                update(Task)
-                .where(Task.id.in_(chosen), Task.status == TaskStatus.PENDING)
+                update(table)
+                .where(table.c.id.in_(chosen), table.c.status == TaskStatus.PENDING.value)
                 .values(
-                    status=TaskStatus.RUNNING,
+                    status=TaskStatus.RUNNING.value,
                     claimed_by=daemon_id,
                     lease_until=now + timedelta(seconds=lease_seconds),
-                    tries=Task.tries + 1,
+                    tries=table.c.tries + 1,
                     started_at=now,
                     updated_at=now,
                 )
-                .returning(Task.id)
-                .execution_options(synchronize_session=False)
+                .returning(table.c.id)
             ).all()
             if not claimed_ids:
                 return []

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import insert as generic_insert
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -157,6 +157,7 @@ def dispatch_due(db: Database, now: datetime, settings: DaemonSettings, daemon_i
         )
         tasks: list[dict] = []
         logs: list[dict] = []
+        advances: list[dict] = []
         for schedule in schedules:
             try:
                 plan = plan_fires(schedule, schedule_trigger(schedule), now, settings, schedule.id in busy)
@@ -165,23 +166,15 @@ def dispatch_due(db: Database, now: datetime, settings: DaemonSettings, daemon_i
                 new_status = ScheduleStatus.PAUSED
             else:
                 new_status = ScheduleStatus.ACTIVE if plan.next_run_at is not None else ScheduleStatus.COMPLETED
-            claimed = session.execute(
-                update(Schedule)
-                .where(
-                    Schedule.id == schedule.id,
-                    Schedule.status == ScheduleStatus.ACTIVE,
-                    Schedule.next_run_at == schedule.next_run_at,
-                )
-                .values(
-                    next_run_at=plan.next_run_at,
-                    status=new_status,
-                    last_run_at=max(plan.run + plan.skipped),
-                    updated_at=now,
-                )
-                .execution_options(synchronize_session=False)
-            ).rowcount
-            if claimed != 1:
-                continue  # another daemon advanced it first
+            advances.append(
+                {
+                    "schedule_id": schedule.id,
+                    "read_next_run_at": schedule.next_run_at,
+                    "new_next_run_at": plan.next_run_at,
+                    "new_status": new_status.value,
+                    "new_last_run_at": max(plan.run + plan.skipped),
+                }
+            )
             result.schedules += 1
             result.completed += new_status is ScheduleStatus.COMPLETED
             for index, fire in enumerate(plan.run):
@@ -193,6 +186,7 @@ def dispatch_due(db: Database, now: datetime, settings: DaemonSettings, daemon_i
                 task_id = str(uuid.uuid4())
                 tasks.append(_task_row(task_id, schedule, fire, TaskStatus.SKIPPED, now, plan.reason))
                 logs.append(_log_row(task_id, LogLevel.WARNING, plan.reason, now))
+        _advance(session, advances, now)
         inserted = _insert_tasks(session, db.dialect, tasks)
         logs = [line for line in logs if line["task_id"] in inserted]
         if logs:
@@ -202,6 +196,30 @@ def dispatch_due(db: Database, now: datetime, settings: DaemonSettings, daemon_i
                 result.fired += row["status"] == TaskStatus.PENDING.value
                 result.skipped += row["status"] == TaskStatus.SKIPPED.value
     return result
+
+
+def _advance(session, advances: list[dict], now: datetime) -> None:
+    """Move every claimed schedule to its next fire in one statement. The WHERE repeats what was
+    read (compare-and-set); the rows are also locked (FOR UPDATE on PostgreSQL, the write lock on
+    SQLite), and the tasks' unique fire key stands behind both."""
+    if not advances:
+        return
+    table = Schedule.__table__
+    session.execute(
+        update(table)
+        .where(
+            table.c.id == bindparam("schedule_id"),
+            table.c.status == ScheduleStatus.ACTIVE.value,
+            table.c.next_run_at == bindparam("read_next_run_at"),
+        )
+        .values(
+            next_run_at=bindparam("new_next_run_at"),
+            status=bindparam("new_status"),
+            last_run_at=bindparam("new_last_run_at"),
+            updated_at=now,
+        ),
+        advances,
+    )
 
 
 def _insert_tasks(session, dialect: str, rows: list[dict]) -> set[str]:
