@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Install what the tests need (Python packages, PostgreSQL) and run the whole suite.
+# Install what the tests need (Python packages, PostgreSQL, Chromium) and run the whole suite.
 # The suite starts its own throwaway PostgreSQL and LangFlow test server and stops them after.
 # Extra arguments go to pytest, e.g. `bash scripts/test.sh tests/scheduling -x`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-source scripts/setup.sh -r requirements-test.txt
+# The suite also runs every benchmark at a tiny size, so the bench requirements (which
+# include the test requirements) are installed too.
+source scripts/setup.sh -r requirements-bench.txt
 
 missing=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)

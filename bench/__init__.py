@@ -1,0 +1,1 @@
+"""Benchmarks: one script per measure, each runnable alone; bench/run_all.py runs them all."""

@@ -1,0 +1,356 @@
+"""Dashboard scale: each page's server-side render time with 1,000 and 1,000,000 runs in the
+history, the renderer's peak memory, and a CSV export of every run.
+
+    python bench/dashboard_scale.py [--tiny] [--backends sqlite,postgresql] [--sizes 1000,1000000]
+
+For each backend and size, a fresh database is seeded with bulk inserts: the test server's
+two flows, 20 schedules, and N runs spread over the last 60 days (90 % completed, 6 % failed,
+4 % skipped, two log lines each, as the daemon writes them). Then, each in its own process:
+
+- render: app.py under streamlit.testing.v1.AppTest (as tests/ui does), then every page in
+  pages/ twice; a page's time is `at.run()` after switching to it (the second visit is judged;
+  the first, which imports the page's modules, is shown). Peak RSS of that process.
+- export: every run as CSV through automagik.services.export (the CLI's and the dashboard's
+  streamed rows), written to a file; RSS sampled as it goes: it must stay flat.
+- download: the dashboard's "Download CSV" of every run ("All time"), which builds the whole
+  file in memory before handing it to Streamlit; its peak RSS.
+
+Targets at 1,000,000 runs: every page <= 1 s and <= 2x its time at 1,000; export memory flat.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the project root, for `python bench/...`
+
+from automagik.db.engine import Database  # noqa: E402
+from automagik.db.models import LogLevel, Task, TaskLog, TaskStatus  # noqa: E402
+from automagik.services import schedules as schedule_service  # noqa: E402
+from bench.common import (  # noqa: E402
+    API_KEY,
+    ECHO_FLOW_ID,
+    PYTHON,
+    ROOT,
+    TWO_OUT_FLOW_ID,
+    Databases,
+    FakeServer,
+    Row,
+    Workdir,
+    backends_of,
+    current_rss_mb,
+    emit,
+    fmt_count,
+    insert_rows,
+    judged,
+    load_note,
+    parser,
+    peak_rss_mb,
+    sync_echo_flow,
+    utcnow,
+)
+
+MEASURE = "dashboard"
+HELPERS = {"common", "chart_views", "frame", "__init__"}
+HISTORY = timedelta(days=60)
+OUTPUTS = {ECHO_FLOW_ID: "ChatOutput-acc02", TWO_OUT_FLOW_ID: "ChatOutput-tw002"}
+
+
+def page_files() -> list[str]:
+    """The page scripts in pages/ (those that call frame.ensure()), overview first."""
+    found = []
+    for path in sorted((ROOT / "pages").glob("*.py")):
+        if path.stem in HELPERS:
+            continue
+        if "ensure()" in path.read_text(encoding="utf-8"):
+            found.append(path.stem)
+    return sorted(found, key=lambda name: (name != "overview", name))
+
+
+# -- seeding ------------------------------------------------------------------------------
+
+
+def seed(db: Database, server_url: str, runs: int) -> float:
+    """Flows, 20 schedules and `runs` runs with their log lines; returns the seconds it took."""
+    began = time.perf_counter()
+    sync_echo_flow(db, server_url, two_out_too=True)
+    schedule_ids = []
+    for n in range(20):
+        flow = ECHO_FLOW_ID if n % 2 == 0 else TWO_OUT_FLOW_ID
+        spec = (schedule_service.ScheduleSpec(flow, "interval", f"{5 + n}m", {"input": f"hello {n}"})
+                if n % 3 else schedule_service.ScheduleSpec(flow, "cron", f"{n} * * * *", {"input": f"hi {n}"}))
+        schedule_ids.append(schedule_service.create_schedule(db, spec).id)
+    now = utcnow()
+    oldest = now - HISTORY
+    step = (HISTORY - timedelta(minutes=1)) / max(1, runs)
+    rng = random.Random(5)
+    ids = [str(uuid.uuid4()) for _ in range(runs)]
+
+    def tasks():
+        for i in range(runs):
+            planned = oldest + step * i
+            flow = ECHO_FLOW_ID if i % 2 == 0 else TWO_OUT_FLOW_ID
+            roll = rng.random()
+            status = TaskStatus.COMPLETED if roll < 0.90 else TaskStatus.FAILED if roll < 0.96 else TaskStatus.SKIPPED
+            text = f"hello {i % 1000}"
+            started = planned + timedelta(milliseconds=2) if status is not TaskStatus.SKIPPED else None
+            finished = planned + timedelta(milliseconds=2 + rng.randint(1, 3000))
+            yield {
+                "id": ids[i], "flow_id": flow,
+                "schedule_id": None if i % 20 == 19 else schedule_ids[(i // 2) % 10 * 2 + (i % 2)],
+                "status": status, "input_data": {"input": text, "tweaks": {}},
+                "result": {"text": text, "session_id": flow, "component_id": OUTPUTS[flow],
+                           "message": {"text": text, "sender": "Machine", "sender_name": "AI", "session_id": flow},
+                           "latency_ms": 3.2, "status_code": 200} if status is TaskStatus.COMPLETED else None,
+                "error": ("LangFlow answered HTTP 500: Error running graph: simulated failure in ChatOutput"
+                          if status is TaskStatus.FAILED else
+                          "skipped: the previous run of this schedule was still going"
+                          if status is TaskStatus.SKIPPED else None),
+                "tries": 0 if status is TaskStatus.SKIPPED else 4 if status is TaskStatus.FAILED else 1,
+                "max_retries": 3, "timeout_seconds": None, "scheduled_for": planned, "next_retry_at": None,
+                "claimed_by": None, "lease_until": None, "created_at": planned, "started_at": started,
+                "finished_at": finished, "updated_at": finished,
+            }
+
+    def logs():
+        for i in range(runs):
+            planned = oldest + step * i
+            yield {"task_id": ids[i], "level": LogLevel.INFO, "message": "try 1 of 4: sent to LangFlow by daemon "
+                   "bench:4242:a1b2c3", "created_at": planned}
+            yield {"task_id": ids[i], "level": LogLevel.INFO, "message": "LangFlow answered HTTP 200 in 3 ms: "
+                   "9 characters from ChatOutput-acc02", "created_at": planned + timedelta(milliseconds=5)}
+
+    insert_rows(db, Task.__table__, tasks(), chunk=10_000)
+    insert_rows(db, TaskLog.__table__, logs(), chunk=20_000)
+    if db.dialect == "postgresql":
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.exec_driver_sql("VACUUM ANALYZE")  # as autovacuum would have by now
+    else:
+        with db.engine.begin() as connection:
+            connection.exec_driver_sql("ANALYZE")
+    return time.perf_counter() - began
+
+
+# -- children: each measure in a process of its own ------------------------------------------
+
+
+def _child_env(url: str, server_url: str) -> dict:
+    environ = {k: v for k, v in os.environ.items()
+               if not k.startswith(("AUTOMAGIK_", "LANGFLOW_")) and k not in ("DATABASE_URL", "TIMEZONE")}
+    environ.update({"PYTHONPATH": str(ROOT), "DATABASE_URL": url, "LANGFLOW_API_URL": server_url,
+                    "LANGFLOW_API_KEY": API_KEY, "TIMEZONE": "UTC",
+                    # AppTest runs each fragment once per run; no timers are wanted (as in tests/ui).
+                    "AUTOMAGIK_DASHBOARD_REFRESH_SECONDS": "0"})
+    return environ
+
+
+def run_child(mode: str, url: str, server_url: str, workdir: Path, timeout: float, budget: float = 0) -> dict:
+    out = workdir / f"{mode}-{time.monotonic_ns()}.json"
+    completed = subprocess.run(
+        [PYTHON, str(Path(__file__).resolve()), f"--{mode}", url, "--child-out", str(out), "--budget", str(budget)],
+        cwd=workdir, env=_child_env(url, server_url), capture_output=True, text=True, timeout=timeout,
+    )
+    if completed.returncode != 0 or not out.exists():
+        tail = (completed.stderr or completed.stdout).strip()[-2000:]
+        raise RuntimeError(f"the {mode} process failed ({completed.returncode}):\n{tail}")
+    return json.loads(out.read_text())
+
+
+def child_render(child_out: Path) -> None:
+    import runpy
+
+    from streamlit.runtime.scriptrunner import script_runner
+    from streamlit.testing.v1 import AppTest
+
+    # As tests/ui/conftest.py: AppTest would otherwise run page files alone (Streamlit's older
+    # pages/-folder mode); run app.py each time, as the server does once st.navigation ran.
+    script_runner._mpa_v1 = lambda main_script_path: runpy.run_path(main_script_path, run_name="__main__")
+    pages = page_files()
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=600)
+    began = time.perf_counter()
+    at.run()
+    startup = time.perf_counter() - began
+    first, again, problems = {}, {}, []
+    for visit in (first, again):
+        for page in pages:
+            began = time.perf_counter()
+            at.switch_page(f"pages/{page}.py").run()
+            visit[page] = time.perf_counter() - began
+            problems += [f"{page}: {e.value}" for e in at.exception] + [f"{page}: {e.value}" for e in at.error]
+    child_out.write_text(json.dumps({"startup": startup, "first": first, "again": again,
+                                     "peak_rss_mb": peak_rss_mb(), "problems": sorted(set(problems))}))
+
+
+def child_export(url: str, child_out: Path, budget: float) -> None:
+    """Stream the CSV to a file for at most `budget` seconds, sampling RSS at every chunk."""
+    from automagik.services.export import export_tasks_csv
+
+    db = Database(url)
+    target = child_out.with_suffix(".csv")
+    samples: list[tuple[int, float]] = []
+    rows, finished = 0, True
+    began = time.perf_counter()
+    with open(target, "w", encoding="utf-8", newline="") as handle:
+        for chunk in export_tasks_csv(db):
+            handle.write(chunk)
+            rows += chunk.count("\n")  # no cell of this data holds a newline
+            samples.append((rows, current_rss_mb()))
+            if time.perf_counter() - began > budget:
+                finished = False
+                break
+    elapsed = time.perf_counter() - began
+    size = target.stat().st_size
+    target.unlink()
+    db.dispose()
+    rows -= 1  # the header
+    early = next((rss for n, rss in samples if n >= rows * 0.1), samples[0][1])
+    child_out.write_text(json.dumps({"rows": rows, "seconds": elapsed, "bytes": size, "finished": finished,
+                                     "rss_at_10pct": early, "rss_end": samples[-1][1],
+                                     "rss_max": max(r for _, r in samples), "peak_rss_mb": peak_rss_mb()}))
+
+
+def child_download(url: str, child_out: Path, budget: float) -> None:
+    """What pages/tasks.py's download button does with the "All time" filter: the whole CSV
+    joined in memory, then encoded. Stops reading after `budget` seconds (then the rows it got)."""
+    from automagik.services.export import export_tasks_csv
+
+    db = Database(url)
+    base = current_rss_mb()
+    began = time.perf_counter()
+    parts, rows, finished = [], 0, True
+    for chunk in export_tasks_csv(db):
+        parts.append(chunk)
+        rows += chunk.count("\n")
+        if time.perf_counter() - began > budget:
+            finished = False
+            break
+    data = "".join(parts).encode("utf-8")
+    elapsed = time.perf_counter() - began
+    size = len(data)
+    del data, parts
+    db.dispose()
+    child_out.write_text(json.dumps({"seconds": elapsed, "bytes": size, "rows": rows - 1, "finished": finished,
+                                     "rss_before": base, "peak_rss_mb": peak_rss_mb()}))
+
+
+# -- the benchmark --------------------------------------------------------------------------
+
+
+def measure_size(url: str, server_url: str, workdir: Path, system: str, runs: int, sizes: list[int],
+                 by_size: dict[int, dict], tiny: bool, budget: float) -> list[Row]:
+    """Seed one database and run the three children against it; a failing child is a note row."""
+    size = f"{fmt_count(runs)} runs"
+    backend = system.split("/")[-1]
+    rows: list[Row] = []
+    print(f"  {backend}, {size}: seeding...", flush=True)
+    db = Database(url)
+    try:
+        seconds = seed(db, server_url, runs)
+    finally:
+        db.dispose()
+    rows.append(Row(MEASURE, system, size, "seed (bulk insert, runs + 2 log lines each)", runs / seconds, "runs/s"))
+    try:
+        print(f"  {backend}, {size}: rendering the pages...", flush=True)
+        render = run_child("render", url, server_url, workdir, 300 + runs / 500)
+        by_size[runs] = render
+        smallest = by_size.get(min(sizes))
+        for page in sorted(render["again"], key=lambda name: (name != "overview", name)):
+            again = render["again"][page] * 1000
+            target, met = "", None
+            if runs == max(sizes) and runs != min(sizes) and smallest and page in smallest["again"]:
+                base = smallest["again"][page] * 1000
+                target = f"<= 1000 ms and <= 2x {base:.0f} ms"
+                met = judged(tiny, again <= 1000 and again <= 2 * base)
+            rows.append(Row(MEASURE, system, size, f"page {page}: render", again, "ms", target, met))
+            rows.append(Row(MEASURE, system, size, f"page {page}: first visit", render["first"][page] * 1000, "ms"))
+        rows.append(Row(MEASURE, system, size, "renderer peak RSS", render["peak_rss_mb"], "MB"))
+        if render["problems"]:
+            rows.append(Row(MEASURE, system, size, "note", "; ".join(render["problems"])[:300]))
+    except (RuntimeError, subprocess.TimeoutExpired) as exc:
+        rows.append(Row(MEASURE, system, size, "render failed", str(exc).strip().splitlines()[-1][:200], met=False))
+    try:
+        print(f"  {backend}, {size}: CSV export (at most {budget:g} s)...", flush=True)
+        export = run_child("export", url, server_url, workdir, budget + 300, budget)
+        growth = export["rss_end"] - export["rss_at_10pct"]
+        rate = export["rows"] / export["seconds"]
+        done = "" if export["finished"] else f" (stopped after {export['seconds']:.0f} s at {fmt_count(export['rows'])})"
+        rows.append(Row(MEASURE, system, size, "CSV export (streamed) rows/s" + done, rate, "rows/s"))
+        if not export["finished"]:
+            rows.append(Row(MEASURE, system, size, "CSV export: all rows at that rate would take", runs / rate / 60,
+                            "min", f"finishes within {budget:g} s", judged(tiny, False)))
+        rows.append(Row(MEASURE, system, size, "CSV export RSS at 10% / end / peak",
+                        f"{export['rss_at_10pct']:.0f} / {export['rss_end']:.0f} / {export['peak_rss_mb']:.0f}", "MB"))
+        flat_target, flat_met = "", None
+        if runs == max(sizes):
+            flat_target, flat_met = "flat: <= 20 MB growth after 10%", judged(tiny, growth <= 20)
+        rows.append(Row(MEASURE, system, size, "CSV export RSS growth after 10%", growth, "MB", flat_target, flat_met))
+        if export["finished"] and export["rows"] != runs:
+            rows.append(Row(MEASURE, system, size, "note", f"export wrote {export['rows']} of {runs} rows"))
+        print(f"  {backend}, {size}: dashboard download, all time (at most {budget:g} s)...", flush=True)
+        download = run_child("download", url, server_url, workdir, budget + 300, budget)
+        label = "" if download["finished"] else f" (first {fmt_count(download['rows'])} rows)"
+        rows.append(Row(MEASURE, system, size, "dashboard Download CSV (all time): peak RSS" + label,
+                        download["peak_rss_mb"], "MB"))
+        rows.append(Row(MEASURE, system, size, "dashboard Download CSV (all time): file" + label,
+                        download["bytes"] / 1e6, "MB"))
+    except (RuntimeError, subprocess.TimeoutExpired) as exc:
+        rows.append(Row(MEASURE, system, size, "export failed", str(exc).strip().splitlines()[-1][:200], met=False))
+    return rows
+
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = parser(__doc__.splitlines()[0])
+    p.add_argument("--sizes", help="runs in the history, comma-separated (default 1000,1000000; tiny 200,2000)")
+    p.add_argument("--render", metavar="URL", help="(internal) render the pages against URL")
+    p.add_argument("--export", metavar="URL", help="(internal) export every run of URL as CSV")
+    p.add_argument("--download", metavar="URL", help="(internal) build the dashboard's all-time download")
+    p.add_argument("--child-out", type=Path, help="(internal) where a child writes its result")
+    p.add_argument("--budget", type=float, help="seconds the export and the download may read rows "
+                   "(default 180, tiny 60); past it they stop and report the rate they reached")
+    args = p.parse_args(argv)
+    if args.render:
+        child_render(args.child_out)
+        return 0
+    if args.export:
+        child_export(args.export, args.child_out, args.budget)
+        return 0
+    if args.download:
+        child_download(args.download, args.child_out, args.budget)
+        return 0
+    tiny = args.tiny
+    budget = args.budget or (60.0 if tiny else 180.0)
+    sizes = [int(s) for s in (args.sizes or ("200,2000" if tiny else "1000,1000000")).split(",")]
+    pages = page_files()
+    if not pages:
+        raise SystemExit("no page scripts found in pages/")
+    print(f"{MEASURE}: pages {', '.join(pages)}; {load_note()}", flush=True)
+    rows: list[Row] = []
+    with Workdir("dashboard") as workdir, FakeServer(workdir) as server:
+        databases = Databases(workdir)
+        try:
+            for backend in backends_of(args):
+                system = f"automagik/{backend}"
+                by_size: dict[int, dict] = {}
+                for runs in sizes:
+                    url = databases.new(backend, f"dashboard_{backend}_{runs}")
+                    try:
+                        rows += measure_size(url, server.url, workdir, system, runs, sizes, by_size, tiny, budget)
+                    finally:
+                        databases.drop(url)
+        finally:
+            databases.close()
+    emit(rows, args, f"{MEASURE} ({load_note()})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
