@@ -218,10 +218,12 @@ def get_schedule(db: Database, schedule_id: str) -> Schedule:
 
 def list_schedules(db: Database, status: str | None = None, flow_id: str | None = None) -> list[ScheduleRow]:
     """All schedules, soonest next run first, each with its flow's name and its last run's status."""
+    # "max(scheduled_for) of this schedule" is an index-only lookup on the fire key; ordering
+    # by scheduled_for instead made PostgreSQL scan the history backwards for idle schedules.
+    last_fire = select(func.max(Task.scheduled_for)).where(Task.schedule_id == Schedule.id).correlate(Schedule)
     last_status = (
         select(Task.status)
-        .where(Task.schedule_id == Schedule.id)
-        .order_by(Task.scheduled_for.desc())
+        .where(Task.schedule_id == Schedule.id, Task.scheduled_for == last_fire.scalar_subquery())
         .limit(1)
         .correlate(Schedule)
         .scalar_subquery()

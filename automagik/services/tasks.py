@@ -192,9 +192,9 @@ def iter_task_rows(db: Database, filters: TaskFilter, chunk_size: int = 1000) ->
         query = _rows_query(filters)
         if after is not None:
             at, task_id = after
-            query = query.where(
-                (Task.scheduled_for < at) | ((Task.scheduled_for == at) & (Task.id < task_id))
-            )
+            # The leading `<=` gives both planners an index range on scheduled_for; the OR
+            # alone made each chunk rescan everything newer (quadratic over the export).
+            query = query.where(Task.scheduled_for <= at, (Task.scheduled_for < at) | (Task.id < task_id))
         with db.read() as session:
             rows = session.execute(query.limit(chunk_size)).all()
         for task, name in rows:

@@ -135,3 +135,13 @@ def test_csv_export_streams_every_matching_row_in_chunks(history, tmp_path):
     path = tmp_path / "all.csv"
     assert write_tasks_csv(history, str(path)) == 30
     assert len(list(csv.DictReader(path.open(newline="")))) == 30
+
+
+def test_export_chunks_never_skip_or_repeat_runs_planned_for_the_same_instant(db, langflow):
+    synced(db, langflow)
+    with db.write() as session:
+        for n in range(7):
+            session.add(Task(id=f"10000000-0000-0000-0000-{n:012d}", flow_id=ECHO_ID, status=TaskStatus.PENDING,
+                             input_data={}, tries=0, max_retries=0, scheduled_for=T0, created_at=T0, updated_at=T0))
+    ids = [row.task.id for row in svc.iter_task_rows(db, svc.TaskFilter(), chunk_size=2)]
+    assert sorted(ids) == [f"10000000-0000-0000-0000-{n:012d}" for n in range(7)] and len(ids) == len(set(ids))
