@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import io
 import math
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -174,7 +175,12 @@ def export_button(context: AppContext, filters: task_service.TaskFilter, total: 
         # Called only when the button is clicked (on Streamlit's thread, not this run); the
         # rows are read from the database in keyset chunks, so the export never holds one
         # long transaction. Streamlit keeps the finished file in memory to serve it.
-        return "".join(export_tasks_csv(context.db, filters)).encode("utf-8")
+        # Each chunk's bytes go straight into one buffer: joining text, then encoding it,
+        # would hold the file three times over at its largest.
+        buffer = io.BytesIO()
+        for chunk in export_tasks_csv(context.db, filters):
+            buffer.write(chunk.encode("utf-8"))
+        return buffer.getvalue()
 
     st.download_button(
         f"Download CSV ({total} run(s))",
