@@ -106,6 +106,21 @@ def open_page(page, title: str) -> None:
     page.get_by_role("heading", name=title, level=1).wait_for()
 
 
+def download_csv(page) -> str:
+    """Click "Download CSV" and read the file. The table refreshes itself every second, and a
+    click that lands while the fragment re-renders the button is lost: try again, up to 3 times."""
+    for attempt in range(3):
+        settle(page)
+        try:
+            with page.expect_download(timeout=15_000) as download:
+                page.get_by_role("button", name=re.compile(r"Download CSV")).click()
+            return Path(download.value.path()).read_text(encoding="utf-8")
+        except Exception:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
 def runs_matching(page) -> int:
     found = MATCHING.search(page.get_by_text(MATCHING).inner_text())
     return int(found.group(1)) if found else -1
@@ -196,9 +211,7 @@ def test_sync_choose_schedule_watch_and_export(tmp_path):
             page.locator(".vega-embed").first.wait_for()
             shoot(page, "tasks")
 
-            with page.expect_download() as download:
-                page.get_by_role("button", name=re.compile(r"Download CSV")).click()
-            exported = Path(download.value.path()).read_text(encoding="utf-8")
+            exported = download_csv(page)
             rows = list(csv.reader(io.StringIO(exported)))
             assert tuple(rows[0]) == CSV_COLUMNS
             records = [dict(zip(CSV_COLUMNS, row)) for row in rows[1:]]
