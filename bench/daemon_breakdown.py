@@ -1,6 +1,6 @@
 """Where a run's time goes inside the daemon: a diagnostic for a missed throughput or herd target.
 
-    python bench/daemon_breakdown.py [--backends sqlite,postgresql] [--runs 3000]
+    python bench/daemon_breakdown.py [--backends sqlite,postgresql] [--runs 3000 | --spread 1000 --seconds 20]
 
 Runs the daemon in this process (automagik.daemon.loop.Daemon, 16 workers) on N runs due at
 once against the LangFlow test server, with timing wrappers around its steps (nothing else
@@ -88,7 +88,9 @@ STEPS = (
 )
 
 
-def measure(url: str, server_url: str, runs: int) -> str:
+def measure(url: str, server_url: str, runs: int, spread: int = 0, seconds: float = 20.0) -> str:
+    """`runs` runs due at once; or, with `spread`, that many schedules every 10 s spread evenly,
+    measured over `seconds` (runs = the fires planned in that window)."""
     timings = Timings()
     patched = []
     for label, owner, attribute, count in STEPS:
@@ -100,16 +102,25 @@ def measure(url: str, server_url: str, runs: int) -> str:
     db = Database(url)
     try:
         t0 = utcnow() + timedelta(seconds=1.5)
-        seed_schedules(db, [t0] * runs, timedelta(hours=1))
+        if spread:
+            period = timedelta(seconds=10)
+            seed_schedules(db, [t0 + period * i / spread for i in range(spread)], period)
+            runs = int(spread * seconds / 10)
+        else:
+            seed_schedules(db, [t0] * runs, timedelta(hours=1))
         settings = Settings(langflow_api_url=server_url, langflow_api_key=API_KEY, database_url=url)
         daemon = loop_module.Daemon(settings, DaemonSettings(workers=WORKERS, log_level="WARNING"), db=Database(url))
         thread = threading.Thread(target=daemon.run, kwargs={"install_signals": False}, name="daemon")
         cpu_before = time.process_time()
         thread.start()
+        t_end = t0 + timedelta(seconds=seconds)
         while True:
             with db.read() as session:
-                done = session.scalar(select(func.count()).select_from(Task).where(Task.status == TaskStatus.COMPLETED))
-            if done >= runs:
+                query = select(func.count()).select_from(Task).where(Task.status == TaskStatus.COMPLETED)
+                if spread:
+                    query = query.where(Task.scheduled_for < t_end)
+                done = session.scalar(query)
+            if done >= runs and (not spread or utcnow() >= t_end):
                 break
             time.sleep(0.2)
         with db.read() as session:
@@ -122,7 +133,11 @@ def measure(url: str, server_url: str, runs: int) -> str:
             setattr(owner, attribute, original)
         db.dispose()
     elapsed = (last - t0).total_seconds()
-    lines = [f"{runs} runs in {elapsed:.2f} s: {runs / elapsed:.0f} runs/s; process CPU {cpu * 1000 / runs:.2f} ms per run"]
+    if spread:
+        lines = [f"{spread} schedules every 10 s, spread: {runs} fires in {seconds:g} s; process CPU "
+                 f"{cpu * 1000 / runs:.2f} ms per fire ({cpu / elapsed * 100:.0f} % of a core)"]
+    else:
+        lines = [f"{runs} runs in {elapsed:.2f} s: {runs / elapsed:.0f} runs/s; process CPU {cpu * 1000 / runs:.2f} ms per run"]
     for label in ("claim_tasks", "record_outcomes (batch)"):
         if timings.calls[label]:
             lines.append(f"items per {label} call: {timings.items[label] / timings.calls[label]:.2f}")
@@ -139,8 +154,14 @@ def measure(url: str, server_url: str, runs: int) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--runs", type=int, default=3000)
+    p.add_argument("--spread", type=int, default=0, help="instead: N schedules every 10 s, spread evenly")
+    p.add_argument("--seconds", type=float, default=20.0, help="with --spread: the window measured")
+    p.add_argument("--switch-interval", type=float, help="an experiment: sys.setswitchinterval(S) first "
+                   "(Python's default 0.005: how long a thread waiting for the GIL may wait)")
     args = p.parse_args(argv)
-    print(f"daemon breakdown: {load_note()}", flush=True)
+    if args.switch_interval:
+        sys.setswitchinterval(args.switch_interval)
+    print(f"daemon breakdown: {load_note()}; GIL switch interval {sys.getswitchinterval() * 1000:g} ms", flush=True)
     with Workdir("breakdown") as workdir, FakeServer(workdir) as server:
         databases = Databases(workdir)
         try:
@@ -151,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
                     sync_echo_flow(db, server.url)
                 finally:
                     db.dispose()
-                print(f"\n{backend}:\n{measure(url, server.url, args.runs)}", flush=True)
+                print(f"\n{backend}:\n{measure(url, server.url, args.runs, args.spread, args.seconds)}", flush=True)
                 databases.drop(url)
         finally:
             databases.close()

@@ -4,8 +4,9 @@ history, the renderer's peak memory, and a CSV export of every run.
     python bench/dashboard_scale.py [--tiny] [--backends sqlite,postgresql] [--sizes 1000,1000000]
 
 For each backend and size, a fresh database is seeded with bulk inserts: the test server's
-two flows, 20 schedules, and N runs spread over the last 60 days (90 % completed, 6 % failed,
-4 % skipped, two log lines each, as the daemon writes them). Then, each in its own process:
+two flows, 20 schedules (one of which has never run, like a new schedule), and N runs spread
+over the last 60 days (90 % completed, 6 % failed, 4 % skipped, 5 % manual, two log lines
+each, as the daemon writes them). Then, each in its own process:
 
 - render: app.py under streamlit.testing.v1.AppTest (as tests/ui does), then every page in
   pages/ twice; a page's time is `at.run()` after switching to it (the second visit is judged;
@@ -13,7 +14,7 @@ two flows, 20 schedules, and N runs spread over the last 60 days (90 % completed
 - export: every run as CSV through automagik.services.export (the CLI's and the dashboard's
   streamed rows), written to a file; RSS sampled as it goes: it must stay flat.
 - download: the dashboard's "Download CSV" of every run ("All time"), which builds the whole
-  file in memory before handing it to Streamlit; its peak RSS.
+  file in memory (one byte buffer) before handing it to Streamlit; its peak RSS.
 
 Targets at 1,000,000 runs: every page <= 1 s and <= 2x its time at 1,000; export memory flat.
 """
@@ -105,6 +106,7 @@ def seed(db: Database, server_url: str, runs: int) -> float:
             finished = planned + timedelta(milliseconds=2 + rng.randint(1, 3000))
             yield {
                 "id": ids[i], "flow_id": flow,
+                # Every 20th run is manual, which leaves the 20th schedule without runs (a new one).
                 "schedule_id": None if i % 20 == 19 else schedule_ids[(i // 2) % 10 * 2 + (i % 2)],
                 "status": status, "input_data": {"input": text, "tweaks": {}},
                 "result": {"text": text, "session_id": flow, "component_id": OUTPUTS[flow],
@@ -218,24 +220,28 @@ def child_export(url: str, child_out: Path, budget: float) -> None:
 
 
 def child_download(url: str, child_out: Path, budget: float) -> None:
-    """What pages/tasks.py's download button does with the "All time" filter: the whole CSV
-    joined in memory, then encoded. Stops reading after `budget` seconds (then the rows it got)."""
+    """What pages/tasks.py's download button does with the "All time" filter: every chunk's
+    bytes into one io.BytesIO, then its value handed to Streamlit (which keeps it). Stops
+    reading after `budget` seconds (then the rows it got). Mirrors the page's csv_bytes():
+    change both together."""
+    import io
+
     from automagik.services.export import export_tasks_csv
 
     db = Database(url)
     base = current_rss_mb()
     began = time.perf_counter()
-    parts, rows, finished = [], 0, True
+    buffer, rows, finished = io.BytesIO(), 0, True
     for chunk in export_tasks_csv(db):
-        parts.append(chunk)
+        buffer.write(chunk.encode("utf-8"))
         rows += chunk.count("\n")
         if time.perf_counter() - began > budget:
             finished = False
             break
-    data = "".join(parts).encode("utf-8")
+    data = buffer.getvalue()
     elapsed = time.perf_counter() - began
     size = len(data)
-    del data, parts
+    del data, buffer
     db.dispose()
     child_out.write_text(json.dumps({"seconds": elapsed, "bytes": size, "rows": rows - 1, "finished": finished,
                                      "rss_before": base, "peak_rss_mb": peak_rss_mb()}))

@@ -22,6 +22,7 @@ the daemon's HTTP call (bench/apscheduler_job.py), against a fresh server of its
 from __future__ import annotations
 
 import importlib.util
+import logging
 import sys
 import threading
 import time
@@ -153,8 +154,9 @@ def run_automagik(databases: Databases, backend: str, case: Case, workdir: Path,
             t0 = utcnow() + timedelta(seconds=lead + case.jobs * 0.0001)
             first = case.first_fires(t0)
             seed_schedules(db, first, case.period)
-            if (t0 - utcnow()).total_seconds() < 1.05:
-                raise RuntimeError("seeding the schedules overran the lead time")
+            # The daemon sees new schedules at its next poll (1 s); later than that, the first
+            # fires are late for a reason of the benchmark's own: say so beside the numbers.
+            overran = (t0 - utcnow()).total_seconds() < 1.05
             t_end = t0 + case.window
             expected = case.expected(first, t_end)
             sleep_until(t0)
@@ -191,6 +193,9 @@ def run_automagik(databases: Databases, backend: str, case: Case, workdir: Path,
     outcome.arrival = Spread.of(arrival_lateness(arrivals, first, case.period, t0, t_end))
     if errors:
         outcome.note = f"{len(errors)} error line(s) in the daemon log, first: {errors[0][:200]}"
+    if overran:
+        outcome.note = ("seeding overran the lead time: the first fires may be late for the benchmark's sake. "
+                        + outcome.note).strip()
     return outcome
 
 
@@ -256,8 +261,7 @@ def run_apscheduler(case: Case, workdir: Path, grace: float, lead: float) -> Out
                 IntervalTrigger(seconds=case.period.total_seconds(), start_date=fire, timezone=timezone.utc),
                 args=[server.url, API_KEY, ECHO_FLOW_ID, ECHO_INPUT, ECHO_OUTPUT, f"s{i}"], id=f"s{i}", name=f"s{i}",
             )
-        if (t0 - utcnow()).total_seconds() < 0.5:
-            raise RuntimeError("adding the APScheduler jobs overran the lead time")
+        overran = (t0 - utcnow()).total_seconds() < 0.5
         t_end = t0 + case.window
         expected = case.expected(first, t_end)
         end = t_end.timestamp()
@@ -279,6 +283,9 @@ def run_apscheduler(case: Case, workdir: Path, grace: float, lead: float) -> Out
     finally:
         if scheduler.running:
             scheduler.pause()  # no new submissions while the executor shuts down
+            # A submission racing the shutdown logs "cannot schedule new futures after
+            # shutdown" per job: noise once the window is measured.
+            logging.getLogger("apscheduler").setLevel(logging.CRITICAL)
             scheduler.shutdown(wait=not timed_out)
         arrivals = server.stop()
     with lock:
@@ -293,6 +300,9 @@ def run_apscheduler(case: Case, workdir: Path, grace: float, lead: float) -> Out
     errors = [error for *_, error in window if error]
     if errors:
         outcome.note = f"first error: {errors[0][:200]}"
+    if overran:
+        outcome.note = ("adding the jobs overran the lead time: the first fires may be late for the benchmark's "
+                        "sake. " + outcome.note).strip()
     return outcome
 
 
