@@ -12,7 +12,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Callable
 
 from automagik.clock import utcnow
@@ -63,8 +64,13 @@ class TaskRunner:
         return Outcome(attempt.status, recorded)
 
     def attempt(self, task: ClaimedTask) -> AttemptOutcome:
-        """Send the task to LangFlow and say what came of it; writes nothing (thread-safe)."""
+        """Send the task to LangFlow and say what came of it, with when the attempt began and
+        ended (it is recorded later, in a batch); writes nothing (thread-safe)."""
         started = utcnow()
+        outcome = self._attempt(task, started)
+        return replace(outcome, started_at=started, finished_at=utcnow())
+
+    def _attempt(self, task: ClaimedTask, started: datetime) -> AttemptOutcome:
         attempt = f"try {task.tries} of {task.max_retries + 1}"
         log.info("%s: running (%s)", _where(task), attempt)
         lines = [(LogLevel.INFO, f"{attempt}: sent to LangFlow by daemon {self.daemon_id}", started)]
@@ -95,7 +101,9 @@ class TaskRunner:
                 lines.append(
                     (LogLevel.WARNING, f"will retry at {when:%Y-%m-%d %H:%M:%S} UTC (retry {task.tries} of {task.max_retries})", now)
                 )
-                return AttemptOutcome(task.id, TaskStatus.PENDING, lines, error=exc.message, next_retry_at=when)
+                return AttemptOutcome(
+                    task.id, TaskStatus.PENDING, lines, error=exc.message, next_retry_at=when
+                )
             if is_transient(exc):
                 lines.append((LogLevel.ERROR, f"no retries left after {task.tries} tries", now))
             return AttemptOutcome(task.id, TaskStatus.FAILED, lines, error=exc.message)

@@ -67,11 +67,15 @@ def _due_fires(trigger: Trigger, first: datetime, now: datetime, keep: int) -> t
     return list(kept), count, fire
 
 
-def plan_fires(schedule: Schedule, trigger: Trigger, now: datetime, settings: DaemonSettings, busy: bool) -> FirePlan:
-    """Apply the schedule's missed-run policy to the fires that came due since next_run_at."""
+def plan_fires(
+    schedule: Schedule, trigger: Trigger, now: datetime, settings: DaemonSettings, busy: bool,
+    until: datetime | None = None,
+) -> FirePlan:
+    """Apply the schedule's missed-run policy to the fires due since next_run_at, up to
+    `until` (default now; a little later when the daemon dispatches ahead)."""
     policy = schedule.missed_policy
     keep = settings.catch_up_limit if policy is MissedRunPolicy.ALL else 1
-    due, count, following = _due_fires(trigger, schedule.next_run_at, now, keep)
+    due, count, following = _due_fires(trigger, schedule.next_run_at, until or now, keep)
     plan = FirePlan(next_run_at=following)
     latest = due[-1]
     grace = timedelta(seconds=settings.missed_grace_seconds)
@@ -126,10 +130,15 @@ def _insert(dialect: str):
     return generic_insert
 
 
-def dispatch_due(db: Database, now: datetime, settings: DaemonSettings, daemon_id: str) -> DispatchResult:
-    """Fire every active schedule whose next_run_at has come (one batch); safe to run anywhere, twice."""
+def dispatch_due(
+    db: Database, now: datetime, settings: DaemonSettings, daemon_id: str, until: datetime | None = None
+) -> DispatchResult:
+    """Fire every active schedule whose next_run_at has come by `until` (default now), one batch;
+    safe to run anywhere, twice. Fires a little ahead of now become tasks that wait for their
+    instant (`next_retry_at`), so that one tick can serve many fires."""
     result = DispatchResult()
-    due = (Schedule.status == ScheduleStatus.ACTIVE, Schedule.next_run_at <= now)
+    until = until or now
+    due = (Schedule.status == ScheduleStatus.ACTIVE, Schedule.next_run_at <= until)
     # Look before locking: most ticks find nothing due, and on SQLite a write transaction
     # would take the database's single write lock every time.
     with db.read() as session:
@@ -160,7 +169,7 @@ def dispatch_due(db: Database, now: datetime, settings: DaemonSettings, daemon_i
         advances: list[dict] = []
         for schedule in schedules:
             try:
-                plan = plan_fires(schedule, schedule_trigger(schedule), now, settings, schedule.id in busy)
+                plan = plan_fires(schedule, schedule_trigger(schedule), now, settings, schedule.id in busy, until)
             except InvalidSchedule as exc:  # an expression that no longer parses: stop it, visibly
                 plan = FirePlan(skipped=[schedule.next_run_at], reason=f"skipped: {exc}; schedule paused")
                 new_status = ScheduleStatus.PAUSED

@@ -1,11 +1,18 @@
 """The daemon: a `schedule`-driven loop of three jobs around a pool of worker threads.
 
-- dispatch (every --poll-seconds, and at once whenever a known fire or retry comes due or a
-  worker frees up): due fires become tasks, runnable tasks are claimed for free workers;
+- tick (every --poll-seconds, and whenever a known fire or retry is about to come due,
+  finished runs wait to be recorded, or workers run short of claimed work): fires due within
+  LOOK_AHEAD become tasks, finished attempts are recorded and runnable tasks claimed in one
+  transaction, and each claimed task waits in the pool for its instant;
 - heartbeat: the daemon's row, and the leases of its running tasks;
 - recovery: tasks whose lease expired (their daemon died) are retried or failed.
 Between jobs the loop sleeps until the soonest of: the library's next job, the next known
-fire or retry, or a wake-up (a worker finished, a signal arrived). It never spins.
+fire or retry (less half of LOOK_AHEAD), the time to record finished runs, or a wake-up (a
+signal arrived, workers need more work). It never spins.
+
+Dispatching and claiming a little ahead is what lets one tick serve many fires: at 500 fires
+a second, a tick per fire would cost more than the fires' HTTP calls. Starts stay on the
+planned instant because the claimed task waits for it in the pool.
 """
 
 from __future__ import annotations
@@ -17,7 +24,8 @@ import signal
 import socket
 import threading
 import uuid
-from datetime import datetime
+import time
+from datetime import datetime, timedelta
 from typing import Callable
 
 import schedule as schedule_library
@@ -31,10 +39,9 @@ from automagik.db import statistics
 from automagik.daemon.claims import (
     AttemptOutcome,
     ClaimedTask,
-    claim_tasks,
     extend_leases,
     hand_back,
-    record_outcomes,
+    record_and_claim,
     recover_expired,
 )
 from automagik.daemon.dispatch import dispatch_due
@@ -46,6 +53,9 @@ from automagik.langflow import LangFlowClient
 from automagik.runner import TaskRunner
 
 log = logging.getLogger("automagik.daemon")
+
+LOOK_AHEAD = timedelta(milliseconds=200)  # fires dispatched and claimed this far before their instant
+RECORD_WITHIN = 0.1  # seconds: finished attempts are recorded at most about this late, in one batch
 
 
 class Daemon:
@@ -74,8 +84,17 @@ class Daemon:
         # Workers only talk to LangFlow; the loop records their outcomes in batches.
         self._finished: queue.SimpleQueue[tuple[ClaimedTask, AttemptOutcome]] = queue.SimpleQueue()
         self._unrecorded: list[tuple[ClaimedTask, AttemptOutcome]] = []
-        self.pool: WorkerPool[ClaimedTask] = WorkerPool(options.workers, self._attempt, lambda t: t.id, self.wake)
-        self._wakeup = threading.Event()
+        self._first_finished: float | None = None  # monotonic time of the oldest attempt not yet drained
+        self._finished_lock = threading.Lock()
+        # Short runs are claimed a little beyond the free workers, so none idles while the loop
+        # is in a tick (see WorkerPool).
+        self.pool: WorkerPool[ClaimedTask] = WorkerPool(
+            options.workers, self._attempt, lambda t: t.id, self._worker_done,
+            queue_depth=4 * options.workers, queue_within=LOOK_AHEAD.total_seconds(),
+        )
+        self._backlog = False  # the last claim was capped: more tasks are runnable now
+        self._wakeup = threading.Event()  # ends the loop's sleep early
+        self._tick_wanted = False  # ... and asks for a tick, not only a new look at the timers
         self._stopping = threading.Event()
         self._next_due: datetime | None = None
         self._jobs = schedule_library.Scheduler()
@@ -83,6 +102,8 @@ class Daemon:
     # -- control -----------------------------------------------------------------------
 
     def wake(self) -> None:
+        """Have the loop tick now (workers need more work, recovered tasks are waiting)."""
+        self._tick_wanted = True
         self._wakeup.set()
 
     def stop(self, *_signal_args) -> None:
@@ -95,58 +116,108 @@ class Daemon:
     # -- jobs --------------------------------------------------------------------------
 
     def _attempt(self, task: ClaimedTask) -> None:
-        self._finished.put((task, self.runner.attempt(task)))
+        outcome = self.runner.attempt(task)
+        with self._finished_lock:
+            self._finished.put((task, outcome))
+            first = self._first_finished is None
+            if first:
+                self._first_finished = time.monotonic()
+        if first:
+            self._wakeup.set()  # only so the loop sets its timer to record this one
+
+    def _worker_done(self) -> None:
+        # With work left to claim, a tick once half the pool's places are free: one per run
+        # would cost more than the runs.
+        if self._backlog and self.pool.free_slots() >= max(1, self.pool.capacity() // 2):
+            self.wake()
+
+    def _drain_finished(self) -> None:
+        with self._finished_lock:
+            self._first_finished = None
+            while True:
+                try:
+                    self._unrecorded.append(self._finished.get_nowait())
+                except queue.Empty:
+                    break
+
+    def _record_due(self) -> bool:
+        first = self._first_finished
+        return first is not None and time.monotonic() - first >= RECORD_WITHIN
 
     def record_finished(self) -> None:
-        """Record every finished attempt in one transaction, then log and alert about each."""
-        while True:
-            try:
-                self._unrecorded.append(self._finished.get_nowait())
-            except queue.Empty:
-                break
-        if not self._unrecorded:
+        """Record every finished attempt in one transaction (see record_and_claim)."""
+        self._record_and_claim(claim=False)
+
+    def _record_and_claim(self, until: datetime | None = None, claim: bool = True) -> None:
+        """Record the finished attempts and claim runnable tasks (due by `until`) for the pool's
+        free places, in one transaction; then log and alert about each recorded attempt."""
+        now = utcnow()  # not the tick's start: a long dispatch may come first
+        self._drain_finished()
+        limit = self.pool.free_slots() if claim and not self._stopping.is_set() else 0
+        if not self._unrecorded and limit <= 0:
             return
         batch, self._unrecorded = self._unrecorded, []
         try:
-            recorded = record_outcomes(self.db, self.id, [outcome for _, outcome in batch], utcnow())
+            recorded, claimed = record_and_claim(
+                self.db, self.id, [outcome for _, outcome in batch], now, limit, self.options.lease_seconds, until
+            )
         except Exception:
             self._unrecorded = batch + self._unrecorded  # kept (and their leases renewed) until it works
             raise
+        if limit > 0:
+            self._backlog = len(claimed) == limit
+        submitted_at = utcnow()  # the transaction took time; the start must not slip by it
+        for task in claimed:
+            self.pool.submit(task, (task.run_at - submitted_at).total_seconds())
         for task, outcome in batch:
             self.runner.report(task, outcome, outcome.task_id in recorded)
+            if outcome.next_retry_at is not None and outcome.task_id in recorded:
+                self._expect(outcome.next_retry_at)
+
+    def _expect(self, due: datetime) -> None:
+        if self._next_due is None or due < self._next_due:
+            self._next_due = due
 
     def _held_ids(self) -> list[str]:
-        """Tasks this daemon holds: running in a worker, or finished but not yet recorded."""
+        """Tasks this daemon holds: waiting or running in the pool, or finished but not yet recorded."""
         return self.pool.busy_ids() + [task.id for task, _ in self._unrecorded]
 
-    def tick(self) -> None:
-        """Record finished attempts, dispatch every due fire, claim runnable tasks for free workers."""
-        self.record_finished()
+    def tick(self, poll: bool = True) -> None:
+        """Dispatch the fires due within LOOK_AHEAD, record finished attempts and claim runnable
+        tasks. A poll tick (the periodic one) always looks at the database: schedules or manual
+        runs may have been added by the dashboard or the CLI. Other ticks only dispatch when a
+        fire they know of is close."""
         now = utcnow()
+        until = now + LOOK_AHEAD
+        if not (poll or (self._next_due is not None and self._next_due <= until)):
+            self._record_and_claim(until)
+            return
         while True:
-            fired = dispatch_due(self.db, now, self.options, self.id)
+            fired = dispatch_due(self.db, now, self.options, self.id, until)
             if fired.schedules:
                 log.info("dispatched %d fire(s) of %d schedule(s); %d skipped, %d one-shot(s) completed",
                          fired.fired, fired.schedules, fired.skipped, fired.completed)
+            # Claim between batches: workers start on the first fires while the rest is dispatched.
+            self._record_and_claim(until)
             if fired.schedules < self.options.dispatch_batch:
                 break
-        if not self._stopping.is_set():
-            for task in claim_tasks(self.db, self.id, now, self.pool.free_slots(), self.options.lease_seconds):
-                self.pool.submit(task)
-        self._next_due = self._soonest_due(now)
+        self._next_due = self._soonest_due(until)
 
-    def _soonest_due(self, now: datetime) -> datetime | None:
-        """The next future fire or retry. Work already due that this tick could not take (all
-        workers busy, its schedule's run still going, locked by another daemon) is not
-        counted: waking for it would spin; a finishing worker or the poll picks it up."""
+    def tick_between_polls(self) -> None:
+        self.tick(poll=False)
+
+    def _soonest_due(self, after: datetime) -> datetime | None:
+        """The next fire or retry after `after`. Work due by then that this tick could not take
+        (the pool full, its schedule's run still going, locked by another daemon) is not
+        counted: waking for it would spin; a worker running short or the poll picks it up."""
         with self.db.read() as session:
             next_fire = session.scalar(
                 select(func.min(Schedule.next_run_at)).where(
-                    Schedule.status == ScheduleStatus.ACTIVE, Schedule.next_run_at > now
+                    Schedule.status == ScheduleStatus.ACTIVE, Schedule.next_run_at > after
                 )
             )
             next_retry = session.scalar(
-                select(func.min(Task.next_retry_at)).where(Task.status == TaskStatus.PENDING, Task.next_retry_at > now)
+                select(func.min(Task.next_retry_at)).where(Task.status == TaskStatus.PENDING, Task.next_retry_at > after)
             )
         return min((t for t in (next_fire, next_retry) if t is not None), default=None)
 
@@ -191,22 +262,29 @@ class Daemon:
         self._jobs.every(self.options.recovery_seconds).seconds.do(recover)
         self._jobs.every(1).hours.do(self._guarded(self.refresh_statistics))
         tick()
+        between_polls = self._guarded(self.tick_between_polls)
         while not self._stopping.is_set():
             self._jobs.run_pending()
             self._wakeup.wait(self._sleep_seconds())
             if self._stopping.is_set():
                 break
-            due = self._next_due is not None and self._next_due <= utcnow()
-            if self._wakeup.is_set() or due:
-                self._wakeup.clear()
-                tick()
+            self._wakeup.clear()
+            wanted, self._tick_wanted = self._tick_wanted, False
+            if wanted or self._fire_close() or self._record_due():
+                between_polls()
         return self._shutdown()
+
+    def _fire_close(self) -> bool:
+        return self._next_due is not None and self._next_due - LOOK_AHEAD / 2 <= utcnow()
 
     def _sleep_seconds(self) -> float:
         idle = self._jobs.idle_seconds
         wait = self.options.poll_seconds if idle is None else max(0.0, idle)
         if self._next_due is not None:
-            wait = min(wait, max(0.0, (self._next_due - utcnow()).total_seconds()))
+            wait = min(wait, max(0.0, (self._next_due - LOOK_AHEAD / 2 - utcnow()).total_seconds()))
+        first = self._first_finished
+        if first is not None:
+            wait = min(wait, max(0.0, first + RECORD_WITHIN - time.monotonic()))
         return wait
 
     def _run_once(self, tick: Callable[[], None]) -> int:
@@ -220,6 +298,7 @@ class Daemon:
     def _shutdown(self) -> int:
         self._stopping.set()
         grace = self.options.shutdown_grace_seconds
+        never_started = [task.id for task in self.pool.take_waiting()]
         if self.pool.busy_ids():
             log.info("daemon %s: waiting up to %g s for %d running task(s)", self.id, grace, len(self.pool.busy_ids()))
         finished_in_time = self.pool.wait_idle(timeout=grace)
@@ -227,6 +306,11 @@ class Daemon:
             self.record_finished()
         except Exception:
             log.exception("daemon %s: could not record the last outcomes; their leases will expire and they will be retried", self.id)
+        if never_started:
+            try:
+                hand_back(self.db, self.id, never_started, utcnow(), started=False)
+            except Exception:
+                log.exception("daemon %s: could not hand back %d task(s) claimed ahead; their leases will expire", self.id, len(never_started))
         if not finished_in_time:
             handed = hand_back(self.db, self.id, self.pool.busy_ids(), utcnow())
             log.warning("daemon %s: %d task(s) still running after %g s were handed back to the queue", self.id, handed, grace)

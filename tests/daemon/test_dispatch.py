@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select
 
+from automagik.daemon.claims import claim_tasks
 from automagik.daemon.dispatch import dispatch_due
 from automagik.daemon.settings import DaemonSettings
 from automagik.db.models import ScheduleStatus, Task, TaskLog, TaskStatus
@@ -168,3 +169,19 @@ def test_a_fire_during_a_run_is_recorded_as_skipped_with_the_reason(ready):
     second = _tasks(ready, schedule.id)[1]
     assert second.status is TaskStatus.SKIPPED and "previous run" in second.error
     assert second.finished_at is not None
+
+
+def test_fires_within_the_look_ahead_become_tasks_that_wait_for_their_instant(ready):
+    schedule = schedule_service.create_schedule(ready, ScheduleSpec(ECHO_ID, "interval", "5m", '{"input": "hi"}'))
+    fire = T0 + timedelta(minutes=5)
+    now, until = fire - timedelta(milliseconds=150), fire + timedelta(milliseconds=50)
+    assert dispatch_due(ready, now, OPTIONS, "d1", until=fire - timedelta(microseconds=1)).fired == 0
+    assert dispatch_due(ready, now, OPTIONS, "d1", until=until).fired == 1
+    task = _tasks(ready)[0]
+    assert (task.scheduled_for, task.next_retry_at, task.status) == (fire, fire, TaskStatus.PENDING)
+    assert schedule_service.get_schedule(ready, schedule.id).next_run_at == fire + timedelta(minutes=5)
+    assert _logs(ready, task.id) == []  # early, not late: no "running late" note
+
+    assert claim_tasks(ready, "d1", now, 10, 60) == []  # not runnable before its instant...
+    claimed = claim_tasks(ready, "d1", now, 10, 60, until=until)  # ...but claimable ahead of it
+    assert [(c.id, c.run_at, c.scheduled_for) for c in claimed] == [(task.id, fire, fire)]

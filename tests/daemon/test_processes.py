@@ -268,6 +268,29 @@ def test_once_runs_what_is_due_and_exits(db, langflow, launcher):
     assert len(rows) == 1 and rows[0].stopped_at is not None
 
 
+def test_fires_claimed_ahead_start_at_their_instant_never_before(db, langflow, launcher):
+    """The daemon dispatches and claims fires a little before they are due; each must still
+    reach LangFlow at or after its planned instant, and its task says when it really began."""
+    synced(db, langflow)
+    schedule = create_schedule(db, ScheduleSpec(ECHO_ID, "interval", "1s", '{"input": "on time"}'))
+    daemon = launcher.start(workers=2)
+    wait_registered(db, daemon)
+    wait_until(lambda: sum(t.status is TaskStatus.COMPLETED for t in all_tasks(db)) >= 4, 20,
+               "four fires completed", details=daemon.log_tail)
+    schedule_service.pause_schedule(db, schedule.id)
+    assert daemon.terminate() == 0, daemon.log_tail()
+
+    completed = sorted((t for t in all_tasks(db) if t.status is TaskStatus.COMPLETED), key=lambda t: t.scheduled_for)
+    assert len(completed) >= 4
+    for task in completed:
+        assert task.started_at >= task.scheduled_for, (task.started_at, task.scheduled_for)
+        assert task.finished_at >= task.started_at
+    arrivals = sorted(run.received_at for run in langflow.runs)
+    for task, arrived in zip(completed, arrivals):
+        assert arrived >= task.scheduled_for.timestamp(), (arrived, task.scheduled_for)
+    assert_no_traceback(launcher)
+
+
 # -- 6. start-up refusals ------------------------------------------------------------------------------
 
 

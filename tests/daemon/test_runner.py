@@ -10,7 +10,15 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-from automagik.daemon.claims import claim_tasks, extend_leases, finish_task, hand_back, recover_expired
+from automagik.daemon.claims import (
+    claim_tasks,
+    extend_leases,
+    finish_task,
+    hand_back,
+    record_and_claim,
+    recover_expired,
+)
+from automagik.daemon.dispatch import dispatch_due
 from automagik.daemon.settings import DaemonSettings
 from automagik.db.models import TaskStatus
 from automagik.runner import TaskRunner
@@ -209,3 +217,36 @@ def test_chosen_output_component_of_a_multi_output_flow(ready, langflow, frozen_
     _runner(ready, langflow).run(_claim_one(ready, frozen_clock.now))
     result = _task(ready, task.id).task.result
     assert result["text"] == "routed" and result["component_id"] == "ChatOutput-tw004"
+
+
+def test_an_outcome_is_recorded_with_its_real_times_in_the_transaction_that_claims_the_next(ready, langflow, frozen_clock):
+    first = task_service.run_flow_now(ready, ECHO_ID, '{"input": "one"}')
+    claimed_at = frozen_clock.now
+    claimed = claim_tasks(ready, "test-daemon", claimed_at, 1, 60)
+    assert [c.id for c in claimed] == [first.id]
+    second = task_service.run_flow_now(ready, ECHO_ID, '{"input": "two"}')
+
+    frozen_clock.now = claimed_at + timedelta(seconds=2)  # the claim came ahead of the start
+    outcome = _runner(ready, langflow).attempt(claimed[0])
+    assert outcome.started_at == claimed_at + timedelta(seconds=2)
+    assert _task(ready, first.id).task.started_at == claimed_at  # until recorded: the claim time
+
+    recorded_at = frozen_clock.now + timedelta(seconds=1)  # recorded a little after it ended, in a batch
+    recorded, next_claimed = record_and_claim(ready, "test-daemon", [outcome], recorded_at, 5, 60)
+    assert recorded == {first.id} and [c.id for c in next_claimed] == [second.id]
+    done = _task(ready, first.id).task
+    assert done.status is TaskStatus.COMPLETED
+    assert (done.started_at, done.finished_at) == (outcome.started_at, outcome.finished_at)
+    assert _task(ready, second.id).task.status is TaskStatus.RUNNING
+
+
+def test_a_task_claimed_ahead_and_never_started_goes_back_as_it_was(ready, frozen_clock):
+    schedule = create_schedule(ready, ScheduleSpec(ECHO_ID, "interval", "1m", '{"input": "x"}'))
+    fire = schedule.next_run_at
+    dispatch_due(ready, fire - timedelta(milliseconds=100), DaemonSettings(), "d1", until=fire)
+    [claimed] = claim_tasks(ready, "d1", fire - timedelta(milliseconds=100), 10, 60, until=fire)
+    assert hand_back(ready, "d1", [claimed.id], fire - timedelta(milliseconds=50), started=False) == 1
+    detail = _task(ready, claimed.id)
+    assert (detail.task.status, detail.task.tries, detail.task.claimed_by) == (TaskStatus.PENDING, 0, None)
+    assert (detail.task.next_retry_at, detail.task.started_at) == (fire, None)  # still due at its instant
+    assert detail.logs == []  # nothing happened to it
