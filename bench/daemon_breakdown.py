@@ -5,9 +5,9 @@
 Runs the daemon in this process (automagik.daemon.loop.Daemon, 16 workers) on N runs due at
 once against the LangFlow test server, with timing wrappers around its steps (nothing else
 changes): per call and per completed run, the wall time and the CPU time (of the calling
-thread) of each step that exists: the tick, dispatch_due, claim_tasks, _soonest_due, the
-recording of outcomes (record_outcomes in batches, or finish_task per run in older
-versions), the worker's attempt and the LangFlow call. Not part of run_all.py: it names the
+thread) of each step that exists: the tick, dispatch_due, record_and_claim (claim_tasks
+and record_outcomes, or finish_task per run, in older versions), _soonest_due, the worker's
+attempt and the LangFlow call. Items per record_and_claim call are the tasks it claimed. Not part of run_all.py: it names the
 daemon's internals, so it follows them when they change.
 """
 
@@ -54,7 +54,7 @@ class Timings:
         self.cpu: dict[str, float] = defaultdict(float)
         self.items: dict[str, int] = defaultdict(int)
 
-    def wrap(self, name: str, function, count_items: bool = False):
+    def wrap(self, name: str, function, count_items=None):
         def timed(*args, **kwargs):
             wall, cpu = time.perf_counter(), time.thread_time()
             try:
@@ -67,24 +67,26 @@ class Timings:
                     self.cpu[name] += cpu
             if count_items:
                 with self.lock:
-                    self.items[name] += len(result)
+                    self.items[name] += count_items(result)
             return result
 
         timed.__name__ = getattr(function, "__name__", name)
         return timed
 
 
-# (label, owner, attribute, counts the items it returns): the steps timed, where they exist.
-# The loop's module holds the names it calls (from ... import ...), so those are patched there.
+# (label, owner, attribute, how to count the items of what it returns): the steps timed, where
+# they exist. The loop's module holds the names it calls (from ... import ...), so those are
+# patched there.
 STEPS = (
-    ("tick (all of it)", loop_module.Daemon, "tick", False),
-    ("record_outcomes (batch)", loop_module, "record_outcomes", True),
-    ("dispatch_due", loop_module, "dispatch_due", False),
-    ("claim_tasks", loop_module, "claim_tasks", True),
-    ("_soonest_due", loop_module.Daemon, "_soonest_due", False),
-    ("finish_task (per run)", runner_module, "finish_task", False),
-    ("worker attempt", runner_module.TaskRunner, "attempt", False),
-    ("LangFlow call (run_flow)", LangFlowClient, "run_flow", False),
+    ("tick (all of it)", loop_module.Daemon, "tick", None),
+    ("record_and_claim", loop_module, "record_and_claim", lambda result: len(result[1])),
+    ("record_outcomes (batch)", loop_module, "record_outcomes", len),
+    ("dispatch_due", loop_module, "dispatch_due", None),
+    ("claim_tasks", loop_module, "claim_tasks", len),
+    ("_soonest_due", loop_module.Daemon, "_soonest_due", None),
+    ("finish_task (per run)", runner_module, "finish_task", None),
+    ("worker attempt", runner_module.TaskRunner, "attempt", None),
+    ("LangFlow call (run_flow)", LangFlowClient, "run_flow", None),
 )
 
 
@@ -138,7 +140,7 @@ def measure(url: str, server_url: str, runs: int, spread: int = 0, seconds: floa
                  f"{cpu * 1000 / runs:.2f} ms per fire ({cpu / elapsed * 100:.0f} % of a core)"]
     else:
         lines = [f"{runs} runs in {elapsed:.2f} s: {runs / elapsed:.0f} runs/s; process CPU {cpu * 1000 / runs:.2f} ms per run"]
-    for label in ("claim_tasks", "record_outcomes (batch)"):
+    for label in ("claim_tasks", "record_outcomes (batch)", "record_and_claim"):
         if timings.calls[label]:
             lines.append(f"items per {label} call: {timings.items[label] / timings.calls[label]:.2f}")
     lines += ["", f"{'step':<26}{'calls':>8}{'per run':>9}{'wall/call':>11}{'cpu/call':>10}{'cpu/run':>9}"]
