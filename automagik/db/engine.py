@@ -31,6 +31,9 @@ def make_engine(database_url: str, **kwargs) -> Engine:
     if url.drivername == "postgresql":
         # SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3; the installed driver is psycopg2.
         url = url.set(drivername="postgresql+psycopg2")
+    # psycopg2's executemany is one round trip per row; execute_batch sends pages of 100. The
+    # daemon records outcomes and advances schedules with executemany UPDATEs.
+    kwargs.setdefault("executemany_mode", "values_plus_batch")
     kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
