@@ -6,8 +6,8 @@ N interval schedules every 10 s run against the LangFlow test server (no work pe
 two shapes: spread evenly over the period (N = 1,000 and 5,000: 100 and 500 fires/s) and all
 due at the same instant (a herd, N = 1,000). For each fire planned in the measuring window:
 
-- start lateness: Automagik's task started_at (set when a worker is free and claims it)
-  minus its scheduled_for; APScheduler's job start (taken inside the job) minus the event's
+- start lateness: Automagik's task started_at (when a worker began the run; the daemon
+  claims fires up to 200 ms ahead and each waits for its instant) minus its scheduled_for; APScheduler's job start (taken inside the job) minus the event's
   scheduled_run_time;
 - arrival lateness: when the run's request reached the server minus its planned time, the
   same yardstick for both (each job sends its own input text, so runs trace back to a job);
