@@ -23,8 +23,8 @@ import queue
 import signal
 import socket
 import threading
-import uuid
 import time
+import uuid
 from datetime import datetime, timedelta
 from typing import Callable
 
