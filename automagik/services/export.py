@@ -8,7 +8,7 @@ from typing import Iterator
 
 from automagik.db.engine import Database
 from automagik.services.serialize import duration_seconds, iso, output_text
-from automagik.services.tasks import TaskFilter, TaskRow, iter_task_rows
+from automagik.services.tasks import TaskFilter, TaskRow, check_named_ids, iter_task_rows
 
 CSV_COLUMNS = (
     "id", "flow_id", "flow_name", "schedule_id", "status", "scheduled_for", "started_at", "finished_at",
@@ -51,6 +51,7 @@ def export_tasks_csv(db: Database, filters: TaskFilter = TaskFilter(), rows_per_
 
 def write_tasks_csv(db: Database, path: str, filters: TaskFilter = TaskFilter()) -> int:
     """Write the export to `path`; returns the number of runs written."""
+    check_named_ids(db, filters)  # before the file is created
     written = 0
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)

@@ -131,12 +131,28 @@ def _rows_query(filters: TaskFilter) -> Select:
 
 
 def list_tasks(db: Database, filters: TaskFilter = TaskFilter(), limit: int = 50, offset: int = 0) -> list[TaskRow]:
-    """One page of runs, newest planned time first; filtering and paging happen in SQL."""
+    """One page of runs, newest planned time first; filtering and paging happen in SQL. No runs
+    for a flow or schedule id that names nothing is an error, not an empty page."""
     limit = _checked_int("limit", limit, 1, MAX_PAGE_SIZE)
     offset = _checked_int("offset", offset, 0, 10**12)
     with db.read() as session:
-        rows = session.execute(_rows_query(filters).limit(limit).offset(offset))
-        return [TaskRow(task, name) for task, name in rows]
+        rows = [TaskRow(task, name) for task, name in session.execute(_rows_query(filters).limit(limit).offset(offset))]
+        if not rows:
+            _check_named_ids(session, filters)
+        return rows
+
+
+def check_named_ids(db: Database, filters: TaskFilter) -> None:
+    """NotFound for a filter's flow or schedule id that names nothing (a typo, not "no runs")."""
+    with db.read() as session:
+        _check_named_ids(session, filters)
+
+
+def _check_named_ids(session, filters: TaskFilter) -> None:
+    if filters.flow_id is not None and find(session, Flow, filters.flow_id) is None:
+        raise NotFound(f'Unknown flow id "{filters.flow_id}": see `flows list` for the ids.')
+    if filters.schedule_id is not None and find(session, Schedule, filters.schedule_id) is None:
+        raise NotFound(f'Unknown schedule id "{filters.schedule_id}": see `schedules list` for the ids.')
 
 
 def count_tasks(db: Database, filters: TaskFilter = TaskFilter()) -> int:

@@ -222,3 +222,19 @@ def test_export_csv_with_filters(cli, tmp_path, history):
     assert_one_line_error(bad_status, 2, contains='Unknown task status "nope"')
     assert not files["refused"].exists()
     assert_one_line_error(unwritable, 2, contains=f"Cannot write {tmp_path / 'missing' / 'x.csv'}")
+
+
+def test_an_unknown_flow_or_schedule_id_in_the_filters_is_an_error_not_an_empty_list(cli, tmp_path, history):
+    refused_csv = tmp_path / "refused.csv"
+    unknown_flow, unknown_schedule, unknown_export, known_but_empty = run_all(
+        cli,
+        ("tasks", "list", "--flow-id", "no-such-flow"),
+        ("tasks", "list", "--schedule-id", "no-such-schedule", "--json"),
+        ("tasks", "export", "--flow-id", "no-such-flow", "--output", str(refused_csv)),
+        ("tasks", "list", "--flow-id", ECHO, "--status", "running", "--json"),
+    )
+    assert_one_line_error(unknown_flow, 2, contains='Unknown flow id "no-such-flow"')
+    assert_one_line_error(unknown_schedule, 2, contains='Unknown schedule id "no-such-schedule"')
+    assert_one_line_error(unknown_export, 2, contains='Unknown flow id "no-such-flow"')
+    assert not refused_csv.exists()
+    assert ok_json(known_but_empty) == []  # a real flow with no such runs is simply empty
