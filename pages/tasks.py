@@ -170,26 +170,30 @@ def run_detail(context: AppContext, task_id: str) -> None:
             st.rerun()  # show its new state at once
 
 
-def export_button(context: AppContext, filters: task_service.TaskFilter, total: int, now) -> None:
+def export_button(context: AppContext, choice: Choice, now) -> None:
+    """Rendered outside the refreshing fragment: each render of a download button revokes the
+    file its previous render offered, so a button redrawn every second loses the clicks that
+    land before the browser has the new one."""
     def csv_bytes() -> bytes:
-        # Called only when the button is clicked (on Streamlit's thread, not this run); the
-        # rows are read from the database in keyset chunks, so the export never holds one
-        # long transaction. Streamlit keeps the finished file in memory to serve it.
-        # Each chunk's bytes go straight into one buffer: joining text, then encoding it,
-        # would hold the file three times over at its largest.
+        # Called only when the button is clicked (on Streamlit's thread, not this run), with
+        # the filters as of the click; the rows are read from the database in keyset chunks,
+        # so the export never holds one long transaction. Streamlit keeps the finished file in
+        # memory to serve it. Each chunk's bytes go straight into one buffer: joining text,
+        # then encoding it, would hold the file three times over at its largest.
         buffer = io.BytesIO()
-        for chunk in export_tasks_csv(context.db, filters):
+        for chunk in export_tasks_csv(context.db, choice.filter(utcnow())):
             buffer.write(chunk.encode("utf-8"))
         return buffer.getvalue()
 
     st.download_button(
-        f"Download CSV ({total} run(s))",
+        "Download CSV",
         data=csv_bytes,
         file_name=f"automagik-tasks-{common.when(now).replace(' ', '_').replace(':', '')}.csv",
         mime="text/csv",
         on_click="ignore",
         icon=":material/download:",
         key="tasks_csv",
+        help="Every run matching the filters when you click, newest first, times in UTC.",
     )
 
 
@@ -247,7 +251,6 @@ def runs_section(choice: Choice) -> None:
     page = st.pagination(max(1, math.ceil(total / size)), key="tasks_page")
     rows = task_service.list_tasks(context.db, filters, limit=size, offset=(page - 1) * size)
     runs_table(rows)
-    export_button(context, filters, total, now)
     selected = st.session_state.get(SELECTED_KEY)
     if selected:
         run_detail(context, selected)
@@ -262,5 +265,6 @@ if chosen is not None:
     # The table refreshes at the dashboard's pace; the charts, whole-range aggregates, at most
     # once a minute. Both keep the filters, page and selection (widget state) across refreshes.
     st.fragment(runs_section, run_every=every)(chosen)
+    export_button(common.context(), chosen, utcnow())
     st.divider()
     st.fragment(charts_section, run_every=None if every is None else max(every, CHARTS_REFRESH_SECONDS))(chosen)

@@ -141,7 +141,7 @@ def runs_over_time(db: Database, filters: TaskFilter, unit: Bucket, zone: str = 
     of hours per status is a small, bounded number of rows.
     """
     bucket = time_bucket(Task.scheduled_for, unit, db.dialect).label("bucket")
-    query = filters.apply(select(bucket, Task.status, func.count()).group_by(bucket, Task.status)).order_by(bucket)
+    query = filters.apply(select(bucket, Task.status, func.count()).group_by(bucket, Task.status)).order_by(bucket, Task.status)
     with db.read() as session:
         rows = [(_utc(start), status.value, n) for start, status, n in session.execute(query)]
     if unit is not Bucket.DAY:
