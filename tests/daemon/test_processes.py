@@ -72,6 +72,10 @@ def assert_no_traceback(launcher: DaemonLauncher) -> None:
 def test_several_daemons_share_the_work_and_never_run_a_fire_twice(db, langflow, launcher, database_url):
     daemon_count = 3 if is_postgres(database_url) else 2  # 3 processes on PostgreSQL, 2 sharing one SQLite file
     synced(db, langflow)
+    # Runs of 0.1 s: a daemon claims ahead only what its 4 workers can start within 200 ms,
+    # so the 20 fires of each second are more than one daemon takes (runs of a few
+    # milliseconds would all fit in the first daemon's workers, and it would take them all).
+    langflow.latency = 0.1
     schedules = [
         create_schedule(db, ScheduleSpec(ECHO_ID, "interval", "1s", flow_input={"input": f"schedule-{n}"}))
         for n in range(20)
