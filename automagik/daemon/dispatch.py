@@ -13,6 +13,7 @@ import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Collection
 
 from sqlalchemy import insert as generic_insert
 from sqlalchemy import bindparam, select, update
@@ -43,10 +44,12 @@ class FirePlan:
 
 @dataclass
 class DispatchResult:
-    schedules: int = 0
+    selected: int = 0  # due schedules read (at most one batch)
+    schedules: int = 0  # ... of which advanced
     fired: int = 0
     skipped: int = 0
     completed: int = 0
+    deferred: datetime | None = None  # the earliest fire left for its instant (see dispatch_due)
 
 
 def _due_fires(trigger: Trigger, first: datetime, now: datetime, keep: int) -> tuple[list[datetime], int, datetime | None]:
@@ -131,11 +134,16 @@ def _insert(dialect: str):
 
 
 def dispatch_due(
-    db: Database, now: datetime, settings: DaemonSettings, daemon_id: str, until: datetime | None = None
+    db: Database, now: datetime, settings: DaemonSettings, daemon_id: str, until: datetime | None = None,
+    finished: Collection[str] = (),
 ) -> DispatchResult:
     """Fire every active schedule whose next_run_at has come by `until` (default now), one batch;
     safe to run anywhere, twice. Fires a little ahead of now become tasks that wait for their
-    instant (`next_retry_at`), so that one tick can serve many fires."""
+    instant (`next_retry_at`), so that one tick can serve many fires.
+
+    A schedule whose previous run is still going skips its fire, but only once the fire is
+    due: a future fire of a busy schedule is left alone (`deferred`), since the run may be over
+    by then. `finished` names tasks the caller knows have finished, not yet recorded."""
     result = DispatchResult()
     until = until or now
     due = (Schedule.status == ScheduleStatus.ACTIVE, Schedule.next_run_at <= until)
@@ -157,17 +165,21 @@ def dispatch_due(
         if not schedules:
             return result
         ids = [s.id for s in schedules]
-        busy = set(
-            session.scalars(
-                select(Task.schedule_id).where(
-                    Task.schedule_id.in_(ids), Task.status.in_([TaskStatus.PENDING, TaskStatus.RUNNING])
-                )
-            )
+        result.selected = len(schedules)
+        going = select(Task.schedule_id).where(
+            Task.schedule_id.in_(ids), Task.status.in_([TaskStatus.PENDING, TaskStatus.RUNNING])
         )
+        if finished:
+            going = going.where(Task.id.not_in(list(finished)))
+        busy = set(session.scalars(going))
         tasks: list[dict] = []
         logs: list[dict] = []
         advances: list[dict] = []
         for schedule in schedules:
+            if schedule.id in busy and schedule.next_run_at > now:
+                if result.deferred is None or schedule.next_run_at < result.deferred:
+                    result.deferred = schedule.next_run_at
+                continue
             try:
                 plan = plan_fires(schedule, schedule_trigger(schedule), now, settings, schedule.id in busy, until)
             except InvalidSchedule as exc:  # an expression that no longer parses: stop it, visibly

@@ -7,7 +7,8 @@
 - heartbeat: the daemon's row, and the leases of its running tasks;
 - recovery: tasks whose lease expired (their daemon died) are retried or failed.
 Between jobs the loop sleeps until the soonest of: the library's next job, the next known
-fire or retry (less half of LOOK_AHEAD), the time to record finished runs, or a wake-up (a
+fire or retry (less half of LOOK_AHEAD), the instant of a fire left undecided because its
+schedule's previous run was still going, the time to record finished runs, or a wake-up (a
 signal arrived, workers need more work). It never spins.
 
 Dispatching and claiming a little ahead is what lets one tick serve many fires: at 500 fires
@@ -97,6 +98,7 @@ class Daemon:
         self._tick_wanted = False  # ... and asks for a tick, not only a new look at the timers
         self._stopping = threading.Event()
         self._next_due: datetime | None = None
+        self._recheck_at: datetime | None = None  # a busy schedule's fire, decided at its instant
         self._jobs = schedule_library.Scheduler()
 
     # -- control -----------------------------------------------------------------------
@@ -189,17 +191,22 @@ class Daemon:
         fire they know of is close."""
         now = utcnow()
         until = now + LOOK_AHEAD
-        if not (poll or (self._next_due is not None and self._next_due <= until)):
+        if not (poll or (self._next_due is not None and self._next_due <= until) or self._recheck_due()):
             self._record_and_claim(until)
             return
+        self._recheck_at = None
         while True:
-            fired = dispatch_due(self.db, now, self.options, self.id, until)
+            self._drain_finished()
+            finished = [task.id for task, _ in self._unrecorded]  # not busy, though not yet recorded
+            fired = dispatch_due(self.db, now, self.options, self.id, until, finished)
             if fired.schedules:
                 log.info("dispatched %d fire(s) of %d schedule(s); %d skipped, %d one-shot(s) completed",
                          fired.fired, fired.schedules, fired.skipped, fired.completed)
+            if fired.deferred is not None and (self._recheck_at is None or fired.deferred < self._recheck_at):
+                self._recheck_at = fired.deferred
             # Claim between batches: workers start on the first fires while the rest is dispatched.
             self._record_and_claim(until)
-            if fired.schedules < self.options.dispatch_batch:
+            if fired.selected < self.options.dispatch_batch:
                 break
         self._next_due = self._soonest_due(until)
 
@@ -270,18 +277,23 @@ class Daemon:
                 break
             self._wakeup.clear()
             wanted, self._tick_wanted = self._tick_wanted, False
-            if wanted or self._fire_close() or self._record_due():
+            if wanted or self._fire_close() or self._recheck_due() or self._record_due():
                 between_polls()
         return self._shutdown()
 
     def _fire_close(self) -> bool:
         return self._next_due is not None and self._next_due - LOOK_AHEAD / 2 <= utcnow()
 
+    def _recheck_due(self) -> bool:
+        return self._recheck_at is not None and self._recheck_at <= utcnow()
+
     def _sleep_seconds(self) -> float:
         idle = self._jobs.idle_seconds
         wait = self.options.poll_seconds if idle is None else max(0.0, idle)
         if self._next_due is not None:
             wait = min(wait, max(0.0, (self._next_due - LOOK_AHEAD / 2 - utcnow()).total_seconds()))
+        if self._recheck_at is not None:
+            wait = min(wait, max(0.0, (self._recheck_at - utcnow()).total_seconds()))
         first = self._first_finished
         if first is not None:
             wait = min(wait, max(0.0, first + RECORD_WITHIN - time.monotonic()))

@@ -185,3 +185,34 @@ def test_fires_within_the_look_ahead_become_tasks_that_wait_for_their_instant(re
     assert claim_tasks(ready, "d1", now, 10, 60) == []  # not runnable before its instant...
     claimed = claim_tasks(ready, "d1", now, 10, 60, until=until)  # ...but claimable ahead of it
     assert [(c.id, c.run_at, c.scheduled_for) for c in claimed] == [(task.id, fire, fire)]
+
+
+def test_a_busy_schedules_fire_is_decided_at_its_instant_not_ahead(ready):
+    """Dispatching ahead must not skip a fire whose previous run may be over by its instant."""
+    schedule = schedule_service.create_schedule(ready, ScheduleSpec(ECHO_ID, "interval", "1m"))
+    dispatch_due(ready, T0 + timedelta(minutes=1), OPTIONS, "d1")
+    with ready.write() as session:
+        first = session.scalars(select(Task)).one()
+        first.status, first_id = TaskStatus.RUNNING, first.id
+    fire = T0 + timedelta(minutes=2)
+
+    ahead = dispatch_due(ready, fire - timedelta(milliseconds=150), OPTIONS, "d1", until=fire + timedelta(milliseconds=50))
+    assert (ahead.selected, ahead.schedules, ahead.deferred) == (1, 0, fire)
+    assert len(_tasks(ready, schedule.id)) == 1
+    assert schedule_service.get_schedule(ready, schedule.id).next_run_at == fire  # untouched
+
+    # The run finished meanwhile (its outcome not yet recorded): at its instant the fire runs.
+    at_fire = dispatch_due(ready, fire, OPTIONS, "d1", finished=[first_id])
+    assert (at_fire.fired, at_fire.skipped, at_fire.deferred) == (1, 0, None)
+    assert _tasks(ready, schedule.id)[1].status is TaskStatus.PENDING
+
+
+def test_a_fire_due_while_the_run_still_goes_is_skipped_at_its_instant(ready):
+    schedule = schedule_service.create_schedule(ready, ScheduleSpec(ECHO_ID, "interval", "1m"))
+    dispatch_due(ready, T0 + timedelta(minutes=1), OPTIONS, "d1")
+    with ready.write() as session:
+        session.scalars(select(Task)).one().status = TaskStatus.RUNNING
+    fire = T0 + timedelta(minutes=2)
+    assert dispatch_due(ready, fire - timedelta(milliseconds=100), OPTIONS, "d1", until=fire).deferred == fire
+    assert dispatch_due(ready, fire, OPTIONS, "d1", until=fire + timedelta(milliseconds=200)).skipped == 1
+    assert _tasks(ready, schedule.id)[1].status is TaskStatus.SKIPPED
