@@ -38,15 +38,9 @@ def init_database(context: AppContext, _settings, _args) -> int:
 
 def require_current_schema(context: AppContext) -> None:
     """Stop with a clear message when the database is missing, unreachable or older than the code."""
-    try:
-        current = migrate.current_revision(context.db)
-    except SQLAlchemyError as exc:
-        raise Unavailable(f"Could not open the database {_describe(context)}: {_first_line(exc)}") from None
-    if current != migrate.head_revision():
-        state = "not initialized" if current is None else f"at schema {current}, older than this version"
-        raise Unavailable(
-            f"The database {_describe(context)} is {state}: run `python -m automagik.cli.cli db init`."
-        )
+    problem = migrate.schema_problem(context.db)
+    if problem:
+        raise Unavailable(problem)
 
 
 def _first_line(exc: Exception) -> str:

@@ -12,9 +12,11 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy.exc import SQLAlchemyError
 
 from automagik.db.engine import Database
 
+INIT_COMMAND = "python -m automagik.cli.cli db init"
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
@@ -47,3 +49,18 @@ def upgrade(database: Database, revision: str = "head") -> tuple[str | None, str
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
     return before, current_revision(database)
+
+
+def schema_problem(database: Database) -> str | None:
+    """None when the database is reachable and at this version's schema, else one line saying
+    what is wrong and what to do (the daemon, the CLI and the dashboard all ask this)."""
+    where = database.engine.url.render_as_string(hide_password=True)
+    try:
+        current = current_revision(database)
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        return f"Could not open the database {where}: {reason[0] if reason else type(exc).__name__}."
+    if current == head_revision():
+        return None
+    state = "not initialized" if current is None else f"at schema {current}, older than this version"
+    return f"The database {where} is {state}: run `{INIT_COMMAND}`."

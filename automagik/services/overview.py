@@ -9,10 +9,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import SQLAlchemyError
 
 from automagik.clock import utcnow
-from automagik.db import migrate
+from automagik.db.migrate import schema_problem  # noqa: F401  (the dashboard asks it here)
 from automagik.db.engine import Database
 from automagik.db.models import Flow, Schedule, ScheduleStatus, Task, TaskStatus
 from automagik.scheduling import preview_fires
@@ -20,7 +19,6 @@ from automagik.services.context import AppContext
 from automagik.services.schedules import schedule_trigger
 from automagik.services.tasks import TaskFilter, TaskRow, count_by_status
 
-INIT_COMMAND = "python -m automagik.cli.cli db init"
 
 
 @dataclass(frozen=True)
@@ -47,20 +45,6 @@ def langflow_status(context: AppContext) -> LangFlowStatus:
         # /health_check answers without a key, so "ready" says nothing about the key: say so.
         hint = "LANGFLOW_API_KEY is not set: LangFlow refuses to list or run flows without an API key."
     return LangFlowStatus(health.reachable, health.ready, health.version, health.detail, hint)
-
-
-def schema_problem(db: Database) -> str | None:
-    """None when the database is reachable and at this version's schema, else what to do."""
-    where = db.engine.url.render_as_string(hide_password=True)
-    try:
-        current = migrate.current_revision(db)
-    except SQLAlchemyError as exc:
-        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-        return f"Could not open the database {where}: {reason[0] if reason else type(exc).__name__}."
-    if current == migrate.head_revision():
-        return None
-    state = "not initialized" if current is None else f"at schema {current}, older than this version"
-    return f"The database {where} is {state}: run `{INIT_COMMAND}`."
 
 
 @dataclass(frozen=True)
