@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 import time
 
@@ -33,7 +32,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         settings = load_settings()
-        options = daemon_settings({"workers": args.workers, "poll_seconds": args.poll_seconds, "log_level": args.log_level})
+        options = daemon_settings({
+            "workers": args.workers, "poll_seconds": args.poll_seconds, "log_level": args.log_level,
+            "once": True if args.once else None,
+        })
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -44,17 +46,11 @@ def main(argv: list[str] | None = None) -> int:
     for noisy in ("urllib3", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     database = Database(settings.database_url)
-    try:
-        current = migrate.current_revision(database)
-    except Exception as exc:
-        print(f"error: could not open the database: {str(exc).splitlines()[0]}", file=sys.stderr)
+    problem = migrate.schema_problem(database)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
         return 1
-    if current != migrate.head_revision():
-        print("error: the database is not initialized or is older than this version: "
-              "run `python -m automagik.cli.cli db init`.", file=sys.stderr)
-        return 1
-    once = args.once or os.environ.get("AUTOMAGIK_ONCE", "").strip().lower() in ("1", "true", "yes")
-    return Daemon(settings, options, db=database).run(once=once)
+    return Daemon(settings, options, db=database).run(once=options.once)
 
 
 if __name__ == "__main__":

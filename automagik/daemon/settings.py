@@ -26,6 +26,7 @@ class DaemonSettings:
     catch_up_limit: int = 100  # the most runs the "all" policy makes up after downtime
     dispatch_batch: int = 500  # due schedules handled per transaction
     alert_webhook_url: str | None = None
+    once: bool = False  # run what is due now, wait for it, exit (for cron-driven setups)
 
 
 # option name -> environment variable
@@ -56,6 +57,8 @@ def _convert(name: str, raw: object, source: str) -> object:
         if level not in LOG_LEVELS:
             raise ConfigError(f"{source}={raw!r}: expected one of {', '.join(LOG_LEVELS)}.")
         return level
+    if name == "once":
+        return _convert_flag(raw, source)
     if name == "alert_webhook_url":
         url = str(raw)
         if not url.startswith(("http://", "https://")):
@@ -71,3 +74,15 @@ def _convert(name: str, raw: object, source: str) -> object:
         kind = "a whole number" if integer else "a number of seconds"
         raise ConfigError(f"{source}={raw!r}: expected {kind} greater than 0 and at most {high}.")
     return value
+
+
+TRUE_WORDS, FALSE_WORDS = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+def _convert_flag(raw: object, source: str) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    word = str(raw).strip().lower()
+    if word in TRUE_WORDS or word in FALSE_WORDS:
+        return word in TRUE_WORDS
+    raise ConfigError(f"{source}={raw!r}: expected 1, true, yes or on (or 0, false, no, off).")
