@@ -5,8 +5,7 @@
 Runs the daemon in this process (automagik.daemon.loop.Daemon, 16 workers) on N runs due at
 once against the LangFlow test server, with timing wrappers around its steps (nothing else
 changes): per call and per completed run, the wall time and the CPU time (of the calling
-thread) of each step that exists: the tick, dispatch_due, record_and_claim (claim_tasks
-and record_outcomes, or finish_task per run, in older versions), _soonest_due, the worker's
+thread) of each step: the tick, dispatch_due, record_and_claim, _soonest_due, the worker's
 attempt and the LangFlow call. Items per record_and_claim call are the tasks it claimed. Not part of run_all.py: it names the
 daemon's internals, so it follows them when they change.
 """
@@ -25,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the project r
 from sqlalchemy import func, select  # noqa: E402
 
 import automagik.daemon.loop as loop_module  # noqa: E402
-import automagik.runner as runner_module  # noqa: E402
+import automagik.daemon.runner as runner_module  # noqa: E402
 from automagik.config import Settings  # noqa: E402
 from automagik.daemon.settings import DaemonSettings  # noqa: E402
 from automagik.db.engine import Database  # noqa: E402
@@ -80,11 +79,8 @@ class Timings:
 STEPS = (
     ("tick (all of it)", loop_module.Daemon, "tick", None),
     ("record_and_claim", loop_module, "record_and_claim", lambda result: len(result[1])),
-    ("record_outcomes (batch)", loop_module, "record_outcomes", len),
     ("dispatch_due", loop_module, "dispatch_due", None),
-    ("claim_tasks", loop_module, "claim_tasks", len),
     ("_soonest_due", loop_module.Daemon, "_soonest_due", None),
-    ("finish_task (per run)", runner_module, "finish_task", None),
     ("worker attempt", runner_module.TaskRunner, "attempt", None),
     ("LangFlow call (run_flow)", LangFlowClient, "run_flow", None),
 )
@@ -140,7 +136,7 @@ def measure(url: str, server_url: str, runs: int, spread: int = 0, seconds: floa
                  f"{cpu * 1000 / runs:.2f} ms per fire ({cpu / elapsed * 100:.0f} % of a core)"]
     else:
         lines = [f"{runs} runs in {elapsed:.2f} s: {runs / elapsed:.0f} runs/s; process CPU {cpu * 1000 / runs:.2f} ms per run"]
-    for label in ("claim_tasks", "record_outcomes (batch)", "record_and_claim"):
+    for label in ("record_and_claim",):
         if timings.calls[label]:
             lines.append(f"items per {label} call: {timings.items[label] / timings.calls[label]:.2f}")
     lines += ["", f"{'step':<26}{'calls':>8}{'per run':>9}{'wall/call':>11}{'cpu/call':>10}{'cpu/run':>9}"]

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install what the tests need (Python packages, PostgreSQL, Chromium) and run the whole suite.
+# Install what the tests need (Python packages, PostgreSQL, Chromium, faketime) and run the whole suite.
 # The suite starts its own throwaway PostgreSQL and LangFlow test server and stops them after.
 # Extra arguments go to pytest, e.g. `bash scripts/test.sh tests/scheduling -x`.
 set -euo pipefail
@@ -12,6 +12,8 @@ missing=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 # The browser test drives Debian's Chromium (Playwright's own browser download is not used).
 [ -x /usr/bin/chromium ] || missing+=(chromium)
+# The clock-step fault tests preload libfaketime into daemon processes.
+ls /usr/lib/*/faketime/libfaketime.so.1 >/dev/null 2>&1 || missing+=(faketime)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "Installing Debian packages for the tests: ${missing[*]}..."
   apt_install "${missing[@]}"

@@ -1,7 +1,7 @@
-"""The scheduler daemon: turns due fires into tasks and runs them against LangFlow.
+"""The scheduler daemon: a loop that turns due fires into tasks and runs them against LangFlow.
 
-Modules, one job each: `settings` (options), `dispatch` (fires → tasks), `claims` (task
-leases: claim, extend, recover, hand back), `retry` (backoff), `heartbeat` (daemon rows),
-`alerts` (failure webhook), `pool` (worker threads), `loop` (the `schedule`-driven loop).
-Running one task against LangFlow lives in `automagik.runner`.
+Modules, one job each: `settings` (options), `timers` (the `schedule` library on the
+monotonic clock), `loop` (the loop), `pool` (worker threads), `runner` (one try against
+LangFlow), `heartbeat` (daemon rows), `alerts` (failure webhook). It changes no task's
+status itself: `automagik.runs` does.
 """

@@ -1,4 +1,5 @@
-"""Failure alerts: a task that failed for good is POSTed to AUTOMAGIK_ALERT_WEBHOOK_URL.
+"""Failure alerts: a task that failed for good is POSTed to AUTOMAGIK_ALERT_WEBHOOK_URL,
+whichever path failed it (its run, or recovery after its daemon died).
 
 The body is Slack-compatible (a "text" line) with structured fields beside it. Alerts are
 sent from a short-lived thread with a timeout, and a failing alert is logged, never fatal.
@@ -8,8 +9,12 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import Iterable
 
 import requests
+
+from automagik.db.models import TaskStatus
+from automagik.runs.leases import Recorded
 
 log = logging.getLogger("automagik.daemon")
 ALERT_TIMEOUT = (3.0, 5.0)
@@ -26,6 +31,16 @@ def failure_payload(*, task_id: str, flow_id: str, flow_name: str, schedule_id: 
         "error": error,
         "tries": tries,
     }
+
+
+def alert_failures(url: str | None, changes: Iterable[Recorded]) -> None:
+    """One alert per task that a transition left failed for good."""
+    for change in changes:
+        if change.status is TaskStatus.FAILED:
+            send_alert_in_background(url, failure_payload(
+                task_id=change.task_id, flow_id=change.flow_id, flow_name=change.flow_name,
+                schedule_id=change.schedule_id, error=change.error or "", tries=change.tries,
+            ))
 
 
 def post_alert(url: str, payload: dict) -> bool:

@@ -1,4 +1,4 @@
-"""The daemon: a `schedule`-driven loop of three jobs around a pool of worker threads.
+"""The daemon: a loop of timed jobs around a pool of worker threads.
 
 - tick (every --poll-seconds, and whenever a known fire or retry is about to come due,
   finished runs wait to be recorded, or workers run short of claimed work): fires due within
@@ -6,14 +6,18 @@
   transaction, and each claimed task waits in the pool for its instant;
 - heartbeat: the daemon's row, and the leases of its running tasks;
 - recovery: tasks whose lease expired (their daemon died) are retried or failed.
-Between jobs the loop sleeps until the soonest of: the library's next job, the next known
-fire or retry (less half of LOOK_AHEAD), the instant of a fire left undecided because its
+Between jobs the loop sleeps until the soonest of: the next job, the next known fire or
+retry (less half of LOOK_AHEAD), the instant of a fire left undecided because its
 schedule's previous run was still going, the time to record finished runs, or a wake-up (a
-signal arrived, workers need more work). It never spins.
+signal arrived, workers need more work); never longer than --poll-seconds. It never spins:
+a tick does bounded work (TICK_BUDGET), re-reads the clock for every batch, and ends when a
+batch advanced nothing. Jobs are timed on the monotonic clock (daemon/timers.py), so a DST
+change or a stepped system clock delays none of them.
 
 Dispatching and claiming a little ahead is what lets one tick serve many fires: at 500 fires
 a second, a tick per fire would cost more than the fires' HTTP calls. Starts stay on the
-planned instant because the claimed task waits for it in the pool.
+planned instant because the claimed task waits for it in the pool. The daemon changes no
+task's status itself: automagik.runs does, and says what it did.
 """
 
 from __future__ import annotations
@@ -29,34 +33,30 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Callable
 
-import schedule as schedule_library
 from sqlalchemy import func, select
 
 from automagik import __version__
 from automagik.clock import utcnow
 from automagik.config import Settings
 from automagik.daemon import heartbeat
-from automagik.db import statistics
-from automagik.daemon.claims import (
-    AttemptOutcome,
-    ClaimedTask,
-    extend_leases,
-    hand_back,
-    record_and_claim,
-    recover_expired,
-)
-from automagik.daemon.dispatch import dispatch_due
+from automagik.daemon.alerts import alert_failures
 from automagik.daemon.pool import WorkerPool
+from automagik.daemon.runner import TaskRunner, describe
 from automagik.daemon.settings import DaemonSettings
+from automagik.daemon.timers import ClockWatch, MonotonicScheduler
+from automagik.db import statistics
 from automagik.db.engine import Database
 from automagik.db.models import Schedule, ScheduleStatus, Task, TaskStatus
 from automagik.langflow import LangFlowClient
-from automagik.runner import TaskRunner
+from automagik.runs.fires import dispatch_due
+from automagik.runs.leases import Attempt, ClaimedTask, Recorded, hand_back, record_and_claim, recover_expired, renew_leases
+from automagik.runs.states import RetryPolicy
 
 log = logging.getLogger("automagik.daemon")
 
 LOOK_AHEAD = timedelta(milliseconds=200)  # fires dispatched and claimed this far before their instant
 RECORD_WITHIN = 0.1  # seconds: finished attempts are recorded at most about this late, in one batch
+TICK_BUDGET = 0.5  # seconds of dispatching per tick; the rest waits for the next tick, after the other jobs
 
 
 class Daemon:
@@ -81,10 +81,11 @@ class Daemon:
                 connect_timeout=settings.langflow_connect_timeout, read_timeout=settings.langflow_read_timeout,
             )
         )
-        self.runner = TaskRunner(self.db, self.id, options, factory)
+        self.runner = TaskRunner(self.id, options, factory)
+        self.retry = RetryPolicy(options.retry_base_seconds, options.retry_max_seconds)
         # Workers only talk to LangFlow; the loop records their outcomes in batches.
-        self._finished: queue.SimpleQueue[tuple[ClaimedTask, AttemptOutcome]] = queue.SimpleQueue()
-        self._unrecorded: list[tuple[ClaimedTask, AttemptOutcome]] = []
+        self._finished: queue.SimpleQueue[tuple[ClaimedTask, Attempt]] = queue.SimpleQueue()
+        self._unrecorded: list[tuple[ClaimedTask, Attempt]] = []
         self._first_finished: float | None = None  # monotonic time of the oldest attempt not yet drained
         self._finished_lock = threading.Lock()
         # Short runs are claimed a little beyond the free workers, so none idles while the loop
@@ -99,7 +100,9 @@ class Daemon:
         self._stopping = threading.Event()
         self._next_due: datetime | None = None
         self._recheck_at: datetime | None = None  # a busy schedule's fire, decided at its instant
-        self._jobs = schedule_library.Scheduler()
+        self._jobs = MonotonicScheduler()
+        self._clock = ClockWatch()
+        self._recovery_held_until = 0.0  # monotonic; see _notice_clock_jumps
 
     # -- control -----------------------------------------------------------------------
 
@@ -118,9 +121,9 @@ class Daemon:
     # -- jobs --------------------------------------------------------------------------
 
     def _attempt(self, task: ClaimedTask) -> None:
-        outcome = self.runner.attempt(task)
+        attempt = self.runner.attempt(task)
         with self._finished_lock:
-            self._finished.put((task, outcome))
+            self._finished.put((task, attempt))
             first = self._first_finished is None
             if first:
                 self._first_finished = time.monotonic()
@@ -152,7 +155,7 @@ class Daemon:
 
     def _record_and_claim(self, until: datetime | None = None, claim: bool = True) -> None:
         """Record the finished attempts and claim runnable tasks (due by `until`) for the pool's
-        free places, in one transaction; then log and alert about each recorded attempt."""
+        free places, in one transaction; then log and alert about what was recorded."""
         now = utcnow()  # not the tick's start: a long dispatch may come first
         self._drain_finished()
         limit = self.pool.free_slots() if claim and not self._stopping.is_set() else 0
@@ -161,7 +164,8 @@ class Daemon:
         batch, self._unrecorded = self._unrecorded, []
         try:
             recorded, claimed = record_and_claim(
-                self.db, self.id, [outcome for _, outcome in batch], now, limit, self.options.lease_seconds, until
+                self.db, self.id, [attempt for _, attempt in batch], now, limit, self.options.lease_seconds, until,
+                self.retry,
             )
         except Exception:
             self._unrecorded = batch + self._unrecorded  # kept (and their leases renewed) until it works
@@ -171,10 +175,21 @@ class Daemon:
         submitted_at = utcnow()  # the transaction took time; the start must not slip by it
         for task in claimed:
             self.pool.submit(task, (task.run_at - submitted_at).total_seconds())
-        for task, outcome in batch:
-            self.runner.report(task, outcome, outcome.task_id in recorded)
-            if outcome.next_retry_at is not None and outcome.task_id in recorded:
-                self._expect(outcome.next_retry_at)
+        self._report(batch, recorded)
+
+    def _report(self, batch: list[tuple[ClaimedTask, Attempt]], recorded: list[Recorded]) -> None:
+        by_id = {change.task_id: change for change in recorded}
+        for task, attempt in batch:
+            change = by_id.get(attempt.task_id)
+            if change is None:
+                log.warning("%s: finished, but another daemon had taken the task over (lease expired); result dropped",
+                            describe(task))
+            elif change.status is TaskStatus.PENDING:
+                log.info("%s: retry at %s UTC: %s", describe(task), f"{change.next_retry_at:%H:%M:%S}", change.error)
+                self._expect(change.next_retry_at)
+            else:
+                log.info("%s: %s", describe(task), "completed" if change.error is None else f"failed: {change.error}")
+        alert_failures(self.options.alert_webhook_url, recorded)
 
     def _expect(self, due: datetime) -> None:
         if self._next_due is None or due < self._next_due:
@@ -188,14 +203,17 @@ class Daemon:
         """Dispatch the fires due within LOOK_AHEAD, record finished attempts and claim runnable
         tasks. A poll tick (the periodic one) always looks at the database: schedules or manual
         runs may have been added by the dashboard or the CLI. Other ticks only dispatch when a
-        fire they know of is close."""
-        now = utcnow()
-        until = now + LOOK_AHEAD
+        fire they know of is close. A tick works at most about TICK_BUDGET seconds; what is
+        left is due at once, so the loop comes straight back after its other jobs."""
+        until = utcnow() + LOOK_AHEAD
         if not (poll or (self._next_due is not None and self._next_due <= until) or self._recheck_due()):
             self._record_and_claim(until)
             return
         self._recheck_at = None
+        budget_ends = time.monotonic() + TICK_BUDGET
         while True:
+            now = utcnow()
+            until = now + LOOK_AHEAD
             self._drain_finished()
             finished = [task.id for task, _ in self._unrecorded]  # not busy, though not yet recorded
             fired = dispatch_due(self.db, now, self.options, self.id, until, finished)
@@ -206,9 +224,12 @@ class Daemon:
                 self._recheck_at = fired.deferred
             # Claim between batches: workers start on the first fires while the rest is dispatched.
             self._record_and_claim(until)
-            if fired.selected < self.options.dispatch_batch:
-                break
-        self._next_due = self._soonest_due(until)
+            if not fired.more:
+                self._next_due = self._soonest_due(until)
+                return
+            if time.monotonic() >= budget_ends:
+                self._next_due = now  # more is due: the loop comes back after its other jobs
+                return
 
     def tick_between_polls(self) -> None:
         self.tick(poll=False)
@@ -229,18 +250,40 @@ class Daemon:
         return min((t for t in (next_fire, next_retry) if t is not None), default=None)
 
     def beat(self) -> None:
+        """The heartbeat row, and the leases of every task this daemon holds."""
         now = utcnow()
         heartbeat.beat(self.db, self.identity, now, in_flight=len(self.pool.busy_ids()))
-        extend_leases(self.db, self.id, self._held_ids(), now, self.options.lease_seconds)
+        renew_leases(self.db, self.id, self._held_ids(), now, self.options.lease_seconds)
 
     def recover(self) -> None:
-        for item in recover_expired(self.db, utcnow()):
+        if time.monotonic() < self._recovery_held_until:
+            return
+        recovered = recover_expired(self.db, utcnow())
+        for item in recovered:
             log.warning("task %s: daemon %s stopped while running it; %s", item.task_id, item.owner,
-                        "retrying" if item.retried else "failed, no retries left")
-        self.wake()
+                        "retrying" if item.status is TaskStatus.PENDING else "failed, no retries left")
+        alert_failures(self.options.alert_webhook_url, recovered)
+        if recovered:
+            self.wake()
 
     def refresh_statistics(self) -> None:
         statistics.refresh(self.db)
+
+    def _notice_clock_jumps(self, beat: Callable[[], None]) -> None:
+        """After the system clock jumps forward, every lease looks expired at once: this daemon
+        renews its own before anything else, and holds its recovery for one lease period (the
+        time any live daemon has to renew), so that another daemon on this host renews its
+        leases before they are taken for dead."""
+        step = self._clock.jumped()
+        if not step:
+            return
+        log.warning("daemon %s: the system clock jumped %+.1f s; timers go on unchanged", self.id, step)
+        if step > 0:
+            beat()
+            self._recovery_held_until = time.monotonic() + self.options.lease_seconds
+
+    def _renew_seconds(self) -> float:
+        return min(self.options.heartbeat_seconds, self.options.lease_seconds / 4)
 
     def _guarded(self, job: Callable[[], None]) -> Callable[[], None]:
         def run() -> None:
@@ -254,23 +297,28 @@ class Daemon:
     # -- the loop ----------------------------------------------------------------------
 
     def run(self, once: bool = False, install_signals: bool = True) -> int:
+        """Run until stopped; with `once`, until what was due at the start has run (leases are
+        renewed and expired ones recovered meanwhile, as always)."""
         if install_signals:
             signal.signal(signal.SIGTERM, self.stop)
             signal.signal(signal.SIGINT, self.stop)
-        log.info("daemon %s starting: %d workers, polling every %g s, LangFlow at %s", self.id,
-                 self.options.workers, self.options.poll_seconds, self.settings.langflow_api_url)
+        log.info("daemon %s starting: %d workers, polling every %g s, LangFlow at %s%s", self.id,
+                 self.options.workers, self.options.poll_seconds, self.settings.langflow_api_url,
+                 "; runs what is due, then exits" if once else "")
         tick, beat, recover = self._guarded(self.tick), self._guarded(self.beat), self._guarded(self.recover)
         beat()
         recover()
-        if once:
-            return self._run_once(tick)
-        self._jobs.every(self.options.poll_seconds).seconds.do(tick)
-        self._jobs.every(min(self.options.heartbeat_seconds, self.options.lease_seconds / 4)).seconds.do(beat)
+        if not once:
+            self._jobs.every(self.options.poll_seconds).seconds.do(tick)
+        self._jobs.every(self._renew_seconds()).seconds.do(beat)
         self._jobs.every(self.options.recovery_seconds).seconds.do(recover)
         self._jobs.every(1).hours.do(self._guarded(self.refresh_statistics))
         tick()
         between_polls = self._guarded(self.tick_between_polls)
         while not self._stopping.is_set():
+            if once and not self._held_ids() and not self._more_due_now():
+                break
+            self._notice_clock_jumps(beat)
             self._jobs.run_pending()
             self._wakeup.wait(self._sleep_seconds())
             if self._stopping.is_set():
@@ -281,6 +329,10 @@ class Daemon:
                 between_polls()
         return self._shutdown()
 
+    def _more_due_now(self) -> bool:
+        """In --once mode: work due by now that a tick has not taken yet (a tick cut short)."""
+        return self._next_due is not None and self._next_due <= utcnow()
+
     def _fire_close(self) -> bool:
         return self._next_due is not None and self._next_due - LOOK_AHEAD / 2 <= utcnow()
 
@@ -289,7 +341,7 @@ class Daemon:
 
     def _sleep_seconds(self) -> float:
         idle = self._jobs.idle_seconds
-        wait = self.options.poll_seconds if idle is None else max(0.0, idle)
+        wait = self.options.poll_seconds if idle is None else min(self.options.poll_seconds, max(0.0, idle))
         if self._next_due is not None:
             wait = min(wait, max(0.0, (self._next_due - LOOK_AHEAD / 2 - utcnow()).total_seconds()))
         if self._recheck_at is not None:
@@ -298,14 +350,6 @@ class Daemon:
         if first is not None:
             wait = min(wait, max(0.0, first + RECORD_WITHIN - time.monotonic()))
         return wait
-
-    def _run_once(self, tick: Callable[[], None]) -> int:
-        """Dispatch and run what is due now, wait for it, then stop (for cron-driven setups)."""
-        tick()
-        while self.pool.busy_ids() and not self._stopping.is_set():
-            self.pool.wait_idle(timeout=1.0)
-            tick()
-        return self._shutdown()
 
     def _shutdown(self) -> int:
         self._stopping.set()

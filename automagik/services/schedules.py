@@ -14,7 +14,6 @@ from automagik.db.models import Flow, MissedRunPolicy, Schedule, ScheduleStatus,
 from automagik.scheduling import (
     InvalidSchedule,
     ScheduleType,
-    Trigger,
     build_trigger,
     ensure_in_future,
     load_zone,
@@ -23,6 +22,7 @@ from automagik.scheduling import (
     preview_fires,
     schedule_type_of,
 )
+from automagik.runs.schedules import schedule_trigger
 from automagik.services.lookup import find, storable_id
 from automagik.services.errors import InvalidInput, NotFound
 from automagik.services.flow_input import parse_flow_input
@@ -53,13 +53,6 @@ class ScheduleRow:
     schedule: Schedule
     flow_name: str
     last_status: str | None
-
-
-def schedule_trigger(schedule: Schedule) -> Trigger:
-    """Rebuild the trigger of a stored schedule (its expression was validated when saved)."""
-    return build_trigger(
-        schedule.schedule_type, schedule.schedule_expr, timezone=schedule.timezone, anchor=schedule.anchor_at
-    )
 
 
 def _checked_type(value: str) -> ScheduleType:

@@ -10,7 +10,8 @@ from sqlalchemy import Select, func, select
 
 from automagik.clock import utcnow
 from automagik.db.engine import Database
-from automagik.db.models import Flow, LogLevel, Schedule, Task, TaskLog, TaskStatus
+from automagik.db.models import Flow, Schedule, Task, TaskLog, TaskStatus
+from automagik.runs import manual
 from automagik.services.lookup import find, storable_id
 from automagik.services.errors import InvalidInput, NotFound
 from automagik.services.flow_input import parse_flow_input
@@ -73,11 +74,6 @@ class TaskDetail:
     logs: list[TaskLog] = field(default_factory=list)
 
 
-def add_log(session, task_id: str, level: LogLevel, message: str, at: datetime | None = None) -> None:
-    """Append a line to a task's log (inside the caller's transaction)."""
-    session.add(TaskLog(task_id=task_id, level=level, message=message[:10_000], created_at=at or utcnow()))
-
-
 def run_flow_now(
     db: Database,
     flow_id: str,
@@ -106,23 +102,10 @@ def run_flow_now(
             params = params or dict(schedule.flow_params)
             max_retries, timeout_seconds = schedule.max_retries, schedule.timeout_seconds
         flow = _ready_flow(session, flow_id)
-        task = Task(
-            flow_id=flow.id,
-            schedule_id=schedule_id,
-            status=TaskStatus.PENDING,
-            input_data=params,
-            tries=0,
-            max_retries=max_retries,
-            timeout_seconds=timeout_seconds,
-            scheduled_for=now,
-            next_retry_at=now,
-            created_at=now,
-            updated_at=now,
+        return manual.queue_run(
+            session, flow_id=flow.id, schedule_id=schedule_id, input_data=params, max_retries=max_retries,
+            timeout_seconds=timeout_seconds, now=now,
         )
-        session.add(task)
-        session.flush()
-        add_log(session, task.id, LogLevel.INFO, "queued by a manual run", now)
-        return task
 
 
 def _rows_query(filters: TaskFilter) -> Select:
@@ -187,12 +170,8 @@ def retry_task(db: Database, task_id: str) -> Task:
         if task.status is not TaskStatus.FAILED:
             raise InvalidInput(f"Task {task_id} is {task.status.value}: only a failed task can be retried.")
         _ready_flow(session, task.flow_id)
-        task.status, task.next_retry_at, task.finished_at = TaskStatus.PENDING, now, None
-        task.claimed_by = task.lease_until = None
-        # One more attempt: the daemon retries while tries <= max_retries.
-        task.max_retries = max(task.max_retries, task.tries)
-        task.updated_at = now
-        add_log(session, task.id, LogLevel.INFO, "retry requested by the user", now)
+        if not manual.retry_by_user(session, task, now):
+            raise InvalidInput(f"Task {task_id} is no longer failed: only a failed task can be retried.")
         return task
 
 

@@ -27,7 +27,7 @@ from automagik.db.models import LogLevel, Task, TaskStatus
 from automagik.langflow import LangFlowClient
 from automagik.services import flows as flow_service
 from automagik.services import schedules as schedule_service
-from automagik.services.tasks import add_log
+from automagik.runs.states import log_row, write_logs
 from tests.conftest import PROJECT_ROOT, CliResult
 from tests.langflow_server import ECHO_FLOW_ID, TWO_OUT_FLOW_ID
 
@@ -202,7 +202,7 @@ def insert_task(
         ))
         session.flush()
         for n, (level, message) in enumerate(logs):
-            add_log(session, task_id, LogLevel(level), message, (started or scheduled_for) + timedelta(seconds=n))
+            write_logs(session, [log_row(task_id, LogLevel(level), message, (started or scheduled_for) + timedelta(seconds=n))])
     return task_id
 
 

@@ -272,6 +272,48 @@ def test_once_runs_what_is_due_and_exits(db, langflow, launcher):
     assert len(rows) == 1 and rows[0].stopped_at is not None
 
 
+def test_once_renews_the_lease_of_a_run_longer_than_the_lease(db, langflow, launcher):
+    """--once used to skip lease renewal: another daemon took the long run for dead and ran it again."""
+    synced(db, langflow)
+    langflow.hang = True
+    task_id = run_flow_now(db, ECHO_ID, {"input": "a long one"}).id
+    once = launcher.start(args=["--once"], env={"AUTOMAGIK_LEASE_SECONDS": "1", "AUTOMAGIK_HEARTBEAT_SECONDS": "0.2"})
+    first_lease = wait_status(db, task_id, [TaskStatus.RUNNING], 15, details=launcher.logs).lease_until
+    wait_until(lambda: langflow.run_count == 1, 10, "the run reached LangFlow")
+    # Renewed while it runs: well past the first lease, it is still held, and a recovering
+    # daemon finds nothing to take.
+    renewed = wait_until(
+        lambda: (lease := get_task(db, task_id).lease_until) and lease > first_lease + ONE_SECOND and lease,
+        10, "the lease is renewed", details=launcher.logs,
+    )
+    other = launcher.start(env={"AUTOMAGIK_LEASE_SECONDS": "1", "AUTOMAGIK_RECOVERY_SECONDS": "0.2"})
+    wait_registered(db, other)
+    wait_until(lambda: get_task(db, task_id).lease_until > renewed + ONE_SECOND, 10, "renewed again")
+    langflow.hang = False
+    wait_until(lambda: not once.alive, 15, "--once exits after its run", details=launcher.logs)
+    assert once.returncode == 0
+    task = get_task(db, task_id)
+    assert (task.status, task.tries) == (TaskStatus.COMPLETED, 1), launcher.logs()
+    assert langflow.run_count == 1
+    assert other.terminate() == 0
+    assert_no_traceback(launcher)
+
+
+def test_once_is_read_from_the_env_file_too(db, langflow, launcher):
+    synced(db, langflow)
+    task_id = run_flow_now(db, ECHO_ID, {"input": "from .env"}).id
+    (launcher.tmp_path / ".env").write_text("AUTOMAGIK_ONCE=1\n")
+    daemon = launcher.start()
+    wait_until(lambda: not daemon.alive, 20, "the daemon exits on its own", details=launcher.logs)
+    assert daemon.returncode == 0
+    assert get_task(db, task_id).status is TaskStatus.COMPLETED
+
+
+def test_a_bad_once_value_is_refused_naming_the_variable(launcher):
+    result = launcher.run(env={"AUTOMAGIK_ONCE": "maybe"})
+    assert result.returncode == 2 and "AUTOMAGIK_ONCE" in result.stderr and "Traceback" not in result.stderr
+
+
 def test_fires_claimed_ahead_start_at_their_instant_never_before(db, langflow, launcher):
     """The daemon dispatches and claims fires a little before they are due; each must still
     reach LangFlow at or after its planned instant, and its task says when it really began."""

@@ -10,18 +10,21 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-from automagik.daemon.claims import (
-    claim_tasks,
-    extend_leases,
-    finish_task,
-    hand_back,
-    record_and_claim,
-    recover_expired,
-)
-from automagik.daemon.dispatch import dispatch_due
+from automagik.daemon.alerts import alert_failures
+from automagik.daemon.runner import TaskRunner
 from automagik.daemon.settings import DaemonSettings
 from automagik.db.models import TaskStatus
-from automagik.runner import TaskRunner
+from automagik.runs.fires import dispatch_due
+from automagik.runs.leases import (
+    Attempt,
+    claim_tasks,
+    hand_back,
+    record_and_claim,
+    record_attempts,
+    recover_expired,
+    renew_leases,
+)
+from automagik.runs.states import RetryPolicy
 from automagik.services import tasks as task_service
 from automagik.services.schedules import ScheduleSpec, create_schedule
 from tests.conftest import API_KEY
@@ -36,8 +39,30 @@ def ready(db, langflow, frozen_clock):
     return db
 
 
-def _runner(db, langflow, **options) -> TaskRunner:
-    return TaskRunner(db, "test-daemon", DaemonSettings(**options), lambda: client_for(langflow))
+class _Runner:
+    """A worker's try, then its record at once (the daemon records tries in batches)."""
+
+    def __init__(self, db, langflow, **options):
+        self.db, self.settings = db, DaemonSettings(**options)
+        self.runner = TaskRunner("test-daemon", self.settings, lambda: client_for(langflow))
+
+    def attempt(self, claimed):
+        return self.runner.attempt(claimed)
+
+    def run(self, claimed):
+        retry = RetryPolicy(self.settings.retry_base_seconds, self.settings.retry_max_seconds)
+        [recorded] = record_attempts(self.db, "test-daemon", [self.attempt(claimed)], task_service.utcnow(), retry)
+        alert_failures(self.settings.alert_webhook_url, [recorded])
+        return recorded
+
+
+def _runner(db, langflow, **options) -> _Runner:
+    return _Runner(db, langflow, **options)
+
+
+def _finish(db, daemon, task_id, now) -> bool:
+    """Record a successful try; False if `daemon` no longer owns the task."""
+    return bool(record_attempts(db, daemon, [Attempt(task_id, [], result={"text": "ok"})], now))
 
 
 def _claim_one(db, now, daemon="test-daemon"):
@@ -124,7 +149,7 @@ def test_one_run_at_a_time_per_schedule(ready, frozen_clock):
     claimed = claim_tasks(ready, "d1", frozen_clock.now, 10, 60)
     assert [c.id for c in claimed] == [first.id]
     assert claim_tasks(ready, "d2", frozen_clock.now, 10, 60) == []  # its schedule has a run going
-    finish_task(ready, "d1", first.id, frozen_clock.now, status=TaskStatus.COMPLETED, logs=[])
+    assert _finish(ready, "d1", first.id, frozen_clock.now)
     assert [c.id for c in claim_tasks(ready, "d2", frozen_clock.now, 10, 60)] == [second.id]
 
 
@@ -132,20 +157,20 @@ def test_expired_lease_is_recovered_and_the_old_owner_cannot_write(ready, langfl
     task = task_service.run_flow_now(ready, ECHO_ID, '{"input": "x"}', max_retries=1)
     claim_tasks(ready, "dead-daemon", frozen_clock.now, 10, lease_seconds=30)
     frozen_clock.advance(seconds=20)
-    assert extend_leases(ready, "dead-daemon", [task.id], frozen_clock.now, 30) == 1
+    assert renew_leases(ready, "dead-daemon", [task.id], frozen_clock.now, 30) == 1
     frozen_clock.advance(seconds=31)
     assert recover_expired(ready, frozen_clock.now - timedelta(seconds=2)) == []  # lease still ahead then
     recovered = recover_expired(ready, frozen_clock.now)
-    assert [(r.task_id, r.retried, r.owner) for r in recovered] == [(task.id, True, "dead-daemon")]
+    assert [(r.task_id, r.status, r.owner) for r in recovered] == [(task.id, TaskStatus.PENDING, "dead-daemon")]
     detail = _task(ready, task.id)
     assert detail.task.status is TaskStatus.PENDING and "dead-daemon stopped" in detail.logs[-1].message
 
     # The dead daemon wakes up and tries to record a result: refused, nothing overwritten.
-    assert not finish_task(ready, "dead-daemon", task.id, frozen_clock.now, status=TaskStatus.COMPLETED, logs=[])
+    assert not _finish(ready, "dead-daemon", task.id, frozen_clock.now)
     second = _claim_one(ready, frozen_clock.now, daemon="d2")
     assert second.tries == 2
     frozen_clock.advance(seconds=61)
-    assert recover_expired(ready, frozen_clock.now)[0].retried is False
+    assert recover_expired(ready, frozen_clock.now)[0].status is TaskStatus.FAILED
     assert _task(ready, task.id).task.status is TaskStatus.FAILED
 
 
@@ -233,7 +258,7 @@ def test_an_outcome_is_recorded_with_its_real_times_in_the_transaction_that_clai
 
     recorded_at = frozen_clock.now + timedelta(seconds=1)  # recorded a little after it ended, in a batch
     recorded, next_claimed = record_and_claim(ready, "test-daemon", [outcome], recorded_at, 5, 60)
-    assert recorded == {first.id} and [c.id for c in next_claimed] == [second.id]
+    assert [r.task_id for r in recorded] == [first.id] and [c.id for c in next_claimed] == [second.id]
     done = _task(ready, first.id).task
     assert done.status is TaskStatus.COMPLETED
     assert (done.started_at, done.finished_at) == (outcome.started_at, outcome.finished_at)

@@ -38,7 +38,7 @@ import pytest
 from sqlalchemy import select, update
 
 from automagik import clock
-from automagik.daemon.dispatch import dispatch_due
+from automagik.runs.fires import dispatch_due
 from automagik.daemon.settings import DaemonSettings
 from automagik.db.models import ScheduleStatus, Task, TaskStatus
 from automagik.services import schedules as schedule_service

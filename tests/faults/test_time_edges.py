@@ -3,7 +3,7 @@
 Cron and interval schedules across daylight-saving changes in Europe/Berlin,
 America/New_York, Australia/Lord_Howe (a 30-minute shift) and America/Sao_Paulo (DST until
 2019, so 2018 dates); naive one-shot times read in TIMEZONE; 30 simulated days of an interval
-schedule with zero drift. Everything goes through `automagik.daemon.dispatch.dispatch_due`
+schedule with zero drift. Everything goes through `automagik.runs.fires.dispatch_due`
 called at explicit instants (the schedules are created under `frozen_clock`), not only the
 triggers (tests/scheduling covers those): a fire must become a task at exactly its planned
 UTC instant, never a microsecond early, and the schedule must advance from the planned
@@ -25,7 +25,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select, update
 
-from automagik.daemon.dispatch import dispatch_due
+from automagik.runs.fires import dispatch_due
 from automagik.daemon.settings import DaemonSettings
 from automagik.db.models import ScheduleStatus, Task, TaskStatus
 from automagik.scheduling import parse_interval

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from automagik.runs.states import log_row, write_logs
 from automagik.db.models import LogLevel, Task, TaskStatus
 from automagik.services import tasks as svc
 from automagik.services.errors import InvalidInput, NotFound
@@ -117,7 +118,7 @@ def test_task_detail_has_its_log_lines_in_order(history):
     task_id = svc.list_tasks(history, limit=1)[0].task.id
     with history.write() as session:
         for n in range(3):
-            svc.add_log(session, task_id, LogLevel.INFO, f"line {n}")
+            write_logs(session, [log_row(task_id, LogLevel.INFO, f"line {n}", svc.utcnow())])
     assert [line.message for line in svc.get_task(history, task_id).logs] == ["line 0", "line 1", "line 2"]
 
 

@@ -1,0 +1,371 @@
+"""Fires become tasks: each due schedule's fire(s) recorded, the schedule advanced.
+
+Exactly once per fire rests on two things. The schedule row is advanced by compare-and-set
+(UPDATE ... WHERE next_run_at = the value read), its row locked meanwhile (FOR UPDATE SKIP
+LOCKED on PostgreSQL, the write lock on SQLite). And a task's key (schedule_id,
+scheduled_for) is unique, so even a lost race cannot insert a fire twice. next_run_at
+advances from the planned instant, never from "now", so schedules never drift.
+
+The work is split so that no write transaction holds the lock for long: the due schedules
+are read, and their fires since next_run_at walked (after downtime, up to MAX_WALK of them
+per schedule), outside any transaction and within a time budget; the write transaction then
+only checks that each schedule is as it was read, applies its missed-run policy and writes.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Collection
+
+from sqlalchemy import and_, bindparam, exists, func, or_, select, update
+from sqlalchemy import insert as generic_insert
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from automagik.db.engine import Database
+from automagik.db.models import LogLevel, MissedRunPolicy, Schedule, ScheduleStatus, Task, TaskStatus
+from automagik.runs.states import Transition, log_row, target, write_logs
+from automagik.scheduling import InvalidSchedule, Trigger
+from automagik.runs.schedules import schedule_trigger
+
+if TYPE_CHECKING:
+    from automagik.daemon.settings import DaemonSettings
+
+# Walking a dense trigger through a long downtime one fire at a time would be slow; past
+# this many fires we jump close to "now" and only estimate how many were missed.
+MAX_WALK = 2_000
+# Seconds of fire-walking per batch: the rest of the due schedules wait for the next batch,
+# so a tick after a long downtime never keeps the daemon from its heartbeat.
+PLAN_BUDGET = 0.25
+
+RUNNING_REASON = "skipped: the previous run of this schedule was still going"
+QUEUED_REASON = "skipped: the previous run of this schedule was still waiting to start"
+
+
+def in_progress(task=Task):
+    """A run holds its schedule while it runs, or is queued and has never been tried. A task
+    waiting for a retry does not: its schedule's next fire runs on time, and the retry runs
+    when its turn comes (never at the same time as another run of the schedule)."""
+    return or_(
+        task.status == TaskStatus.RUNNING,
+        and_(task.status == TaskStatus.PENDING, task.tries == 0),
+    )
+
+
+@dataclass
+class Walk:
+    """The fires of one schedule from its next_run_at up to a moment."""
+
+    kept: list[datetime]  # the last `keep` of them
+    count: int  # how many there were (an estimate past MAX_WALK)
+    following: datetime | None  # the first fire after the moment
+
+
+@dataclass
+class FirePlan:
+    """What one due schedule gets now."""
+
+    run: list[datetime] = field(default_factory=list)  # fires that become runnable tasks
+    skipped: list[datetime] = field(default_factory=list)  # fires recorded as skipped (with `reason`)
+    reason: str | None = None
+    note: str | None = None  # a remark for the log of the first task (coalesced fires...)
+    next_run_at: datetime | None = None
+    status: ScheduleStatus = ScheduleStatus.ACTIVE
+
+
+@dataclass
+class DispatchResult:
+    selected: int = 0  # due schedules read (at most one batch)
+    schedules: int = 0  # ... of which advanced
+    fired: int = 0
+    skipped: int = 0
+    completed: int = 0
+    deferred: datetime | None = None  # the earliest fire left for its instant (see dispatch_due)
+    cut_short: bool = False  # the planning budget ran out before the batch was planned
+
+    @property
+    def more(self) -> bool:
+        """Whether another batch may find due work: this one was full (or cut short) and
+        advanced something. A batch that advanced nothing ends the tick (no spinning)."""
+        return self.schedules > 0 and self.cut_short
+
+
+def walk_fires(trigger: Trigger, first: datetime, until: datetime, keep: int) -> Walk:
+    """The fires in [first, until]: the last `keep`, how many, and the first one after."""
+    kept: deque[datetime] = deque(maxlen=keep)
+    count, fire, previous = 0, first, None
+    while fire is not None and fire <= until:
+        if count == MAX_WALK and previous is not None:
+            period = fire - previous
+            jump_to = trigger.next_fire_after(until - period * (keep + 1))
+            if jump_to is not None and jump_to > fire:
+                count += max(0, int((jump_to - fire) / period)) if period > timedelta(0) else 0
+                fire = jump_to
+                continue
+        kept.append(fire)
+        count += 1
+        previous, fire = fire, trigger.next_fire_after(fire)
+    return Walk(list(kept), count, fire)
+
+
+def plan_fires(
+    schedule: Schedule, walk: Walk, now: datetime, settings: DaemonSettings, busy_reason: str | None = None
+) -> FirePlan:
+    """Apply the schedule's missed-run policy to its due fires. `busy_reason` says why the
+    schedule cannot run now (its previous run still going or queued), or is None."""
+    policy = schedule.missed_policy
+    due, count = walk.kept, walk.count
+    plan = FirePlan(next_run_at=walk.following)
+    plan.status = ScheduleStatus.ACTIVE if walk.following is not None else ScheduleStatus.COMPLETED
+    latest = due[-1]
+    late = now - latest > timedelta(seconds=settings.missed_grace_seconds)
+    earlier = count - len(due)
+    if busy_reason:
+        # Under "all" every fire gets its own task, a skipped one here; otherwise the latest
+        # stands for the fires it would have been coalesced with.
+        plan.skipped = due if policy is MissedRunPolicy.ALL else [latest]
+        plan.reason = busy_reason
+        if count > len(plan.skipped):
+            plan.reason += f" ({count - len(plan.skipped)} earlier fire(s) missed as well)"
+        return plan
+    if policy is MissedRunPolicy.SKIP and late:
+        plan.skipped = [latest]
+        plan.reason = (
+            f"skipped: missed by {_ago(now - latest)} (more than the {settings.missed_grace_seconds:g} s grace) "
+            "while no daemon was running; policy skip"
+        )
+        if count > 1:
+            plan.reason += f"; {count - 1} earlier fire(s) missed too"
+        return plan
+    if policy is MissedRunPolicy.ALL:
+        plan.run = due
+        if earlier:
+            plan.note = f"catch-up after downtime: {earlier} older missed fire(s) beyond the limit of {len(due)} not run"
+        elif count > 1:
+            plan.note = f"catch-up after downtime: running all {count} missed fires"
+        return plan
+    plan.run = [latest]
+    if count > 1:
+        since = due[0] if len(due) > 1 else schedule.next_run_at
+        plan.note = f"coalesced {count - 1} missed fire(s) since {since:%Y-%m-%d %H:%M:%S} UTC into this run"
+    elif late:
+        plan.note = f"running {_ago(now - latest)} late (no daemon was running at the planned time)"
+    return plan
+
+
+def _ago(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        return f"{seconds // 60} min"
+    return f"{seconds // 3600} h"
+
+
+def _insert(dialect: str):
+    if dialect == "postgresql":
+        return pg_insert
+    if dialect == "sqlite":
+        return sqlite_insert
+    return generic_insert
+
+
+def dispatch_due(
+    db: Database, now: datetime, settings: DaemonSettings, daemon_id: str, until: datetime | None = None,
+    finished: Collection[str] = (), plan_budget: float = PLAN_BUDGET,
+) -> DispatchResult:
+    """Fire every active schedule whose next_run_at has come by `until` (default now), one batch;
+    safe to run anywhere, twice. Fires a little ahead of now become tasks that wait for their
+    instant (`next_retry_at`), so that one tick can serve many fires.
+
+    A schedule whose previous run is in progress skips its fire, but only once the fire is
+    due: a future fire of a busy schedule is left alone (`deferred`), since the run may be over
+    by then. `finished` names tasks the caller knows have finished, not yet recorded."""
+    result = DispatchResult()
+    until = until or now
+    finished = list(finished)
+    schedules = _read_due(db, now, until, settings.dispatch_batch, finished, result)
+    if not schedules:
+        return result
+    result.selected = len(schedules)
+    walks, deadline = {}, time.monotonic() + plan_budget
+    for schedule in schedules:
+        if walks and time.monotonic() > deadline:
+            result.cut_short = True
+            break
+        walks[schedule.id] = _walk(schedule, until, settings)
+    result.cut_short = result.cut_short or len(schedules) == settings.dispatch_batch
+    with db.write() as session:
+        _write_fires(session, db.dialect, [s for s in schedules if s.id in walks], walks, now, settings, finished, result)
+    return result
+
+
+def _busy(finished: list[str]):
+    busy = exists().where(Task.schedule_id == Schedule.id, in_progress())
+    return busy.where(Task.id.not_in(finished)) if finished else busy
+
+
+def _read_due(
+    db: Database, now: datetime, until: datetime, limit: int, finished: list[str], result: DispatchResult
+) -> list[Schedule]:
+    """One batch of due schedules, leaving out the busy ones whose fire has not come yet (they
+    are decided at their instant; selecting them again and again would spin)."""
+    due = (Schedule.status == ScheduleStatus.ACTIVE, Schedule.next_run_at <= until)
+    with db.read() as session:
+        if session.scalar(select(Schedule.id).where(*due).limit(1)) is None:
+            return []  # most ticks: nothing due, and no write lock taken
+        busy = _busy(finished)
+        result.deferred = session.scalar(
+            select(func.min(Schedule.next_run_at)).where(*due, Schedule.next_run_at > now, busy)
+        )
+        return list(session.scalars(
+            select(Schedule)
+            .where(*due, or_(Schedule.next_run_at <= now, ~busy))
+            .order_by(Schedule.next_run_at)
+            .limit(limit)
+        ))
+
+
+def _walk(schedule: Schedule, until: datetime, settings: DaemonSettings) -> Walk | InvalidSchedule:
+    keep = settings.catch_up_limit if schedule.missed_policy is MissedRunPolicy.ALL else 1
+    try:
+        return walk_fires(schedule_trigger(schedule), schedule.next_run_at, until, keep)
+    except InvalidSchedule as exc:  # an expression that no longer parses: stopped, visibly
+        return exc
+
+
+def _write_fires(
+    session, dialect: str, schedules: list[Schedule], walks: dict, now: datetime, settings: DaemonSettings,
+    finished: list[str], result: DispatchResult,
+) -> None:
+    as_read = {s.id: s.next_run_at for s in schedules}
+    current = select(Schedule.id, Schedule.status, Schedule.next_run_at).where(Schedule.id.in_(list(as_read)))
+    if dialect == "postgresql":
+        current = current.with_for_update(skip_locked=True)  # another daemon's rows: theirs to fire
+    # Compare-and-set on what was read outside the transaction: a schedule paused, edited or
+    # fired by another daemon since is left as it now is.
+    unchanged = {
+        sid for sid, status, next_run_at in session.execute(current)
+        if status is ScheduleStatus.ACTIVE and next_run_at is not None and next_run_at == as_read[sid]
+    }
+    reasons = _busy_reasons(session, list(unchanged), finished)
+    tasks, logs, advances = [], [], []
+    for schedule in schedules:
+        if schedule.id not in unchanged:
+            continue
+        reason = reasons.get(schedule.id)
+        if reason and schedule.next_run_at > now:
+            if result.deferred is None or schedule.next_run_at < result.deferred:
+                result.deferred = schedule.next_run_at
+            continue
+        walk = walks[schedule.id]
+        if isinstance(walk, InvalidSchedule):
+            plan = FirePlan(skipped=[schedule.next_run_at], reason=f"skipped: {walk}; schedule paused",
+                            status=ScheduleStatus.PAUSED)
+        else:
+            plan = plan_fires(schedule, walk, now, settings, reason)
+        advances.append({
+            "schedule_id": schedule.id,
+            "read_next_run_at": schedule.next_run_at,
+            "new_next_run_at": plan.next_run_at,
+            "new_status": plan.status.value,
+            "new_last_run_at": max(plan.run + plan.skipped),
+        })
+        result.schedules += 1
+        result.completed += plan.status is ScheduleStatus.COMPLETED
+        for index, fire in enumerate(plan.run):
+            task_id = str(uuid.uuid4())
+            tasks.append(_task_row(task_id, schedule, fire, Transition.FIRE, now, None))
+            if index == 0 and plan.note:
+                logs.append(log_row(task_id, LogLevel.WARNING, plan.note, now))
+        for fire in plan.skipped:
+            task_id = str(uuid.uuid4())
+            tasks.append(_task_row(task_id, schedule, fire, Transition.SKIP, now, plan.reason))
+            logs.append(log_row(task_id, LogLevel.WARNING, plan.reason, now))
+    _advance(session, advances, now)
+    inserted = _insert_tasks(session, dialect, tasks)
+    write_logs(session, [line for line in logs if line["task_id"] in inserted])
+    for row in tasks:
+        if row["id"] in inserted:
+            result.fired += row["status"] == TaskStatus.PENDING.value
+            result.skipped += row["status"] == TaskStatus.SKIPPED.value
+
+
+def _busy_reasons(session, ids: list[str], finished: list[str]) -> dict[str, str]:
+    """Why each schedule cannot run now, for those whose previous run is in progress."""
+    if not ids:
+        return {}
+    query = select(Task.schedule_id, Task.status).where(Task.schedule_id.in_(ids), in_progress())
+    if finished:
+        query = query.where(Task.id.not_in(finished))
+    reasons: dict[str, str] = {}
+    for schedule_id, status in session.execute(query):
+        if status is TaskStatus.RUNNING or schedule_id not in reasons:
+            reasons[schedule_id] = RUNNING_REASON if status is TaskStatus.RUNNING else QUEUED_REASON
+    return reasons
+
+
+def _advance(session, advances: list[dict], now: datetime) -> None:
+    """Move every claimed schedule to its next fire in one statement. The WHERE repeats what was
+    read (compare-and-set); the rows are also locked (FOR UPDATE on PostgreSQL, the write lock on
+    SQLite), and the tasks' unique fire key stands behind both."""
+    if not advances:
+        return
+    table = Schedule.__table__
+    session.execute(
+        update(table)
+        .where(
+            table.c.id == bindparam("schedule_id"),
+            table.c.status == ScheduleStatus.ACTIVE.value,
+            table.c.next_run_at == bindparam("read_next_run_at"),
+        )
+        .values(
+            next_run_at=bindparam("new_next_run_at"),
+            status=bindparam("new_status"),
+            last_run_at=bindparam("new_last_run_at"),
+            updated_at=now,
+        ),
+        advances,
+    )
+
+
+def _insert_tasks(session, dialect: str, rows: list[dict]) -> set[str]:
+    """Insert the tasks, silently dropping any fire that already has one; returns ids inserted."""
+    if not rows:
+        return set()
+    table = Task.__table__
+    statement = (
+        _insert(dialect)(table)
+        .on_conflict_do_nothing(index_elements=["schedule_id", "scheduled_for"])
+        .returning(table.c.id)
+    )
+    return set(session.scalars(statement, rows, execution_options={"synchronize_session": False}).all())
+
+
+def _task_row(task_id: str, schedule: Schedule, fire: datetime, transition: Transition, now: datetime,
+              error: str | None) -> dict:
+    pending = transition is Transition.FIRE
+    return {
+        "id": task_id,
+        "flow_id": schedule.flow_id,
+        "schedule_id": schedule.id,
+        "status": target(transition),
+        "input_data": schedule.flow_params or {},
+        "result": None,
+        "error": error,
+        "tries": 0,
+        "max_retries": schedule.max_retries,
+        "timeout_seconds": schedule.timeout_seconds,
+        "scheduled_for": fire,
+        "next_retry_at": fire if pending else None,
+        "claimed_by": None,
+        "lease_until": None,
+        "created_at": now,
+        "started_at": None,
+        "finished_at": None if pending else now,
+        "updated_at": now,
+    }

@@ -1,0 +1,347 @@
+"""Running tasks under leases: claim, renew, record an attempt's outcome, recover, hand back.
+
+A daemon owns a running task while `claimed_by` is its id and `lease_until` is ahead; every
+write it makes about the task repeats that condition (compare-and-set), so a daemon whose
+lease was taken over can never overwrite what the new owner records. Workers never write:
+they describe an `Attempt`, and this module decides, by the retry rule, what it comes to.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, bindparam, exists, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
+
+from automagik.db.engine import Database
+from automagik.db.models import Flow, LogLevel, Task, TaskStatus
+from automagik.runs.states import LogLine, RetryPolicy, Transition, log_row, sole_source, sources, target, write_logs
+
+
+@dataclass(frozen=True)
+class ClaimedTask:
+    """Everything a worker needs to run a task, read at claim time (no session kept open)."""
+
+    id: str
+    flow_id: str
+    flow_name: str
+    schedule_id: str | None
+    input_component: str | None
+    output_component: str | None
+    flow_ready: bool
+    input_data: dict
+    tries: int
+    max_retries: int
+    timeout_seconds: int | None
+    scheduled_for: datetime
+    run_at: datetime  # when the attempt may start: the fire's instant, or the retry's
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """What one try of a task came to, as its worker saw it; recorded later, in a batch."""
+
+    task_id: str
+    logs: list[LogLine]
+    result: dict | None = None  # LangFlow's answer: the try succeeded
+    error: str | None = None  # why it failed, in plain words
+    transient: bool = False  # the failure may pass (unreachable, timeout, 5xx, 429)
+    retry_after: float | None = None  # seconds LangFlow asked to wait (429 Retry-After)
+    started_at: datetime | None = None  # when the try really began (claims may come ahead of it)
+    finished_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """A task's new state after a transition made by this module, for logs and alerts."""
+
+    task_id: str
+    status: TaskStatus
+    flow_id: str
+    flow_name: str
+    schedule_id: str | None
+    tries: int
+    error: str | None = None
+    next_retry_at: datetime | None = None
+    owner: str | None = None  # for a recovered task: the daemon that had held it
+
+
+def claim_tasks(
+    db: Database, daemon_id: str, now: datetime, limit: int, lease_seconds: float, until: datetime | None = None
+) -> list[ClaimedTask]:
+    """Claim up to `limit` pending tasks runnable by `until` (default now), at most one per
+    schedule and none whose schedule already has a run going (a partial unique index enforces
+    that across daemons too). A task claimed ahead of its time is started at its time."""
+    return record_and_claim(db, daemon_id, [], now, limit, lease_seconds, until)[1]
+
+
+def record_and_claim(
+    db: Database,
+    daemon_id: str,
+    attempts: list[Attempt],
+    now: datetime,
+    limit: int,
+    lease_seconds: float,
+    until: datetime | None = None,
+    retry: RetryPolicy = RetryPolicy(),
+) -> tuple[list[Recorded], list[ClaimedTask]]:
+    """Record finished attempts and claim the next tasks in one write transaction (one lock on
+    SQLite, one commit on PostgreSQL); returns what was recorded (only tasks this daemon still
+    owned) and the tasks claimed."""
+    until = until or now
+    if not attempts and (limit <= 0 or not _any_runnable(db, until)):
+        return [], []
+    try:
+        with db.write() as session:
+            recorded = _record(session, db.dialect, daemon_id, attempts, now, retry)
+            claimed = _claim(session, db.dialect, daemon_id, now, until, limit, lease_seconds) if limit > 0 else []
+            return recorded, claimed
+    except IntegrityError:
+        # Two daemons took tasks of the same schedule at once (PostgreSQL): the unique index
+        # refused the second; nothing was written. The outcomes are recorded alone, and the
+        # next tick claims again.
+        if not attempts:
+            return [], []
+        with db.write() as session:
+            return _record(session, db.dialect, daemon_id, attempts, now, retry), []
+
+
+def record_attempts(
+    db: Database, daemon_id: str, attempts: list[Attempt], now: datetime, retry: RetryPolicy = RetryPolicy()
+) -> list[Recorded]:
+    """Record attempts' outcomes in one transaction (see record_and_claim)."""
+    if not attempts:
+        return []
+    return record_and_claim(db, daemon_id, attempts, now, 0, 0, retry=retry)[0]
+
+
+def _any_runnable(db: Database, until: datetime) -> bool:
+    """Look before locking (see dispatch_due): most ticks find nothing to claim."""
+    with db.read() as session:
+        return session.scalar(
+            select(Task.id).where(Task.status == TaskStatus.PENDING, Task.next_retry_at <= until).limit(1)
+        ) is not None
+
+
+def _claim(
+    session, dialect: str, daemon_id: str, now: datetime, until: datetime, limit: int, lease_seconds: float
+) -> list[ClaimedTask]:
+    running = aliased(Task)
+    candidates = (
+        select(Task.id, Task.schedule_id)
+        .where(
+            Task.status.in_(sources(Transition.CLAIM)),
+            Task.next_retry_at <= until,
+            ~exists().where(and_(running.schedule_id == Task.schedule_id, running.status == TaskStatus.RUNNING)),
+        )
+        .order_by(Task.next_retry_at)
+        .limit(limit * 2)
+    )
+    if dialect == "postgresql":
+        candidates = candidates.with_for_update(skip_locked=True, of=Task)
+    chosen, schedules = [], set()
+    for task_id, schedule_id in session.execute(candidates):
+        if schedule_id is not None and schedule_id in schedules:
+            continue
+        schedules.add(schedule_id)
+        chosen.append(task_id)
+        if len(chosen) == limit:
+            break
+    if not chosen:
+        return []
+    table = Task.__table__  # Core, not the ORM: this runs for every batch of runs
+    claimed_ids = session.scalars(
+        update(table)
+        .where(table.c.id.in_(chosen), table.c.status.in_(sources(Transition.CLAIM)))
+        .values(
+            status=target(Transition.CLAIM),
+            claimed_by=daemon_id,
+            lease_until=now + timedelta(seconds=lease_seconds),
+            tries=table.c.tries + 1,
+            started_at=now,  # replaced by the attempt's real start when its outcome is recorded
+            updated_at=now,
+        )
+        .returning(table.c.id)
+    ).all()
+    if not claimed_ids:
+        return []
+    rows = session.execute(
+        select(
+            Task.id, Flow.id, Flow.name, Task.schedule_id, Flow.input_component, Flow.output_component,
+            Flow.removed_at, Task.input_data, Task.tries, Task.max_retries, Task.timeout_seconds,
+            Task.scheduled_for, Task.next_retry_at,
+        )
+        .join(Flow, Flow.id == Task.flow_id)
+        .where(Task.id.in_(claimed_ids))
+    ).all()
+    return sorted((_claimed(*row) for row in rows), key=lambda c: c.run_at)
+
+
+def _claimed(
+    task_id, flow_id, flow_name, schedule_id, input_component, output_component, removed_at,
+    input_data, tries, max_retries, timeout_seconds, scheduled_for, run_at,
+) -> ClaimedTask:
+    return ClaimedTask(
+        id=task_id,
+        flow_id=flow_id,
+        flow_name=flow_name,
+        schedule_id=schedule_id,
+        input_component=input_component,
+        output_component=output_component,
+        flow_ready=bool(input_component and output_component and removed_at is None),
+        input_data=dict(input_data or {}),
+        tries=tries,
+        max_retries=max_retries,
+        timeout_seconds=timeout_seconds,
+        scheduled_for=scheduled_for,
+        run_at=run_at or scheduled_for,
+    )
+
+
+def renew_leases(db: Database, daemon_id: str, task_ids: list[str], now: datetime, lease_seconds: float) -> int:
+    """Push the leases of the tasks this daemon runs `lease_seconds` ahead."""
+    if not task_ids:
+        return 0
+    with db.write() as session:
+        return session.execute(
+            update(Task)
+            .where(Task.id.in_(task_ids), Task.claimed_by == daemon_id, Task.status == TaskStatus.RUNNING)
+            .values(lease_until=now + timedelta(seconds=lease_seconds), updated_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+
+
+def outcome_of(attempt: Attempt, tries: int, max_retries: int, now: datetime, retry: RetryPolicy
+               ) -> tuple[Transition, datetime | None, list[LogLine]]:
+    """The retry rule applied to one attempt: the transition it makes, the retry's time if
+    any, and the log lines that say so."""
+    if attempt.error is None:
+        return Transition.COMPLETE, None, []
+    ended = attempt.finished_at or now
+    if not attempt.transient:
+        return Transition.FAIL, None, []
+    if RetryPolicy.may_retry(tries, max_retries):
+        when = retry.retry_at(ended, tries, attempt.retry_after)
+        line = f"will retry at {when:%Y-%m-%d %H:%M:%S} UTC (retry {tries} of {max_retries})"
+        return Transition.RETRY_LATER, when, [(LogLevel.WARNING, line, ended)]
+    return Transition.FAIL, None, [(LogLevel.ERROR, f"no retries left after {tries} tries", ended)]
+
+
+def _record(session, dialect: str, daemon_id: str, attempts: list[Attempt], now: datetime,
+            retry: RetryPolicy) -> list[Recorded]:
+    if not attempts:
+        return []
+    owned_query = (
+        select(Task.id, Task.tries, Task.max_retries, Task.flow_id, Flow.name, Task.schedule_id)
+        .join(Flow, Flow.id == Task.flow_id)
+        .where(Task.id.in_([a.task_id for a in attempts]), Task.claimed_by == daemon_id,
+               Task.status.in_(sources(Transition.COMPLETE)))
+    )
+    if dialect == "postgresql":
+        owned_query = owned_query.with_for_update(of=Task)
+    owned = {row[0]: row[1:] for row in session.execute(owned_query)}
+    rows, logs, recorded = [], [], []
+    for attempt in attempts:
+        if attempt.task_id not in owned:
+            continue
+        tries, max_retries, flow_id, flow_name, schedule_id = owned[attempt.task_id]
+        transition, retry_time, rule_lines = outcome_of(attempt, tries, max_retries, now, retry)
+        status = TaskStatus(target(transition))
+        rows.append({
+            "task_id": attempt.task_id,
+            "new_status": status.value,
+            "new_error": attempt.error,
+            "new_result": attempt.result if transition is Transition.COMPLETE else None,
+            "new_finished_at": None if retry_time else attempt.finished_at or now,
+            "new_next_retry_at": retry_time,
+            "new_started_at": attempt.started_at,
+        })
+        logs += [log_row(attempt.task_id, *line) for line in attempt.logs + rule_lines]
+        recorded.append(Recorded(attempt.task_id, status, flow_id, flow_name, schedule_id, tries,
+                                 attempt.error, retry_time))
+    if rows:
+        table = Task.__table__
+        # One statement for the batch; the rows were just checked (and locked) as ours. Every
+        # outcome (complete, retry later, fail) starts from the same status.
+        session.execute(
+            update(table)
+            .where(table.c.id == bindparam("task_id"), table.c.claimed_by == daemon_id,
+                   table.c.status == sole_source(Transition.COMPLETE))
+            .values(
+                status=bindparam("new_status"), error=bindparam("new_error"), result=bindparam("new_result"),
+                started_at=func.coalesce(bindparam("new_started_at"), table.c.started_at),
+                finished_at=bindparam("new_finished_at"), next_retry_at=bindparam("new_next_retry_at"),
+                claimed_by=None, lease_until=None, updated_at=now,
+            ),
+            rows,
+        )
+    write_logs(session, logs)
+    return recorded
+
+
+def recover_expired(db: Database, now: datetime, limit: int = 500) -> list[Recorded]:
+    """Retry or fail running tasks whose lease expired: the daemon that held them is gone."""
+    recovered: list[Recorded] = []
+    with db.write() as session:
+        query = (
+            select(Task.id, Task.claimed_by, Task.lease_until, Task.tries, Task.max_retries, Task.flow_id,
+                   Flow.name, Task.schedule_id)
+            .join(Flow, Flow.id == Task.flow_id)
+            .where(Task.status.in_(sources(Transition.RECOVER)), Task.lease_until < now)
+            .limit(limit)
+        )
+        if db.dialect == "postgresql":
+            query = query.with_for_update(skip_locked=True, of=Task)
+        for task_id, owner, lease_until, tries, max_retries, flow_id, flow_name, schedule_id in session.execute(query).all():
+            retried = RetryPolicy.may_retry(tries, max_retries)
+            transition = Transition.RECOVER if retried else Transition.RECOVER_FAIL
+            message = (
+                f"daemon {owner} stopped while running this task (its lease expired at "
+                f"{lease_until:%Y-%m-%d %H:%M:%S} UTC); "
+                + ("retrying now" if retried else f"no retries left after {tries} tries: failed")
+            )
+            values = dict(status=target(transition), claimed_by=None, lease_until=None, updated_at=now)
+            if retried:
+                values.update(next_retry_at=now)
+            else:
+                values.update(finished_at=now, error=message)
+            changed = session.execute(
+                update(Task)
+                .where(Task.id == task_id, Task.status.in_(sources(transition)), Task.lease_until == lease_until)
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            if changed:
+                write_logs(session, [log_row(task_id, LogLevel.WARNING if retried else LogLevel.ERROR, message, now)])
+                recovered.append(Recorded(
+                    task_id, TaskStatus(target(transition)), flow_id, flow_name, schedule_id, tries,
+                    None if retried else message, now if retried else None, owner,
+                ))
+    return recovered
+
+
+def hand_back(db: Database, daemon_id: str, task_ids: list[str], now: datetime, started: bool = True) -> int:
+    """On shutdown: return unfinished tasks to the queue; the cut-short attempt is not counted.
+    Tasks claimed ahead that never `started` go back without a note: nothing happened to them."""
+    if not task_ids:
+        return 0
+    values = dict(status=target(Transition.HAND_BACK), claimed_by=None, lease_until=None, tries=Task.tries - 1,
+                  updated_at=now)
+    if started:
+        values.update(next_retry_at=now)  # the cut-short run is retried at once
+    else:
+        values.update(started_at=None)  # it keeps its planned time
+    with db.write() as session:
+        handed = session.scalars(
+            update(Task)
+            .where(Task.id.in_(task_ids), Task.claimed_by == daemon_id, Task.status.in_(sources(Transition.HAND_BACK)))
+            .values(**values)
+            .returning(Task.id)
+            .execution_options(synchronize_session=False)
+        ).all()
+        if started:
+            note = f"daemon {daemon_id} shut down during the run; handed back to the queue"
+            write_logs(session, [log_row(task_id, LogLevel.WARNING, note, now) for task_id in handed])
+        return len(handed)
