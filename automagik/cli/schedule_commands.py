@@ -1,4 +1,4 @@
-"""`schedules create | list | show | pause | resume | delete | pause-all | resume-all | preview`."""
+"""`schedules create | update | list | show | pause | resume | delete | pause-all | resume-all | preview`."""
 
 from __future__ import annotations
 
@@ -25,6 +25,18 @@ def register(groups) -> None:
     create.add_argument("--missed", default="coalesce", help="after downtime: coalesce (default), skip or all")
     create.add_argument("--json", action="store_true", help="print JSON")
     create.set_defaults(handler=create_schedule)
+
+    update = commands.add_parser("update", help="change a schedule; a new type, expression or zone restarts its timing")
+    update.add_argument("schedule_id")
+    update.add_argument("--type", help="interval, cron or oneshot")
+    update.add_argument("--expr", help="the new expression, as for create (a oneshot time is read in the zone)")
+    update.add_argument("--timezone", help="IANA zone for cron and oneshot")
+    update.add_argument("--input", help="JSON, as for create")
+    update.add_argument("--max-retries", type=int)
+    update.add_argument("--timeout", type=int, help="seconds a run may take")
+    update.add_argument("--missed", help="coalesce, skip or all")
+    update.add_argument("--json", action="store_true", help="print JSON")
+    update.set_defaults(handler=update_schedule)
 
     listing = commands.add_parser("list", help="all schedules, soonest first")
     listing.add_argument("--status", choices=("active", "paused", "completed"))
@@ -82,6 +94,31 @@ def create_schedule(context: AppContext, settings, args) -> int:
         return 0
     info(
         f"Created schedule {schedule.id}: {_describe(schedule)}; "
+        f"next run {format_local(schedule.next_run_at, settings.timezone)}."
+    )
+    return 0
+
+
+# update's options and the update_schedule argument each one sets; an option left out changes nothing.
+_UPDATE_OPTIONS = {
+    "type": "schedule_type", "expr": "schedule_expr", "timezone": "timezone", "input": "flow_input",
+    "max_retries": "max_retries", "timeout": "timeout_seconds", "missed": "missed_policy",
+}
+
+
+def update_schedule(context: AppContext, settings, args) -> int:
+    changes = {name: getattr(args, option) for option, name in _UPDATE_OPTIONS.items() if getattr(args, option) is not None}
+    if not changes:
+        raise InvalidInput(
+            "Nothing to change: give at least one of --type, --expr, --timezone, --input, --max-retries, --timeout "
+            "or --missed."
+        )
+    schedule = schedule_service.update_schedule(context.db, args.schedule_id, **changes)
+    if args.json:
+        print_json(schedule_to_dict(schedule))
+        return 0
+    info(
+        f"Updated schedule {schedule.id}: {_describe(schedule)}, {schedule.status.value}; "
         f"next run {format_local(schedule.next_run_at, settings.timezone)}."
     )
     return 0

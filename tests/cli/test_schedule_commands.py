@@ -1,4 +1,4 @@
-"""`schedules create | list | show | pause | resume | delete | pause-all | resume-all | preview`,
+"""`schedules create | update | list | show | pause | resume | delete | pause-all | resume-all | preview`,
 the --json shapes (ISO 8601 UTC times), previews across Europe/Berlin's DST changes, and the
 table of refused input: exit 2, one line on stderr, no traceback, nothing written."""
 
@@ -168,6 +168,34 @@ def test_show_pause_resume_delete(cli, langflow, db, settings):
     assert {row[0] for row in table_rows(db, "schedules")} == {schedule.id, to_pause}
 
 
+def test_update_changes_what_is_given_and_nothing_else(cli, langflow, db, settings):
+    sync_now(db, settings)
+    schedule = create_schedule(db, ECHO, "interval", "5m", flow_input='{"input": "ping"}', max_retries=2)
+    other = create_schedule(db, ECHO, "interval", "1h")
+
+    def other_row() -> list[tuple]:
+        return [row for row in table_rows(db, "schedules") if row[0] == other.id]
+
+    untouched = other_row()
+
+    retimed = ok_json(cli("schedules", "update", schedule.id, "--type", "cron", "--expr", "0 9 * * 1-5",
+                          "--timezone", "America/New_York", "--max-retries", "5", "--json"))
+    assert (retimed["schedule_type"], retimed["schedule_expr"], retimed["timezone"]) == ("cron", "0 9 * * 1-5", "America/New_York")
+    in_new_york = parse_utc(retimed["next_run_at"]).astimezone(ZoneInfo("America/New_York"))
+    assert (in_new_york.hour, in_new_york.minute) == (9, 0) and in_new_york.isoweekday() <= 5
+    assert retimed["max_retries"] == 5 and retimed["flow_params"]["input"] == "ping"  # input left as it was
+
+    lines = ok_lines(cli("schedules", "update", schedule.id, "--missed", "skip", "--input", '{"input": "pong"}'))
+    assert len(lines) == 1 and lines[0].startswith(f"Updated schedule {schedule.id}: ") and ", active; next run " in lines[0]
+    stored = schedule_service.get_schedule(db, schedule.id)
+    assert (stored.missed_policy.value, stored.flow_params["input"], stored.max_retries) == ("skip", "pong", 5)
+    assert stored.next_run_at == parse_utc(retimed["next_run_at"])  # timing unchanged: not restarted
+
+    nothing = cli("schedules", "update", schedule.id)
+    assert_one_line_error(nothing, 2, contains="Nothing to change: give at least one of --type")
+    assert other_row() == untouched
+
+
 def test_pause_all_and_resume_all(cli, langflow, db, settings):
     sync_now(db, settings)
     choose_two_out_output(db)
@@ -278,6 +306,8 @@ LOOKUP_ERRORS = {
     "show unknown schedule": (("schedules", "show", "no-such-schedule"), 'Unknown schedule id "no-such-schedule"'),
     "pause unknown schedule": (("schedules", "pause", "no-such-schedule", "--json"), 'Unknown schedule id "no-such-schedule"'),
     "delete unknown schedule": (("schedules", "delete", "no-such-schedule"), 'Unknown schedule id "no-such-schedule"'),
+    "update unknown schedule": (("schedules", "update", "no-such-schedule", "--max-retries", "1"),
+                                'Unknown schedule id "no-such-schedule"'),
 }
 
 
