@@ -27,7 +27,7 @@ from automagik.services.context import AppContext
 from automagik.services.errors import InvalidInput, NotFound
 from automagik.services.export import export_tasks_csv
 from automagik.services.serialize import duration_seconds, output_text
-from automagik.timefmt import parse_instant
+from automagik.services.time_input import parse_time_input
 from pages import chart_views, common, frame
 
 frame.ensure()  # before anything renders: see pages/frame.py
@@ -83,14 +83,14 @@ def read_choice(context: AppContext) -> Choice | None:
         zone = common.zone()
         raw_since = left.text_input(f"From ({zone})", key="tasks_since", placeholder="2026-11-27 08:00", persist_state=KEEP)
         raw_until = right.text_input(f"Until ({zone})", key="tasks_until", placeholder="empty: now", persist_state=KEEP)
-        try:
+        try:  # an empty field is no bound (the placeholders say so); anything typed is parsed
             choice = replace(
                 choice,
-                since=parse_instant(raw_since, zone) if raw_since.strip() else None,
-                until=parse_instant(raw_until, zone) if raw_until.strip() else None,
+                since=parse_time_input(raw_since, zone, "From") if raw_since.strip() else None,
+                until=parse_time_input(raw_until, zone, "Until") if raw_until.strip() else None,
             )
-        except ValueError as exc:
-            st.error(common.plain(str(exc)))
+        except InvalidInput as exc:
+            st.error(common.plain(exc.message))
             return None
     try:
         choice.filter(utcnow())

@@ -9,7 +9,8 @@ from automagik.services import tasks as task_service
 from automagik.services.context import AppContext
 from automagik.services.errors import InvalidInput
 from automagik.services.serialize import iso, schedule_to_dict
-from automagik.timefmt import format_local, parse_instant
+from automagik.services.time_input import parse_time_input
+from automagik.timefmt import format_local
 
 
 def register(groups) -> None:
@@ -226,12 +227,7 @@ def resume_all_schedules(context: AppContext, _settings, _args) -> int:
 
 def preview_schedule(_context, settings, args) -> int:
     zone = args.timezone or settings.timezone
-    after = None
-    if args.after:
-        try:
-            after = parse_instant(args.after, zone)
-        except ValueError as exc:
-            raise InvalidInput(f"--after: {exc}") from None
+    after = None if args.after is None else parse_time_input(args.after, zone, "--after")
     fires = schedule_service.preview(args.type, args.expr, zone, after=after, count=args.count)
     if args.json:
         print_json([iso(t) for t in fires])

@@ -8,7 +8,8 @@ from automagik.services.context import AppContext
 from automagik.services.errors import InvalidInput
 from automagik.services.export import write_tasks_csv
 from automagik.services.serialize import duration_seconds, log_to_dict, output_text, task_to_dict
-from automagik.timefmt import format_local, parse_instant
+from automagik.services.time_input import parse_time_input
+from automagik.timefmt import format_local
 
 
 def register(groups) -> None:
@@ -47,14 +48,13 @@ def _filter_options(parser) -> None:
 
 
 def _filters(args, zone: str) -> task_service.TaskFilter:
-    times = {}
-    for name in ("since", "until"):
-        raw = getattr(args, name)
-        if raw:
-            try:
-                times[name] = parse_instant(raw, zone)
-            except ValueError as exc:
-                raise InvalidInput(f"--{name}: {exc}") from None
+    # `is not None`, not truthiness: `--since "$SINCE"` with SINCE unset is refused by the
+    # parser ("it is empty") instead of quietly meaning "no bound".
+    times = {
+        name: parse_time_input(getattr(args, name), zone, f"--{name}")
+        for name in ("since", "until")
+        if getattr(args, name) is not None
+    }
     statuses = tuple(s.strip().lower() for value in (args.status or []) for s in value.split(",") if s.strip())
     return task_service.TaskFilter(
         statuses=statuses, flow_id=args.flow_id, schedule_id=args.schedule_id, **times

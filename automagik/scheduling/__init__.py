@@ -14,16 +14,18 @@ from __future__ import annotations
 from datetime import datetime
 
 from .cron import CronTrigger, describe_cron, normalize_cron
-from .errors import InvalidSchedule, InvalidTimezone, NaiveDatetimeError, quoted
+from .errors import InvalidSchedule, InvalidTime, InvalidTimezone, NaiveDatetimeError, quoted
 from .interval import IntervalTrigger, format_interval, parse_interval
-from .oneshot import OneshotTrigger, ensure_in_future, parse_oneshot
+from .oneshot import OneshotTrigger, ensure_in_future
 from .timezones import load_zone
+from .typed_times import parse_typed_time
 from .types import ScheduleType, Trigger, as_utc
 
 __all__ = [
     "CronTrigger",
     "IntervalTrigger",
     "InvalidSchedule",
+    "InvalidTime",
     "InvalidTimezone",
     "NaiveDatetimeError",
     "OneshotTrigger",
@@ -37,7 +39,7 @@ __all__ = [
     "load_zone",
     "normalize_expr",
     "parse_interval",
-    "parse_oneshot",
+    "parse_typed_time",
     "preview_fires",
     "schedule_type_of",
 ]
@@ -74,7 +76,7 @@ def build_trigger(
         return IntervalTrigger(parse_interval(expr), anchor)
     if kind is ScheduleType.CRON:
         return CronTrigger(expr, timezone)
-    return OneshotTrigger(parse_oneshot(expr, timezone))
+    return OneshotTrigger(parse_typed_time(expr, timezone))
 
 
 def preview_fires(trigger: Trigger, after: datetime, count: int) -> list[datetime]:
@@ -98,7 +100,7 @@ def describe(schedule_type: ScheduleType | str, expr: str, timezone: str = "UTC"
     if kind is ScheduleType.CRON:
         CronTrigger(expr, timezone)
         return f"{describe_cron(expr)} ({timezone})"
-    local = parse_oneshot(expr, timezone).astimezone(zone)
+    local = parse_typed_time(expr, timezone).astimezone(zone)
     return f"once at {local:%Y-%m-%d %H:%M} {local.tzname()}"
 
 
@@ -114,4 +116,4 @@ def normalize_expr(schedule_type: ScheduleType | str, expr: str, timezone: str =
     if kind is ScheduleType.CRON:
         CronTrigger(expr, timezone)
         return normalize_cron(expr)
-    return parse_oneshot(expr, timezone).isoformat()
+    return parse_typed_time(expr, timezone).isoformat()

@@ -13,6 +13,10 @@ class InvalidTimezone(InvalidSchedule):
     """A time zone name that is not a known IANA zone."""
 
 
+class InvalidTime(InvalidSchedule):
+    """A typed time that names no single instant: not ISO 8601, empty, or skipped by the clocks."""
+
+
 class NaiveDatetimeError(ValueError):
     """A datetime without a time zone where an instant was expected.
 

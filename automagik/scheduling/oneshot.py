@@ -1,47 +1,18 @@
 """One-shot schedules: fire exactly once, at one moment, then never again.
 
-A time typed without an offset is read on the wall clock of the schedule's zone, because
-that is what the person typing "2026-12-01 09:00" meant. A wall time the clocks skip is
-refused rather than guessed; a repeated one means its first occurrence.
+The time is read by the one parser of typed times (typed_times.py): without an offset it is
+read on the wall clock of the schedule's zone, because that is what the person typing
+"2026-12-01 09:00" meant; a wall time the clocks skip is refused, a repeated one means its
+first occurrence.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
-from .errors import InvalidSchedule, quoted
-from .timezones import instants_at, load_zone
+from .errors import InvalidSchedule
 from .types import as_utc
-
-_EXAMPLES = 'like "2026-12-01 09:00", "2026-12-01T08:00:00Z" or "2026-12-01"'
-
-
-def parse_oneshot(expr: str, timezone: str) -> datetime:
-    """Parse an ISO 8601 date or date-time into a UTC instant.
-
-    Accepts a "T" or a space between date and time, a trailing "Z", an explicit offset,
-    or a date alone (midnight). Without an offset the time is read in `timezone`.
-    """
-    zone = load_zone(timezone)
-    if not isinstance(expr, str) or not expr.strip():
-        raise InvalidSchedule(f"Invalid time {quoted(expr)}: it is empty; give a date and time {_EXAMPLES}.")
-    try:
-        moment = datetime.fromisoformat(expr.strip())
-    except ValueError:
-        raise InvalidSchedule(f"Invalid time {quoted(expr)}: give an ISO 8601 date and time {_EXAMPLES}.") from None
-    try:
-        if moment.tzinfo is not None:
-            return moment.astimezone(UTC)
-        instants = instants_at(moment, zone)
-    except OverflowError:
-        raise InvalidSchedule(f"Invalid time {quoted(expr)}: it is too close to year 1 or 9999.") from None
-    if not instants:
-        raise InvalidSchedule(
-            f"Invalid time {quoted(expr)}: it does not exist in {timezone} (the clocks skip it); "
-            "pick another time or add a UTC offset."
-        )
-    return instants[0]
 
 
 def ensure_in_future(at: datetime, now: datetime) -> datetime:

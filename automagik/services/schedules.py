@@ -18,7 +18,7 @@ from automagik.scheduling import (
     ensure_in_future,
     load_zone,
     normalize_expr,
-    parse_oneshot,
+    parse_typed_time,
     preview_fires,
     schedule_type_of,
 )
@@ -98,7 +98,7 @@ def _check_timing(schedule_type: str, expr: str, timezone: str, now: datetime) -
         anchor = now.replace(microsecond=0)
         trigger = build_trigger(kind, normalized, timezone=timezone, anchor=anchor)
         if kind is ScheduleType.ONESHOT:
-            ensure_in_future(parse_oneshot(normalized, timezone), now)
+            ensure_in_future(parse_typed_time(normalized, timezone), now)
         next_run = trigger.next_fire_after(now)
     except InvalidSchedule as exc:
         raise InvalidInput(str(exc)) from None

@@ -294,7 +294,7 @@ PARSE_ERRORS = {
     "zero timeout": (_create("--type", "interval", "--expr", "5m", "--timeout", "0"),
                      "timeout must be from 1 to 86400, not 0."),
     "preview: bad --after": (("schedules", "preview", "--type", "cron", "--expr", "@daily", "--after", "tomorrow"),
-                             '--after: "tomorrow" is not an ISO 8601 time'),
+                             '--after: Invalid time "tomorrow": it is not an ISO 8601 time'),
 }
 
 #: Refused by what the database holds (an id naming nothing, a flow not ready).

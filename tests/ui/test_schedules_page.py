@@ -84,6 +84,9 @@ def test_creating_a_schedule(open_page, db, flows_ready):
         ("interval", "5 parsecs", "", "Invalid interval"),
         ("cron", "61 * * * *", "", "Invalid cron"),
         ("oneshot", "2020-01-01 09:00", "", "That time has passed"),
+        # The one parser of typed times, as on the CLI and the Tasks page: Berlin skips 02:00-03:00.
+        ("oneshot", "2031-03-30 02:30", "",
+         'Invalid time "2031-03-30 02:30": it does not exist in Europe/Berlin (the clocks jump from 02:00 to 03:00)'),
         ("interval", "5m", '{"input": 42}', "The input text must be a string"),
         ("interval", "5m", "{nope", "The input is not valid JSON"),
     ],

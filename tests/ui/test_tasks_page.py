@@ -102,7 +102,10 @@ def test_a_custom_range_in_the_display_zone(open_page, history):
 @pytest.mark.parametrize(
     "since, until, message",
     [
-        ("yesterday", "", '"yesterday" is not an ISO 8601 time'),
+        ("yesterday", "", 'From: Invalid time "yesterday": it is not an ISO 8601 time'),
+        # The same parser as the CLI's --since and a oneshot's time: Berlin skips 02:00-03:00 that night.
+        ("2026-03-29 02:30", "", 'From: Invalid time "2026-03-29 02:30": it does not exist in Europe/Berlin'),
+        ("", "2026-03-29 02:30", 'Until: Invalid time "2026-03-29 02:30": it does not exist in Europe/Berlin'),
         ("2026-11-27 10:00", "2026-11-27 09:00", "The time range is empty: From must be before Until."),
     ],
 )
