@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo
 
 from dotenv import dotenv_values
+
+from automagik.scheduling import InvalidTimezone, load_zone
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SQLITE_PATH = PROJECT_ROOT / "data" / "automagik.db"
@@ -64,6 +65,8 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
         langflow_api_url=_check_url(get("LANGFLOW_API_URL") or DEFAULT_LANGFLOW_URL),
         langflow_api_key=_check_api_key(get("LANGFLOW_API_KEY")),
         database_url=_check_database_url(get("DATABASE_URL")),
+        # Empty or blank counts as unset, as for every variable here (see non_blank): in an
+        # environment that is how a variable is usually cleared. A --timezone "" is refused.
         timezone=_check_timezone(get("TIMEZONE") or "UTC"),
         langflow_connect_timeout=_check_seconds("LANGFLOW_CONNECT_TIMEOUT", get("LANGFLOW_CONNECT_TIMEOUT"), 5.0),
         langflow_read_timeout=_check_seconds("LANGFLOW_READ_TIMEOUT", get("LANGFLOW_READ_TIMEOUT"), 300.0),
@@ -115,9 +118,10 @@ def _check_database_url(url: str | None) -> str:
 
 
 def _check_timezone(name: str) -> str:
+    """TIMEZONE goes through the same zone validator as every --timezone and schedule zone."""
     try:
-        ZoneInfo(name)
-    except Exception:  # ZoneInfo raises several types (ValueError, ZoneInfoNotFoundError, OSError)
+        load_zone(name)
+    except InvalidTimezone:
         raise ConfigError(f"TIMEZONE={name!r} is not a known time zone: expected an IANA name like Europe/Berlin or UTC.") from None
     return name
 

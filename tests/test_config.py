@@ -41,6 +41,8 @@ def test_the_key_is_not_in_the_settings_repr():
         ("DATABASE_URL", "postgresql+asyncpg://u@h/db", "driver 'asyncpg'"),
         ("TIMEZONE", "Mars/Base", "TIMEZONE"),
         ("TIMEZONE", "../../etc/passwd", "IANA"),
+        ("TIMEZONE", "Europe/", "IANA"),
+        ("TIMEZONE", "Europe/Berlin\x00", "IANA"),
         ("LANGFLOW_READ_TIMEOUT", "soon", "LANGFLOW_READ_TIMEOUT"),
     ],
 )
@@ -58,3 +60,9 @@ def test_plain_postgresql_urls_use_the_installed_driver():
         engine = make_engine(url)
         assert engine.dialect.driver == "psycopg2"
         engine.dispose()
+
+
+@pytest.mark.parametrize("value", ["", "   ", "\t"])
+def test_an_empty_timezone_variable_counts_as_unset(value):
+    """The environment's convention (unlike `--timezone ""`, which is refused): empty = unset = UTC."""
+    assert load_settings(environ={"TIMEZONE": value}, env_file=None).timezone == "UTC"

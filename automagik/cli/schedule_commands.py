@@ -226,7 +226,7 @@ def resume_all_schedules(context: AppContext, _settings, _args) -> int:
 
 
 def preview_schedule(_context, settings, args) -> int:
-    zone = args.timezone or settings.timezone
+    zone = settings.timezone if args.timezone is None else args.timezone  # "" is refused, not the default
     after = None if args.after is None else parse_time_input(args.after, zone, "--after")
     fires = schedule_service.preview(args.type, args.expr, zone, after=after, count=args.count)
     if args.json:

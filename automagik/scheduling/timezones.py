@@ -14,12 +14,19 @@ from .errors import InvalidTimezone, quoted
 
 
 def load_zone(name: str) -> ZoneInfo:
-    """Load an IANA zone by name, turning every way zoneinfo can fail into one clear error.
+    """Load an IANA zone by name: the one validator of every zone a user or a setting gives.
+
+    An empty or blank name is refused, never read as "the default zone": it is what a script
+    passes for an unset variable (`--timezone "$TZ_NAME"`). Callers that have a default use it
+    only when no zone was given at all (None). Surrounding spaces are refused rather than
+    stripped, so what is stored is exactly what was validated.
 
     zoneinfo raises ValueError for path-like keys, ZoneInfoNotFoundError (a KeyError) for
     unknown ones, IsADirectoryError for "Europe/", and others for odd input, so catch them all.
     """
-    if isinstance(name, str) and name and name == name.strip():
+    if isinstance(name, str) and not name.strip():
+        raise InvalidTimezone(f"Unknown timezone {quoted(name)}: it is empty; use an IANA name like Europe/Berlin or UTC.")
+    if isinstance(name, str) and name == name.strip():
         try:
             return ZoneInfo(name)
         except Exception:  # noqa: BLE001 - see docstring: the failure modes are many

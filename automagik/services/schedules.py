@@ -120,8 +120,11 @@ def _ready_flow(session, flow_id: str) -> Flow:
 
 
 def create_schedule(db: Database, spec: ScheduleSpec, default_timezone: str = "UTC") -> Schedule:
+    """Create a schedule after checking every field. Only a zone left out (None) means
+    `default_timezone`: an empty one is refused like any unknown zone (see load_zone)."""
     now = utcnow()
-    timing = _check_timing(spec.schedule_type, spec.schedule_expr, spec.timezone or default_timezone, now)
+    zone = default_timezone if spec.timezone is None else spec.timezone
+    timing = _check_timing(spec.schedule_type, spec.schedule_expr, zone, now)
     params = parse_flow_input(spec.flow_input)
     max_retries = _checked_int("max retries", spec.max_retries, 0, MAX_RETRIES_LIMIT)
     timeout = None if spec.timeout_seconds is None else _checked_int("timeout", spec.timeout_seconds, 1, TIMEOUT_LIMIT_SECONDS)

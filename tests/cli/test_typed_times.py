@@ -88,6 +88,28 @@ def test_an_empty_time_is_refused_not_read_as_no_bound(cli, db, settings, tmp_pa
     assert not never.exists()
 
 
+def test_an_empty_timezone_is_refused_and_writes_nothing(cli, db, settings, subtests):
+    """`--timezone "$TZ_NAME"` with TZ_NAME unset is a mistake, not a request for TIMEZONE."""
+    sync_now(db, settings)
+    existing = create_schedule(db, ECHO, "cron", "0 9 * * *", timezone="America/New_York")
+    before = {table: table_rows(db, table) for table in ("schedules", "tasks")}
+
+    commands = {}
+    for shown, zone in (("empty", ""), ("blank", "   ")):
+        commands[f"create, {shown}"] = ("schedules", "create", "--type", "cron", "--expr", "@daily", "--timezone", zone, ECHO)
+        commands[f"create oneshot, {shown}"] = (
+            "schedules", "create", "--type", "oneshot", "--expr", "2031-06-01T09:00", "--timezone", zone, ECHO)
+        commands[f"update, {shown}"] = ("schedules", "update", existing.id, "--timezone", zone)
+        commands[f"update with expr, {shown}"] = (
+            "schedules", "update", existing.id, "--expr", "0 10 * * *", "--timezone", zone)
+        commands[f"preview, {shown}"] = ("schedules", "preview", "--type", "cron", "--expr", "@daily", "--timezone", zone)
+    for name, result in zip(commands, run_all(cli, *commands.values())):
+        with subtests.test(command=name):
+            assert_one_line_error(result, 2, contains='Unknown timezone "": it is empty')
+
+    assert {table: table_rows(db, table) for table in before} == before
+
+
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # preview never opens the database
 def test_an_unknown_zone_beside_a_typed_time_is_one_line_not_a_traceback(cli, subtests):
     """`preview --after` was read in --timezone before the zone was checked: zoneinfo's own

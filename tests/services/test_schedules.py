@@ -180,3 +180,25 @@ def test_preview_lists_fires_without_writing(ready):
     with pytest.raises(InvalidInput, match="count"):
         svc.preview("interval", "5m", count=0)
     assert _count(ready) == 0
+
+
+@pytest.mark.parametrize("zone", ["", "   ", "\t"])
+def test_an_empty_zone_is_refused_everywhere_a_zone_is_taken(ready, zone):
+    """Only None means "the default zone": an empty string is a caller's mistake (an unset
+    variable in a script), refused like any unknown zone, with nothing written."""
+    kept = svc.create_schedule(ready, svc.ScheduleSpec(ECHO_ID, "cron", "0 9 * * *", timezone="America/New_York"))
+    attempts = [
+        lambda: svc.create_schedule(ready, svc.ScheduleSpec(ECHO_ID, "cron", "@daily", timezone=zone),
+                                    default_timezone="Europe/Berlin"),
+        lambda: svc.create_schedule(ready, svc.ScheduleSpec(ECHO_ID, "interval", "5m", timezone=zone)),
+        lambda: svc.update_schedule(ready, kept.id, timezone=zone),
+        lambda: svc.update_schedule(ready, kept.id, schedule_expr="0 10 * * *", timezone=zone),
+        lambda: svc.preview("cron", "@daily", zone),
+    ]
+    for attempt in attempts:
+        with pytest.raises(InvalidInput, match='Unknown timezone "": it is empty') as refused:
+            attempt()
+        assert "\n" not in refused.value.message
+    assert _count(ready) == 1
+    stored = svc.get_schedule(ready, kept.id)
+    assert (stored.timezone, stored.schedule_expr, stored.updated_at) == ("America/New_York", "0 9 * * *", kept.updated_at)
