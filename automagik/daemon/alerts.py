@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Iterable
 
 import requests
@@ -33,14 +34,26 @@ def failure_payload(*, task_id: str, flow_id: str, flow_name: str, schedule_id: 
     }
 
 
-def alert_failures(url: str | None, changes: Iterable[Recorded]) -> None:
-    """One alert per task that a transition left failed for good."""
+def alert_failures(url: str | None, changes: Iterable[Recorded]) -> list[threading.Thread]:
+    """One alert per task that a transition left failed for good; returns the threads sending
+    them (a process about to exit waits for them, see wait_for_alerts)."""
+    threads = []
     for change in changes:
         if change.status is TaskStatus.FAILED:
-            send_alert_in_background(url, failure_payload(
+            thread = send_alert_in_background(url, failure_payload(
                 task_id=change.task_id, flow_id=change.flow_id, flow_name=change.flow_name,
                 schedule_id=change.schedule_id, error=change.error or "", tries=change.tries,
             ))
+            if thread is not None:
+                threads.append(thread)
+    return threads
+
+
+def wait_for_alerts(threads: Iterable[threading.Thread], seconds: float = sum(ALERT_TIMEOUT) + 1) -> None:
+    """Let alerts still being sent finish (each is bounded by ALERT_TIMEOUT), at most `seconds` in all."""
+    deadline = time.monotonic() + seconds
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
 
 
 def post_alert(url: str, payload: dict) -> bool:

@@ -39,7 +39,7 @@ from automagik import __version__
 from automagik.clock import utcnow
 from automagik.config import Settings
 from automagik.daemon import heartbeat
-from automagik.daemon.alerts import alert_failures
+from automagik.daemon.alerts import alert_failures, wait_for_alerts
 from automagik.daemon.pool import WorkerPool
 from automagik.daemon.runner import TaskRunner, describe
 from automagik.daemon.settings import DaemonSettings
@@ -103,6 +103,11 @@ class Daemon:
         self._jobs = MonotonicScheduler()
         self._clock = ClockWatch()
         self._recovery_held_until = 0.0  # monotonic; see _notice_clock_jumps
+        self._tick_backoff = 0.0  # seconds before the next tick, after ticks that failed
+        self._failing_since = 0.0  # monotonic: when ticks began to fail
+        self._retry_tick_at = 0.0  # monotonic: when a failed tick is tried again
+        self._once_until: datetime | None = None  # with --once: nothing due later is dispatched or claimed
+        self._alerts: list[threading.Thread] = []  # alerts being sent, waited for at shutdown
 
     # -- control -----------------------------------------------------------------------
 
@@ -136,9 +141,13 @@ class Daemon:
         if self._backlog and self.pool.free_slots() >= max(1, self.pool.capacity() // 2):
             self.wake()
 
-    def _drain_finished(self) -> None:
+    def _drain_finished(self, recording: bool = False) -> None:
+        """Move finished attempts from the workers' queue to the loop's list. When `recording`,
+        they are about to be recorded: the timer that asks for it is reset (under the lock the
+        workers set it with, so none is lost in between)."""
         with self._finished_lock:
-            self._first_finished = None
+            if recording:
+                self._first_finished = None
             while True:
                 try:
                     self._unrecorded.append(self._finished.get_nowait())
@@ -157,7 +166,7 @@ class Daemon:
         """Record the finished attempts and claim runnable tasks (due by `until`) for the pool's
         free places, in one transaction; then log and alert about what was recorded."""
         now = utcnow()  # not the tick's start: a long dispatch may come first
-        self._drain_finished()
+        self._drain_finished(recording=True)
         limit = self.pool.free_slots() if claim and not self._stopping.is_set() else 0
         if not self._unrecorded and limit <= 0:
             return
@@ -189,15 +198,33 @@ class Daemon:
                 self._expect(change.next_retry_at)
             else:
                 log.info("%s: %s", describe(task), "completed" if change.error is None else f"failed: {change.error}")
-        alert_failures(self.options.alert_webhook_url, recorded)
+        self._alert(recorded)
+
+    def _alert(self, changes: list[Recorded]) -> None:
+        self._alerts = [thread for thread in self._alerts if thread.is_alive()]
+        self._alerts += alert_failures(self.options.alert_webhook_url, changes)
 
     def _expect(self, due: datetime) -> None:
+        if self._once_until is not None and due > self._once_until:
+            return  # --once does not wait for it
         if self._next_due is None or due < self._next_due:
             self._next_due = due
 
     def _held_ids(self) -> list[str]:
         """Tasks this daemon holds: waiting or running in the pool, or finished but not yet recorded."""
+        self._drain_finished()
         return self.pool.busy_ids() + [task.id for task, _ in self._unrecorded]
+
+    def _holds_work(self) -> bool:
+        with self._finished_lock:
+            queued = self._first_finished is not None  # finished, waiting for the loop to record them
+        return queued or bool(self._held_ids())
+
+    def _horizon(self, now: datetime) -> datetime:
+        """How far ahead this tick dispatches and claims: LOOK_AHEAD, and never past the
+        --once cut-off (fires that come due after a --once start are the next run's)."""
+        until = now + LOOK_AHEAD
+        return min(until, self._once_until) if self._once_until is not None else until
 
     def tick(self, poll: bool = True) -> None:
         """Dispatch the fires due within LOOK_AHEAD, record finished attempts and claim runnable
@@ -205,7 +232,7 @@ class Daemon:
         runs may have been added by the dashboard or the CLI. Other ticks only dispatch when a
         fire they know of is close. A tick works at most about TICK_BUDGET seconds; what is
         left is due at once, so the loop comes straight back after its other jobs."""
-        until = utcnow() + LOOK_AHEAD
+        until = self._horizon(utcnow())
         if not (poll or (self._next_due is not None and self._next_due <= until) or self._recheck_due()):
             self._record_and_claim(until)
             return
@@ -213,7 +240,7 @@ class Daemon:
         budget_ends = time.monotonic() + TICK_BUDGET
         while True:
             now = utcnow()
-            until = now + LOOK_AHEAD
+            until = self._horizon(now)
             self._drain_finished()
             finished = [task.id for task, _ in self._unrecorded]  # not busy, though not yet recorded
             fired = dispatch_due(self.db, now, self.options, self.id, until, finished)
@@ -226,13 +253,28 @@ class Daemon:
             self._record_and_claim(until)
             if not fired.more:
                 self._next_due = self._soonest_due(until)
+                if self._once_until is not None:  # nothing after the cut-off is waited for
+                    self._next_due = self._next_due if self._next_due and self._next_due <= self._once_until else None
+                    self._recheck_at = self._recheck_at if self._recheck_at and self._recheck_at <= self._once_until else None
                 return
             if time.monotonic() >= budget_ends:
                 self._next_due = now  # more is due: the loop comes back after its other jobs
                 return
 
-    def tick_between_polls(self) -> None:
-        self.tick(poll=False)
+    def _ticked(self, poll: bool = True) -> None:
+        """A tick that never ends the loop. After a failure (the database is away) the next
+        tick waits a backoff, doubling up to --poll-seconds: a fire that was close when the
+        database went away must not make the loop tick again and again at full speed."""
+        try:
+            self.tick(poll)
+        except Exception:
+            if not self._tick_backoff:
+                self._failing_since = time.monotonic()
+            self._tick_backoff = min(self.options.poll_seconds, max(0.1, 2 * self._tick_backoff))
+            log.exception("daemon tick failed; trying again in %.1f s", self._tick_backoff)
+            self._retry_tick_at = time.monotonic() + self._tick_backoff
+        else:
+            self._tick_backoff = 0.0
 
     def _soonest_due(self, after: datetime) -> datetime | None:
         """The next fire or retry after `after`. Work due by then that this tick could not take
@@ -256,20 +298,23 @@ class Daemon:
         renew_leases(self.db, self.id, self._held_ids(), now, self.options.lease_seconds)
 
     def recover(self) -> None:
+        """Retry or fail tasks whose lease expired, never this daemon's own (its leases may have
+        lapsed only because its loop was held up or the clock jumped)."""
+        self._notice_clock_jumps()  # a jump since this pass began must hold recovery too
         if time.monotonic() < self._recovery_held_until:
             return
-        recovered = recover_expired(self.db, utcnow())
+        recovered = recover_expired(self.db, utcnow(), exclude=self._held_ids())
         for item in recovered:
             log.warning("task %s: daemon %s stopped while running it; %s", item.task_id, item.owner,
                         "retrying" if item.status is TaskStatus.PENDING else "failed, no retries left")
-        alert_failures(self.options.alert_webhook_url, recovered)
+        self._alert(recovered)
         if recovered:
             self.wake()
 
     def refresh_statistics(self) -> None:
         statistics.refresh(self.db)
 
-    def _notice_clock_jumps(self, beat: Callable[[], None]) -> None:
+    def _notice_clock_jumps(self) -> None:
         """After the system clock jumps forward, every lease looks expired at once: this daemon
         renews its own before anything else, and holds its recovery for one lease period (the
         time any live daemon has to renew), so that another daemon on this host renews its
@@ -279,7 +324,7 @@ class Daemon:
             return
         log.warning("daemon %s: the system clock jumped %+.1f s; timers go on unchanged", self.id, step)
         if step > 0:
-            beat()
+            self._guarded(self.beat)()
             self._recovery_held_until = time.monotonic() + self.options.lease_seconds
 
     def _renew_seconds(self) -> float:
@@ -297,41 +342,52 @@ class Daemon:
     # -- the loop ----------------------------------------------------------------------
 
     def run(self, once: bool = False, install_signals: bool = True) -> int:
-        """Run until stopped; with `once`, until what was due at the start has run (leases are
-        renewed and expired ones recovered meanwhile, as always)."""
+        """Run until stopped; with `once`, until what was due at the start has run and been
+        recorded (leases are renewed and expired ones recovered meanwhile, as always)."""
         if install_signals:
             signal.signal(signal.SIGTERM, self.stop)
             signal.signal(signal.SIGINT, self.stop)
         log.info("daemon %s starting: %d workers, polling every %g s, LangFlow at %s%s", self.id,
                  self.options.workers, self.options.poll_seconds, self.settings.langflow_api_url,
                  "; runs what is due, then exits" if once else "")
-        tick, beat, recover = self._guarded(self.tick), self._guarded(self.beat), self._guarded(self.recover)
+        beat, recover = self._guarded(self.beat), self._guarded(self.recover)
+        if once:
+            self._once_until = utcnow() + LOOK_AHEAD
         beat()
         recover()
         if not once:
-            self._jobs.every(self.options.poll_seconds).seconds.do(tick)
+            self._jobs.every(self.options.poll_seconds).seconds.do(self._ticked)
         self._jobs.every(self._renew_seconds()).seconds.do(beat)
         self._jobs.every(self.options.recovery_seconds).seconds.do(recover)
         self._jobs.every(1).hours.do(self._guarded(self.refresh_statistics))
-        tick()
-        between_polls = self._guarded(self.tick_between_polls)
+        self._ticked()
         while not self._stopping.is_set():
-            if once and not self._held_ids() and not self._more_due_now():
+            if once and self._once_done():
                 break
-            self._notice_clock_jumps(beat)
+            self._notice_clock_jumps()
             self._jobs.run_pending()
             self._wakeup.wait(self._sleep_seconds())
             if self._stopping.is_set():
                 break
             self._wakeup.clear()
             wanted, self._tick_wanted = self._tick_wanted, False
-            if wanted or self._fire_close() or self._recheck_due() or self._record_due():
-                between_polls()
+            if self._tick_backoff:  # the last tick failed: only the retry, a whole tick, at its time
+                if time.monotonic() >= self._retry_tick_at:
+                    self._ticked()
+            elif wanted or self._fire_close() or self._recheck_due() or self._record_due():
+                self._ticked(poll=False)
         return self._shutdown()
 
-    def _more_due_now(self) -> bool:
-        """In --once mode: work due by now that a tick has not taken yet (a tick cut short)."""
-        return self._next_due is not None and self._next_due <= utcnow()
+    def _once_done(self) -> bool:
+        """--once ends when what it claimed has run and been recorded and nothing due by its
+        cut-off is left, or when the database has been failing it for a whole lease."""
+        if self._tick_backoff:
+            if time.monotonic() - self._failing_since <= self.options.lease_seconds:
+                return False
+            log.error("daemon %s: --once gives up: the database has failed for %g s", self.id, self.options.lease_seconds)
+            return True
+        more_due = self._next_due is not None and self._next_due <= min(utcnow(), self._once_until)
+        return not (self._holds_work() or more_due or self._tick_wanted)
 
     def _fire_close(self) -> bool:
         return self._next_due is not None and self._next_due - LOOK_AHEAD / 2 <= utcnow()
@@ -342,6 +398,8 @@ class Daemon:
     def _sleep_seconds(self) -> float:
         idle = self._jobs.idle_seconds
         wait = self.options.poll_seconds if idle is None else min(self.options.poll_seconds, max(0.0, idle))
+        if self._tick_backoff:  # what is due waits for the retry of the failed tick
+            return min(wait, max(0.0, self._retry_tick_at - time.monotonic()))
         if self._next_due is not None:
             wait = min(wait, max(0.0, (self._next_due - LOOK_AHEAD / 2 - utcnow()).total_seconds()))
         if self._recheck_at is not None:
@@ -357,7 +415,7 @@ class Daemon:
         never_started = [task.id for task in self.pool.take_waiting()]
         if self.pool.busy_ids():
             log.info("daemon %s: waiting up to %g s for %d running task(s)", self.id, grace, len(self.pool.busy_ids()))
-        finished_in_time = self.pool.wait_idle(timeout=grace)
+        finished_in_time = self._wait_for_runs(grace)
         try:
             self.record_finished()
         except Exception:
@@ -375,6 +433,19 @@ class Daemon:
             heartbeat.mark_stopped(self.db, self.identity, utcnow())
         except Exception:
             log.exception("could not mark daemon %s stopped", self.id)
+        wait_for_alerts(self._alerts)
         log.info("daemon %s stopped", self.id)
         self.db.dispose()
-        return 0
+        return 1 if self._once_until is not None and self._tick_backoff else 0
+
+    def _wait_for_runs(self, grace: float) -> bool:
+        """Wait up to `grace` seconds for the runs in flight, renewing their leases meanwhile (a
+        grace longer than a lease must not let another daemon take them for dead)."""
+        deadline = time.monotonic() + grace
+        while True:
+            remaining = deadline - time.monotonic()
+            if self.pool.wait_idle(timeout=max(0.0, min(remaining, self._renew_seconds()))):
+                return True
+            if remaining <= 0:
+                return False
+            self._guarded(self.beat)()

@@ -41,6 +41,9 @@ MAX_WALK = 2_000
 # Seconds of fire-walking per batch: the rest of the due schedules wait for the next batch,
 # so a tick after a long downtime never keeps the daemon from its heartbeat.
 PLAN_BUDGET = 0.25
+# Tasks written by one batch at most (catch-up under the "all" policy writes up to
+# catch_up_limit per schedule): the rest waits for the next batch, keeping the transaction short.
+MAX_BATCH_TASKS = 2_000
 
 RUNNING_REASON = "skipped: the previous run of this schedule was still going"
 QUEUED_REASON = "skipped: the previous run of this schedule was still waiting to start"
@@ -135,8 +138,8 @@ def plan_fires(
     if policy is MissedRunPolicy.SKIP and late:
         plan.skipped = [latest]
         plan.reason = (
-            f"skipped: missed by {_ago(now - latest)} (more than the {settings.missed_grace_seconds:g} s grace) "
-            "while no daemon was running; policy skip"
+            f"skipped: missed by {_ago(now - latest)} (more than the {settings.missed_grace_seconds:g} s grace: "
+            "no daemon could run it in time); policy skip"
         )
         if count > 1:
             plan.reason += f"; {count - 1} earlier fire(s) missed too"
@@ -153,7 +156,7 @@ def plan_fires(
         since = due[0] if len(due) > 1 else schedule.next_run_at
         plan.note = f"coalesced {count - 1} missed fire(s) since {since:%Y-%m-%d %H:%M:%S} UTC into this run"
     elif late:
-        plan.note = f"running {_ago(now - latest)} late (no daemon was running at the planned time)"
+        plan.note = f"running {_ago(now - latest)} late (no daemon could run it at the planned time)"
     return plan
 
 
@@ -242,21 +245,26 @@ def _write_fires(
     session, dialect: str, schedules: list[Schedule], walks: dict, now: datetime, settings: DaemonSettings,
     finished: list[str], result: DispatchResult,
 ) -> None:
-    as_read = {s.id: s.next_run_at for s in schedules}
-    current = select(Schedule.id, Schedule.status, Schedule.next_run_at).where(Schedule.id.in_(list(as_read)))
+    as_read = {s.id: (s.next_run_at, s.updated_at) for s in schedules}
+    current = select(Schedule.id, Schedule.status, Schedule.next_run_at, Schedule.updated_at).where(
+        Schedule.id.in_(list(as_read))
+    )
     if dialect == "postgresql":
         current = current.with_for_update(skip_locked=True)  # another daemon's rows: theirs to fire
-    # Compare-and-set on what was read outside the transaction: a schedule paused, edited or
-    # fired by another daemon since is left as it now is.
+    # Compare-and-set on what was read outside the transaction: a schedule paused, edited (its
+    # input, its expression) or fired by another daemon since is left for the next batch to read.
     unchanged = {
-        sid for sid, status, next_run_at in session.execute(current)
-        if status is ScheduleStatus.ACTIVE and next_run_at is not None and next_run_at == as_read[sid]
+        sid for sid, status, next_run_at, updated_at in session.execute(current)
+        if status is ScheduleStatus.ACTIVE and next_run_at is not None and (next_run_at, updated_at) == as_read[sid]
     }
     reasons = _busy_reasons(session, list(unchanged), finished)
     tasks, logs, advances = [], [], []
     for schedule in schedules:
         if schedule.id not in unchanged:
             continue
+        if len(tasks) >= MAX_BATCH_TASKS:
+            result.cut_short = True
+            break
         reason = reasons.get(schedule.id)
         if reason and schedule.next_run_at > now:
             if result.deferred is None or schedule.next_run_at < result.deferred:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Collection
 
-from sqlalchemy import and_, bindparam, exists, func, select, update
+from sqlalchemy import and_, bindparam, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
@@ -93,19 +94,22 @@ def record_and_claim(
     until = until or now
     if not attempts and (limit <= 0 or not _any_runnable(db, until)):
         return [], []
-    try:
-        with db.write() as session:
-            recorded = _record(session, db.dialect, daemon_id, attempts, now, retry)
-            claimed = _claim(session, db.dialect, daemon_id, now, until, limit, lease_seconds) if limit > 0 else []
-            return recorded, claimed
-    except IntegrityError:
-        # Two daemons took tasks of the same schedule at once (PostgreSQL): the unique index
-        # refused the second; nothing was written. The outcomes are recorded alone, and the
-        # next tick claims again.
-        if not attempts:
-            return [], []
-        with db.write() as session:
-            return _record(session, db.dialect, daemon_id, attempts, now, retry), []
+    for last_try in (False, True):
+        try:
+            with db.write() as session:
+                recorded = _record(session, db.dialect, daemon_id, attempts, now, retry)
+                claimed = _claim(session, db.dialect, daemon_id, now, until, limit, lease_seconds) if limit > 0 else []
+                return recorded, claimed
+        except IntegrityError:
+            # Two daemons took tasks of the same schedule at once (PostgreSQL): the unique
+            # index refused the second and nothing was written. Once more (the other claim has
+            # committed: its schedules are now left out); then the outcomes alone.
+            if last_try:
+                break
+    if not attempts:
+        return [], []
+    with db.write() as session:
+        return _record(session, db.dialect, daemon_id, attempts, now, retry), []
 
 
 def record_attempts(
@@ -128,13 +132,22 @@ def _any_runnable(db: Database, until: datetime) -> bool:
 def _claim(
     session, dialect: str, daemon_id: str, now: datetime, until: datetime, limit: int, lease_seconds: float
 ) -> list[ClaimedTask]:
-    running = aliased(Task)
+    running, earlier = aliased(Task), aliased(Task)
     candidates = (
         select(Task.id, Task.schedule_id)
         .where(
             Task.status.in_(sources(Transition.CLAIM)),
             Task.next_retry_at <= until,
             ~exists().where(and_(running.schedule_id == Task.schedule_id, running.status == TaskStatus.RUNNING)),
+            # A schedule's first runnable task only: a queue of one schedule's runs (catch-up,
+            # manual runs) must not fill the window and hold back every other schedule's.
+            ~exists().where(and_(
+                earlier.schedule_id == Task.schedule_id,
+                earlier.status == TaskStatus.PENDING,
+                earlier.next_retry_at <= until,
+                or_(earlier.next_retry_at < Task.next_retry_at,
+                    and_(earlier.next_retry_at == Task.next_retry_at, earlier.id < Task.id)),
+            )),
         )
         .order_by(Task.next_retry_at)
         .limit(limit * 2)
@@ -281,8 +294,9 @@ def _record(session, dialect: str, daemon_id: str, attempts: list[Attempt], now:
     return recorded
 
 
-def recover_expired(db: Database, now: datetime, limit: int = 500) -> list[Recorded]:
-    """Retry or fail running tasks whose lease expired: the daemon that held them is gone."""
+def recover_expired(db: Database, now: datetime, limit: int = 500, exclude: Collection[str] = ()) -> list[Recorded]:
+    """Retry or fail running tasks whose lease expired: the daemon that held them is gone.
+    `exclude` names tasks the caller itself still holds (a daemon never takes its own runs)."""
     recovered: list[Recorded] = []
     with db.write() as session:
         query = (
@@ -292,6 +306,8 @@ def recover_expired(db: Database, now: datetime, limit: int = 500) -> list[Recor
             .where(Task.status.in_(sources(Transition.RECOVER)), Task.lease_until < now)
             .limit(limit)
         )
+        if exclude:
+            query = query.where(Task.id.not_in(list(exclude)))
         if db.dialect == "postgresql":
             query = query.with_for_update(skip_locked=True, of=Task)
         for task_id, owner, lease_until, tries, max_retries, flow_id, flow_name, schedule_id in session.execute(query).all():

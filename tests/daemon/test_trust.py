@@ -11,16 +11,21 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 from sqlalchemy import select, update
+from sqlalchemy.exc import OperationalError
 
 import automagik.daemon.loop as loop_module
 from automagik.daemon.loop import Daemon
+from automagik.clock import utcnow
 from automagik.daemon.settings import DaemonSettings
+from automagik.db.engine import Database
 from automagik.db.models import Schedule, Task, TaskStatus
+from automagik.runs import fires
 from automagik.runs.fires import QUEUED_REASON, RUNNING_REASON, dispatch_due
 from automagik.runs.leases import Attempt, claim_tasks, record_attempts
 from automagik.scheduling.cron import CronTrigger
 from automagik.services import tasks as task_service
-from automagik.services.schedules import ScheduleSpec, create_schedule
+from automagik.services.schedules import ScheduleSpec, create_schedule, update_schedule
+from tests.daemon.process_helpers import wait_until
 from tests.services.helpers import ECHO_ID, client_for, synced
 
 
@@ -211,3 +216,178 @@ def test_a_task_failed_for_good_by_recovery_is_alerted(ready, settings, langflow
     assert "dead-daemon stopped" in alert["error"] and "no retries left" in alert["error"]
     assert task_service.get_task(ready, task.id).task.status is TaskStatus.FAILED
 
+
+
+# -- found by review: each failed before its fix --------------------------------------------------
+
+
+@contextmanager
+def running(daemon, once=False):
+    """The daemon's loop in a thread; stopped (and joined) when the block ends."""
+    result = {}
+    thread = threading.Thread(target=lambda: result.setdefault("rc", daemon.run(once=once, install_signals=False)),
+                              daemon=True)
+    thread.start()
+    try:
+        yield thread, result
+    finally:
+        daemon.stop()
+        thread.join(15)
+
+
+@pytest.fixture
+def real_clock_ready(db, langflow):
+    synced(db, langflow)
+    return db
+
+
+def test_a_database_outage_near_a_fire_does_not_spin_the_loop(real_clock_ready, settings, langflow, monkeypatch):
+    attempts = []
+
+    def database_away(*args, **kwargs):
+        attempts.append(1)
+        raise OperationalError("SELECT 1", {}, Exception("connection refused"))
+
+    monkeypatch.setattr(loop_module, "dispatch_due", database_away)
+    monkeypatch.setattr(loop_module.log, "exception", lambda *a, **k: None)
+    daemon = Daemon(settings, DaemonSettings(poll_seconds=1.0), db=real_clock_ready,
+                    client_factory=lambda: client_for(langflow))
+    daemon._next_due = utcnow() + timedelta(milliseconds=50)  # a fire was close when the database went away
+    stopped = threading.Event()
+    with running(daemon):
+        stopped.wait(1.0)  # the outage lasts a second
+    assert 1 <= len(attempts) <= 8  # backing off 0.1, 0.2, 0.4 s...: not tens of thousands
+
+
+def test_once_runs_what_was_due_when_it_started_not_fires_that_come_after(real_clock_ready, settings, langflow):
+    langflow.latency = 1.0
+    due, later = (create_schedule(real_clock_ready, ScheduleSpec(ECHO_ID, "interval", "1h")) for _ in range(2))
+    now = utcnow()
+    with real_clock_ready.write() as session:
+        session.execute(update(Schedule).where(Schedule.id == due.id).values(next_run_at=now))
+        session.execute(update(Schedule).where(Schedule.id == later.id).values(next_run_at=now + timedelta(seconds=0.6)))
+    daemon = Daemon(settings, DaemonSettings(), db=real_clock_ready, client_factory=lambda: client_for(langflow))
+    with running(daemon, once=True) as (thread, result):
+        thread.join(15)
+        assert not thread.is_alive() and result["rc"] == 0
+    assert [t.status for t in _tasks(real_clock_ready, due.id)] == [TaskStatus.COMPLETED]
+    assert _tasks(real_clock_ready, later.id) == []  # the next --once's
+    assert langflow.run_count == 1
+
+
+def test_once_records_its_runs_in_its_loop_and_retries_a_failed_record(real_clock_ready, settings, langflow, monkeypatch):
+    tasks = [task_service.run_flow_now(real_clock_ready, ECHO_ID, f'{{"input": "run {n}"}}') for n in range(2)]
+    real, failures = loop_module.record_and_claim, []
+
+    def flaky(db, daemon_id, attempts, *args, **kwargs):
+        if attempts and len(failures) < 2:  # the database is briefly away while recording
+            failures.append(1)
+            raise OperationalError("UPDATE tasks", {}, Exception("server closed the connection unexpectedly"))
+        return real(db, daemon_id, attempts, *args, **kwargs)
+
+    monkeypatch.setattr(loop_module, "record_and_claim", flaky)
+    monkeypatch.setattr(loop_module.log, "exception", lambda *a, **k: None)
+    daemon = Daemon(settings, DaemonSettings(), db=real_clock_ready, client_factory=lambda: client_for(langflow))
+    left_at_shutdown = []
+    shutdown = daemon._shutdown
+    monkeypatch.setattr(daemon, "_shutdown", lambda: left_at_shutdown.append(daemon._holds_work()) or shutdown())
+    with running(daemon, once=True) as (thread, result):
+        thread.join(15)
+        assert not thread.is_alive()
+    assert left_at_shutdown == [False] and len(failures) == 2
+    assert [task_service.get_task(real_clock_ready, t.id).task.status for t in tasks] == [TaskStatus.COMPLETED] * 2
+
+
+def test_once_waits_for_the_alert_of_a_run_that_failed_for_good(real_clock_ready, settings, langflow, monkeypatch):
+    import automagik.daemon.alerts as alerts_module
+
+    delivered = []
+
+    def slow_webhook(url, payload):
+        threading.Event().wait(0.5)  # a webhook on the internet: DNS, TCP, TLS
+        delivered.append(payload["task_id"])
+        return True
+
+    monkeypatch.setattr(alerts_module, "post_alert", slow_webhook)
+    langflow.force_status = 400  # failed for good at once
+    task = task_service.run_flow_now(real_clock_ready, ECHO_ID, '{"input": "x"}', max_retries=0)
+    daemon = Daemon(settings, DaemonSettings(alert_webhook_url="http://127.0.0.1:9/hook"), db=real_clock_ready,
+                    client_factory=lambda: client_for(langflow))
+    assert daemon.run(once=True, install_signals=False) == 0
+    assert delivered == [task.id]
+
+
+def test_a_shutdown_grace_longer_than_the_lease_keeps_the_lease(real_clock_ready, settings, langflow):
+    langflow.latency = 3.0  # the run outlasts the lease, and ends within the grace
+    task = task_service.run_flow_now(real_clock_ready, ECHO_ID, '{"input": "long"}')
+    timers = dict(lease_seconds=1, heartbeat_seconds=0.25, recovery_seconds=0.2)
+    first = Daemon(settings, DaemonSettings(shutdown_grace_seconds=6, **timers), db=real_clock_ready,
+                   client_factory=lambda: client_for(langflow))
+    other = Daemon(settings, DaemonSettings(**timers), db=Database(settings.database_url),
+                   client_factory=lambda: client_for(langflow))
+    with running(first) as (first_thread, _):
+        wait_until(lambda: task.id in first.pool.busy_ids(), 10, "the run started")
+        first.stop()  # SIGTERM while it runs
+        with running(other):
+            first_thread.join(15)
+    done = task_service.get_task(real_clock_ready, task.id).task
+    assert (done.status, done.tries, langflow.run_count) == (TaskStatus.COMPLETED, 1, 1)
+
+
+def test_recovery_never_takes_a_run_this_daemon_still_holds(ready, settings, langflow, frozen_clock):
+    langflow.hang = True
+    task = task_service.run_flow_now(ready, ECHO_ID, '{"input": "long"}')
+    with daemon_of(ready, settings, langflow) as daemon:
+        try:
+            daemon.tick()
+            wait_until(lambda: langflow.run_count == 1, 10, "the run reached LangFlow")
+            frozen_clock.advance(seconds=61)  # the loop was held up past its lease (or the clock jumped)
+            daemon.recover()
+            assert task_service.get_task(ready, task.id).task.status is TaskStatus.RUNNING
+        finally:
+            langflow.hang = False
+
+
+def test_a_catch_up_batch_writes_a_bounded_number_of_tasks(ready, frozen_clock):
+    for _ in range(30):
+        create_schedule(ready, ScheduleSpec(ECHO_ID, "interval", "1s", missed_policy="all"))
+    ten_minutes_ago = frozen_clock.now - timedelta(minutes=10)
+    with ready.write() as session:
+        session.execute(update(Schedule).values(next_run_at=ten_minutes_ago, anchor_at=ten_minutes_ago))
+    settings = DaemonSettings(catch_up_limit=500)
+    result = dispatch_due(ready, frozen_clock.now, settings, "d1")
+    assert result.fired <= fires.MAX_BATCH_TASKS + settings.catch_up_limit and result.more
+    total = result.fired
+    while (result := dispatch_due(ready, frozen_clock.now, settings, "d1")).schedules:
+        total += result.fired
+    assert total == 30 * 500  # every schedule caught up, batch after batch
+
+
+def test_a_queue_of_one_schedules_runs_does_not_hold_back_other_work(ready, frozen_clock):
+    piled = create_schedule(ready, ScheduleSpec(ECHO_ID, "interval", "1h"))
+    for _ in range(40):
+        frozen_clock.advance(milliseconds=1)  # a manual run is planned for "now": one per instant
+        task_service.run_flow_now(ready, ECHO_ID, schedule_id=piled.id)
+    others = [task_service.run_flow_now(ready, ECHO_ID, f'{{"input": "{n}"}}').id for n in range(10)]
+    frozen_clock.advance(seconds=1)
+    claimed = claim_tasks(ready, "d1", frozen_clock.now, 8, 60)
+    assert len(claimed) == 8 and sum(c.schedule_id == piled.id for c in claimed) == 1
+    assert {c.id for c in claimed} - {c.id for c in claimed if c.schedule_id} <= set(others)
+
+
+def test_an_edit_while_a_fire_is_planned_is_not_overwritten_by_the_old_read(ready, frozen_clock, monkeypatch):
+    schedule = create_schedule(ready, ScheduleSpec(ECHO_ID, "interval", "1m", '{"input": "old"}'))
+    frozen_clock.now = schedule.next_run_at
+    real_walk = fires._walk
+
+    def walk_then_edit(*args, **kwargs):
+        walked = real_walk(*args, **kwargs)
+        update_schedule(ready, schedule.id, flow_input='{"input": "new"}')  # the dashboard, meanwhile
+        return walked
+
+    monkeypatch.setattr(fires, "_walk", walk_then_edit)
+    assert dispatch_due(ready, frozen_clock.now, DaemonSettings(), "d1").schedules == 0  # left for the next read
+    monkeypatch.setattr(fires, "_walk", real_walk)
+    assert dispatch_due(ready, frozen_clock.now, DaemonSettings(), "d1").fired == 1
+    [task] = _tasks(ready, schedule.id)
+    assert task.input_data["input"] == "new"
