@@ -16,6 +16,8 @@ from zoneinfo import ZoneInfo
 
 from dotenv import dotenv_values
 
+from automagik.langflow.urls import display_url, login_after_host
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SQLITE_PATH = PROJECT_ROOT / "data" / "automagik.db"
 DEFAULT_LANGFLOW_URL = "http://localhost:7860"
@@ -71,16 +73,26 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
 
 
 def _check_url(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    # The URL may carry a user:password (for a proxy in front of LangFlow): shown without it.
+    shown = display_url(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # an unbalanced [ or ] around an IPv6 address
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(
-            f"LANGFLOW_API_URL={url!r} is not a usable address: expected http(s)://host[:port], "
+            f"LANGFLOW_API_URL={shown!r} is not a usable address: expected http(s)://host[:port], "
             "like http://localhost:7860."
+        )
+    if login_after_host(url):
+        raise ConfigError(
+            f"LANGFLOW_API_URL={shown!r} has an '@' after the host: percent-encode the user and password "
+            "(/ as %2F, ? as %3F, # as %23, @ as %40)."
         )
     try:
         parts.port  # noqa: B018 - raises ValueError for a port out of range
     except ValueError:
-        raise ConfigError(f"LANGFLOW_API_URL={url!r} has an invalid port: expected 1-65535.") from None
+        raise ConfigError(f"LANGFLOW_API_URL={shown!r} has an invalid port: expected 1-65535.") from None
     return url.rstrip("/")
 
 

@@ -58,3 +58,23 @@ def test_plain_postgresql_urls_use_the_installed_driver():
         engine = make_engine(url)
         assert engine.dialect.driver == "psycopg2"
         engine.dispose()
+
+
+@pytest.mark.parametrize("value, says", [
+    ("http://ops-7f3a:pw-s3cr3t@host:99999", "invalid port"),
+    ("ftp://ops-7f3a:pw-s3cr3t@host", "not a usable address"),
+    ("http://ops-7f3a:pw-s3cr3t@", "not a usable address"),
+    ("http://ops-7f3a:pw/s3cr3t@host:7860", "percent-encode"),  # an unescaped / ends the host early
+    ("http://ops-7f3a:pw#s3cr3t@host:7860", "percent-encode"),
+])
+def test_a_refused_langflow_url_does_not_show_its_login(value, says):
+    with pytest.raises(ConfigError) as refused:
+        load_settings(environ={"LANGFLOW_API_URL": value}, env_file=None)
+    message = str(refused.value)
+    assert message.startswith("LANGFLOW_API_URL") and says in message, message
+    assert "ops-7f3a" not in message and "s3cr3t" not in message, message
+
+
+def test_a_langflow_url_with_an_escaped_login_is_kept_as_given():
+    url = "https://ops-7f3a:pw%2Fs3cr3t%40x@langflow.example:7860"
+    assert load_settings(environ={"LANGFLOW_API_URL": url}, env_file=None).langflow_api_url == url

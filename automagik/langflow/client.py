@@ -3,7 +3,9 @@
 Every failure comes out as one of the typed errors in :mod:`automagik.langflow.errors`, so
 callers never see a transport exception. The API key travels only in the ``x-api-key``
 header (LangFlow reads an ``Authorization: Bearer`` value as a JWT and refuses an API key
-there) and never appears in a message, a log line or ``repr``.
+there) and never appears in a message, a log line or ``repr``. A ``user:password@`` in the URL
+(for a proxy in front of LangFlow) is sent as ``Authorization: Basic`` and is not shown either:
+messages name the address through :func:`automagik.langflow.urls.display_url`.
 
 Requests go through urllib3's connection pool directly rather than through ``requests``: a
 call costs about half the CPU (bench/throughput.py: 0.55 ms per run through this client, 0.97
@@ -43,6 +45,7 @@ from automagik.langflow.errors import (
     one_line,
 )
 from automagik.langflow.transport import Deadline, bounded_by, deadline_pool_manager
+from automagik.langflow.urls import basic_auth, display_url, split_login
 
 logger = logging.getLogger("automagik.langflow")
 
@@ -121,10 +124,13 @@ class LangFlowClient:
     def __init__(self, base_url: str, api_key: str | None = None, connect_timeout: float = 5.0,
                  read_timeout: float = 120.0, *, pool_size: int = 32):
         parts = urlsplit(base_url.strip())
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError(
-                f"LangFlow URL {base_url!r} is not valid: expected something like http://127.0.0.1:7860.")
-        self.base_url = base_url.strip().rstrip("/")
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"LangFlow URL {display_url(base_url)!r} is not valid: expected something like "
+                             "http://127.0.0.1:7860.")
+        address, login = split_login(base_url.strip())
+        #: Where requests go: the URL without its login. ``shown_url`` is what messages name.
+        self.base_url = address.rstrip("/")
+        self.shown_url = display_url(self.base_url)
         self._api_key = api_key or None
         self.connect_timeout = float(connect_timeout)
         self.read_timeout = float(read_timeout)
@@ -135,6 +141,9 @@ class LangFlowClient:
         }
         if self._api_key:
             self._headers["x-api-key"] = self._api_key
+        self._has_login = login is not None
+        if login is not None:
+            self._headers["Authorization"] = basic_auth(login)
         # No automatic retries (a run is not idempotent, and the scheduler owns the retry
         # policy) and no redirects (they would carry the x-api-key header wherever they point).
         options = dict(maxsize=pool_size, retries=False)
@@ -143,7 +152,7 @@ class LangFlowClient:
 
     def __repr__(self) -> str:
         key_state = "set" if self._api_key else "not set"
-        return (f"LangFlowClient(base_url={self.base_url!r}, api_key={key_state}, "
+        return (f"LangFlowClient(base_url={self.shown_url!r}, api_key={key_state}, "
                 f"timeouts=({self.connect_timeout:g}, {self.read_timeout:g}))")
 
     def close(self) -> None:
@@ -172,12 +181,12 @@ class LangFlowClient:
         ready = response.status_code == 200 and isinstance(status_body, dict) and status_body.get("status") == "ok"
         named = f"LangFlow {version}" if version else "LangFlow"
         if ready:
-            detail = f"{named} at {self.base_url} is ready."
+            detail = f"{named} at {self.shown_url} is ready."
         elif response.status_code == 200:
-            detail = (f"{self.base_url} answered /health_check but not as LangFlow does. "
+            detail = (f"{self.shown_url} answered /health_check but not as LangFlow does. "
                       "Check that LANGFLOW_API_URL points at LangFlow.")
         else:
-            detail = (f"{named} at {self.base_url} is up but not ready (/health_check answered HTTP "
+            detail = (f"{named} at {self.shown_url} is up but not ready (/health_check answered HTTP "
                       f"{response.status_code}{_health_problems(status_body)}). Wait for it to finish "
                       "starting or check its database.")
         return LangFlowHealth(reachable=True, ready=ready, version=version, detail=one_line(detail, self._api_key))
@@ -294,7 +303,8 @@ class LangFlowClient:
                      (time.perf_counter() - started) * 1000.0)
         if response.is_redirect:
             raise LangFlowBadRequest(
-                f"LangFlow at {self.base_url} redirected to {response.headers.get('Location')} while {action} "
+                f"LangFlow at {self.shown_url} redirected to {display_url(response.headers.get('Location', ''))} "
+                f"while {action} "
                 f"(HTTP {response.status_code}). Set LANGFLOW_API_URL to the address LangFlow answers on; "
                 "redirects are not followed so the API key stays with LangFlow.",
                 status=response.status_code, secret=self._api_key)
@@ -306,8 +316,9 @@ class LangFlowClient:
             detail=body_json.get("detail") if isinstance(body_json, dict) else None,
             reason=response.reason,
             action=action,
-            base_url=self.base_url,
+            base_url=self.shown_url,
             has_key=self._api_key is not None,
+            has_login=self._has_login,
             secret=self._api_key,
             retry_after=_retry_after(response),
         )
@@ -327,7 +338,7 @@ class LangFlowClient:
                 size += len(chunk)
                 if size > MAX_RESPONSE_BYTES:
                     raise LangFlowBadResponse(
-                        f"LangFlow at {self.base_url} sent more than {MAX_RESPONSE_BYTES // 2**20} MB while {action}; "
+                        f"LangFlow at {self.shown_url} sent more than {MAX_RESPONSE_BYTES // 2**20} MB while {action}; "
                         "the answer was dropped. Narrow the flow's output.", secret=self._api_key)
                 if deadline.remaining() < 0:
                     raise self._late(action, deadline, slow_hint, body_started=True)
@@ -337,7 +348,7 @@ class LangFlowClient:
             raise self._late(action, deadline, slow_hint, body_started=True) from exc
         except (urllib3_errors.HTTPError, OSError) as exc:
             raise LangFlowBadResponse(
-                f"LangFlow at {self.base_url} sent a response that was cut off or could not be decoded while "
+                f"LangFlow at {self.shown_url} sent a response that was cut off or could not be decoded while "
                 f"{action}. The run can be retried.", secret=self._api_key) from exc
         finally:
             if not whole:
@@ -350,18 +361,18 @@ class LangFlowClient:
             return response.json()
         except ValueError as exc:
             raise LangFlowBadResponse(
-                f"LangFlow at {self.base_url} answered HTTP {response.status_code} with a body that is not "
+                f"LangFlow at {self.shown_url} answered HTTP {response.status_code} with a body that is not "
                 f"valid JSON while {action}. Try again; if it persists, check that LANGFLOW_API_URL points "
                 "at LangFlow and not at a proxy page.", status=response.status_code, secret=self._api_key) from exc
 
     def _bad_shape(self, action: str, expected: str) -> LangFlowBadResponse:
         return LangFlowBadResponse(
-            f"LangFlow at {self.base_url} answered with JSON that is not {expected} while {action}. "
+            f"LangFlow at {self.shown_url} answered with JSON that is not {expected} while {action}. "
             "Check that LANGFLOW_API_URL points at LangFlow.", secret=self._api_key)
 
     def _network_error(self, exc: Exception, action: str, timeout: urllib3.Timeout, deadline: Deadline,
                        slow_hint: str, *, ran: bool) -> LangFlowError:
-        where = f"LangFlow at {self.base_url}"
+        where = f"LangFlow at {self.shown_url}"
         # NewConnectionError is a ConnectTimeoutError in urllib3 2: a refusal is not a timeout.
         if isinstance(exc, urllib3_errors.ConnectTimeoutError) and not isinstance(exc, urllib3_errors.NewConnectionError):
             return LangFlowTimeout(
@@ -388,7 +399,7 @@ class LangFlowClient:
         else:
             still = " The flow may still be running in LangFlow." if ran else ""
             what = f"sent nothing for {limit:g} s while {action}.{still}"
-        return LangFlowTimeout(f"LangFlow at {self.base_url} {what} {slow_hint}", secret=self._api_key)
+        return LangFlowTimeout(f"LangFlow at {self.shown_url} {what} {slow_hint}", secret=self._api_key)
 
 
 #: The largest answer read from LangFlow; beyond it a run fails instead of filling memory.
