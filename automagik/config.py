@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from dotenv import dotenv_values
 
-from automagik.langflow.urls import display_url, login_after_host
+from automagik.langflow.urls import display_url, login_after_host, proxy_for, proxy_problem
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SQLITE_PATH = PROJECT_ROOT / "data" / "automagik.db"
@@ -62,8 +62,11 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
     def get(name: str) -> str | None:
         return non_blank(values, name)
 
+    langflow_api_url = _check_url(get("LANGFLOW_API_URL") or DEFAULT_LANGFLOW_URL)
+    # The client takes its proxy from the process environment (not .env), as requests does.
+    _check_proxy(langflow_api_url, os.environ if environ is None else environ)
     return Settings(
-        langflow_api_url=_check_url(get("LANGFLOW_API_URL") or DEFAULT_LANGFLOW_URL),
+        langflow_api_url=langflow_api_url,
         langflow_api_key=_check_api_key(get("LANGFLOW_API_KEY")),
         database_url=_check_database_url(get("DATABASE_URL")),
         timezone=_check_timezone(get("TIMEZONE") or "UTC"),
@@ -94,6 +97,14 @@ def _check_url(url: str) -> str:
     except ValueError:
         raise ConfigError(f"LANGFLOW_API_URL={shown!r} has an invalid port: expected 1-65535.") from None
     return url.rstrip("/")
+
+
+def _check_proxy(langflow_url: str, environ: Mapping[str, str]) -> None:
+    """Refuse a proxy for LangFlow the client cannot use (SOCKS), naming its variable."""
+    proxy = proxy_for(langflow_url, environ)
+    problem = proxy and proxy_problem(proxy, urlsplit(langflow_url).hostname or "")
+    if problem:
+        raise ConfigError(problem)
 
 
 def _check_api_key(key: str | None) -> str | None:

@@ -10,7 +10,8 @@ messages name the address through :func:`automagik.langflow.urls.display_url`.
 Requests go through urllib3's connection pool directly rather than through ``requests``: a
 call costs about half the CPU (bench/throughput.py: 0.55 ms per run through this client, 0.97
 ms through a plain requests.Session loop), and the daemon's pace is bound by its CPU. Proxies from the
-environment (HTTP_PROXY, HTTPS_PROXY, NO_PROXY) are honoured as ``requests`` would.
+environment (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY, NO_PROXY) are honoured as ``requests`` would; a
+SOCKS proxy is refused when the client is made (see :mod:`automagik.langflow.urls`).
 
 Every call has one limit for the whole exchange (connect, TLS, headers, body): ``run_flow``'s
 ``timeout``, else the read timeout (for ``health``, at most HEALTH_READ_TIMEOUT). See
@@ -23,7 +24,7 @@ import copy
 import json
 import logging
 import time
-import urllib.request
+import os
 from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
@@ -45,7 +46,7 @@ from automagik.langflow.errors import (
     one_line,
 )
 from automagik.langflow.transport import Deadline, bounded_by, deadline_pool_manager
-from automagik.langflow.urls import basic_auth, display_url, split_login
+from automagik.langflow.urls import basic_auth, display_url, proxy_for, proxy_problem, split_login
 
 logger = logging.getLogger("automagik.langflow")
 
@@ -131,6 +132,7 @@ class LangFlowClient:
         #: Where requests go: the URL without its login. ``shown_url`` is what messages name.
         self.base_url = address.rstrip("/")
         self.shown_url = display_url(self.base_url)
+        self._host = parts.hostname
         self._api_key = api_key or None
         self.connect_timeout = float(connect_timeout)
         self.read_timeout = float(read_timeout)
@@ -147,8 +149,18 @@ class LangFlowClient:
         # No automatic retries (a run is not idempotent, and the scheduler owns the retry
         # policy) and no redirects (they would carry the x-api-key header wherever they point).
         options = dict(maxsize=pool_size, retries=False)
-        proxy = _proxy_for(self.base_url)
-        self._pool = deadline_pool_manager(proxy, **options)
+        self._proxy = proxy_for(self.base_url, os.environ)
+        self._pool = deadline_pool_manager(*self._proxy_address(), **options)
+
+    def _proxy_address(self) -> tuple[str | None, dict[str, str] | None]:
+        """The proxy's URL without its login, and the header carrying that login; ValueError for SOCKS."""
+        if self._proxy is None:
+            return None, None
+        problem = proxy_problem(self._proxy, self._host)
+        if problem:
+            raise ValueError(problem)  # config.py refuses it first; this guards other callers
+        address, login = split_login(self._proxy.url)
+        return address, ({"Proxy-Authorization": basic_auth(login)} if login else None)
 
     def __repr__(self) -> str:
         key_state = "set" if self._api_key else "not set"
@@ -380,6 +392,11 @@ class LangFlowClient:
                 "Check that LangFlow is running and LANGFLOW_API_URL is right.", secret=self._api_key)
         if isinstance(exc, urllib3_errors.TimeoutError) and not isinstance(exc, urllib3_errors.NewConnectionError):
             return self._late(action, deadline, slow_hint, body_started=False, ran=ran)
+        if isinstance(exc, urllib3_errors.ProxyError) and self._proxy is not None:
+            return LangFlowUnreachable(
+                f"{where} is unreachable while {action}: the proxy {self._proxy.shown} (from {self._proxy.variable}) "
+                f"failed: {_describe_connection_failure(exc)}. Check {self._proxy.variable}, or set "
+                f"NO_PROXY={self._host} to reach LangFlow directly.", secret=self._api_key)
         return LangFlowUnreachable(
             f"{where} is unreachable while {action}: {_describe_connection_failure(exc)}. "
             "Check that LangFlow is running and LANGFLOW_API_URL is right.", secret=self._api_key)
@@ -451,14 +468,6 @@ def _retry_after(response: HttpAnswer) -> float | None:
         return float(value) if value is not None else None
     except ValueError:
         return None  # an HTTP date; rare enough to ignore
-
-
-def _proxy_for(base_url: str) -> str | None:
-    """The proxy the environment sets for LangFlow's address (HTTP_PROXY, HTTPS_PROXY, NO_PROXY)."""
-    parts = urlsplit(base_url)
-    if urllib.request.proxy_bypass(parts.hostname or ""):
-        return None
-    return urllib.request.getproxies().get(parts.scheme)
 
 
 def _path_part(identifier: str) -> str:
