@@ -45,7 +45,7 @@ from automagik.langflow.errors import (
     error_for_status,
     one_line,
 )
-from automagik.langflow.transport import Deadline, bounded_by, deadline_pool_manager
+from automagik.langflow.transport import Deadline, deadline_pool_manager
 from automagik.langflow.urls import basic_auth, display_url, proxy_for, proxy_problem, split_login
 
 logger = logging.getLogger("automagik.langflow")
@@ -302,7 +302,7 @@ class LangFlowClient:
             body = json.dumps(json_body, allow_nan=False).encode()
             headers = {**headers, "Content-Type": "application/json"}
         started = time.perf_counter()
-        with bounded_by(deadline):
+        with deadline:
             try:
                 raw = self._pool.urlopen(method, url, body=body, headers=headers, retries=False, redirect=False,
                                          timeout=timeout, preload_content=False, decode_content=True)

@@ -3,7 +3,7 @@
 urllib3's read timeout bounds each wait for bytes, not the answer: a server (or a proxy on the
 way) sending its status line, headers or body a byte at a time can hold a call for ever, and
 the connect timeout and the TLS handshake come on top of it. Here the calling thread declares
-its deadline (:func:`bounded_by`) before the call; the connection classes below then
+its deadline (``with Deadline(seconds):``) around the call; the connection classes below then
 
 * read the response (status line, headers, body, and a proxy's CONNECT answer) through a
   reader that sets the socket's timeout to what is left of the deadline before every recv,
@@ -23,8 +23,7 @@ import io
 import socket
 import threading
 import time
-from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 import urllib3
 from urllib3.connection import HTTPConnection, HTTPSConnection
@@ -34,7 +33,11 @@ _calls = threading.local()
 
 
 class Deadline:
-    """When a call must be over (monotonic clock), and how far it got: what its timeout message says."""
+    """When a call must be over (monotonic clock), and how far it got: what its timeout message says.
+
+    As a context manager it is the deadline the connections below enforce for this thread's
+    exchanges inside the ``with`` (a class, not @contextmanager: this runs for every call).
+    """
 
     __slots__ = ("seconds", "expires_at", "awaiting_answer", "received")
 
@@ -47,14 +50,11 @@ class Deadline:
     def remaining(self) -> float:
         return self.expires_at - time.monotonic()
 
+    def __enter__(self) -> "Deadline":
+        _calls.deadline = self
+        return self
 
-@contextmanager
-def bounded_by(deadline: Deadline) -> Iterator[Deadline]:
-    """Make ``deadline`` the one the connections below enforce for this thread's next exchange."""
-    _calls.deadline = deadline
-    try:
-        yield deadline
-    finally:
+    def __exit__(self, *exc_info: object) -> None:
         _calls.deadline = None
 
 
@@ -159,7 +159,7 @@ class _DeadlineHTTPSPool(HTTPSConnectionPool):
 
 def deadline_pool_manager(proxy: str | None = None, proxy_headers: dict[str, str] | None = None,
                           **options: Any) -> urllib3.PoolManager:
-    """A PoolManager (a ProxyManager when ``proxy`` is given) whose connections honour :func:`bounded_by`."""
+    """A PoolManager (a ProxyManager when ``proxy`` is given) whose connections honour :class:`Deadline`."""
     if proxy:
         manager: urllib3.PoolManager = urllib3.ProxyManager(proxy, proxy_headers=proxy_headers, **options)
     else:
