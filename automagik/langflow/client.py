@@ -147,7 +147,8 @@ class LangFlowClient:
         if login is not None:
             self._headers["Authorization"] = basic_auth(login)
         # No automatic retries (a run is not idempotent, and the scheduler owns the retry
-        # policy) and no redirects (they would carry the x-api-key header wherever they point).
+        # policy) and no redirects (they would carry the x-api-key and Authorization headers
+        # wherever they point).
         options = dict(maxsize=pool_size, retries=False)
         self._proxy = proxy_for(self.base_url, os.environ)
         self._pool = deadline_pool_manager(*self._proxy_address(), **options)
@@ -316,9 +317,8 @@ class LangFlowClient:
         if response.is_redirect:
             raise LangFlowBadRequest(
                 f"LangFlow at {self.shown_url} redirected to {display_url(response.headers.get('Location', ''))} "
-                f"while {action} "
-                f"(HTTP {response.status_code}). Set LANGFLOW_API_URL to the address LangFlow answers on; "
-                "redirects are not followed so the API key stays with LangFlow.",
+                f"while {action} (HTTP {response.status_code}). Set LANGFLOW_API_URL to the address LangFlow "
+                "answers on; redirects are not followed so the API key stays with LangFlow.",
                 status=response.status_code, secret=self._api_key)
         if not raise_for_status or response.status_code < 400:
             return response

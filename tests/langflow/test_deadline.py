@@ -130,7 +130,7 @@ def test_a_connect_that_hangs_is_bounded_by_the_call(hanging_connect_url, call_n
     assert f"did not accept a connection within {LIMIT:g} s" in message and "LANGFLOW_API_URL" in message
 
 
-def test_health_as_a_whole_is_bounded(monkeypatch):
+def test_health_as_a_whole_is_bounded():
     """/health_check answers at once, /api/v1/version trickles: health still ends within its limit."""
     def route(conn, request, server):
         if request.line.startswith("GET /health_check"):

@@ -212,7 +212,7 @@ def connect_hangs(port: int, wait: float = 0.3) -> bool:
         probe.settimeout(wait)
         try:
             probe.connect(("127.0.0.1", port))
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             return True
         except OSError:
             return False
