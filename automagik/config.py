@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
+from automagik.langflow.urls import display_url, login_after_host, proxy_for, proxy_problem
 from automagik.scheduling import InvalidTimezone, load_zone
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -61,8 +62,11 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
     def get(name: str) -> str | None:
         return non_blank(values, name)
 
+    langflow_api_url = _check_url(get("LANGFLOW_API_URL") or DEFAULT_LANGFLOW_URL)
+    # The client takes its proxy from the process environment (not .env), as requests does.
+    _check_proxy(langflow_api_url, os.environ if environ is None else environ)
     return Settings(
-        langflow_api_url=_check_url(get("LANGFLOW_API_URL") or DEFAULT_LANGFLOW_URL),
+        langflow_api_url=langflow_api_url,
         langflow_api_key=_check_api_key(get("LANGFLOW_API_KEY")),
         database_url=_check_database_url(get("DATABASE_URL")),
         # Empty or blank counts as unset, as for every variable here (see non_blank): in an
@@ -74,17 +78,35 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | Path
 
 
 def _check_url(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    # The URL may carry a user:password (for a proxy in front of LangFlow): shown without it.
+    shown = display_url(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # an unbalanced [ or ] around an IPv6 address
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(
-            f"LANGFLOW_API_URL={url!r} is not a usable address: expected http(s)://host[:port], "
+            f"LANGFLOW_API_URL={shown!r} is not a usable address: expected http(s)://host[:port], "
             "like http://localhost:7860."
+        )
+    if login_after_host(url):
+        raise ConfigError(
+            f"LANGFLOW_API_URL={shown!r} has an '@' after the host: percent-encode the user and password "
+            "(/ as %2F, ? as %3F, # as %23, @ as %40)."
         )
     try:
         parts.port  # noqa: B018 - raises ValueError for a port out of range
     except ValueError:
-        raise ConfigError(f"LANGFLOW_API_URL={url!r} has an invalid port: expected 1-65535.") from None
+        raise ConfigError(f"LANGFLOW_API_URL={shown!r} has an invalid port: expected 1-65535.") from None
     return url.rstrip("/")
+
+
+def _check_proxy(langflow_url: str, environ: Mapping[str, str]) -> None:
+    """Refuse a proxy for LangFlow the client cannot use (SOCKS), naming its variable."""
+    proxy = proxy_for(langflow_url, environ)
+    problem = proxy and proxy_problem(proxy, urlsplit(langflow_url).hostname or "")
+    if problem:
+        raise ConfigError(problem)
 
 
 def _check_api_key(key: str | None) -> str | None:

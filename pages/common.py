@@ -10,11 +10,11 @@ import dataclasses
 import re
 from datetime import datetime
 from typing import Callable, TypeVar
-from urllib.parse import urlsplit
 
 import streamlit as st
 
 from automagik.config import Settings, load_settings
+from automagik.langflow import display_url
 from automagik.services.context import AppContext, open_context
 from automagik.services.dashboard_settings import DashboardSettings, dashboard_settings
 from automagik.services.errors import ServiceError
@@ -64,10 +64,8 @@ def context() -> AppContext:
 
 
 def public_url(url: str) -> str:
-    """The LangFlow address without any user:password part, fit to show."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    return f"{parts.scheme}://{host}{f':{parts.port}' if parts.port else ''}{parts.path}"
+    """The LangFlow address without any user:password part, fit to show (the one rule for it)."""
+    return display_url(url)
 
 
 def zone() -> str:

@@ -66,3 +66,65 @@ def test_plain_postgresql_urls_use_the_installed_driver():
 def test_an_empty_timezone_variable_counts_as_unset(value):
     """The environment's convention (unlike `--timezone ""`, which is refused): empty = unset = UTC."""
     assert load_settings(environ={"TIMEZONE": value}, env_file=None).timezone == "UTC"
+
+
+@pytest.mark.parametrize("value, says", [
+    ("http://ops-7f3a:pw-s3cr3t@host:99999", "invalid port"),
+    ("ftp://ops-7f3a:pw-s3cr3t@host", "not a usable address"),
+    ("http://ops-7f3a:pw-s3cr3t@", "not a usable address"),
+    ("http://ops-7f3a:pw/s3cr3t@host:7860", "percent-encode"),  # an unescaped / ends the host early
+    ("http://ops-7f3a:pw#s3cr3t@host:7860", "percent-encode"),
+])
+def test_a_refused_langflow_url_does_not_show_its_login(value, says):
+    with pytest.raises(ConfigError) as refused:
+        load_settings(environ={"LANGFLOW_API_URL": value}, env_file=None)
+    message = str(refused.value)
+    assert message.startswith("LANGFLOW_API_URL") and says in message, message
+    assert "ops-7f3a" not in message and "s3cr3t" not in message, message
+
+
+def test_a_langflow_url_with_an_escaped_login_is_kept_as_given():
+    url = "https://ops-7f3a:pw%2Fs3cr3t%40x@langflow.example:7860"
+    assert load_settings(environ={"LANGFLOW_API_URL": url}, env_file=None).langflow_api_url == url
+
+
+PROXY_VARIABLES = ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY",
+                   "no_proxy", "NO_PROXY")
+
+
+@pytest.fixture
+def proxy_env(monkeypatch):
+    """The process environment with no proxy variables and LangFlow at an https address."""
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LANGFLOW_API_URL", "https://langflow.example:7860")
+    return monkeypatch
+
+
+@pytest.mark.parametrize("variable, value", [
+    ("HTTPS_PROXY", "socks5://px-user:px-s3cr3t@127.0.0.1:1080"),
+    ("ALL_PROXY", "socks5h://127.0.0.1:1080"),
+])
+def test_a_socks_proxy_for_langflow_stops_the_start(proxy_env, variable, value):
+    proxy_env.setenv(variable, value)
+    with pytest.raises(ConfigError) as refused:
+        load_settings(env_file=None)
+    message = str(refused.value)
+    assert message == (f"{variable}=socks5{'h' if variable == 'ALL_PROXY' else ''}://127.0.0.1:1080: SOCKS proxies "
+                       "are not supported; use an http:// proxy or NO_PROXY=langflow.example.")
+
+
+def test_proxies_that_do_not_lead_to_langflow_are_not_checked(proxy_env):
+    proxy_env.setenv("HTTP_PROXY", "socks5://127.0.0.1:1080")  # LangFlow is https
+    proxy_env.setenv("HTTPS_PROXY", "http://proxy.local:3128")
+    assert load_settings(env_file=None).langflow_api_url == "https://langflow.example:7860"
+    proxy_env.setenv("ALL_PROXY", "socks5://127.0.0.1:1080")
+    proxy_env.delenv("HTTPS_PROXY")
+    proxy_env.setenv("NO_PROXY", "localhost,.example")
+    assert load_settings(env_file=None).langflow_api_url == "https://langflow.example:7860"
+
+
+def test_proxies_are_checked_in_the_given_environment_too():
+    with pytest.raises(ConfigError, match="^ALL_PROXY=socks4://"):
+        load_settings(environ={"LANGFLOW_API_URL": "http://lf:7860", "ALL_PROXY": "socks4://127.0.0.1:1080"},
+                      env_file=None)

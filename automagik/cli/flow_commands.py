@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from automagik.cli.output import info, print_json, print_table
+from automagik.langflow import display_url
 from automagik.services import flows as flow_service
 from automagik.services import tasks as task_service
 from automagik.services.context import AppContext
@@ -57,7 +58,7 @@ def sync_flows(context: AppContext, settings, args) -> int:
     with context.langflow() as client:
         report = flow_service.sync_flows(context.db, client, choice=chosen)
     info(
-        f"Synced {report.total} flow(s) from {settings.langflow_api_url}: {len(report.added)} new, "
+        f"Synced {report.total} flow(s) from {display_url(settings.langflow_api_url)}: {len(report.added)} new, "
         f"{len(report.updated)} changed, {len(report.restored)} back, {len(report.removed)} gone from LangFlow."
     )
     for notice in report.notices:

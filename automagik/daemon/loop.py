@@ -47,7 +47,7 @@ from automagik.daemon.timers import ClockWatch, MonotonicScheduler
 from automagik.db import statistics
 from automagik.db.engine import Database
 from automagik.db.models import Schedule, ScheduleStatus, Task, TaskStatus
-from automagik.langflow import LangFlowClient
+from automagik.langflow import LangFlowClient, display_url
 from automagik.runs.fires import dispatch_due
 from automagik.runs.leases import Attempt, ClaimedTask, Recorded, hand_back, record_and_claim, recover_expired, renew_leases
 from automagik.runs.states import RetryPolicy
@@ -348,7 +348,7 @@ class Daemon:
             signal.signal(signal.SIGTERM, self.stop)
             signal.signal(signal.SIGINT, self.stop)
         log.info("daemon %s starting: %d workers, polling every %g s, LangFlow at %s%s", self.id,
-                 self.options.workers, self.options.poll_seconds, self.settings.langflow_api_url,
+                 self.options.workers, self.options.poll_seconds, display_url(self.settings.langflow_api_url),
                  "; runs what is due, then exits" if once else "")
         beat, recover = self._guarded(self.beat), self._guarded(self.recover)
         if once:

@@ -14,6 +14,7 @@ from automagik.langflow.errors import (
     LangFlowTimeout,
     LangFlowUnreachable,
 )
+from automagik.langflow.urls import display_url
 
 __all__ = [
     "LangFlowAuthError",
@@ -30,6 +31,7 @@ __all__ = [
     "LangFlowUnreachable",
     "RunResult",
     "component_role",
+    "display_url",
     "is_runnable_flow",
     "trim_flow",
 ]

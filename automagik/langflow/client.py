@@ -3,12 +3,19 @@
 Every failure comes out as one of the typed errors in :mod:`automagik.langflow.errors`, so
 callers never see a transport exception. The API key travels only in the ``x-api-key``
 header (LangFlow reads an ``Authorization: Bearer`` value as a JWT and refuses an API key
-there) and never appears in a message, a log line or ``repr``.
+there) and never appears in a message, a log line or ``repr``. A ``user:password@`` in the URL
+(for a proxy in front of LangFlow) is sent as ``Authorization: Basic`` and is not shown either:
+messages name the address through :func:`automagik.langflow.urls.display_url`.
 
 Requests go through urllib3's connection pool directly rather than through ``requests``: a
 call costs about half the CPU (bench/throughput.py: 0.55 ms per run through this client, 0.97
 ms through a plain requests.Session loop), and the daemon's pace is bound by its CPU. Proxies from the
-environment (HTTP_PROXY, HTTPS_PROXY, NO_PROXY) are honoured as ``requests`` would.
+environment (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY, NO_PROXY) are honoured as ``requests`` would; a
+SOCKS proxy is refused when the client is made (see :mod:`automagik.langflow.urls`).
+
+Every call has one limit for the whole exchange (connect, TLS, headers, body): ``run_flow``'s
+``timeout``, else the read timeout (for ``health``, at most HEALTH_READ_TIMEOUT). See
+:mod:`automagik.langflow.transport` for how a trickling server is held to it.
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ import copy
 import json
 import logging
 import time
-import urllib.request
+import os
 from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
@@ -38,11 +45,18 @@ from automagik.langflow.errors import (
     error_for_status,
     one_line,
 )
+from automagik.langflow.transport import Deadline, deadline_pool_manager
+from automagik.langflow.urls import basic_auth, display_url, proxy_for, proxy_problem, split_login
 
 logger = logging.getLogger("automagik.langflow")
 
 #: Health checks are quick by nature; a long read timeout would only delay a "down" verdict.
 HEALTH_READ_TIMEOUT = 10.0
+
+# What to do about a call that ran out of time, by kind of call (the end of its message).
+RUN_SLOW_HINT = "If the flow is just slow, raise the timeout."
+READ_SLOW_HINT = "If LangFlow is just slow, raise LANGFLOW_READ_TIMEOUT."
+HEALTH_SLOW_HINT = "Check that LangFlow is not overloaded or stuck."
 
 
 @dataclass(frozen=True)
@@ -103,18 +117,22 @@ class HttpAnswer:
 class LangFlowClient:
     """One LangFlow server, reached through one urllib3 connection pool.
 
-    ``connect_timeout`` and ``read_timeout`` are always passed explicitly; note that the read
-    timeout bounds each wait for bytes, not the whole response. ``pool_size`` is how many
+    ``read_timeout`` bounds each call as a whole, connect included (``run_flow`` may give its
+    own); ``connect_timeout`` bounds the connection alone. ``pool_size`` is how many
     connections are kept open for concurrent runs from several threads.
     """
 
     def __init__(self, base_url: str, api_key: str | None = None, connect_timeout: float = 5.0,
                  read_timeout: float = 120.0, *, pool_size: int = 32):
         parts = urlsplit(base_url.strip())
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError(
-                f"LangFlow URL {base_url!r} is not valid: expected something like http://127.0.0.1:7860.")
-        self.base_url = base_url.strip().rstrip("/")
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"LangFlow URL {display_url(base_url)!r} is not valid: expected something like "
+                             "http://127.0.0.1:7860.")
+        address, login = split_login(base_url.strip())
+        #: Where requests go: the URL without its login. ``shown_url`` is what messages name.
+        self.base_url = address.rstrip("/")
+        self.shown_url = display_url(self.base_url)
+        self._host = parts.hostname
         self._api_key = api_key or None
         self.connect_timeout = float(connect_timeout)
         self.read_timeout = float(read_timeout)
@@ -125,15 +143,29 @@ class LangFlowClient:
         }
         if self._api_key:
             self._headers["x-api-key"] = self._api_key
+        self._has_login = login is not None
+        if login is not None:
+            self._headers["Authorization"] = basic_auth(login)
         # No automatic retries (a run is not idempotent, and the scheduler owns the retry
-        # policy) and no redirects (they would carry the x-api-key header wherever they point).
+        # policy) and no redirects (they would carry the x-api-key and Authorization headers
+        # wherever they point).
         options = dict(maxsize=pool_size, retries=False)
-        proxy = _proxy_for(self.base_url)
-        self._pool = urllib3.ProxyManager(proxy, **options) if proxy else urllib3.PoolManager(**options)
+        self._proxy = proxy_for(self.base_url, os.environ)
+        self._pool = deadline_pool_manager(*self._proxy_address(), **options)
+
+    def _proxy_address(self) -> tuple[str | None, dict[str, str] | None]:
+        """The proxy's URL without its login, and the header carrying that login; ValueError for SOCKS."""
+        if self._proxy is None:
+            return None, None
+        problem = proxy_problem(self._proxy, self._host)
+        if problem:
+            raise ValueError(problem)  # config.py refuses it first; this guards other callers
+        address, login = split_login(self._proxy.url)
+        return address, ({"Proxy-Authorization": basic_auth(login)} if login else None)
 
     def __repr__(self) -> str:
         key_state = "set" if self._api_key else "not set"
-        return (f"LangFlowClient(base_url={self.base_url!r}, api_key={key_state}, "
+        return (f"LangFlowClient(base_url={self.shown_url!r}, api_key={key_state}, "
                 f"timeouts=({self.connect_timeout:g}, {self.read_timeout:g}))")
 
     def close(self) -> None:
@@ -150,23 +182,24 @@ class LangFlowClient:
 
     def health(self) -> LangFlowHealth:
         """Probe ``/health_check`` (readiness) and ``/api/v1/version``. Never raises for network trouble."""
-        timeout = min(self.read_timeout, HEALTH_READ_TIMEOUT)
+        limit = min(self.read_timeout, HEALTH_READ_TIMEOUT)
+        whole = Deadline(limit)  # both requests together, so a slow version does not double it
         try:
-            response = self._request("GET", "/health_check", action="checking health", read_timeout=timeout,
-                                     raise_for_status=False)
+            response = self._request("GET", "/health_check", action="checking health", limit=limit,
+                                     slow_hint=HEALTH_SLOW_HINT, raise_for_status=False)
         except LangFlowError as err:
             return LangFlowHealth(reachable=False, ready=False, version=None, detail=err.message)
-        version = self._version(timeout)
+        version = self._version(whole.remaining())
         status_body = _json_or_none(response)
         ready = response.status_code == 200 and isinstance(status_body, dict) and status_body.get("status") == "ok"
         named = f"LangFlow {version}" if version else "LangFlow"
         if ready:
-            detail = f"{named} at {self.base_url} is ready."
+            detail = f"{named} at {self.shown_url} is ready."
         elif response.status_code == 200:
-            detail = (f"{self.base_url} answered /health_check but not as LangFlow does. "
+            detail = (f"{self.shown_url} answered /health_check but not as LangFlow does. "
                       "Check that LANGFLOW_API_URL points at LangFlow.")
         else:
-            detail = (f"{named} at {self.base_url} is up but not ready (/health_check answered HTTP "
+            detail = (f"{named} at {self.shown_url} is up but not ready (/health_check answered HTTP "
                       f"{response.status_code}{_health_problems(status_body)}). Wait for it to finish "
                       "starting or check its database.")
         return LangFlowHealth(reachable=True, ready=ready, version=version, detail=one_line(detail, self._api_key))
@@ -218,7 +251,7 @@ class LangFlowClient:
         started = time.perf_counter()
         limit = self.read_timeout if timeout is None else float(timeout)
         response = self._request("POST", f"/api/v1/run/{_path_part(flow_id)}", params={"stream": "false"},
-                                 json_body=payload, action=action, read_timeout=limit, deadline=limit)
+                                 json_body=payload, action=action, limit=limit, slow_hint=RUN_SLOW_HINT)
         body = self._json(response, action=action)
         latency_ms = (time.perf_counter() - started) * 1000.0
         if not isinstance(body, dict):
@@ -243,47 +276,49 @@ class LangFlowClient:
 
     # -- plumbing ------------------------------------------------------------------------
 
-    def _version(self, read_timeout: float) -> str | None:
+    def _version(self, limit: float) -> str | None:
+        if limit <= 0:
+            return None
         try:
             body = _json_or_none(self._request("GET", "/api/v1/version", action="reading the version",
-                                               read_timeout=read_timeout))
+                                               limit=limit))
         except LangFlowError:
             return None
         version = body.get("version") if isinstance(body, dict) else None
         return version if isinstance(version, str) else None
 
     def _request(self, method: str, path: str, *, action: str, params: dict | None = None,
-                 json_body: Any = None, read_timeout: float | None = None,
-                 raise_for_status: bool = True, deadline: float | None = None) -> HttpAnswer:
+                 json_body: Any = None, limit: float | None = None, slow_hint: str = READ_SLOW_HINT,
+                 raise_for_status: bool = True) -> HttpAnswer:
         """Send one request; network failures (and HTTP errors, unless told not to) become typed errors.
 
-        With ``deadline`` (seconds) the whole answer must arrive within it: the read timeout
-        only bounds each wait for bytes, so a server trickling its answer could otherwise hold
-        a run far past its limit.
+        ``limit`` (seconds, default the read timeout) bounds the whole exchange: connect, TLS,
+        status line, headers and body. ``slow_hint`` ends the message of a call that ran out of it.
         """
-        timeout = (self.connect_timeout, self.read_timeout if read_timeout is None else read_timeout)
+        deadline = Deadline(self.read_timeout if limit is None else limit)
+        timeout = urllib3.Timeout(connect=min(self.connect_timeout, deadline.seconds), read=deadline.seconds)
         url = self.base_url + path + (f"?{urlencode(params)}" if params else "")
         headers, body = self._headers, None
         if json_body is not None:
             body = json.dumps(json_body, allow_nan=False).encode()
             headers = {**headers, "Content-Type": "application/json"}
         started = time.perf_counter()
-        try:
-            raw = self._pool.urlopen(method, url, body=body, headers=headers, retries=False, redirect=False,
-                                     timeout=urllib3.Timeout(connect=timeout[0], read=timeout[1]),
-                                     preload_content=False, decode_content=True)
-        except (urllib3_errors.HTTPError, OSError) as exc:
-            logger.debug("%s %s failed after %.1f ms: %s", method, path,
-                         (time.perf_counter() - started) * 1000.0, type(exc).__name__)
-            raise self._network_error(exc, action, timeout) from exc
-        response = self._read_body(raw, started, deadline, action, timeout)
+        with deadline:
+            try:
+                raw = self._pool.urlopen(method, url, body=body, headers=headers, retries=False, redirect=False,
+                                         timeout=timeout, preload_content=False, decode_content=True)
+            except (urllib3_errors.HTTPError, OSError) as exc:
+                logger.debug("%s %s failed after %.1f ms: %s", method, path,
+                             (time.perf_counter() - started) * 1000.0, type(exc).__name__)
+                raise self._network_error(exc, action, timeout, deadline, slow_hint, ran=method == "POST") from exc
+            response = self._read_body(raw, deadline, action, slow_hint)
         logger.debug("%s %s -> %s in %.1f ms", method, path, response.status_code,
                      (time.perf_counter() - started) * 1000.0)
         if response.is_redirect:
             raise LangFlowBadRequest(
-                f"LangFlow at {self.base_url} redirected to {response.headers.get('Location')} while {action} "
-                f"(HTTP {response.status_code}). Set LANGFLOW_API_URL to the address LangFlow answers on; "
-                "redirects are not followed so the API key stays with LangFlow.",
+                f"LangFlow at {self.shown_url} redirected to {display_url(response.headers.get('Location', ''))} "
+                f"while {action} (HTTP {response.status_code}). Set LANGFLOW_API_URL to the address LangFlow "
+                "answers on; redirects are not followed so the API key stays with LangFlow.",
                 status=response.status_code, secret=self._api_key)
         if not raise_for_status or response.status_code < 400:
             return response
@@ -293,15 +328,20 @@ class LangFlowClient:
             detail=body_json.get("detail") if isinstance(body_json, dict) else None,
             reason=response.reason,
             action=action,
-            base_url=self.base_url,
+            base_url=self.shown_url,
             has_key=self._api_key is not None,
+            has_login=self._has_login,
             secret=self._api_key,
             retry_after=_retry_after(response),
         )
 
-    def _read_body(self, raw: urllib3.BaseHTTPResponse, started: float, deadline: float | None, action: str,
-                   timeout: tuple[float, float]) -> HttpAnswer:
-        """Read the body in chunks, enforcing the deadline and a size cap."""
+    def _read_body(self, raw: urllib3.BaseHTTPResponse, deadline: Deadline, action: str,
+                   slow_hint: str) -> HttpAnswer:
+        """Read the body in chunks, enforcing the deadline and a size cap.
+
+        The transport already ends every wait at the deadline; the check here also catches
+        bytes that were buffered before it passed.
+        """
         chunks, size, whole = [], 0, False
         try:
             # read1 returns whatever bytes have arrived (decoded), so the deadline is checked
@@ -310,19 +350,17 @@ class LangFlowClient:
                 size += len(chunk)
                 if size > MAX_RESPONSE_BYTES:
                     raise LangFlowBadResponse(
-                        f"LangFlow at {self.base_url} sent more than {MAX_RESPONSE_BYTES // 2**20} MB while {action}; "
+                        f"LangFlow at {self.shown_url} sent more than {MAX_RESPONSE_BYTES // 2**20} MB while {action}; "
                         "the answer was dropped. Narrow the flow's output.", secret=self._api_key)
-                if deadline is not None and time.perf_counter() - started > deadline:
-                    raise LangFlowTimeout(
-                        f"LangFlow at {self.base_url} did not finish its answer within {deadline:g} s while {action}. "
-                        "Raise the run's timeout if the flow is slow.", secret=self._api_key)
+                if deadline.remaining() < 0:
+                    raise self._late(action, deadline, slow_hint, body_started=True)
                 chunks.append(chunk)
             whole = True
         except urllib3_errors.ReadTimeoutError as exc:
-            raise self._network_error(exc, action, timeout) from exc
+            raise self._late(action, deadline, slow_hint, body_started=True) from exc
         except (urllib3_errors.HTTPError, OSError) as exc:
             raise LangFlowBadResponse(
-                f"LangFlow at {self.base_url} sent a response that was cut off or could not be decoded while "
+                f"LangFlow at {self.shown_url} sent a response that was cut off or could not be decoded while "
                 f"{action}. The run can be retried.", secret=self._api_key) from exc
         finally:
             if not whole:
@@ -335,29 +373,50 @@ class LangFlowClient:
             return response.json()
         except ValueError as exc:
             raise LangFlowBadResponse(
-                f"LangFlow at {self.base_url} answered HTTP {response.status_code} with a body that is not "
+                f"LangFlow at {self.shown_url} answered HTTP {response.status_code} with a body that is not "
                 f"valid JSON while {action}. Try again; if it persists, check that LANGFLOW_API_URL points "
                 "at LangFlow and not at a proxy page.", status=response.status_code, secret=self._api_key) from exc
 
     def _bad_shape(self, action: str, expected: str) -> LangFlowBadResponse:
         return LangFlowBadResponse(
-            f"LangFlow at {self.base_url} answered with JSON that is not {expected} while {action}. "
+            f"LangFlow at {self.shown_url} answered with JSON that is not {expected} while {action}. "
             "Check that LANGFLOW_API_URL points at LangFlow.", secret=self._api_key)
 
-    def _network_error(self, exc: Exception, action: str, timeout: tuple[float, float]) -> LangFlowError:
-        where = f"LangFlow at {self.base_url}"
+    def _network_error(self, exc: Exception, action: str, timeout: urllib3.Timeout, deadline: Deadline,
+                       slow_hint: str, *, ran: bool) -> LangFlowError:
+        where = f"LangFlow at {self.shown_url}"
         # NewConnectionError is a ConnectTimeoutError in urllib3 2: a refusal is not a timeout.
         if isinstance(exc, urllib3_errors.ConnectTimeoutError) and not isinstance(exc, urllib3_errors.NewConnectionError):
             return LangFlowTimeout(
-                f"{where} did not accept a connection within {timeout[0]:g} s while {action}. "
+                f"{where} did not accept a connection within {timeout.connect_timeout:g} s while {action}. "
                 "Check that LangFlow is running and LANGFLOW_API_URL is right.", secret=self._api_key)
         if isinstance(exc, urllib3_errors.TimeoutError) and not isinstance(exc, urllib3_errors.NewConnectionError):
-            return LangFlowTimeout(
-                f"{where} sent nothing for {timeout[1]:g} s while {action}. The flow may still be "
-                "running in LangFlow; raise the timeout if it is slow.", secret=self._api_key)
+            return self._late(action, deadline, slow_hint, body_started=False, ran=ran)
+        if isinstance(exc, urllib3_errors.ProxyError) and self._proxy is not None:
+            return LangFlowUnreachable(
+                f"{where} is unreachable while {action}: the proxy {self._proxy.shown} (from {self._proxy.variable}) "
+                f"failed: {_describe_connection_failure(exc)}. Check {self._proxy.variable}, or set "
+                f"NO_PROXY={self._host} to reach LangFlow directly.", secret=self._api_key)
         return LangFlowUnreachable(
             f"{where} is unreachable while {action}: {_describe_connection_failure(exc)}. "
             "Check that LangFlow is running and LANGFLOW_API_URL is right.", secret=self._api_key)
+
+    def _late(self, action: str, deadline: Deadline, slow_hint: str, *, body_started: bool,
+              ran: bool = False) -> LangFlowTimeout:
+        """The timeout of a call that got (part of) a connection but not its whole answer in time."""
+        limit = deadline.seconds
+        if body_started:
+            what = f"did not finish its answer within {limit:g} s while {action}."
+        elif not deadline.awaiting_answer:  # only a TLS handshake waits for bytes before the request
+            what = f"did not complete the TLS handshake within {limit:g} s while {action}."
+            slow_hint = "Check that LangFlow is running and LANGFLOW_API_URL is right."
+        elif deadline.received:
+            what = (f"sent only part of its response headers within {limit:g} s while {action}; "
+                    "something on the way (a proxy?) may be stalling.")
+        else:
+            still = " The flow may still be running in LangFlow." if ran else ""
+            what = f"sent nothing for {limit:g} s while {action}.{still}"
+        return LangFlowTimeout(f"LangFlow at {self.shown_url} {what} {slow_hint}", secret=self._api_key)
 
 
 #: The largest answer read from LangFlow; beyond it a run fails instead of filling memory.
@@ -409,14 +468,6 @@ def _retry_after(response: HttpAnswer) -> float | None:
         return float(value) if value is not None else None
     except ValueError:
         return None  # an HTTP date; rare enough to ignore
-
-
-def _proxy_for(base_url: str) -> str | None:
-    """The proxy the environment sets for LangFlow's address (HTTP_PROXY, HTTPS_PROXY, NO_PROXY)."""
-    parts = urlsplit(base_url)
-    if urllib.request.proxy_bypass(parts.hostname or ""):
-        return None
-    return urllib.request.getproxies().get(parts.scheme)
 
 
 def _path_part(identifier: str) -> str:

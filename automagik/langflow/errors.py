@@ -159,19 +159,23 @@ def error_for_status(
     has_key: bool,
     secret: str | None = None,
     retry_after: float | None = None,
+    has_login: bool = False,
 ) -> LangFlowError:
     """Build the typed error for an HTTP error status.
 
     ``action`` completes "while ..." (e.g. ``"running flow 1234"``); ``detail`` is the JSON
-    body's ``detail`` when there was one.
+    body's ``detail`` when there was one; ``base_url`` is the address as shown (no login).
+    ``has_login`` says LANGFLOW_API_URL carries a user:password, which a refusal may be about.
     """
     said = render_detail(detail) or reason or "no detail given"
     where = f"LangFlow at {base_url}"
     if status in (401, 403):
         if has_key:
-            hint = "Set LANGFLOW_API_KEY to a valid LangFlow API key."
+            hint = "Set LANGFLOW_API_KEY to a valid LangFlow API key"
         else:
-            hint = "Set LANGFLOW_API_KEY to a LangFlow API key (none is set)."
+            hint = "Set LANGFLOW_API_KEY to a LangFlow API key (none is set)"
+        # A proxy in front of LangFlow that wants the URL's login refuses with the same codes.
+        hint += ", or check the user and password in LANGFLOW_API_URL." if has_login else "."
         return LangFlowAuthError(
             f"{where} refused access while {action} (HTTP {status}): {_sentence(said)} {hint}",
             status=status, secret=secret)

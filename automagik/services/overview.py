@@ -14,6 +14,7 @@ from automagik.clock import utcnow
 from automagik.db.migrate import schema_problem  # noqa: F401  (the dashboard asks it here)
 from automagik.db.engine import Database
 from automagik.db.models import Flow, Schedule, ScheduleStatus, Task, TaskStatus
+from automagik.langflow import display_url
 from automagik.scheduling import preview_fires
 from automagik.services.context import AppContext
 from automagik.services.schedules import schedule_trigger
@@ -39,7 +40,7 @@ def langflow_status(context: AppContext) -> LangFlowStatus:
     if not health.reachable:
         hint = (
             f"Check that LangFlow is running, or set LANGFLOW_API_URL to its address "
-            f"(now {settings.langflow_api_url})."
+            f"(now {display_url(settings.langflow_api_url)})."
         )
     elif not settings.langflow_api_key:
         # /health_check answers without a key, so "ready" says nothing about the key: say so.

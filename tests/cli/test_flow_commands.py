@@ -272,3 +272,15 @@ def test_flows_run_queues_a_pending_task(cli, langflow, db, settings):
     assert all(t["schedule_id"] is None for t in listed)
     assert langflow.run_count == 0  # queued for a daemon, not run by the CLI
     assert [r.task.id for r in task_service.list_tasks(db)] == [t["id"] for t in listed]
+
+
+def test_sync_report_shows_the_address_without_its_login(cli, langflow, db):
+    """A user:password in LANGFLOW_API_URL reaches LangFlow (a proxy in front may want it), not the screen."""
+    with_login = langflow.url.replace("://", "://ops-7f3a:pw-s3cr3t@", 1)
+    report = ok_lines(cli("flows", "sync", env={"LANGFLOW_API_URL": with_login}))
+    assert report[0].startswith(f"Synced 2 flow(s) from {langflow.url}: "), report
+    langflow.pause()
+    down = cli("flows", "sync", env={"LANGFLOW_API_URL": with_login})
+    assert down.returncode == 1 and str(langflow.port) in down.output, down.output
+    for output in ("\n".join(report), down.output):
+        assert "ops-7f3a" not in output and "s3cr3t" not in output, output
