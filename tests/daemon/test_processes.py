@@ -314,6 +314,15 @@ def test_a_bad_once_value_is_refused_naming_the_variable(launcher):
     assert result.returncode == 2 and "AUTOMAGIK_ONCE" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_the_start_log_shows_langflow_without_the_login_of_its_url(db, langflow, launcher):
+    address = langflow.url.removeprefix("http://")
+    daemon = launcher.start(env={"LANGFLOW_API_URL": f"http://ops-7f3a:pw-s3cr3t@{address}"})
+    wait_registered(db, daemon)
+    assert daemon.terminate() == 0
+    log = daemon.log()
+    assert f"LangFlow at http://{address}" in log and "ops-7f3a" not in log and "s3cr3t" not in log, log
+
+
 def test_fires_claimed_ahead_start_at_their_instant_never_before(db, langflow, launcher):
     """The daemon dispatches and claims fires a little before they are due; each must still
     reach LangFlow at or after its planned instant, and its task says when it really began."""
