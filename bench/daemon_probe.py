@@ -8,7 +8,9 @@
 Instance attributes shadow the methods of that one Daemon and its Database (beat, tick,
 write, read), so nothing else is timed: not another daemon, not the benchmark's own reads.
 Each transaction is named by the function that opened it (`runs.fires.dispatch_due`) and
-carries its statements by kind and the rows they wrote, so a slow one says what it did.
+carries what it did: its statements by kind and the rows they wrote, the time spent in the
+driver's calls (the slowest statement named) and in its commit; the rest of its time is
+Python's (building statements and objects, waiting for the GIL).
 Used by bench/soak.py; it names the daemon's internals, so it follows them when they change.
 """
 
@@ -40,7 +42,7 @@ class Span:
     seconds: float
     thread: str
     ok: bool = True  # False: it raised (a transaction rolled back)
-    statements: str = ""  # a transaction's statements by kind, with the rows they wrote
+    statements: str = ""  # for a transaction, what it did (Noted.text)
 
     @property
     def ended(self) -> float:
@@ -64,18 +66,39 @@ def _rows_written(statement, multiparams, result) -> int | None:
     return result.rowcount
 
 
-def _statements_text(noted: list[tuple[str, int | None]]) -> str:
-    """'SELECT 3, UPDATE 2 (500+ rows), INSERT 1 (1300 rows)': a transaction's statements by kind,
-    with the rows they wrote ('+': some statements did not say)."""
-    kinds: dict[str, list[int | None]] = defaultdict(list)
-    for kind, rows in noted:
-        kinds[kind].append(rows)
-    parts = []
-    for kind, counts in kinds.items():
-        known = [n for n in counts if n is not None]
-        more = "+" if len(known) < len(counts) else ""
-        parts.append(f"{kind} {len(counts)}" + ("" if kind == "SELECT" or not known else f" ({sum(known)}{more} rows)"))
-    return ", ".join(parts)
+def _compact(sql: str, limit: int = 110) -> str:
+    """A statement on one line, a SELECT's column list left out."""
+    sql = " ".join(sql.split())
+    if sql.startswith("SELECT ") and " FROM " in sql:
+        sql = "SELECT ... FROM " + sql.split(" FROM ", 1)[1]
+    return sql if len(sql) <= limit else sql[:limit] + "..."
+
+
+class Noted:
+    """What one transaction did, as the engine's events saw it."""
+
+    def __init__(self) -> None:
+        self.kinds: dict[str, list[int | None]] = defaultdict(list)  # statement kind -> rows each wrote
+        self.driver = 0.0  # seconds inside the driver's execute calls (SQLite's BEGIN IMMEDIATE included)
+        self.slowest: tuple[float, str] = (0.0, "")
+        self.cursor_began = 0.0
+        self.commit_began: float | None = None
+
+    def text(self, ended: float) -> str:
+        """'SELECT 2, UPDATE 1 (500 rows), INSERT 1 (500 rows); driver 120 ms (slowest 80 ms: INSERT
+        INTO tasks ...); commit 30 ms' ('+' after rows: some statements did not say)."""
+        parts = []
+        for kind, counts in self.kinds.items():
+            known = [n for n in counts if n is not None]
+            more = "+" if len(known) < len(counts) else ""
+            rows = "" if kind == "SELECT" or not known else f" ({sum(known)}{more} rows)"
+            parts.append(f"{kind} {len(counts)}{rows}")
+        text = ", ".join(parts) + f"; driver {self.driver * 1000:.0f} ms"
+        if self.slowest[1]:
+            text += f" (slowest {self.slowest[0] * 1000:.0f} ms: {self.slowest[1]})"
+        if self.commit_began is not None:
+            text += f"; commit {(ended - self.commit_began) * 1000:.0f} ms"
+        return text
 
 
 class Probe:
@@ -93,7 +116,11 @@ class Probe:
         daemon.tick = self._timed_tick(daemon.tick)  # tick_between_polls calls self.tick(poll=False)
         daemon.db.write = self._timed_transactions(daemon.db.write, self.writes)
         daemon.db.read = self._timed_transactions(daemon.db.read, self.reads)
-        event.listen(daemon.db.engine, "after_execute", self._note_statement)
+        engine = daemon.db.engine
+        event.listen(engine, "after_execute", self._note_statement)
+        event.listen(engine, "before_cursor_execute", self._note_cursor_began)
+        event.listen(engine, "after_cursor_execute", self._note_cursor_ended)
+        event.listen(engine, "commit", self._note_commit)
 
     def restart_clock(self) -> None:
         self.origin = time.monotonic()
@@ -111,10 +138,27 @@ class Probe:
         spans.append(Span(what, began - self.origin, time.monotonic() - began, threading.current_thread().name,
                           ok, statements))
 
+    def _noted(self) -> Noted | None:
+        return getattr(self._local, "noted", None)
+
     def _note_statement(self, _connection, statement, multiparams, _params, _options, result) -> None:
-        noted = getattr(self._local, "statements", None)
-        if noted is not None:
-            noted.append((type(statement).__name__.upper(), _rows_written(statement, multiparams, result)))
+        if (noted := self._noted()) is not None:
+            noted.kinds[type(statement).__name__.upper()].append(_rows_written(statement, multiparams, result))
+
+    def _note_cursor_began(self, *_args) -> None:
+        if (noted := self._noted()) is not None:
+            noted.cursor_began = time.monotonic()
+
+    def _note_cursor_ended(self, _connection, _cursor, statement, *_args) -> None:
+        if (noted := self._noted()) is not None:
+            seconds = time.monotonic() - noted.cursor_began
+            noted.driver += seconds
+            if seconds > noted.slowest[0]:
+                noted.slowest = (seconds, _compact(statement))
+
+    def _note_commit(self, _connection) -> None:
+        if (noted := self._noted()) is not None:
+            noted.commit_began = time.monotonic()
 
     def _timed_beat(self, beat):
         def timed_beat() -> None:
@@ -151,14 +195,14 @@ class Probe:
         """From entering the transaction (on SQLite, waiting for the write lock included) to the
         end of its commit (or rollback)."""
         began, ok = time.monotonic(), False
-        self._local.statements = noted = []
+        self._local.noted = noted = Noted()
         try:
             with open_transaction() as session:
                 yield session
             ok = True  # the original's exit has committed
         finally:
-            self._local.statements = None
-            self._record(spans, what, began, ok, _statements_text(noted))
+            self._local.noted = None
+            self._record(spans, what, began, ok, noted.text(time.monotonic()))
 
 
 @dataclass
@@ -187,11 +231,12 @@ class Timeline:
         """Where the time went: transactions by function, the longest writes and ticks (with
         what each tick spent its time on), the longest heartbeat gap and the ticks inside it."""
         lines = [f"  write transactions by function ({len(self.writes)}):", *by_function(self.writes),
-                 f"  read transactions by function ({len(self.reads)}):", *by_function(self.reads),
-                 "  longest write transactions:"]
-        for span in sorted(self.writes, key=lambda s: -s.seconds)[:top]:
-            lines.append(f"    +{span.began:6.2f} s  {span.seconds * 1000:7.1f} ms  {span.what}"
-                         + ("" if span.ok else " (rolled back)") + f": {span.statements}")
+                 f"  read transactions by function ({len(self.reads)}):", *by_function(self.reads)]
+        for kind, spans, count in (("write", self.writes, top), ("read", self.reads, 3)):
+            lines.append(f"  longest {kind} transactions:")
+            for span in sorted(spans, key=lambda s: -s.seconds)[:count]:
+                lines.append(f"    +{span.began:6.2f} s  {span.seconds * 1000:7.1f} ms  {span.what}"
+                             + ("" if span.ok else " (rolled back)") + f": {span.statements}")
         for tick in sorted(self.ticks, key=lambda s: -s.seconds)[:3]:
             lines.append(f"  tick at +{tick.began:.2f} s ({tick.what}): {tick.seconds * 1000:.0f} ms: "
                          f"{self.tick_breakdown(tick)}")
