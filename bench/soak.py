@@ -1,15 +1,17 @@
 """Soak: under a herd and a LangFlow outage, the daemon never stalls and runs every fire exactly once.
 
     python bench/soak.py [--tiny] [--backends sqlite,postgresql] [--seconds 90] [--outage-seconds 30]
-                         [--heartbeat-seconds 5] [--schedules 10000] [--herd 2000]
+                         [--heartbeat-seconds 5] [--schedules 10000] [--herd 2000] [--unanalyzed]
 
 10,000 interval schedules every 60 s against the LangFlow test server: 2,000 due in the same
 second, half of those with their previous run still pending a retry (tries 1, next_retry_at
 spread over the window: a retry does not hold its schedule, so the fire runs too), the other
-8,000 spread evenly over the period. LangFlow answers HTTP 500 to every run for the first
-30 s, then recovers. The daemon (automagik.daemon.loop.Daemon, 16 workers, default options,
-heartbeat every --heartbeat-seconds: AUTOMAGIK_HEARTBEAT_SECONDS, default 5) runs in this
-process for 90 s, with timing wrappers on that one instance (its code runs unchanged):
+8,000 spread evenly over the period; the planner's statistics are then gathered (ANALYZE), as
+for a database in service (--unanalyzed leaves them out: a database just bulk-loaded).
+LangFlow answers HTTP 500 to every run for the first 30 s, then recovers. The daemon
+(automagik.daemon.loop.Daemon, 16 workers, default options, heartbeat every
+--heartbeat-seconds: AUTOMAGIK_HEARTBEAT_SECONDS, default 5) runs in this process for 90 s,
+with timing wrappers on that one instance (its code runs unchanged):
 
 - every Daemon.beat call -> the longest gap between heartbeats, the end of the window
   included (a daemon that stopped beating shows); target <= 2 x the heartbeat interval;
@@ -49,6 +51,7 @@ from automagik.config import Settings  # noqa: E402
 from automagik.daemon.loop import Daemon  # noqa: E402
 from automagik.daemon.settings import DaemonSettings  # noqa: E402
 from automagik.db.engine import Database  # noqa: E402
+from automagik.db import statistics  # noqa: E402
 from automagik.db.models import Schedule, ScheduleStatus, Task, TaskStatus  # noqa: E402
 from automagik.runs.schedules import schedule_trigger  # noqa: E402
 from bench.common import (  # noqa: E402
@@ -218,7 +221,8 @@ def run_daemon(soak: Soak, url: str, server: FakeServer, db: Database, daemon_st
     return end
 
 
-def run_soak(databases: Databases, backend: str, shape: Shape, beat_every: float, workdir: Path) -> Soak:
+def run_soak(databases: Databases, backend: str, shape: Shape, beat_every: float, workdir: Path,
+             analyze: bool = True) -> Soak:
     soak = Soak(backend, shape, beat_every)
     server = FakeServer(workdir, f"lf-soak-{backend}", fail_first_seconds=shape.outage).start()
     url = databases.new(backend, f"soak_{backend}")
@@ -230,6 +234,10 @@ def run_soak(databases: Databases, backend: str, shape: Shape, beat_every: float
         sync_echo_flow(db, server.url)
         t0 = ceil_to_second(utcnow() + timedelta(seconds=2 + shape.schedules * 0.0003))
         seeded = seed(db, shape, t0)
+        if analyze:
+            statistics.analyze(db)  # as autovacuum (PostgreSQL) or `db init` would have for a database in service
+        else:
+            soak.notes.append("no planner statistics after seeding (--unanalyzed): a database just bulk-loaded")
         daemon_start = t0 - timedelta(seconds=1)  # idle for a second, then the herd
         if utcnow() > daemon_start:
             soak.notes.append("seeding overran its lead: the first fires were late for the benchmark's sake")
@@ -388,6 +396,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="the daemon's heartbeat (default AUTOMAGIK_HEARTBEAT_SECONDS or 5)")
     p.add_argument("--schedules", type=int, help="schedules in all (default 10000, tiny 300)")
     p.add_argument("--herd", type=int, help="of which due in the same second (default 2000, tiny 60)")
+    p.add_argument("--unanalyzed", action="store_true",
+                   help="leave the query planner without statistics after seeding (a database just bulk-loaded; "
+                        "on PostgreSQL until autovacuum's first ANALYZE, up to a minute into the soak)")
     args = p.parse_args(argv)
     shape = shape_of(args)
     if not 0 <= shape.herd <= shape.schedules:
@@ -399,7 +410,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             for backend in backends_of(args):
                 print(f"  automagik on {backend}...", flush=True)
-                soak = run_soak(databases, backend, shape, args.heartbeat_seconds, workdir)
+                soak = run_soak(databases, backend, shape, args.heartbeat_seconds, workdir, not args.unanalyzed)
                 print(diagnosis(soak), flush=True)
                 rows += rows_for(soak, args.tiny)
         finally:
