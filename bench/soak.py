@@ -224,13 +224,14 @@ def run_daemon(soak: Soak, url: str, server: FakeServer, db: Database, daemon_st
 def run_soak(databases: Databases, backend: str, shape: Shape, beat_every: float, workdir: Path,
              analyze: bool = True) -> Soak:
     soak = Soak(backend, shape, beat_every)
-    server = FakeServer(workdir, f"lf-soak-{backend}", fail_first_seconds=shape.outage).start()
     url = databases.new(backend, f"soak_{backend}")
     db = Database(url)
+    server = FakeServer(workdir, f"lf-soak-{backend}", fail_first_seconds=shape.outage)
     capture = LogCapture()
     automagik_log = logging.getLogger("automagik")
     automagik_log.addHandler(capture)
     try:
+        server.start()  # inside the try: stopped whatever fails next
         sync_echo_flow(db, server.url)
         t0 = ceil_to_second(utcnow() + timedelta(seconds=2 + shape.schedules * 0.0003))
         seeded = seed(db, shape, t0)
