@@ -264,10 +264,11 @@ def stop_process(proc: subprocess.Popen, timeout: float = 60.0) -> int | None:
 class FakeServer:
     """bench/fake_server.py in its own process on 127.0.0.1; stop() returns the recorded arrivals."""
 
-    def __init__(self, workdir: Path, name: str = "langflow") -> None:
+    def __init__(self, workdir: Path, name: str = "langflow", *, fail_first_seconds: float = 0.0) -> None:
         self.port = free_port()
         self.record = workdir / f"{name}-{self.port}-arrivals.json"
         self.log = workdir / f"{name}-{self.port}.log"
+        self.fail_first_seconds = fail_first_seconds  # an outage: runs answer HTTP 500 (see fake_server.py)
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -278,11 +279,17 @@ class FakeServer:
         with open(self.log, "w") as log:
             self.proc = subprocess.Popen(
                 [PYTHON, "-m", "bench.fake_server", "--port", str(self.port), "--api-key", API_KEY,
-                 "--record", str(self.record)],
+                 "--record", str(self.record), "--fail-first-seconds", str(self.fail_first_seconds)],
                 cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONPATH": str(ROOT)},
             )
         wait_for_port(self.port, 30, self.proc)
         return self
+
+    def start_outage(self) -> None:
+        """Start the fail_first_seconds outage again from now (a benchmark's own start)."""
+        if self.proc is None or self.fail_first_seconds <= 0:
+            raise RuntimeError("start_outage needs a running server made with fail_first_seconds")
+        self.proc.send_signal(signal.SIGUSR1)
 
     def stop(self) -> list[tuple[float, str | None, int | None]]:
         """Stop the server; [(received_at epoch, input text, status)] for every run it served."""

@@ -28,6 +28,7 @@ BENCHMARKS = {
     "throughput": "throughput",
     "dashboard_scale": "dashboard",
     "idle_tick": "idle tick",
+    "soak": "soak",
 }
 RESULTS_FILE = ROOT / "BENCHMARKS.md"
 HEADER = """# Benchmarks

@@ -17,7 +17,7 @@ from tests.conftest import PROJECT_ROOT
 
 pytestmark = pytest.mark.slow
 
-MEASURES = ("dispatch lateness", "throughput", "dashboard", "idle tick")
+MEASURES = ("dispatch lateness", "throughput", "dashboard", "idle tick", "soak")
 
 
 def test_every_benchmark_runs_at_tiny_size(tmp_path):
