@@ -24,7 +24,7 @@ class DaemonSettings:
     retry_max_seconds: float = 3600.0
     missed_grace_seconds: float = 60.0  # a fire later than this counts as missed (downtime)
     catch_up_limit: int = 100  # the most runs the "all" policy makes up after downtime
-    dispatch_batch: int = 500  # due schedules handled per transaction
+    dispatch_batch: int = 250  # due schedules handled per transaction (bench/soak.py: ~100 ms under a herd)
     alert_webhook_url: str | None = None
     once: bool = False  # run what is due now, wait for it, exit (for cron-driven setups)
 

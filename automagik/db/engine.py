@@ -31,9 +31,11 @@ def make_engine(database_url: str, **kwargs) -> Engine:
     if url.drivername == "postgresql":
         # SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3; the installed driver is psycopg2.
         url = url.set(drivername="postgresql+psycopg2")
-    # psycopg2's executemany is one round trip per row; execute_batch sends pages of 100. The
-    # daemon records outcomes and advances schedules with executemany UPDATEs.
+    # psycopg2's executemany is one round trip per row; execute_batch sends pages. The daemon
+    # records a batch of outcomes with one executemany UPDATE: one page for the whole batch
+    # (the default page, 100 rows, made several round trips inside the transaction).
     kwargs.setdefault("executemany_mode", "values_plus_batch")
+    kwargs.setdefault("executemany_batch_page_size", 1000)
     kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)

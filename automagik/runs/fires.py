@@ -21,12 +21,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Collection
 
-from sqlalchemy import and_, bindparam, exists, func, or_, select, update
+from sqlalchemy import String, and_, bindparam, cast, column, exists, func, or_, select, update, values
 from sqlalchemy import insert as generic_insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from automagik.db.engine import Database
+from automagik.db.types import UTCDateTime
 from automagik.db.models import LogLevel, MissedRunPolicy, Schedule, ScheduleStatus, Task, TaskStatus
 from automagik.runs.states import Transition, log_row, target, write_logs
 from automagik.scheduling import InvalidSchedule, Trigger
@@ -43,7 +44,7 @@ MAX_WALK = 2_000
 PLAN_BUDGET = 0.25
 # Tasks written by one batch at most (catch-up under the "all" policy writes up to
 # catch_up_limit per schedule): the rest waits for the next batch, keeping the transaction short.
-MAX_BATCH_TASKS = 2_000
+MAX_BATCH_TASKS = 1_000
 
 RUNNING_REASON = "skipped: the previous run of this schedule was still going"
 QUEUED_REASON = "skipped: the previous run of this schedule was still waiting to start"
@@ -53,9 +54,10 @@ def in_progress(task=Task):
     """A run holds its schedule while it runs, or is queued and has never been tried. A task
     waiting for a retry does not: its schedule's next fire runs on time, and the retry runs
     when its turn comes (never at the same time as another run of the schedule)."""
-    return or_(
-        task.status == TaskStatus.RUNNING,
-        and_(task.status == TaskStatus.PENDING, task.tries == 0),
+    # The IN lets both databases use the (schedule_id, status) index for it.
+    return and_(
+        task.status.in_([TaskStatus.RUNNING, TaskStatus.PENDING]),
+        or_(task.status == TaskStatus.RUNNING, task.tries == 0),
     )
 
 
@@ -324,6 +326,9 @@ def _advance(session, advances: list[dict], now: datetime) -> None:
     if not advances:
         return
     table = Schedule.__table__
+    if session.get_bind().dialect.name == "postgresql":
+        _advance_joined(session, table, advances, now)
+        return
     session.execute(
         update(table)
         .where(
@@ -338,6 +343,33 @@ def _advance(session, advances: list[dict], now: datetime) -> None:
             updated_at=now,
         ),
         advances,
+    )
+
+
+def _advance_joined(session, table, advances: list[dict], now: datetime) -> None:
+    """PostgreSQL: the batch as one UPDATE joined to a VALUES list. As an executemany, psycopg2
+    sends one UPDATE per schedule, and building them held the dispatch transaction ~100 ms
+    for a batch of 500 (bench/soak.py)."""
+    names = ("schedule_id", "read_next_run_at", "new_next_run_at", "new_status", "new_last_run_at")
+    batch = values(
+        column("schedule_id", String), column("read_next_run_at", UTCDateTime()),
+        column("new_next_run_at", UTCDateTime()), column("new_status", String),
+        column("new_last_run_at", UTCDateTime()), name="advance",
+    ).data([tuple(row[name] for name in names) for row in advances])
+    at = table.c.next_run_at.type
+    session.execute(
+        update(table)
+        .where(
+            table.c.id == batch.c.schedule_id,
+            table.c.status == ScheduleStatus.ACTIVE.value,
+            table.c.next_run_at == cast(batch.c.read_next_run_at, at),
+        )
+        .values(
+            next_run_at=cast(batch.c.new_next_run_at, at),
+            status=batch.c.new_status,
+            last_run_at=cast(batch.c.new_last_run_at, at),
+            updated_at=now,
+        )
     )
 
 
