@@ -224,15 +224,19 @@ def _read_due(
         if session.scalar(select(Schedule.id).where(*due).limit(1)) is None:
             return []  # most ticks: nothing due, and no write lock taken
         busy = _busy(finished)
-        result.deferred = session.scalar(
-            select(func.min(Schedule.next_run_at)).where(*due, Schedule.next_run_at > now, busy)
-        )
-        return list(session.scalars(
+        batch = list(session.scalars(
             select(Schedule)
             .where(*due, or_(Schedule.next_run_at <= now, ~busy))
             .order_by(Schedule.next_run_at)
             .limit(limit)
         ))
+        if len(batch) < limit:
+            # The last batch of the tick says when the busy ones are due. Asked of every batch,
+            # it looked at every schedule of a herd still to dispatch, again and again.
+            result.deferred = session.scalar(
+                select(func.min(Schedule.next_run_at)).where(*due, Schedule.next_run_at > now, busy)
+            )
+        return batch
 
 
 def _walk(schedule: Schedule, until: datetime, settings: DaemonSettings) -> Walk | InvalidSchedule:

@@ -132,35 +132,40 @@ def _any_runnable(db: Database, until: datetime) -> bool:
 def _claim(
     session, dialect: str, daemon_id: str, now: datetime, until: datetime, limit: int, lease_seconds: float
 ) -> list[ClaimedTask]:
-    running, earlier = aliased(Task), aliased(Task)
+    running = aliased(Task)
     candidates = (
         select(Task.id, Task.schedule_id)
         .where(
             Task.status.in_(sources(Transition.CLAIM)),
             Task.next_retry_at <= until,
             ~exists().where(and_(running.schedule_id == Task.schedule_id, running.status == TaskStatus.RUNNING)),
-            # A schedule's first runnable task only: a queue of one schedule's runs (catch-up,
-            # manual runs) must not fill the window and hold back every other schedule's.
-            ~exists().where(and_(
-                earlier.schedule_id == Task.schedule_id,
-                earlier.status == TaskStatus.PENDING,
-                earlier.next_retry_at <= until,
-                or_(earlier.next_retry_at < Task.next_retry_at,
-                    and_(earlier.next_retry_at == Task.next_retry_at, earlier.id < Task.id)),
-            )),
         )
         .order_by(Task.next_retry_at)
-        .limit(limit * 2)
     )
     if dialect == "postgresql":
         candidates = candidates.with_for_update(skip_locked=True, of=Task)
-    chosen, schedules = [], set()
-    for task_id, schedule_id in session.execute(candidates):
-        if schedule_id is not None and schedule_id in schedules:
-            continue
-        schedules.add(schedule_id)
-        chosen.append(task_id)
-        if len(chosen) == limit:
+    # At most one task per schedule, the earliest. Candidates come in windows of twice what is
+    # wanted; a schedule seen once is left out of the next window, so a queue of one
+    # schedule's runs (catch-up, manual runs) cannot fill the windows and hold back the rest.
+    chosen: list[str] = []
+    seen: set[str] = set()
+    while len(chosen) < limit:
+        window = candidates
+        if chosen:
+            window = window.where(Task.id.not_in(chosen))
+        if seen:
+            window = window.where(or_(Task.schedule_id.is_(None), Task.schedule_id.not_in(list(seen))))
+        wanted = 2 * (limit - len(chosen))
+        rows = session.execute(window.limit(wanted)).all()
+        for task_id, schedule_id in rows:
+            if schedule_id is not None and schedule_id in seen:
+                continue
+            if schedule_id is not None:
+                seen.add(schedule_id)
+            chosen.append(task_id)
+            if len(chosen) == limit:
+                break
+        if len(rows) < wanted:
             break
     if not chosen:
         return []
