@@ -113,7 +113,7 @@ class Probe:
         self.reads: list[Span] = []
         self._local = threading.local()  # the statements of the transaction open on this thread
         daemon.beat = self._timed_beat(daemon.beat)
-        daemon.tick = self._timed_tick(daemon.tick)  # tick_between_polls calls self.tick(poll=False)
+        daemon.tick = self._timed_tick(daemon.tick)  # the loop calls self.tick through _ticked
         daemon.db.write = self._timed_transactions(daemon.db.write, self.writes)
         daemon.db.read = self._timed_transactions(daemon.db.read, self.reads)
         engine = daemon.db.engine
