@@ -238,12 +238,14 @@ class Daemon:
             return
         self._recheck_at = None
         budget_ends = time.monotonic() + TICK_BUDGET
+        deferred: list[str] = []  # busy schedules left for their instant: the next batch reads past them
         while True:
             now = utcnow()
             until = self._horizon(now)
             self._drain_finished()
             finished = [task.id for task, _ in self._unrecorded]  # not busy, though not yet recorded
-            fired = dispatch_due(self.db, now, self.options, self.id, until, finished)
+            fired = dispatch_due(self.db, now, self.options, self.id, until, finished, deferred=deferred)
+            deferred += fired.deferred_ids
             if fired.schedules:
                 log.info("dispatched %d fire(s) of %d schedule(s); %d skipped, %d one-shot(s) completed",
                          fired.fired, fired.schedules, fired.skipped, fired.completed)

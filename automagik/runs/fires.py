@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Collection
 
-from sqlalchemy import String, and_, bindparam, cast, column, exists, func, or_, select, update, values
+from sqlalchemy import String, and_, bindparam, cast, column, exists, or_, select, update, values
 from sqlalchemy import insert as generic_insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -90,13 +90,15 @@ class DispatchResult:
     skipped: int = 0
     completed: int = 0
     deferred: datetime | None = None  # the earliest fire left for its instant (see dispatch_due)
-    cut_short: bool = False  # the planning budget ran out before the batch was planned
+    deferred_ids: list[str] = field(default_factory=list)  # ... and the schedules left so
+    cut_short: bool = False  # the batch was full, or its planning budget ran out
 
     @property
     def more(self) -> bool:
         """Whether another batch may find due work: this one was full (or cut short) and
-        advanced something. A batch that advanced nothing ends the tick (no spinning)."""
-        return self.schedules > 0 and self.cut_short
+        advanced or deferred something (the next batch reads past what it deferred). A batch
+        that did neither ends the tick: no spinning."""
+        return self.cut_short and (self.schedules > 0 or bool(self.deferred_ids))
 
 
 def walk_fires(trigger: Trigger, first: datetime, until: datetime, keep: int) -> Walk:
@@ -181,29 +183,39 @@ def _insert(dialect: str):
 
 def dispatch_due(
     db: Database, now: datetime, settings: DaemonSettings, daemon_id: str, until: datetime | None = None,
-    finished: Collection[str] = (), plan_budget: float = PLAN_BUDGET,
+    finished: Collection[str] = (), plan_budget: float = PLAN_BUDGET, deferred: Collection[str] = (),
 ) -> DispatchResult:
     """Fire every active schedule whose next_run_at has come by `until` (default now), one batch;
     safe to run anywhere, twice. Fires a little ahead of now become tasks that wait for their
     instant (`next_retry_at`), so that one tick can serve many fires.
 
     A schedule whose previous run is in progress skips its fire, but only once the fire is
-    due: a future fire of a busy schedule is left alone (`deferred`), since the run may be over
-    by then. `finished` names tasks the caller knows have finished, not yet recorded."""
+    due: a future fire of a busy schedule is left alone (`deferred`, with the earliest such
+    instant), since the run may be over by then. The caller passes the schedules it already
+    left alone this way back as `deferred`, so that the next batch reads past them.
+    `finished` names tasks the caller knows have finished, not yet recorded."""
     result = DispatchResult()
     until = until or now
     finished = list(finished)
-    schedules = _read_due(db, now, until, settings.dispatch_batch, finished, result)
+    rows = _read_due(db, until, settings.dispatch_batch, finished, list(deferred))
+    result.selected = len(rows)
+    schedules = []
+    for schedule, busy in rows:
+        if busy and schedule.next_run_at > now:
+            result.deferred_ids.append(schedule.id)
+            if result.deferred is None or schedule.next_run_at < result.deferred:
+                result.deferred = schedule.next_run_at
+        else:
+            schedules.append(schedule)
+    result.cut_short = len(rows) == settings.dispatch_batch
     if not schedules:
         return result
-    result.selected = len(schedules)
     walks, deadline = {}, time.monotonic() + plan_budget
     for schedule in schedules:
         if walks and time.monotonic() > deadline:
             result.cut_short = True
             break
         walks[schedule.id] = _walk(schedule, until, settings)
-    result.cut_short = result.cut_short or len(schedules) == settings.dispatch_batch
     with db.write() as session:
         _write_fires(session, db.dialect, [s for s in schedules if s.id in walks], walks, now, settings, finished, result)
     return result
@@ -214,29 +226,19 @@ def _busy(finished: list[str]):
     return busy.where(Task.id.not_in(finished)) if finished else busy
 
 
-def _read_due(
-    db: Database, now: datetime, until: datetime, limit: int, finished: list[str], result: DispatchResult
-) -> list[Schedule]:
-    """One batch of due schedules, leaving out the busy ones whose fire has not come yet (they
-    are decided at their instant; selecting them again and again would spin)."""
-    due = (Schedule.status == ScheduleStatus.ACTIVE, Schedule.next_run_at <= until)
+def _read_due(db: Database, until: datetime, limit: int, finished: list[str], deferred: list[str]) -> list[tuple]:
+    """One batch of due schedules, each with whether a run of it is in progress; one query, in
+    a read transaction (most ticks find nothing due, and take no write lock)."""
+    query = (
+        select(Schedule, _busy(finished).label("busy"))
+        .where(Schedule.status == ScheduleStatus.ACTIVE, Schedule.next_run_at <= until)
+        .order_by(Schedule.next_run_at)
+        .limit(limit)
+    )
+    if deferred:
+        query = query.where(Schedule.id.not_in(deferred))
     with db.read() as session:
-        if session.scalar(select(Schedule.id).where(*due).limit(1)) is None:
-            return []  # most ticks: nothing due, and no write lock taken
-        busy = _busy(finished)
-        batch = list(session.scalars(
-            select(Schedule)
-            .where(*due, or_(Schedule.next_run_at <= now, ~busy))
-            .order_by(Schedule.next_run_at)
-            .limit(limit)
-        ))
-        if len(batch) < limit:
-            # The last batch of the tick says when the busy ones are due. Asked of every batch,
-            # it looked at every schedule of a herd still to dispatch, again and again.
-            result.deferred = session.scalar(
-                select(func.min(Schedule.next_run_at)).where(*due, Schedule.next_run_at > now, busy)
-            )
-        return batch
+        return [tuple(row) for row in session.execute(query)]
 
 
 def _walk(schedule: Schedule, until: datetime, settings: DaemonSettings) -> Walk | InvalidSchedule:
