@@ -45,6 +45,10 @@ PLAN_BUDGET = 0.25
 # Tasks written by one batch at most (catch-up under the "all" policy writes up to
 # catch_up_limit per schedule): the rest waits for the next batch, keeping the transaction short.
 MAX_BATCH_TASKS = 1_000
+# From this many schedules on, PostgreSQL advances a batch in one UPDATE joined to VALUES
+# (see _advance_joined); smaller batches, the steady stream's, keep the cached executemany:
+# a VALUES list of another length is a statement SQLAlchemy compiles anew.
+JOINED_ADVANCE_ROWS = 100
 
 RUNNING_REASON = "skipped: the previous run of this schedule was still going"
 QUEUED_REASON = "skipped: the previous run of this schedule was still waiting to start"
@@ -222,7 +226,12 @@ def dispatch_due(
 
 
 def _busy(finished: list[str]):
-    busy = exists().where(Task.schedule_id == Schedule.id, in_progress())
+    return _busy_with(finished, in_progress())
+
+
+def _busy_with(finished: list[str], condition):
+    """EXISTS a task of the schedule meeting `condition`, leaving out tasks known finished."""
+    busy = exists().where(Task.schedule_id == Schedule.id, condition)
     return busy.where(Task.id.not_in(finished)) if finished else busy
 
 
@@ -254,18 +263,23 @@ def _write_fires(
     finished: list[str], result: DispatchResult,
 ) -> None:
     as_read = {s.id: (s.next_run_at, s.updated_at) for s in schedules}
-    current = select(Schedule.id, Schedule.status, Schedule.next_run_at, Schedule.updated_at).where(
-        Schedule.id.in_(list(as_read))
-    )
+    running = _busy_with(finished, Task.status == TaskStatus.RUNNING)
+    queued = _busy_with(finished, and_(Task.status == TaskStatus.PENDING, Task.tries == 0))
+    current = select(
+        Schedule.id, Schedule.status, Schedule.next_run_at, Schedule.updated_at, running.label("running"),
+        queued.label("queued"),
+    ).where(Schedule.id.in_(list(as_read)))
     if dialect == "postgresql":
-        current = current.with_for_update(skip_locked=True)  # another daemon's rows: theirs to fire
+        current = current.with_for_update(skip_locked=True, of=Schedule)  # another daemon's rows: theirs to fire
     # Compare-and-set on what was read outside the transaction: a schedule paused, edited (its
     # input, its expression) or fired by another daemon since is left for the next batch to read.
-    unchanged = {
-        sid for sid, status, next_run_at, updated_at in session.execute(current)
-        if status is ScheduleStatus.ACTIVE and next_run_at is not None and (next_run_at, updated_at) == as_read[sid]
-    }
-    reasons = _busy_reasons(session, list(unchanged), finished)
+    # Whether its previous run is going is read again here, under the lock.
+    unchanged, reasons = set(), {}
+    for sid, status, next_run_at, updated_at, is_running, is_queued in session.execute(current):
+        if status is ScheduleStatus.ACTIVE and next_run_at is not None and (next_run_at, updated_at) == as_read[sid]:
+            unchanged.add(sid)
+            if is_running or is_queued:
+                reasons[sid] = RUNNING_REASON if is_running else QUEUED_REASON
     tasks, logs, advances = [], [], []
     for schedule in schedules:
         if schedule.id not in unchanged:
@@ -311,20 +325,6 @@ def _write_fires(
             result.skipped += row["status"] == TaskStatus.SKIPPED.value
 
 
-def _busy_reasons(session, ids: list[str], finished: list[str]) -> dict[str, str]:
-    """Why each schedule cannot run now, for those whose previous run is in progress."""
-    if not ids:
-        return {}
-    query = select(Task.schedule_id, Task.status).where(Task.schedule_id.in_(ids), in_progress())
-    if finished:
-        query = query.where(Task.id.not_in(finished))
-    reasons: dict[str, str] = {}
-    for schedule_id, status in session.execute(query):
-        if status is TaskStatus.RUNNING or schedule_id not in reasons:
-            reasons[schedule_id] = RUNNING_REASON if status is TaskStatus.RUNNING else QUEUED_REASON
-    return reasons
-
-
 def _advance(session, advances: list[dict], now: datetime) -> None:
     """Move every claimed schedule to its next fire in one statement. The WHERE repeats what was
     read (compare-and-set); the rows are also locked (FOR UPDATE on PostgreSQL, the write lock on
@@ -332,7 +332,7 @@ def _advance(session, advances: list[dict], now: datetime) -> None:
     if not advances:
         return
     table = Schedule.__table__
-    if session.get_bind().dialect.name == "postgresql":
+    if len(advances) >= JOINED_ADVANCE_ROWS and session.get_bind().dialect.name == "postgresql":
         _advance_joined(session, table, advances, now)
         return
     session.execute(
