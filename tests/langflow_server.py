@@ -189,11 +189,30 @@ class _FlowGraph:
         return result
 
 
+@dataclass(frozen=True)
+class LLMUsage:
+    """An LLM component inside a flow, as a real 1.13 server reports it on every message it
+    feeds (tests/fixtures/langflow-1.13/run_usage_response.json): its id, the model it names, the tokens of one run."""
+
+    component_id: str = "FakeLLM-u2"
+    model: str | None = "gpt-4o-mini"
+    input_tokens: int = 12
+    output_tokens: int = 30
+
+    def properties(self) -> dict:
+        return {
+            "source": {"id": self.component_id, "display_name": "Fake LLM", "source": self.model or "Fake LLM"},
+            "usage": {"input_tokens": self.input_tokens, "output_tokens": self.output_tokens,
+                      "total_tokens": self.input_tokens + self.output_tokens},
+        }
+
+
 @dataclass
 class _StoredFlow:
     raw: dict
     graph: _FlowGraph
     example: bool = False
+    llm: LLMUsage | None = None
 
 
 def _fixture_nodes() -> dict[str, dict]:
@@ -348,13 +367,14 @@ class FakeLangFlow:
                  outputs: Iterable[str] = ("ChatOutput-out01",), others: Iterable[str] = (),
                  edges: Iterable[tuple[str, str]] | None = None,
                  flow_id: str | None = None, is_component: bool = False, description: str | None = None,
-                 endpoint_name: str | None = None, example: bool = False) -> str:
+                 endpoint_name: str | None = None, example: bool = False, llm: LLMUsage | None = None) -> str:
         """Add a flow in LangFlow's JSON shape and return its id.
 
         Node types come from the ids' prefix (``ChatInput-in001`` is a ChatInput); ``others`` are
         components that are neither (``Prompt-p0001``). ``edges`` are ``(source, target)`` pairs,
         by default every input to every output; an edge may name a vertex that does not exist, to
-        build a broken flow.
+        build a broken flow. With ``llm`` every answer carries that component's token usage and
+        model, as a Chat Output fed by an LLM does.
         """
         inputs, outputs, others = list(inputs), list(outputs), list(others)
         flow_id = flow_id or str(uuid.uuid4())
@@ -376,7 +396,7 @@ class FakeLangFlow:
         with self._lock:
             if flow_id in self._flows:
                 raise ValueError(f"flow {flow_id} already exists")
-            self._flows = {**self._flows, flow_id: _StoredFlow(flow, _FlowGraph(flow), example)}
+            self._flows = {**self._flows, flow_id: _StoredFlow(flow, _FlowGraph(flow), example, llm)}
         return flow_id
 
     def remove_flow(self, flow_id: str) -> None:
@@ -697,7 +717,7 @@ def _run_response(stored: _StoredFlow, body: dict) -> dict:
         vertex = graph.vertices[vertex_id]
         vertex_tweaks = tweaks.get(vertex_id) if isinstance(tweaks.get(vertex_id), dict) else {}
         entries.append(_output_entry(
-            vertex, text, source, session_id, flow_id, run_id,
+            vertex, text, source, session_id, flow_id, run_id, stored.llm,
             sender=str(vertex_tweaks.get("sender") or vertex.sender),
             sender_name=str(vertex_tweaks.get("sender_name") or vertex.sender_name)))
     inputs = {"input_value": body["input_value"]} if body.get("input_value") is not None else {}
@@ -705,7 +725,7 @@ def _run_response(stored: _StoredFlow, body: dict) -> dict:
 
 
 def _output_entry(vertex: _Vertex, text: str, source: _Vertex | None, session_id: str, flow_id: str,
-                  run_id: str, *, sender: str, sender_name: str) -> dict:
+                  run_id: str, llm: LLMUsage | None, *, sender: str, sender_name: str) -> dict:
     """One ``outputs[0].outputs[i]`` entry, shaped like the captured ChatOutput entry."""
     stamp = _utc_stamp()
     properties = {
@@ -715,6 +735,8 @@ def _output_entry(vertex: _Vertex, text: str, source: _Vertex | None, session_id
         "icon": None, "allow_markdown": False, "positive_feedback": None, "state": "complete",
         "targets": [], "usage": None, "build_duration": None,
     }
+    if llm is not None:
+        properties.update(llm.properties())
     session_metadata = {"graph_run_id": run_id}
     data = {
         "timestamp": stamp, "sender": sender, "sender_name": sender_name, "session_id": session_id,

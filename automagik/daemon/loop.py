@@ -41,6 +41,7 @@ from automagik.config import Settings
 from automagik.daemon import heartbeat
 from automagik.daemon.alerts import alert_failures, wait_for_alerts
 from automagik.daemon.pool import WorkerPool
+from automagik.costs.prices import price_table
 from automagik.daemon.runner import TaskRunner, describe
 from automagik.daemon.settings import DaemonSettings
 from automagik.daemon.timers import ClockWatch, MonotonicScheduler
@@ -81,7 +82,7 @@ class Daemon:
                 connect_timeout=settings.langflow_connect_timeout, read_timeout=settings.langflow_read_timeout,
             )
         )
-        self.runner = TaskRunner(self.id, options, factory)
+        self.runner = TaskRunner(self.id, options, factory, price_table(options.prices_file))
         self.retry = RetryPolicy(options.retry_base_seconds, options.retry_max_seconds)
         # Workers only talk to LangFlow; the loop records their outcomes in batches.
         self._finished: queue.SimpleQueue[tuple[ClaimedTask, Attempt]] = queue.SimpleQueue()

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Callable
 
 from automagik.clock import utcnow
+from automagik.costs.prices import PriceTable, RunCost
 from automagik.daemon.settings import DaemonSettings
 from automagik.db.models import LogLevel
 from automagik.langflow import LangFlowClient, LangFlowError, LangFlowRateLimited
@@ -28,9 +29,11 @@ log = logging.getLogger("automagik.daemon")
 class TaskRunner:
     """Shared by the worker threads; each thread keeps its own LangFlow client (HTTP session)."""
 
-    def __init__(self, daemon_id: str, settings: DaemonSettings, client_factory: Callable[[], LangFlowClient]) -> None:
+    def __init__(self, daemon_id: str, settings: DaemonSettings, client_factory: Callable[[], LangFlowClient],
+                 prices: PriceTable | None = None) -> None:
         self.daemon_id = daemon_id
         self.settings = settings
+        self.prices = prices or PriceTable()
         self._client_factory = client_factory
         self._local = threading.local()
 
@@ -78,15 +81,27 @@ class TaskRunner:
             log.exception("%s: unexpected error", describe(task))
             return Attempt(task.id, lines, error=f"internal error in the daemon: {type(exc).__name__}: {exc}")
         text = result.text or ""
+        answered = utcnow()
         lines.append(
             (
                 LogLevel.INFO,
                 f"LangFlow answered HTTP {result.status_code} in {result.latency_ms:.0f} ms: "
                 f"{len(text)} characters from {result.component_id}",
-                utcnow(),
+                answered,
             )
         )
-        return Attempt(task.id, lines, result=result.to_dict())
+        cost = self.prices.cost(list(result.usage), answered)
+        if cost is not None:
+            lines.append((LogLevel.INFO, describe_cost(cost), answered))
+            lines += [(LogLevel.WARNING, note, answered) for note in cost.notes]
+        return Attempt(task.id, lines, result=result.to_dict(), cost=cost)
+
+
+def describe_cost(cost: RunCost) -> str:
+    model = f" by {cost.model}" if cost.model else ""
+    price = f"${cost.cost_usd:.6f}" if cost.cost_usd is not None else "cost unknown"
+    return (f"tokens{model}: {cost.input_tokens} in, {cost.output_tokens} out, "
+            f"{cost.total_tokens} in all; {price}")
 
 
 def describe(task: ClaimedTask) -> str:

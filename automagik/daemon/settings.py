@@ -6,6 +6,7 @@ from dataclasses import dataclass, fields
 from typing import Mapping
 
 from automagik.config import ConfigError, read_environment
+from automagik.costs.prices import PriceFileError, load_price_file
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
@@ -26,6 +27,7 @@ class DaemonSettings:
     catch_up_limit: int = 100  # the most runs the "all" policy makes up after downtime
     dispatch_batch: int = 250  # due schedules handled per transaction (bench/soak.py: ~100 ms under a herd)
     alert_webhook_url: str | None = None
+    prices_file: str | None = None  # the user's model prices (see automagik.costs.prices)
     once: bool = False  # run what is due now, wait for it, exit (for cron-driven setups)
 
 
@@ -59,6 +61,12 @@ def _convert(name: str, raw: object, source: str) -> object:
         return level
     if name == "once":
         return _convert_flag(raw, source)
+    if name == "prices_file":
+        try:
+            load_price_file(str(raw))  # refused at start, not at the first priced run
+        except PriceFileError as exc:
+            raise ConfigError(str(exc).replace("AUTOMAGIK_PRICES_FILE", source, 1)) from None
+        return str(raw)
     if name == "alert_webhook_url":
         url = str(raw)
         if not url.startswith(("http://", "https://")):

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Enum,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -106,6 +107,11 @@ class Flow(Base):
     removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Once the runs planned today (in TIMEZONE) have cost this much, the day's further fires are
+    # skipped (automagik.costs.budgets); NULL: no budget.
+    daily_budget_usd: Mapped[float | None] = mapped_column(Float)
+    # The day (YYYY-MM-DD in TIMEZONE) the budget's alert went out: once a day, whatever daemon.
+    budget_alerted_on: Mapped[str | None] = mapped_column(String(10))
 
     schedules: Mapped[list[Schedule]] = relationship(back_populates="flow")
 
@@ -189,6 +195,13 @@ class Task(Base):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # What the run's messages reported using, and its price (automagik.costs); all NULL when
+    # LangFlow reported no usage. cost_usd is also NULL when a model's price is unknown.
+    input_tokens: Mapped[int | None] = mapped_column(Integer)
+    output_tokens: Mapped[int | None] = mapped_column(Integer)
+    total_tokens: Mapped[int | None] = mapped_column(Integer)
+    model: Mapped[str | None] = mapped_column(String(255))
+    cost_usd: Mapped[float | None] = mapped_column(Float)
 
     flow: Mapped[Flow] = relationship()
     logs: Mapped[list[TaskLog]] = relationship(order_by="TaskLog.id", passive_deletes=True)

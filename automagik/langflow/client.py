@@ -46,6 +46,7 @@ from automagik.langflow.errors import (
     one_line,
 )
 from automagik.langflow.transport import Deadline, deadline_pool_manager
+from automagik.langflow.usage import ModelUsage, read_usage
 from automagik.langflow.urls import basic_auth, display_url, proxy_for, proxy_problem, split_login
 
 logger = logging.getLogger("automagik.langflow")
@@ -79,10 +80,14 @@ class RunResult:
     message: dict
     latency_ms: float
     status_code: int
+    usage: tuple[ModelUsage, ...] = ()  # tokens the run's messages reported, per model
 
     def to_dict(self) -> dict:
-        """A JSON-serialisable copy, for storing in the task's result column."""
-        return asdict(self)
+        """A JSON-serialisable copy, for storing in the task's result column (the usage is
+        stored in the task's own columns)."""
+        data = asdict(self)
+        del data["usage"]
+        return data
 
 
 def deep_merge(base: dict, override: dict) -> dict:
@@ -272,6 +277,7 @@ class LangFlowClient:
             message=message,
             latency_ms=round(latency_ms, 3),
             status_code=response.status_code,
+            usage=tuple(read_usage(body)),
         )
 
     # -- plumbing ------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from sqlalchemy import and_, bindparam, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
+from automagik.costs.prices import RunCost
 from automagik.db.engine import Database
 from automagik.db.models import Flow, LogLevel, Task, TaskStatus
 from automagik.runs.states import LogLine, RetryPolicy, Transition, log_row, sole_source, sources, target, write_logs
@@ -52,6 +53,7 @@ class Attempt:
     retry_after: float | None = None  # seconds LangFlow asked to wait (429 Retry-After)
     started_at: datetime | None = None  # when the try really began (claims may come ahead of it)
     finished_at: datetime | None = None
+    cost: RunCost | None = None  # the tokens LangFlow reported, priced (None: it reported none)
 
 
 @dataclass(frozen=True)
@@ -275,6 +277,7 @@ def _record(session, dialect: str, daemon_id: str, attempts: list[Attempt], now:
             "new_finished_at": None if retry_time else attempt.finished_at or now,
             "new_next_retry_at": retry_time,
             "new_started_at": attempt.started_at,
+            **_cost_columns(attempt.cost if transition is Transition.COMPLETE else None),
         })
         logs += [log_row(attempt.task_id, *line) for line in attempt.logs + rule_lines]
         recorded.append(Recorded(attempt.task_id, status, flow_id, flow_name, schedule_id, tries,
@@ -292,11 +295,19 @@ def _record(session, dialect: str, daemon_id: str, attempts: list[Attempt], now:
                 started_at=func.coalesce(bindparam("new_started_at"), table.c.started_at),
                 finished_at=bindparam("new_finished_at"), next_retry_at=bindparam("new_next_retry_at"),
                 claimed_by=None, lease_until=None, updated_at=now,
+                **{name: bindparam(f"new_{name}") for name in COST_COLUMNS},
             ),
             rows,
         )
     write_logs(session, logs)
     return recorded
+
+
+COST_COLUMNS = ("input_tokens", "output_tokens", "total_tokens", "model", "cost_usd")
+
+
+def _cost_columns(cost: RunCost | None) -> dict:
+    return {f"new_{name}": getattr(cost, name) if cost else None for name in COST_COLUMNS}
 
 
 def recover_expired(db: Database, now: datetime, limit: int = 500, exclude: Collection[str] = ()) -> list[Recorded]:

@@ -27,7 +27,9 @@ from automagik.runs.leases import (
 from automagik.runs.states import RetryPolicy
 from automagik.services import tasks as task_service
 from automagik.services.schedules import ScheduleSpec, create_schedule
+from automagik.costs.prices import price_table
 from tests.conftest import API_KEY
+from tests.langflow_server import LLMUsage
 from tests.services.helpers import ECHO_ID, TWO_OUT_ID, client_for, synced
 
 UTC = timezone.utc
@@ -44,7 +46,8 @@ class _Runner:
 
     def __init__(self, db, langflow, **options):
         self.db, self.settings = db, DaemonSettings(**options)
-        self.runner = TaskRunner("test-daemon", self.settings, lambda: client_for(langflow))
+        self.runner = TaskRunner("test-daemon", self.settings, lambda: client_for(langflow),
+                                 price_table(self.settings.prices_file))
 
     def attempt(self, claimed):
         return self.runner.attempt(claimed)
@@ -91,6 +94,47 @@ def test_a_run_stores_the_answer_and_logs_status_and_latency(ready, langflow, fr
     body = langflow.runs[-1].body
     assert "input_value" not in body and body["tweaks"]["ChatInput-acc01"]["input_value"] == "hello there"
     assert body["output_component"] == "ChatOutput-acc02"
+
+
+def test_a_run_records_the_tokens_and_cost_its_answer_reports(ready, langflow, frozen_clock):
+    flow_id = langflow.add_flow("Summary", inputs=["ChatInput-s1"], outputs=["ChatOutput-s2"], others=["FakeLLM-u2"],
+                                edges=[("ChatInput-s1", "FakeLLM-u2"), ("FakeLLM-u2", "ChatOutput-s2")],
+                                llm=LLMUsage(model="gpt-4o-mini", input_tokens=1200, output_tokens=300))
+    synced(ready, langflow)
+    task = task_service.run_flow_now(ready, flow_id, '{"input": "the news"}')
+    _runner(ready, langflow).run(_claim_one(ready, frozen_clock.now))
+
+    detail = _task(ready, task.id)
+    stored = detail.task
+    assert (stored.input_tokens, stored.output_tokens, stored.total_tokens, stored.model) == (1200, 300, 1500, "gpt-4o-mini")
+    assert stored.cost_usd == pytest.approx((1200 * 0.15 + 300 * 0.60) / 1e6)
+    assert "tokens by gpt-4o-mini: 1200 in, 300 out, 1500 in all; $0.000360" in [line.message for line in detail.logs]
+
+
+def test_a_model_without_a_price_keeps_its_tokens_and_says_why_in_the_log(ready, langflow, frozen_clock, tmp_path):
+    flow_id = langflow.add_flow("Local", others=["FakeLLM-u2"], llm=LLMUsage(model="llama3:8b"))
+    synced(ready, langflow)
+    task = task_service.run_flow_now(ready, flow_id, '{"input": "x"}')
+    _runner(ready, langflow).run(_claim_one(ready, frozen_clock.now))
+    detail = _task(ready, task.id)
+    assert detail.task.total_tokens == 42 and detail.task.model == "llama3:8b" and detail.task.cost_usd is None
+    assert any(line.level.value == "warning" and 'no price known for model "llama3:8b"' in line.message
+               for line in detail.logs)
+
+    prices = tmp_path / "prices.json"
+    prices.write_text('{"llama3:8b": {"input": 1000, "output": 2000}}')
+    runner = _Runner(ready, langflow, prices_file=str(prices))
+    again = task_service.run_flow_now(ready, flow_id, '{"input": "x"}')
+    runner.run(_claim_one(ready, frozen_clock.now))
+    assert _task(ready, again.id).task.cost_usd == pytest.approx((12 * 1000 + 30 * 2000) / 1e6)
+
+
+def test_a_run_without_usage_leaves_tokens_and_cost_empty(ready, langflow, frozen_clock):
+    task = task_service.run_flow_now(ready, ECHO_ID, '{"input": "x"}')
+    _runner(ready, langflow).run(_claim_one(ready, frozen_clock.now))
+    stored = _task(ready, task.id).task
+    assert stored.status is TaskStatus.COMPLETED
+    assert (stored.input_tokens, stored.output_tokens, stored.total_tokens, stored.model, stored.cost_usd) == (None,) * 5
 
 
 def test_transient_errors_retry_with_backoff_then_fail(ready, langflow, frozen_clock):

@@ -27,3 +27,13 @@ def test_flags_win_over_environment_which_wins_over_env_file(tmp_path):
 def test_bad_values_name_the_variable(variable, value):
     with pytest.raises(ConfigError, match=variable):
         daemon_settings(environ={variable: value}, env_file=None)
+
+
+def test_a_price_file_is_checked_at_start(tmp_path):
+    good = tmp_path / "prices.toml"
+    good.write_text('["llama3:8b"]\ninput = 0.05\noutput = 0.08\n')
+    assert daemon_settings(environ={"AUTOMAGIK_PRICES_FILE": str(good)}, env_file=None).prices_file == str(good)
+    bad = tmp_path / "prices.json"
+    bad.write_text('{"llama3:8b": {"input": "cheap"}}')
+    with pytest.raises(ConfigError, match=r"^AUTOMAGIK_PRICES_FILE='.*prices.json': model 'llama3:8b' needs"):
+        daemon_settings(environ={"AUTOMAGIK_PRICES_FILE": str(bad)}, env_file=None)

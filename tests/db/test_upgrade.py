@@ -28,11 +28,17 @@ ROWS = {
 }
 
 
-def _snapshot(database: Database) -> dict:
+def _columns(database: Database) -> dict[str, list[str]]:
+    inspector = inspect(database.engine)
+    return {table: [column["name"] for column in inspector.get_columns(table)] for table in ROWS}
+
+
+def _snapshot(database: Database, columns: dict[str, list[str]]) -> dict:
+    """Every row of every table, read as the given columns (those of the older schema)."""
     with database.engine.connect() as connection:
         return {
-            table: [tuple(row) for row in connection.execute(text(f"SELECT * FROM {table} ORDER BY 1"))]
-            for table in ROWS
+            table: [tuple(row) for row in connection.execute(text(f"SELECT {', '.join(names)} FROM {table} ORDER BY 1"))]
+            for table, names in columns.items()
         }
 
 
@@ -61,11 +67,17 @@ def test_previous_revision_with_rows_upgrades_to_head_keeping_every_row(empty_da
     with database.engine.begin() as connection:
         for statement in ROWS.values():
             connection.execute(text(statement))
-    before = _snapshot(database)
+    old_columns = _columns(database)
+    before = _snapshot(database, old_columns)
 
     assert migrate.upgrade(database) == (previous, migrate.head_revision())
 
-    after = _snapshot(database)
+    after = _snapshot(database, old_columns)
     assert after == before and sum(len(rows) for rows in after.values()) == 4
-    assert "daemons" in inspect(database.engine).get_table_names()
+    # What the newest revision adds: a run's tokens and cost, a flow's budget (empty for old rows).
+    added = {table: set(names) - set(old_columns[table]) for table, names in _columns(database).items()}
+    assert added["tasks"] == {"input_tokens", "output_tokens", "total_tokens", "model", "cost_usd"}
+    assert added["flows"] == {"daily_budget_usd", "budget_alerted_on"}
+    with database.engine.connect() as connection:
+        assert connection.execute(text("SELECT cost_usd, model FROM tasks")).all() == [(None, None)]
     database.dispose()

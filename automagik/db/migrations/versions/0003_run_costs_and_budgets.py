@@ -1,0 +1,35 @@
+"""tokens and cost of every run; flows' daily budgets
+
+Revision ID: 0003
+Revises: 0002
+Create Date: 2026-12-02 02:10:00
+"""
+
+from alembic import op
+import sqlalchemy as sa
+
+revision = '0003'
+down_revision = '0002'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('tasks') as batch:
+        batch.add_column(sa.Column('input_tokens', sa.Integer(), nullable=True))
+        batch.add_column(sa.Column('output_tokens', sa.Integer(), nullable=True))
+        batch.add_column(sa.Column('total_tokens', sa.Integer(), nullable=True))
+        batch.add_column(sa.Column('model', sa.String(length=255), nullable=True))
+        batch.add_column(sa.Column('cost_usd', sa.Float(), nullable=True))
+    with op.batch_alter_table('flows') as batch:
+        batch.add_column(sa.Column('daily_budget_usd', sa.Float(), nullable=True))
+        batch.add_column(sa.Column('budget_alerted_on', sa.String(length=10), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('flows') as batch:
+        batch.drop_column('budget_alerted_on')
+        batch.drop_column('daily_budget_usd')
+    with op.batch_alter_table('tasks') as batch:
+        for name in ('cost_usd', 'model', 'total_tokens', 'output_tokens', 'input_tokens'):
+            batch.drop_column(name)
