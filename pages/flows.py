@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from automagik.costs.budgets import usd
 from automagik.db.models import Flow
 from automagik.services import flows as flow_service
 from automagik.services import tasks as task_service
@@ -43,8 +44,9 @@ def sync_section(context: AppContext) -> None:
         common.alert("warning", notice)
 
 
-def flows_table(flows: list[Flow]) -> None:
+def flows_table(context: AppContext, flows: list[Flow]) -> None:
     zone = common.zone()
+    spent = flow_service.spent_today(context.db, flows, zone)
     st.dataframe(
         pd.DataFrame(
             {
@@ -52,6 +54,8 @@ def flows_table(flows: list[Flow]) -> None:
                 "state": [flow_service.flow_state(f) for f in flows],
                 "input component": [f.input_component or "-" for f in flows],
                 "output component": [f.output_component or "-" for f in flows],
+                f"cost today ({zone})": [usd(spent.get(f.id, 0.0)) for f in flows],
+                "daily budget": [usd(f.daily_budget_usd) if f.daily_budget_usd is not None else "-" for f in flows],
                 f"synced ({zone})": [common.when(f.synced_at) for f in flows],
                 "id": [f.id for f in flows],
             }
@@ -120,6 +124,22 @@ def components_section(context: AppContext, flow: Flow) -> None:
             st.rerun()
 
 
+def budget_section(context: AppContext, flow: Flow) -> None:
+    st.subheader("Daily budget")
+    st.caption(f"Once the flow's runs of a day ({common.zone()}) have cost this much, its further fires that day "
+               "are skipped and one alert is sent; runs resume the next day. Runs whose model has no known "
+               "price count as nothing.")
+    amount = st.number_input("Daily budget (USD, 0 for none)", min_value=0.0,
+                             max_value=flow_service.MAX_DAILY_BUDGET_USD, value=float(flow.daily_budget_usd or 0.0),
+                             step=1.0, format="%.2f", key=f"flows_budget_{flow.id}")
+    if st.button("Save budget", key=f"flows_budget_save_{flow.id}"):
+        saved = common.attempt(lambda: flow_service.set_daily_budget(context.db, flow.id, amount or None))
+        if saved is not None:
+            budget = usd(saved.daily_budget_usd) if saved.daily_budget_usd else "none"
+            common.flash("success", f'Daily budget of "{saved.name}": {budget}.')
+            st.rerun()
+
+
 def run_section(context: AppContext, flow: Flow) -> None:
     st.subheader("Run now")
     text = st.text_area(
@@ -128,11 +148,13 @@ def run_section(context: AppContext, flow: Flow) -> None:
         placeholder='The message for the input component, or JSON: {"input": "...", "tweaks": {...}}',
         height=80,
     )
+    force = flow.daily_budget_usd is not None and st.checkbox(
+        "Run even if the daily budget is reached", key=f"flows_run_force_{flow.id}")
     if not st.button("Run now", key=f"flows_run_{flow.id}", icon=":material/play_arrow:"):
         return
 
     def queue():
-        return task_service.run_flow_now(context.db, flow.id, parse_typed_input(text))
+        return task_service.run_flow_now(context.db, flow.id, parse_typed_input(text), force=force, zone=common.zone())
 
     task = common.attempt(queue)
     if task is None:
@@ -150,7 +172,7 @@ all_flows = flow_service.list_flows(ctx.db)
 if not all_flows:
     st.info("No flows yet: press “Sync from LangFlow” to fetch them.")
     st.stop()
-flows_table(all_flows)
+flows_table(ctx, all_flows)
 
 st.divider()
 by_id = {f.id: f for f in all_flows}
@@ -165,6 +187,7 @@ selected = by_id[flow_id]
 st.text(f"State: {flow_service.flow_state(selected)}")
 flow_flags(selected)
 components_section(ctx, selected)
+budget_section(ctx, selected)
 if selected.is_ready:
     run_section(ctx, selected)
 elif selected.removed_at is None:

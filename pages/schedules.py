@@ -191,7 +191,8 @@ def schedule_actions(context: AppContext, row: schedule_service.ScheduleRow) -> 
                 common.flash("success", f"Resumed schedule {schedule.id}: next run {common.when(resumed.next_run_at)}.")
                 st.rerun()
     if columns[1].button("Run now", key=f"run_{schedule.id}", icon=":material/bolt:"):
-        task = common.attempt(lambda: task_service.run_flow_now(context.db, schedule.flow_id, schedule_id=schedule.id))
+        task = common.attempt(lambda: task_service.run_flow_now(context.db, schedule.flow_id, schedule_id=schedule.id,
+                                                                  zone=common.zone()))
         if task:
             common.alert("success", f"Queued run {task.id} with this schedule's input: see it on the Tasks page.")
     if columns[2].button("Delete", key=f"delete_{schedule.id}", icon=":material/delete:"):

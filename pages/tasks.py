@@ -165,7 +165,7 @@ def run_detail(context: AppContext, task_id: str) -> None:
     st.code("\n".join(f"{common.when(line.created_at)}  {line.level.value:<7}  {line.message}" for line in detail.logs)
             or "(no lines)", language=None, wrap_lines=True)
     if task.status is TaskStatus.FAILED and st.button("Retry", key=f"retry_{task.id}", icon=":material/replay:"):
-        if common.attempt(lambda: task_service.retry_task(context.db, task.id)):
+        if common.attempt(lambda: task_service.retry_task(context.db, task.id, zone=common.zone())):
             common.flash("success", "The run is pending again: a running daemon retries it now.")
             st.rerun()  # show its new state at once
 

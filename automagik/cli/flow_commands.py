@@ -1,10 +1,11 @@
-"""`flows list | sync | run`."""
+"""`flows list | sync | update | run`."""
 
 from __future__ import annotations
 
 import sys
 
 from automagik.cli.output import info, print_json, print_table
+from automagik.costs.budgets import usd
 from automagik.langflow import display_url
 from automagik.services import flows as flow_service
 from automagik.services import tasks as task_service
@@ -33,18 +34,30 @@ def register(groups) -> None:
     run.add_argument("--input", default=None, help='JSON, like \'{"input": "message"}\' (optional "tweaks")')
     run.add_argument("--max-retries", type=int, default=3)
     run.add_argument("--timeout", type=int, default=None, help="seconds")
+    run.add_argument("--force", action="store_true", help="run even if the flow's daily budget is reached")
     run.add_argument("--json", action="store_true", help="print JSON")
     run.set_defaults(handler=run_flow)
 
+    update = commands.add_parser("update", help="change a flow's settings in Automagik")
+    update.add_argument("flow_id")
+    update.add_argument("--daily-budget-usd", required=True, metavar="USD",
+                        help="skip the flow's fires for the rest of a day (in TIMEZONE) once its runs have cost "
+                             "this much; 0 or none removes the budget")
+    update.add_argument("--json", action="store_true", help="print JSON")
+    update.set_defaults(handler=update_flow)
 
-def list_flows(context: AppContext, _settings, args) -> int:
+
+def list_flows(context: AppContext, settings, args) -> int:
     flows = flow_service.list_flows(context.db)
+    spent = flow_service.spent_today(context.db, flows, settings.timezone)
     if args.json:
-        print_json([flow_to_dict(f) for f in flows])
+        print_json([flow_to_dict(f, spent_today_usd=spent.get(f.id, 0.0)) for f in flows])
         return 0
     print_table(
-        ("ID", "NAME", "INPUT", "OUTPUT", "STATE"),
-        [(f.id, f.name, f.input_component, f.output_component, flow_service.flow_state(f)) for f in flows],
+        ("ID", "NAME", "INPUT", "OUTPUT", f"COST TODAY ({settings.timezone})", "DAILY BUDGET", "STATE"),
+        [(f.id, f.name, f.input_component, f.output_component, usd(spent.get(f.id, 0.0)),
+          usd(f.daily_budget_usd) if f.daily_budget_usd is not None else None, flow_service.flow_state(f))
+         for f in flows],
         empty="No flows yet: run `python -m automagik.cli.cli flows sync`.",
     )
     return 0
@@ -111,9 +124,22 @@ def _pick(role: str, options: list[dict]) -> str | None:
         info(f"  Type a number from 1 to {len(options)}.")
 
 
-def run_flow(context: AppContext, _settings, args) -> int:
+def update_flow(context: AppContext, settings, args) -> int:
+    flow = flow_service.set_daily_budget(context.db, args.flow_id, flow_service.parse_daily_budget(args.daily_budget_usd))
+    if args.json:
+        print_json(flow_to_dict(flow))
+    elif flow.daily_budget_usd is None:
+        info(f'Flow "{flow.name}" has no daily budget now.')
+    else:
+        info(f'Flow "{flow.name}": its fires are skipped for the rest of a day ({settings.timezone}) once its runs '
+             f"have cost {usd(flow.daily_budget_usd)}.")
+    return 0
+
+
+def run_flow(context: AppContext, settings, args) -> int:
     task = task_service.run_flow_now(
-        context.db, args.flow_id, args.input, max_retries=args.max_retries, timeout_seconds=args.timeout
+        context.db, args.flow_id, args.input, max_retries=args.max_retries, timeout_seconds=args.timeout,
+        force=args.force, zone=settings.timezone,
     )
     if args.json:
         print_json(task_to_dict(task))

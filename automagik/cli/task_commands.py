@@ -30,6 +30,7 @@ def register(groups) -> None:
 
     retry = commands.add_parser("retry", help="put a failed run back in the queue")
     retry.add_argument("task_id")
+    retry.add_argument("--force", action="store_true", help="retry even if the flow's daily budget is reached")
     retry.add_argument("--json", action="store_true", help="print JSON")
     retry.set_defaults(handler=retry_task)
 
@@ -116,8 +117,8 @@ def show_task(context: AppContext, settings, args) -> int:
     return 0
 
 
-def retry_task(context: AppContext, _settings, args) -> int:
-    task = task_service.retry_task(context.db, args.task_id)
+def retry_task(context: AppContext, settings, args) -> int:
+    task = task_service.retry_task(context.db, args.task_id, force=args.force, zone=settings.timezone)
     if args.json:
         print_json(task_to_dict(task))
     else:

@@ -1,5 +1,6 @@
-"""Failure alerts: a task that failed for good is POSTed to AUTOMAGIK_ALERT_WEBHOOK_URL,
-whichever path failed it (its run, or recovery after its daemon died).
+"""Alerts POSTed to AUTOMAGIK_ALERT_WEBHOOK_URL: a task that failed for good, whichever path
+failed it (its run, or recovery after its daemon died); a flow's daily budget reached (once a
+day, whichever daemon noticed it first).
 
 The body is Slack-compatible (a "text" line) with structured fields beside it. Alerts are
 sent from a short-lived thread with a timeout, and a failing alert is logged, never fatal.
@@ -14,6 +15,7 @@ from typing import Iterable
 
 import requests
 
+from automagik.costs.budgets import BudgetReached, usd
 from automagik.db.models import TaskStatus
 from automagik.runs.leases import Recorded
 
@@ -49,6 +51,25 @@ def alert_failures(url: str | None, changes: Iterable[Recorded]) -> list[threadi
     return threads
 
 
+def budget_payload(reached: BudgetReached) -> dict:
+    return {
+        "text": (f'Automagik: flow "{reached.flow_name}" reached its daily budget of {usd(reached.budget_usd)} '
+                 f"({usd(reached.spent_usd)} spent on {reached.day}): its further fires that day are skipped; "
+                 "runs resume the next day"),
+        "flow_id": reached.flow_id,
+        "flow_name": reached.flow_name,
+        "daily_budget_usd": reached.budget_usd,
+        "spent_usd": reached.spent_usd,
+        "day": reached.day,
+    }
+
+
+def alert_budgets(url: str | None, reached: Iterable[BudgetReached]) -> list[threading.Thread]:
+    """One alert per flow whose budget this daemon was the first to find reached today."""
+    threads = [send_alert_in_background(url, budget_payload(flow)) for flow in reached]
+    return [thread for thread in threads if thread is not None]
+
+
 def wait_for_alerts(threads: Iterable[threading.Thread], seconds: float = sum(ALERT_TIMEOUT) + 1) -> None:
     """Let alerts still being sent finish (each is bounded by ALERT_TIMEOUT), at most `seconds` in all."""
     deadline = time.monotonic() + seconds
@@ -60,12 +81,16 @@ def post_alert(url: str, payload: dict) -> bool:
     try:
         response = requests.post(url, json=payload, timeout=ALERT_TIMEOUT)
     except requests.RequestException as exc:
-        log.warning("alert for task %s not delivered: %s", payload.get("task_id"), type(exc).__name__)
+        log.warning("alert about %s not delivered: %s", _subject(payload), type(exc).__name__)
         return False
     if response.status_code >= 400:
-        log.warning("alert for task %s refused by the webhook: HTTP %s", payload.get("task_id"), response.status_code)
+        log.warning("alert about %s refused by the webhook: HTTP %s", _subject(payload), response.status_code)
         return False
     return True
+
+
+def _subject(payload: dict) -> str:
+    return f"task {payload['task_id']}" if payload.get("task_id") else f"flow {payload.get('flow_id')}"
 
 
 def send_alert_in_background(url: str | None, payload: dict) -> threading.Thread | None:

@@ -39,7 +39,7 @@ from automagik import __version__
 from automagik.clock import utcnow
 from automagik.config import Settings
 from automagik.daemon import heartbeat
-from automagik.daemon.alerts import alert_failures, wait_for_alerts
+from automagik.daemon.alerts import alert_budgets, alert_failures, wait_for_alerts
 from automagik.daemon.pool import WorkerPool
 from automagik.costs.prices import price_table
 from automagik.daemon.runner import TaskRunner, describe
@@ -202,8 +202,11 @@ class Daemon:
         self._alert(recorded)
 
     def _alert(self, changes: list[Recorded]) -> None:
-        self._alerts = [thread for thread in self._alerts if thread.is_alive()]
-        self._alerts += alert_failures(self.options.alert_webhook_url, changes)
+        self._keep_alerts(alert_failures(self.options.alert_webhook_url, changes))
+
+    def _keep_alerts(self, threads: list[threading.Thread]) -> None:
+        """Alerts being sent, waited for at shutdown."""
+        self._alerts = [thread for thread in self._alerts if thread.is_alive()] + threads
 
     def _expect(self, due: datetime) -> None:
         if self._once_until is not None and due > self._once_until:
@@ -245,8 +248,12 @@ class Daemon:
             until = self._horizon(now)
             self._drain_finished()
             finished = [task.id for task, _ in self._unrecorded]  # not busy, though not yet recorded
-            fired = dispatch_due(self.db, now, self.options, self.id, until, finished, deferred=deferred)
+            fired = dispatch_due(self.db, now, self.options, self.id, until, finished, deferred=deferred,
+                                 zone=self.settings.timezone)
             deferred += fired.deferred_ids
+            self._keep_alerts(alert_budgets(self.options.alert_webhook_url, fired.budget_alerts))
+            for reached in fired.budget_alerts:
+                log.warning('flow "%s": %s; its fires are skipped until tomorrow', reached.flow_name, reached.reason)
             if fired.schedules:
                 log.info("dispatched %d fire(s) of %d schedule(s); %d skipped, %d one-shot(s) completed",
                          fired.fired, fired.schedules, fired.skipped, fired.completed)

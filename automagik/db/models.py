@@ -163,6 +163,8 @@ class Task(Base):
         Index("ix_tasks_lease", "status", "lease_until"),
         Index("ix_tasks_scheduled_for", "scheduled_for"),
         Index("ix_tasks_flow_time", "flow_id", "scheduled_for"),
+        # What a flow's runs cost today (its daily budget) is summed at every fire of it.
+        Index("ix_tasks_flow_finished", "flow_id", "finished_at"),
         Index("ix_tasks_status_time", "status", "scheduled_for"),
         # "Is a run of this schedule still going?" is asked at every fire.
         Index("ix_tasks_schedule_status", "schedule_id", "status"),

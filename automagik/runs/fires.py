@@ -26,8 +26,9 @@ from sqlalchemy import insert as generic_insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from automagik.costs.budgets import BudgetReached, budgets_reached, claim_budget_alert
 from automagik.db.engine import Database
-from automagik.db.models import LogLevel, MissedRunPolicy, Schedule, ScheduleStatus, Task, TaskStatus
+from automagik.db.models import Flow, LogLevel, MissedRunPolicy, Schedule, ScheduleStatus, Task, TaskStatus
 from automagik.runs.states import Transition, log_row, target, write_logs
 from automagik.scheduling import InvalidSchedule, Trigger
 from automagik.runs.schedules import schedule_trigger
@@ -91,6 +92,8 @@ class DispatchResult:
     deferred: datetime | None = None  # the earliest fire left for its instant (see dispatch_due)
     deferred_ids: list[str] = field(default_factory=list)  # ... and the schedules left so
     cut_short: bool = False  # the batch was full, or its planning budget ran out
+    budget_alerts: list[BudgetReached] = field(default_factory=list)  # flows to alert about (once a day)
+    budget_skipped: set[str] = field(default_factory=set)  # flows whose fires this batch skipped for budget
 
     @property
     def more(self) -> bool:
@@ -183,6 +186,7 @@ def _insert(dialect: str):
 def dispatch_due(
     db: Database, now: datetime, settings: DaemonSettings, daemon_id: str, until: datetime | None = None,
     finished: Collection[str] = (), plan_budget: float = PLAN_BUDGET, deferred: Collection[str] = (),
+    zone: str = "UTC",
 ) -> DispatchResult:
     """Fire every active schedule whose next_run_at has come by `until` (default now), one batch;
     safe to run anywhere, twice. Fires a little ahead of now become tasks that wait for their
@@ -192,14 +196,18 @@ def dispatch_due(
     due: a future fire of a busy schedule is left alone (`deferred`, with the earliest such
     instant), since the run may be over by then. The caller passes the schedules it already
     left alone this way back as `deferred`, so that the next batch reads past them.
-    `finished` names tasks the caller knows have finished, not yet recorded."""
+    `finished` names tasks the caller knows have finished, not yet recorded. A flow whose
+    daily budget (`zone`'s day) is reached has its fires skipped, and is named once a day in
+    `budget_alerts`."""
     result = DispatchResult()
     until = until or now
     finished = list(finished)
     rows = _read_due(db, until, settings.dispatch_batch, finished, list(deferred))
     result.selected = len(rows)
-    schedules = []
-    for schedule, busy in rows:
+    schedules, budgets = [], {}
+    for schedule, busy, flow_name, daily_budget in rows:
+        if daily_budget is not None:
+            budgets[schedule.flow_id] = (flow_name, daily_budget)
         if busy and schedule.next_run_at > now:
             result.deferred_ids.append(schedule.id)
             if result.deferred is None or schedule.next_run_at < result.deferred:
@@ -215,8 +223,13 @@ def dispatch_due(
             result.cut_short = True
             break
         walks[schedule.id] = _walk(schedule, until, settings)
+    planned = [s for s in schedules if s.id in walks]
     with db.write() as session:
-        _write_fires(session, db.dialect, [s for s in schedules if s.id in walks], walks, now, settings, finished, result)
+        over_budget = budgets_reached(session, {s.flow_id: budgets[s.flow_id] for s in planned if s.flow_id in budgets},
+                                      now, zone) if budgets else {}
+        _write_fires(session, db.dialect, planned, walks, now, settings, finished, result, over_budget)
+        result.budget_alerts = [reached for flow_id, reached in over_budget.items()
+                                if flow_id in result.budget_skipped and claim_budget_alert(session, reached)]
     return result
 
 
@@ -231,10 +244,12 @@ def _busy_with(finished: list[str], condition):
 
 
 def _read_due(db: Database, until: datetime, limit: int, finished: list[str], deferred: list[str]) -> list[tuple]:
-    """One batch of due schedules, each with whether a run of it is in progress; one query, in
-    a read transaction (most ticks find nothing due, and take no write lock)."""
+    """One batch of due schedules, each with whether a run of it is in progress, its flow's
+    name and daily budget; one query, in a read transaction (most ticks find nothing due, and
+    take no write lock)."""
     query = (
-        select(Schedule, _busy(finished).label("busy"))
+        select(Schedule, _busy(finished).label("busy"), Flow.name, Flow.daily_budget_usd)
+        .join(Flow, Flow.id == Schedule.flow_id)
         .where(Schedule.status == ScheduleStatus.ACTIVE, Schedule.next_run_at <= until)
         .order_by(Schedule.next_run_at)
         .limit(limit)
@@ -255,7 +270,7 @@ def _walk(schedule: Schedule, until: datetime, settings: DaemonSettings) -> Walk
 
 def _write_fires(
     session, dialect: str, schedules: list[Schedule], walks: dict, now: datetime, settings: DaemonSettings,
-    finished: list[str], result: DispatchResult,
+    finished: list[str], result: DispatchResult, over_budget: dict[str, BudgetReached],
 ) -> None:
     as_read = {s.id: (s.next_run_at, s.updated_at) for s in schedules}
     running = _busy_with(finished, Task.status == TaskStatus.RUNNING)
@@ -283,7 +298,10 @@ def _write_fires(
             result.cut_short = True
             break
         reason = reasons.get(schedule.id)
-        if reason and schedule.next_run_at > now:
+        if reason is None and schedule.flow_id in over_budget:
+            reason = f"skipped: {over_budget[schedule.flow_id].reason}"
+            result.budget_skipped.add(schedule.flow_id)
+        elif reason and schedule.next_run_at > now:
             if result.deferred is None or schedule.next_run_at < result.deferred:
                 result.deferred = schedule.next_run_at
             continue

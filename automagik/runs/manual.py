@@ -53,3 +53,8 @@ def retry_by_user(session, task: Task, now: datetime) -> bool:
         session.refresh(task)
     return bool(changed)
 
+
+
+def note_forced(session, task: Task, reason: str, now: datetime) -> None:
+    """Say in the task's log that a person started it past its flow's reached budget."""
+    write_logs(session, [log_row(task.id, LogLevel.WARNING, f"run forced by the user: {reason}", now)])

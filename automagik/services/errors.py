@@ -27,6 +27,10 @@ class NotFound(InvalidInput):
     """An id that names nothing (flow, schedule, task)."""
 
 
+class BudgetExceeded(InvalidInput):
+    """A run refused because its flow's daily budget is reached (it can be forced)."""
+
+
 class Unavailable(ServiceError):
     """Something outside the user's input failed (LangFlow unreachable, refused...)."""
 

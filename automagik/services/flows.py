@@ -8,6 +8,7 @@ from typing import Callable
 from sqlalchemy import select, update
 
 from automagik.clock import utcnow
+from automagik.costs import budgets
 from automagik.db.engine import Database
 from automagik.db.models import Flow, Schedule, ScheduleStatus
 from automagik.langflow import LangFlowClient, LangFlowError, is_runnable_flow, trim_flow
@@ -195,6 +196,49 @@ def set_components(db: Database, flow_id: str, input_component: str, output_comp
         flow.input_component, flow.output_component = input_component, output_component
         flow.updated_at = utcnow()
         return flow
+
+
+MAX_DAILY_BUDGET_USD = 1_000_000.0
+
+
+def parse_daily_budget(text: str) -> float | None:
+    """A daily budget in USD as typed: a positive amount, or 0 / "none" for no budget."""
+    word = text.strip().lower().removeprefix("$")
+    if not word:
+        raise InvalidInput('The daily budget is empty: give an amount in USD such as 5 or 0.50, or "none".')
+    if word == "none":
+        return None
+    try:
+        amount = float(word)
+    except ValueError:
+        amount = float("nan")
+    if amount == 0:
+        return None
+    if not 0 < amount <= MAX_DAILY_BUDGET_USD:  # also refuses nan and inf
+        raise InvalidInput(
+            f'"{text}" is not a daily budget: give an amount in USD greater than 0 and at most '
+            f'{MAX_DAILY_BUDGET_USD:,.0f} (like 5 or 0.50), or 0 / "none" to remove it.'
+        )
+    return amount
+
+
+def set_daily_budget(db: Database, flow_id: str, budget_usd: float | None) -> Flow:
+    """Set (or with None remove) the most a flow's runs may cost in a day (see automagik.costs.budgets)."""
+    if budget_usd is not None and not 0 < budget_usd <= MAX_DAILY_BUDGET_USD:
+        raise InvalidInput(f"A daily budget is greater than 0 and at most {MAX_DAILY_BUDGET_USD:,.0f} USD.")
+    with db.write() as session:
+        flow = find(session, Flow, flow_id)
+        if flow is None:
+            raise NotFound(f'Unknown flow id "{flow_id}": run `flows sync`, then `flows list` to see the ids.')
+        flow.daily_budget_usd = budget_usd
+        flow.updated_at = utcnow()
+        return flow
+
+
+def spent_today(db: Database, flows: list[Flow], zone: str) -> dict[str, float]:
+    """What each flow's runs that finished today (in `zone`) cost, as far as known."""
+    with db.read() as session:
+        return budgets.spent_today(session, [flow.id for flow in flows], utcnow(), zone)
 
 
 def validate_component(flow: Flow, component_id: str, role: str) -> None:

@@ -25,7 +25,10 @@ def _columns(row, names: tuple[str, ...]) -> dict[str, Any]:
     return {name: _plain(getattr(row, name)) for name in names}
 
 
-FLOW_FIELDS = ("id", "name", "input_component", "output_component", "synced_at", "changed_at", "removed_at", "created_at", "updated_at")
+FLOW_FIELDS = (
+    "id", "name", "input_component", "output_component", "daily_budget_usd", "synced_at", "changed_at", "removed_at",
+    "created_at", "updated_at",
+)
 SCHEDULE_FIELDS = (
     "id", "flow_id", "schedule_type", "schedule_expr", "timezone", "flow_params", "next_run_at", "status",
     "max_retries", "timeout_seconds", "missed_policy", "anchor_at", "last_run_at", "created_at", "updated_at",
@@ -37,12 +40,13 @@ TASK_FIELDS = (
 )
 
 
-def flow_to_dict(flow: Flow) -> dict[str, Any]:
+def flow_to_dict(flow: Flow, **extra: Any) -> dict[str, Any]:
     data = _columns(flow, FLOW_FIELDS)
     data.update(
         description=(flow.data or {}).get("description"),
         langflow_updated_at=(flow.data or {}).get("updated_at"),
         components=flow.components,
+        **extra,
     )
     return data
 

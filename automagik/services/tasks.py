@@ -13,7 +13,8 @@ from automagik.db.engine import Database
 from automagik.db.models import Flow, Schedule, Task, TaskLog, TaskStatus
 from automagik.runs import manual
 from automagik.services.lookup import find, storable_id
-from automagik.services.errors import InvalidInput, NotFound
+from automagik.costs.budgets import BudgetReached, budgets_reached
+from automagik.services.errors import BudgetExceeded, InvalidInput, NotFound
 from automagik.services.flow_input import parse_flow_input
 from automagik.services.schedules import MAX_RETRIES_LIMIT, TIMEOUT_LIMIT_SECONDS, _checked_int, _ready_flow
 
@@ -82,11 +83,14 @@ def run_flow_now(
     max_retries: int = 3,
     timeout_seconds: int | None = None,
     schedule_id: str | None = None,
+    force: bool = False,
+    zone: str = "UTC",
 ) -> Task:
     """Queue a run for a daemon to pick up at once; returns the pending task.
 
     With `schedule_id` the run uses that schedule's input and settings and shows in its history;
     it is planned for "now" to the microsecond, so it never takes the key of one of its fires.
+    A flow whose daily budget (the day in `zone`) is reached is refused unless `force`d.
     """
     now = utcnow()
     max_retries = _checked_int("max retries", max_retries, 0, MAX_RETRIES_LIMIT)
@@ -102,10 +106,25 @@ def run_flow_now(
             params = params or dict(schedule.flow_params)
             max_retries, timeout_seconds = schedule.max_retries, schedule.timeout_seconds
         flow = _ready_flow(session, flow_id)
-        return manual.queue_run(
+        reached = _budget_reached(session, flow, now, zone, force)
+        task = manual.queue_run(
             session, flow_id=flow.id, schedule_id=schedule_id, input_data=params, max_retries=max_retries,
             timeout_seconds=timeout_seconds, now=now,
         )
+        if reached:
+            manual.note_forced(session, task, reached.reason, now)
+        return task
+
+
+def _budget_reached(session, flow: Flow, now: datetime, zone: str, force: bool) -> BudgetReached | None:
+    """The flow's reached budget, for a run forced past it; a run not forced is refused."""
+    if flow.daily_budget_usd is None:
+        return None
+    reached = budgets_reached(session, {flow.id: (flow.name, flow.daily_budget_usd)}, now, zone).get(flow.id)
+    if reached and not force:
+        raise BudgetExceeded(f'Flow "{flow.name}": {reached.reason} today ({zone}). To run it anyway, force it: '
+                             '--force, or "Run even if the daily budget is reached" on the Flows page.')
+    return reached
 
 
 def _rows_query(filters: TaskFilter) -> Select:
@@ -160,8 +179,9 @@ def get_task(db: Database, task_id: str) -> TaskDetail:
         return TaskDetail(row[0], row[1], list(logs))
 
 
-def retry_task(db: Database, task_id: str) -> Task:
-    """Put a failed task back to pending for one more attempt, on the same row."""
+def retry_task(db: Database, task_id: str, force: bool = False, zone: str = "UTC") -> Task:
+    """Put a failed task back to pending for one more attempt, on the same row; refused when
+    the flow's daily budget is reached, unless `force`d."""
     now = utcnow()
     with db.write() as session:
         task = find(session, Task, task_id)
@@ -169,9 +189,11 @@ def retry_task(db: Database, task_id: str) -> Task:
             raise NotFound(f'Unknown task id "{task_id}": see `tasks list` for the ids.')
         if task.status is not TaskStatus.FAILED:
             raise InvalidInput(f"Task {task_id} is {task.status.value}: only a failed task can be retried.")
-        _ready_flow(session, task.flow_id)
+        reached = _budget_reached(session, _ready_flow(session, task.flow_id), now, zone, force)
         if not manual.retry_by_user(session, task, now):
             raise InvalidInput(f"Task {task_id} is no longer failed: only a failed task can be retried.")
+        if reached:
+            manual.note_forced(session, task, reached.reason, now)
         return task
 
 

@@ -7,10 +7,13 @@ import io
 import json
 import sys
 
+from datetime import timedelta
+
 import pexpect
 import pytest
 
-from automagik.db.models import ScheduleStatus
+from automagik.clock import utcnow
+from automagik.db.models import ScheduleStatus, Task
 from automagik.services import flows as flow_service
 from automagik.services import schedules as schedule_service
 from automagik.services import tasks as task_service
@@ -24,6 +27,7 @@ from tests.cli.conftest import (
     cli_environment,
     create_schedule,
     flow_names,
+    insert_task,
     ok_json,
     ok_lines,
     parse_utc,
@@ -38,7 +42,7 @@ CHOOSE_HINT = "Choose with: flows sync --flow-id ID --input-component ID --outpu
 NEEDS_CHOICE = "These flows need their input and output component chosen before they can be scheduled:"
 FLOW_KEYS = {
     "id", "name", "input_component", "output_component", "synced_at", "changed_at", "removed_at", "created_at",
-    "updated_at", "description", "langflow_updated_at", "components",
+    "updated_at", "description", "langflow_updated_at", "components", "daily_budget_usd", "spent_today_usd",
 }
 FLOW_TIMES = ("synced_at", "changed_at", "removed_at", "created_at", "updated_at")
 
@@ -65,9 +69,11 @@ def test_list_and_sync_report(cli, langflow, db):
 
     table, listing = run_all(cli, ("flows", "list"), ("flows", "list", "--json"))
     table = ok_lines(table)
-    assert table[0].split() == ["ID", "NAME", "INPUT", "OUTPUT", "STATE"]
-    assert table[1].startswith(ECHO) and table[1].split()[-3:] == ["ChatInput-acc01", "ChatOutput-acc02", "ready"]
-    assert table[2].startswith(TWO_OUT) and table[2].split()[-4:] == ["ChatInput-tw001", "-", "needs", "components"]
+    assert table[0].split() == ["ID", "NAME", "INPUT", "OUTPUT", "COST", "TODAY", "(Europe/Berlin)", "DAILY", "BUDGET", "STATE"]
+    assert table[1].startswith(ECHO) and table[1].split()[-5:] == ["ChatInput-acc01", "ChatOutput-acc02", "$0.00", "-",
+                                                                  "ready"]
+    assert table[2].startswith(TWO_OUT) and table[2].split()[-6:] == ["ChatInput-tw001", "-", "$0.00", "-", "needs",
+                                                                      "components"]
 
     flows = ok_json(listing)
     assert [f["id"] for f in flows] == [ECHO, TWO_OUT]  # by name
@@ -284,3 +290,29 @@ def test_sync_report_shows_the_address_without_its_login(cli, langflow, db):
     assert down.returncode == 1 and str(langflow.port) in down.output, down.output
     for output in ("\n".join(report), down.output):
         assert "ops-7f3a" not in output and "s3cr3t" not in output, output
+
+
+def test_a_daily_budget_is_set_shown_enforced_and_removed(cli, langflow, db, settings):
+    sync_now(db, settings)
+    name = flow_names(langflow)[ECHO]
+    assert ok_json(cli("flows", "update", ECHO, "--daily-budget-usd", "0.50", "--json"))["daily_budget_usd"] == 0.5
+    for result, value in zip(run_all(cli, *[("flows", "update", ECHO, "--daily-budget-usd", value)
+                                            for value in ("-1", "abc", "nan", "")]), ("-1", "abc", "nan", "")):
+        assert_one_line_error(result, 2, contains="daily budget")
+    assert flow_service.get_flow(db, ECHO).daily_budget_usd == 0.5  # the refused values changed nothing
+
+    # A run that finished a second ago (the CLI runs on the real clock) cost more than the budget.
+    task_id = insert_task(db, ECHO, "completed", utcnow() - timedelta(seconds=3), seconds=1, output="x")
+    with db.write() as session:
+        session.get(Task, task_id).cost_usd = 0.6
+    refused, listing, forced = run_all(cli, ("flows", "run", ECHO), ("flows", "list", "--json"),
+                                       ("flows", "run", ECHO, "--force", "--json"))
+    assert_one_line_error(refused, 2, contains=f'Flow "{name}": daily budget of $0.50 reached ($0.60 spent) today '
+                                               "(Europe/Berlin). To run it anyway, force it: --force")
+    echo = next(flow for flow in ok_json(listing) if flow["id"] == ECHO)
+    assert (echo["daily_budget_usd"], echo["spent_today_usd"]) == (0.5, 0.6)
+    assert ok_json(forced)["status"] == "pending"
+    assert [t.task.id for t in task_service.list_tasks(db)].count(ok_json(forced)["id"]) == 1
+
+    assert ok_lines(cli("flows", "update", ECHO, "--daily-budget-usd", "none")) == [f'Flow "{name}" has no daily budget now.']
+    assert flow_service.get_flow(db, ECHO).daily_budget_usd is None

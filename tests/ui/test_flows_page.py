@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy import func, select
 
-from automagik.db.models import Flow, Task
+from automagik.clock import utcnow
+from automagik.db.models import Flow, Task, TaskStatus
 from automagik.services import flows as flow_service
 from tests.services.helpers import ECHO_ID, TWO_OUT_ID, synced
 from tests.ui.helpers import ECHO_NAME, TWO_OUT_NAME, alerts, page_errors, page_text
@@ -125,3 +128,29 @@ def test_flow_names_are_shown_as_typed_never_as_markup(open_page, db, langflow):
     # The flow picker's label is plain text too (selectbox options are never Markdown).
     assert f"{name} · {flow_id}" in at.selectbox(key="flows_selected_flow").options
     assert "<b>tag</b>" in page_text(at)
+
+
+def test_a_daily_budget_is_saved_shown_and_refuses_runs_unless_forced(open_page, db, langflow):
+    synced(db, langflow)
+    with db.write() as session:  # a run that finished a minute ago and cost $0.60
+        now = utcnow()
+        session.add(Task(flow_id=ECHO_ID, status=TaskStatus.COMPLETED, input_data={}, tries=1, max_retries=0,
+                         scheduled_for=now - timedelta(minutes=1), created_at=now, updated_at=now,
+                         finished_at=now - timedelta(seconds=59), cost_usd=0.6))
+    at = open_page("flows")
+    at.selectbox(key="flows_selected_flow").select(ECHO_ID).run()
+    at.number_input(key=f"flows_budget_{ECHO_ID}").set_value(0.5).run()
+    _button(at, "Save budget").click().run()
+    assert not page_errors(at) and flow_service.get_flow(db, ECHO_ID).daily_budget_usd == 0.5
+    table = at.dataframe[0].value
+    row = table[table["name"] == ECHO_NAME].iloc[0]
+    assert (row["daily budget"], row["cost today (Europe/Berlin)"]) == ("$0.50", "$0.60")
+
+    _button(at, "Run now").click().run()
+    [error] = page_errors(at)
+    assert error.startswith(f'Flow "{ECHO_NAME}": daily budget of $0.50 reached ($0.60 spent) today (Europe/Berlin).')
+    assert _task_count(db) == 1  # nothing queued
+
+    at.checkbox(key=f"flows_run_force_{ECHO_ID}").check().run()
+    _button(at, "Run now").click().run()
+    assert any(s.startswith("Queued run") for s in alerts(at, "success")) and _task_count(db) == 2

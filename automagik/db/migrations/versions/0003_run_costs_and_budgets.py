@@ -21,12 +21,14 @@ def upgrade() -> None:
         batch.add_column(sa.Column('total_tokens', sa.Integer(), nullable=True))
         batch.add_column(sa.Column('model', sa.String(length=255), nullable=True))
         batch.add_column(sa.Column('cost_usd', sa.Float(), nullable=True))
+    op.create_index('ix_tasks_flow_finished', 'tasks', ['flow_id', 'finished_at'])
     with op.batch_alter_table('flows') as batch:
         batch.add_column(sa.Column('daily_budget_usd', sa.Float(), nullable=True))
         batch.add_column(sa.Column('budget_alerted_on', sa.String(length=10), nullable=True))
 
 
 def downgrade() -> None:
+    op.drop_index('ix_tasks_flow_finished', table_name='tasks')
     with op.batch_alter_table('flows') as batch:
         batch.drop_column('budget_alerted_on')
         batch.drop_column('daily_budget_usd')
