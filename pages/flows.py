@@ -9,6 +9,7 @@ from automagik.costs.budgets import usd
 from automagik.db.models import Flow
 from automagik.services import flows as flow_service
 from automagik.services import tasks as task_service
+from automagik.services import triggers as trigger_service
 from automagik.services.context import AppContext
 from automagik.services.daemons import DaemonState, list_daemons
 from automagik.services.flow_input import parse_typed_input
@@ -140,6 +141,34 @@ def budget_section(context: AppContext, flow: Flow) -> None:
             st.rerun()
 
 
+def triggers_section(context: AppContext, flow: Flow) -> None:
+    """LangFlow's own schedule triggers of the flow, as the last sync read them, each adoptable."""
+    if flow.langflow_triggers is None:
+        st.caption("LangFlow's own triggers: not supported by this LangFlow.")
+        return
+    if not flow.langflow_triggers:
+        return
+    st.subheader("LangFlow's own triggers")
+    st.caption("LangFlow fires these by itself. Adopting one creates the same cron schedule here (its runs get "
+               "history, cost, budgets and alerts) and disables it in LangFlow, so the flow does not run twice.")
+    firing = {t["id"] for t in trigger_service.firing_triggers(flow)}
+    for trigger in flow.langflow_triggers:
+        left, right = st.columns([5, 1])
+        left.text(f"{trigger_service.describe_trigger(trigger)}"
+                  + (f" · next fire {trigger['next_fire_at']}" if trigger.get("next_fire_at") else "")
+                  + (f" · last error: {trigger['last_error']}" if trigger.get("last_error") else ""))
+        if trigger["id"] in firing and right.button("Adopt", key=f"flows_adopt_{trigger['id']}"):
+            def adopt():
+                with context.langflow() as client:
+                    return trigger_service.adopt_trigger(context.db, client, trigger["id"])
+
+            adopted = common.attempt(adopt)
+            if adopted is not None:
+                common.flash("success", f"Created schedule {adopted.schedule.id} and disabled LangFlow trigger "
+                                        f"{trigger['id']}.")
+                st.rerun()
+
+
 def run_section(context: AppContext, flow: Flow) -> None:
     st.subheader("Run now")
     text = st.text_area(
@@ -187,6 +216,7 @@ selected = by_id[flow_id]
 st.text(f"State: {flow_service.flow_state(selected)}")
 flow_flags(selected)
 components_section(ctx, selected)
+triggers_section(ctx, selected)
 budget_section(ctx, selected)
 if selected.is_ready:
     run_section(ctx, selected)

@@ -18,6 +18,7 @@ from automagik.services.context import AppContext
 from automagik.services.errors import InvalidInput
 from automagik.services.flow_input import parse_flow_input
 from automagik.timefmt import format_local
+from automagik.services.triggers import double_run_warning
 from pages import common, frame
 
 frame.ensure()  # before anything renders: see pages/frame.py
@@ -94,6 +95,9 @@ def create_form() -> None:
                                   value=None, step=1, key="new_timeout",
                                   placeholder="daemon default", help="Empty: AUTOMAGIK_RUN_TIMEOUT_SECONDS.")
     policy = right.selectbox("Missed runs", [p.value for p in MissedRunPolicy], key="new_policy", help=POLICY_HELP)
+    double = double_run_warning(context.db, flow_id)
+    if double:
+        common.alert("warning", double.replace("`flows adopt-trigger TRIGGER_ID`", "Adopting it on the Flows page"))
     if not st.button("Create schedule", type="primary", key="new_create"):
         return
     spec = schedule_service.ScheduleSpec(

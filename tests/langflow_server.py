@@ -237,7 +237,9 @@ class FakeLangFlow:
     answers over that many seconds; ``down`` (property, or ``pause()``/``resume()``) closes
     the port and every open connection, then re-binds the same port; ``ready`` False makes
     ``/health_check`` answer 500; ``force_paginated`` answers the flow list in the paginated
-    ``{"items": ...}`` shape even for ``get_all=true``.
+    ``{"items": ...}`` shape even for ``get_all=true``; ``triggers_api`` False answers
+    ``/api/v1/triggers`` 404 "Not Found" (a LangFlow before 1.13); ``trigger_disable_status``
+    makes disabling a trigger answer that status.
     """
 
     def __init__(self, api_key: str | None = "sk-test-key", port: int = 0, *, host: str = "127.0.0.1",
@@ -252,6 +254,9 @@ class FakeLangFlow:
         self.force_status: int | None = None
         self.force_detail: Any = None
         self.force_paginated = False
+        self.triggers_api = True
+        self.trigger_disable_status: int | None = None
+        self.triggers: dict[str, dict] = {}  # LangFlow's own trigger rows by id (see add_schedule_trigger)
         self.malformed_json = False
         self.huge_response_bytes = 0
         self.trickle_seconds = 0.0
@@ -399,6 +404,27 @@ class FakeLangFlow:
             self._flows = {**self._flows, flow_id: _StoredFlow(flow, _FlowGraph(flow), example, llm)}
         return flow_id
 
+    def add_schedule_trigger(self, flow_id: str, cron: str = "0 9 * * *", zone: str = "Europe/Lisbon",
+                             catchup_policy: str = "coalesce", state: str = "active") -> str:
+        """Put a ScheduleTrigger node in a stored flow and the trigger row LangFlow 1.13 makes of
+        it when the flow is saved (shape as served: see tests/fixtures/langflow-1.13); returns its id."""
+        node_id = f"ScheduleTrigger-{uuid.uuid4().hex[:5]}"
+        trigger_id = str(uuid.uuid4())
+        stamp = datetime.now(timezone.utc).isoformat()
+        with self._lock:
+            stored = self._flows[flow_id]
+            raw = copy.deepcopy(stored.raw)
+            raw["data"]["nodes"].append(self._node(node_id))
+            self._flows = {**self._flows, flow_id: _StoredFlow(raw, _FlowGraph(raw), stored.example, stored.llm)}
+            self.triggers[trigger_id] = {
+                "id": trigger_id, "flow_id": flow_id, "name": "Schedule Trigger", "kind": "schedule",
+                "node_id": node_id, "config": {"cron": cron, "timezone": zone, "catchup_policy": catchup_policy,
+                                               "share_session": False},
+                "state": state, "concurrency_limit": 1, "max_attempts": 1, "next_fire_at": None,
+                "last_fired_at": None, "last_error": None, "created_at": stamp, "updated_at": stamp,
+            }
+        return trigger_id
+
     def remove_flow(self, flow_id: str) -> None:
         with self._lock:
             self._flows = {key: value for key, value in self._flows.items() if key != flow_id}
@@ -479,6 +505,8 @@ class FakeLangFlow:
         path, query = split.path, parse_qs(split.query)
         length = int(handler.headers.get("Content-Length") or 0)
         raw_body = handler.rfile.read(length) if length else b""
+        if path.startswith("/api/v1/triggers"):
+            return self._triggers(handler, method, path, query)
         if path.startswith("/api/v1/run/") and not path.startswith("/api/v1/run/advanced/"):
             if method != "POST":
                 return self._reply(handler, method, path, 405, {"detail": "Method Not Allowed"})
@@ -500,6 +528,35 @@ class FakeLangFlow:
         if path.startswith("/api/v1/flows/"):
             return self._get_flow(handler, path, query)
         return self._reply(handler, method, path, 404, {"detail": "Not Found"})
+
+    def _triggers(self, handler: "_Handler", method: str, path: str, query: dict) -> None:
+        """GET /api/v1/triggers?flow_id=, POST /api/v1/triggers/{id}/disable and /enable, as 1.13."""
+        if not self.triggers_api:
+            return self._reply(handler, method, path, 404, {"detail": "Not Found"})
+        refusal = self._auth_refusal(handler, query, run=False)
+        if refusal:
+            return self._reply(handler, method, path, refusal[0], {"detail": refusal[1]})
+        parts = path.rstrip("/").split("/")[4:]  # after /api/v1/triggers
+        if method == "GET" and not parts:
+            flow_id = (query.get("flow_id") or [None])[0]
+            if flow_id is None:
+                return self._reply(handler, method, path, 422, {"detail": [
+                    {"type": "missing", "loc": ["query", "flow_id"], "msg": "Field required", "input": None}]})
+            with self._lock:
+                rows = [copy.deepcopy(t) for t in self.triggers.values() if t["flow_id"] == flow_id]
+            return self._reply(handler, method, path, 200, rows)
+        if method == "POST" and len(parts) == 2 and parts[1] in ("disable", "enable"):
+            if parts[1] == "disable" and self.trigger_disable_status:
+                return self._reply(handler, method, path, self.trigger_disable_status,
+                                   {"detail": "Trigger in state 'dead' cannot be disabled."})
+            with self._lock:
+                row = self.triggers.get(parts[0])
+                if row is None:
+                    return self._reply(handler, method, path, 404, {"detail": "Trigger not found"})
+                row["state"] = "paused" if parts[1] == "disable" else "active"
+                answer = copy.deepcopy(row)
+            return self._reply(handler, method, path, 200, answer)
+        return self._reply(handler, method, path, 404 if method == "GET" else 405, {"detail": "Not Found"})
 
     def _auth_refusal(self, handler: "_Handler", query: dict, *, run: bool) -> tuple[int, str] | None:
         if self.api_key is None:

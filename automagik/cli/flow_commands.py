@@ -1,4 +1,4 @@
-"""`flows list | sync | update | run`."""
+"""`flows list | sync | update | run | adopt-trigger`."""
 
 from __future__ import annotations
 
@@ -11,7 +11,10 @@ from automagik.services import flows as flow_service
 from automagik.services import tasks as task_service
 from automagik.services.context import AppContext
 from automagik.services.errors import InvalidInput
-from automagik.services.serialize import flow_to_dict, task_to_dict
+from automagik.services import triggers as trigger_service
+from automagik.services.serialize import flow_to_dict, schedule_to_dict, task_to_dict
+from automagik.services.triggers import describe_trigger
+from automagik.timefmt import format_local
 
 
 def register(groups) -> None:
@@ -46,6 +49,12 @@ def register(groups) -> None:
     update.add_argument("--json", action="store_true", help="print JSON")
     update.set_defaults(handler=update_flow)
 
+    adopt = commands.add_parser("adopt-trigger", help="move one of LangFlow's own schedule triggers to Automagik")
+    adopt.add_argument("trigger_id", help="as `flows list` shows it (after `flows sync`)")
+    adopt.add_argument("--input", default=None, help='JSON for the new schedule\'s runs, like \'{"input": "message"}\'')
+    adopt.add_argument("--json", action="store_true", help="print JSON")
+    adopt.set_defaults(handler=adopt_trigger)
+
 
 def list_flows(context: AppContext, settings, args) -> int:
     flows = flow_service.list_flows(context.db)
@@ -54,9 +63,11 @@ def list_flows(context: AppContext, settings, args) -> int:
         print_json([flow_to_dict(f, spent_today_usd=spent.get(f.id, 0.0)) for f in flows])
         return 0
     print_table(
-        ("ID", "NAME", "INPUT", "OUTPUT", f"COST TODAY ({settings.timezone})", "DAILY BUDGET", "STATE"),
+        ("ID", "NAME", "INPUT", "OUTPUT", f"COST TODAY ({settings.timezone})", "DAILY BUDGET", "LANGFLOW TRIGGERS",
+         "STATE"),
         [(f.id, f.name, f.input_component, f.output_component, usd(spent.get(f.id, 0.0)),
-          usd(f.daily_budget_usd) if f.daily_budget_usd is not None else None, flow_service.flow_state(f))
+          usd(f.daily_budget_usd) if f.daily_budget_usd is not None else None,
+          "; ".join(describe_trigger(t) for t in f.langflow_triggers or []), flow_service.flow_state(f))
          for f in flows],
         empty="No flows yet: run `python -m automagik.cli.cli flows sync`.",
     )
@@ -133,6 +144,20 @@ def update_flow(context: AppContext, settings, args) -> int:
     else:
         info(f'Flow "{flow.name}": its fires are skipped for the rest of a day ({settings.timezone}) once its runs '
              f"have cost {usd(flow.daily_budget_usd)}.")
+    return 0
+
+
+def adopt_trigger(context: AppContext, settings, args) -> int:
+    with context.langflow() as client:
+        adopted = trigger_service.adopt_trigger(context.db, client, args.trigger_id, args.input)
+    schedule = adopted.schedule
+    if args.json:
+        print_json({"schedule_id": schedule.id, "trigger_id": adopted.trigger["id"],
+                    "schedule": schedule_to_dict(schedule), "trigger": adopted.trigger})
+        return 0
+    info(f"Created schedule {schedule.id} (cron \"{schedule.schedule_expr}\" in {schedule.timezone}, next run "
+         f"{format_local(schedule.next_run_at, settings.timezone)}) and disabled LangFlow trigger "
+         f"{adopted.trigger['id']} (now {adopted.trigger.get('state')}).")
     return 0
 
 

@@ -13,6 +13,11 @@ def fail(message: str) -> None:
     print(f"error: {' '.join(str(message).split())}", file=sys.stderr)
 
 
+def warn(message: str) -> None:
+    """A warning about something done anyway: one line on stderr, the exit code unchanged."""
+    print(f"warning: {' '.join(str(message).split())}", file=sys.stderr)
+
+
 def info(message: str) -> None:
     print(message)
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from automagik.cli.output import info, print_fields, print_json, print_table
+from automagik.cli.output import info, print_fields, print_json, print_table, warn
 from automagik.scheduling import InvalidSchedule, describe
 from automagik.services import schedules as schedule_service
 from automagik.services import tasks as task_service
 from automagik.services.context import AppContext
 from automagik.services.errors import InvalidInput
 from automagik.services.serialize import iso, schedule_to_dict
+from automagik.services.triggers import double_run_warning
 from automagik.services.time_input import parse_time_input
 from automagik.timefmt import format_local
 
@@ -90,6 +91,9 @@ def create_schedule(context: AppContext, settings, args) -> int:
         ),
         default_timezone=settings.timezone,
     )
+    double = double_run_warning(context.db, schedule.flow_id)
+    if double:
+        warn(double)
     if args.json:
         print_json(schedule_to_dict(schedule))
         return 0

@@ -112,6 +112,10 @@ class Flow(Base):
     daily_budget_usd: Mapped[float | None] = mapped_column(Float)
     # The day (YYYY-MM-DD in TIMEZONE) the budget's alert went out: once a day, whatever daemon.
     budget_alerted_on: Mapped[str | None] = mapped_column(String(10))
+    # LangFlow's own triggers of the flow as the last sync read them (langflow/triggers.py);
+    # NULL when that LangFlow has none to read. Kept apart from `data`: a trigger's state and
+    # next fire change without the flow changing.
+    langflow_triggers: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONDocument)
 
     schedules: Mapped[list[Schedule]] = relationship(back_populates="flow")
 

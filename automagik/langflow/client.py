@@ -40,6 +40,7 @@ from automagik.langflow.errors import (
     LangFlowBadResponse,
     LangFlowError,
     LangFlowNoOutput,
+    LangFlowRouteMissing,
     LangFlowTimeout,
     LangFlowUnreachable,
     error_for_status,
@@ -220,6 +221,18 @@ class LangFlowClient:
             raise self._bad_shape("listing flows", "a list of flows")
         return [flow for flow in body if isinstance(flow, dict) and not flow.get("is_component")]
 
+    def api_json(self, method: str, path: str, *, action: str, params: dict | None = None) -> Any:
+        """The JSON answer of one API call, for the endpoint modules beside this one (triggers.py).
+        A route this LangFlow does not have (an older version: 404 "Not Found") raises
+        LangFlowRouteMissing; other failures raise the usual typed errors."""
+        response = self._request(method, path, params=params, action=action, raise_for_status=False)
+        if response.status_code == 404 and _json_or_none(response) == {"detail": "Not Found"}:
+            raise LangFlowRouteMissing(f"LangFlow at {self.shown_url} has no {path.split('?')[0]} (an older "
+                                       "version)", status=404, secret=self._api_key)
+        if response.status_code >= 400:
+            raise self._status_error(response, action)
+        return self._json(response, action=action)
+
     def get_flow(self, flow_id: str) -> dict:
         """One flow with its whole graph."""
         action = f"getting flow {flow_id}"
@@ -328,8 +341,11 @@ class LangFlowClient:
                 status=response.status_code, secret=self._api_key)
         if not raise_for_status or response.status_code < 400:
             return response
+        raise self._status_error(response, action)
+
+    def _status_error(self, response: HttpAnswer, action: str) -> LangFlowError:
         body_json = _json_or_none(response)
-        raise error_for_status(
+        return error_for_status(
             response.status_code,
             detail=body_json.get("detail") if isinstance(body_json, dict) else None,
             reason=response.reason,

@@ -103,6 +103,13 @@ def trim_flow(raw_flow: dict) -> dict:
     }
 
 
+def has_schedule_trigger(raw_flow: dict) -> bool:
+    """Whether the flow's graph holds LangFlow's own ScheduleTrigger node (see triggers.py)."""
+    nodes = _as_dict(_as_dict(raw_flow).get("data")).get("nodes")
+    return isinstance(nodes, list) and any(
+        isinstance(node, dict) and _node_type(node) == "ScheduleTrigger" for node in nodes)
+
+
 def is_runnable_flow(raw_flow: dict) -> bool:
     """False for saved components (``is_component: true``), which LangFlow lists among flows."""
     return isinstance(raw_flow, dict) and not raw_flow.get("is_component")

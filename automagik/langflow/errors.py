@@ -65,6 +65,10 @@ class LangFlowNotFound(LangFlowError):
     """The flow, or a component inside its graph, does not exist (HTTP 404)."""
 
 
+class LangFlowRouteMissing(LangFlowNotFound):
+    """This LangFlow has no such API route (a version older than the feature)."""
+
+
 class LangFlowBadRequest(LangFlowError):
     """LangFlow rejected what we sent (HTTP 400, 422 and other 4xx)."""
 

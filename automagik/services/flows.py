@@ -12,6 +12,9 @@ from automagik.costs import budgets
 from automagik.db.engine import Database
 from automagik.db.models import Flow, Schedule, ScheduleStatus
 from automagik.langflow import LangFlowClient, LangFlowError, is_runnable_flow, trim_flow
+from automagik.langflow import triggers as triggers_api
+from automagik.langflow.components import has_schedule_trigger
+from automagik.langflow.errors import LangFlowRouteMissing
 from automagik.services.lookup import find
 from automagik.services.errors import InvalidInput, NotFound, Unavailable
 
@@ -65,6 +68,7 @@ def sync_flows(
     except LangFlowError as exc:
         raise Unavailable(f"Could not sync flows: {exc.message}") from None
     report = SyncReport()
+    triggers = _read_triggers(client, raw_flows, report)  # before the transaction: no lock held over HTTP
     now = utcnow()
     seen: set[str] = set()
     with db.write() as session:
@@ -97,6 +101,8 @@ def sync_flows(
                     flow.name, flow.data, flow.changed_at, flow.updated_at = name, data, now, now
                 flow.synced_at = now
                 _drop_vanished_selections(session, flow, report, now)
+            if flow_id in triggers:
+                flow.langflow_triggers = triggers[flow_id]
             _auto_select(flow)
             if not (flow.input_component and flow.output_component):
                 report.needs_choice.append(flow.id)
@@ -114,6 +120,26 @@ def sync_flows(
                         f'Flow "{flow.name}" is no longer in LangFlow: {paused} schedule(s) paused.'
                     )
     return report
+
+
+def _read_triggers(client: LangFlowClient, raw_flows: list[dict], report: SyncReport) -> dict[str, list[dict] | None]:
+    """LangFlow's own triggers of every flow, by flow id: [] for a flow without a ScheduleTrigger
+    node (LangFlow is asked only about the others), None for every flow when this LangFlow has
+    no triggers API. A flow whose triggers could not be read is left out (its last ones stay)."""
+    found: dict[str, list[dict] | None] = {}
+    for raw in raw_flows:
+        flow_id = str(raw.get("id") or "")
+        if not has_schedule_trigger(raw):
+            found[flow_id] = []
+            continue
+        try:
+            found[flow_id] = triggers_api.list_triggers(client, flow_id)
+        except LangFlowRouteMissing:
+            report.notices.append("LangFlow's own triggers: not supported by this LangFlow (no /api/v1/triggers).")
+            return {str(f.get("id") or ""): None for f in raw_flows}
+        except LangFlowError as exc:
+            report.notices.append(f'Could not read the LangFlow triggers of flow "{raw.get("name")}": {exc.message}')
+    return found
 
 
 def _apply_choice(session, choice: ComponentChoice, report: SyncReport) -> None:

@@ -26,8 +26,8 @@ def _columns(row, names: tuple[str, ...]) -> dict[str, Any]:
 
 
 FLOW_FIELDS = (
-    "id", "name", "input_component", "output_component", "daily_budget_usd", "synced_at", "changed_at", "removed_at",
-    "created_at", "updated_at",
+    "id", "name", "input_component", "output_component", "daily_budget_usd", "langflow_triggers", "synced_at",
+    "changed_at", "removed_at", "created_at", "updated_at",
 )
 SCHEDULE_FIELDS = (
     "id", "flow_id", "schedule_type", "schedule_expr", "timezone", "flow_params", "next_run_at", "status",

@@ -43,6 +43,7 @@ NEEDS_CHOICE = "These flows need their input and output component chosen before 
 FLOW_KEYS = {
     "id", "name", "input_component", "output_component", "synced_at", "changed_at", "removed_at", "created_at",
     "updated_at", "description", "langflow_updated_at", "components", "daily_budget_usd", "spent_today_usd",
+    "langflow_triggers",
 }
 FLOW_TIMES = ("synced_at", "changed_at", "removed_at", "created_at", "updated_at")
 
@@ -69,10 +70,11 @@ def test_list_and_sync_report(cli, langflow, db):
 
     table, listing = run_all(cli, ("flows", "list"), ("flows", "list", "--json"))
     table = ok_lines(table)
-    assert table[0].split() == ["ID", "NAME", "INPUT", "OUTPUT", "COST", "TODAY", "(Europe/Berlin)", "DAILY", "BUDGET", "STATE"]
-    assert table[1].startswith(ECHO) and table[1].split()[-5:] == ["ChatInput-acc01", "ChatOutput-acc02", "$0.00", "-",
-                                                                  "ready"]
-    assert table[2].startswith(TWO_OUT) and table[2].split()[-6:] == ["ChatInput-tw001", "-", "$0.00", "-", "needs",
+    assert table[0].split() == ["ID", "NAME", "INPUT", "OUTPUT", "COST", "TODAY", "(Europe/Berlin)", "DAILY", "BUDGET",
+                                "LANGFLOW", "TRIGGERS", "STATE"]
+    assert table[1].startswith(ECHO) and table[1].split()[-6:] == ["ChatInput-acc01", "ChatOutput-acc02", "$0.00", "-",
+                                                                  "-", "ready"]
+    assert table[2].startswith(TWO_OUT) and table[2].split()[-7:] == ["ChatInput-tw001", "-", "$0.00", "-", "-", "needs",
                                                                       "components"]
 
     flows = ok_json(listing)
@@ -316,3 +318,29 @@ def test_a_daily_budget_is_set_shown_enforced_and_removed(cli, langflow, db, set
 
     assert ok_lines(cli("flows", "update", ECHO, "--daily-budget-usd", "none")) == [f'Flow "{name}" has no daily budget now.']
     assert flow_service.get_flow(db, ECHO).daily_budget_usd is None
+
+
+def test_langflow_triggers_are_listed_warned_about_and_adopted(cli, langflow, db, settings):
+    trigger_id = langflow.add_schedule_trigger(ECHO, cron="0 9 * * *", zone="Europe/Lisbon")
+    sync_now(db, settings)
+    listing, created = run_all(cli, ("flows", "list", "--json"),
+                               ("schedules", "create", "--type", "interval", "--expr", "1h", ECHO))
+    echo = next(flow for flow in ok_json(listing) if flow["id"] == ECHO)
+    assert [(t["id"], t["kind"], t["cron"], t["timezone"], t["state"]) for t in echo["langflow_triggers"]] == [
+        (trigger_id, "schedule", "0 9 * * *", "Europe/Lisbon", "active")]
+    # Created all the same (exit 0), with one warning line.
+    assert created.returncode == 0 and created.stdout.startswith("Created schedule ")
+    assert created.stderr.startswith(f'warning: Flow "{flow_names(langflow)[ECHO]}" is also scheduled by LangFlow '
+                                     f'itself (trigger {trigger_id} ("0 9 * * *" in Europe/Lisbon, active))')
+    assert len(created.stderr.splitlines()) == 1
+
+    langflow.trigger_disable_status = 409
+    assert_one_line_error(cli("flows", "adopt-trigger", trigger_id), 1, contains="nothing changed")
+    assert len(schedule_service.list_schedules(db)) == 1  # only the interval one
+    langflow.trigger_disable_status = None
+    adopted = ok_json(cli("flows", "adopt-trigger", trigger_id, "--json"))
+    assert adopted["trigger_id"] == trigger_id and adopted["trigger"]["state"] == "paused"
+    schedule = schedule_service.get_schedule(db, adopted["schedule_id"])
+    assert (schedule.schedule_expr, schedule.timezone) == ("0 9 * * *", "Europe/Lisbon")
+    assert langflow.triggers[trigger_id]["state"] == "paused"
+    assert_one_line_error(cli("flows", "adopt-trigger", "nope"), 2, contains='Unknown LangFlow trigger id "nope"')

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from automagik.clock import utcnow
 from automagik.db.models import Flow, Task, TaskStatus
 from automagik.services import flows as flow_service
+from automagik.services import schedules as schedule_service
 from tests.services.helpers import ECHO_ID, TWO_OUT_ID, synced
 from tests.ui.helpers import ECHO_NAME, TWO_OUT_NAME, alerts, page_errors, page_text
 
@@ -154,3 +155,18 @@ def test_a_daily_budget_is_saved_shown_and_refuses_runs_unless_forced(open_page,
     at.checkbox(key=f"flows_run_force_{ECHO_ID}").check().run()
     _button(at, "Run now").click().run()
     assert any(s.startswith("Queued run") for s in alerts(at, "success")) and _task_count(db) == 2
+
+
+def test_langflow_triggers_are_shown_and_adopted_with_a_button(open_page, db, langflow):
+    trigger_id = langflow.add_schedule_trigger(ECHO_ID, cron="15 6 * * *", zone="Asia/Tokyo")
+    synced(db, langflow)
+    at = open_page("flows")
+    at.selectbox(key="flows_selected_flow").select(ECHO_ID).run()
+    assert f'{trigger_id} ("15 6 * * *" in Asia/Tokyo, active)' in page_text(at)
+    _button(at, "Adopt").click().run()
+    assert not page_errors(at)
+    [schedule] = schedule_service.list_schedules(db)
+    assert (schedule.schedule.schedule_expr, schedule.schedule.timezone) == ("15 6 * * *", "Asia/Tokyo")
+    assert langflow.triggers[trigger_id]["state"] == "paused"
+    assert f'{trigger_id} ("15 6 * * *" in Asia/Tokyo, paused)' in page_text(at)
+    assert not any(b.label == "Adopt" for b in at.button)  # a paused trigger is not adopted twice

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from automagik.clock import utcnow
 from automagik.db.models import Schedule, ScheduleStatus, Task
 from automagik.services import schedules as schedule_service
-from tests.services.helpers import ECHO_ID, TWO_OUT_ID
+from tests.services.helpers import ECHO_ID, TWO_OUT_ID, synced
 from tests.ui.helpers import ECHO_NAME, alerts, page_errors, ready_flows
 
 
@@ -167,3 +167,14 @@ def test_a_oneshot_preview_names_its_single_fire(open_page, flows_ready):
     at = _fill(open_page("schedules"), "oneshot", when)
     preview = next(t.value for t in at.text if t.value.startswith("Next fires:"))
     assert len(preview.splitlines()) == 2 and "09:00:00 CE" in preview
+
+
+def test_a_flow_langflow_also_schedules_is_warned_about_before_the_button(open_page, db, langflow, flows_ready):
+    at = open_page("schedules")
+    assert not any("also scheduled by LangFlow" in w for w in alerts(at, "warning"))
+    trigger_id = langflow.add_schedule_trigger(ECHO_ID, cron="0 9 * * *", zone="UTC")
+    synced(db, langflow)
+    at = open_page("schedules")
+    at.selectbox(key="new_flow").select(ECHO_ID).run()
+    [warning] = [w for w in alerts(at, "warning") if "also scheduled by LangFlow" in w]
+    assert trigger_id in warning and "Adopting it on the Flows page" in warning and "`flows" not in warning

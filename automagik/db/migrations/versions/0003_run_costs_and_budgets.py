@@ -1,4 +1,4 @@
-"""tokens and cost of every run; flows' daily budgets
+"""tokens and cost of every run; flows' daily budgets; LangFlow's own triggers of each flow
 
 Revision ID: 0003
 Revises: 0002
@@ -7,6 +7,7 @@ Create Date: 2026-12-02 02:10:00
 
 from alembic import op
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
 
 revision = '0003'
 down_revision = '0002'
@@ -25,11 +26,13 @@ def upgrade() -> None:
     with op.batch_alter_table('flows') as batch:
         batch.add_column(sa.Column('daily_budget_usd', sa.Float(), nullable=True))
         batch.add_column(sa.Column('budget_alerted_on', sa.String(length=10), nullable=True))
+        batch.add_column(sa.Column('langflow_triggers', sa.JSON().with_variant(JSONB(), 'postgresql'), nullable=True))
 
 
 def downgrade() -> None:
     op.drop_index('ix_tasks_flow_finished', table_name='tasks')
     with op.batch_alter_table('flows') as batch:
+        batch.drop_column('langflow_triggers')
         batch.drop_column('budget_alerted_on')
         batch.drop_column('daily_budget_usd')
     with op.batch_alter_table('tasks') as batch:
