@@ -122,7 +122,8 @@ def schedules_table(rows: list[schedule_service.ScheduleRow]) -> None:
                 "type": [r.schedule.schedule_type.value for r in rows],
                 "expression": [r.schedule.schedule_expr for r in rows],
                 "zone": [r.schedule.timezone for r in rows],
-                "status": [r.schedule.status.value for r in rows],
+                "status": [r.schedule.status.value + (f" ({r.schedule.paused_reason})" if r.schedule.paused_reason
+                                                      else "") for r in rows],
                 f"next run ({zone})": [
                     common.when(r.schedule.next_run_at) if r.schedule.status is ScheduleStatus.ACTIVE else "-"
                     for r in rows
@@ -182,6 +183,8 @@ def schedule_actions(context: AppContext, row: schedule_service.ScheduleRow) -> 
     schedule = row.schedule
     st.text(f"{row.flow_name} · {_describe(schedule.schedule_type.value, schedule.schedule_expr, schedule.timezone)}"
             f" · {schedule.status.value}")
+    if schedule.paused_reason:
+        common.alert("warning", f"Paused by Automagik: {schedule.paused_reason}. Resume it once that is fixed.")
     columns = st.columns([1, 1, 1, 4])
     if schedule.status is ScheduleStatus.ACTIVE:
         if columns[0].button("Pause", key=f"pause_{schedule.id}", icon=":material/pause:"):

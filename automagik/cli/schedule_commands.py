@@ -175,7 +175,7 @@ def show_schedule(context: AppContext, settings, args) -> int:
             ("id", schedule.id),
             ("flow", schedule.flow_id),
             ("when", _describe(schedule)),
-            ("status", schedule.status.value),
+            ("status", schedule.status.value + (f" ({schedule.paused_reason})" if schedule.paused_reason else "")),
             ("input", schedule.flow_params),
             ("max retries", schedule.max_retries),
             ("timeout", f"{schedule.timeout_seconds} s" if schedule.timeout_seconds else "daemon default"),

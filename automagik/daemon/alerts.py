@@ -18,6 +18,7 @@ import requests
 from automagik.costs.budgets import BudgetReached, usd
 from automagik.db.models import TaskStatus
 from automagik.runs.leases import Recorded
+from automagik.services.flows import PausedSchedule
 
 log = logging.getLogger("automagik.daemon")
 ALERT_TIMEOUT = (3.0, 5.0)
@@ -70,6 +71,23 @@ def alert_budgets(url: str | None, reached: Iterable[BudgetReached]) -> list[thr
     return [thread for thread in threads if thread is not None]
 
 
+def paused_payload(paused: PausedSchedule) -> dict:
+    return {
+        "text": f"Automagik: schedule {paused.schedule_id} paused: {paused.reason}; choose the flow's components "
+                "again (Flows page or `flows sync`), then resume it",
+        "schedule_id": paused.schedule_id,
+        "flow_id": paused.flow_id,
+        "flow_name": paused.flow_name,
+        "reason": paused.reason,
+    }
+
+
+def alert_paused_schedules(url: str | None, paused: Iterable[PausedSchedule]) -> list[threading.Thread]:
+    """One alert per schedule a flow sync paused (it was active until then)."""
+    threads = [send_alert_in_background(url, paused_payload(schedule)) for schedule in paused]
+    return [thread for thread in threads if thread is not None]
+
+
 def wait_for_alerts(threads: Iterable[threading.Thread], seconds: float = sum(ALERT_TIMEOUT) + 1) -> None:
     """Let alerts still being sent finish (each is bounded by ALERT_TIMEOUT), at most `seconds` in all."""
     deadline = time.monotonic() + seconds
@@ -90,7 +108,10 @@ def post_alert(url: str, payload: dict) -> bool:
 
 
 def _subject(payload: dict) -> str:
-    return f"task {payload['task_id']}" if payload.get("task_id") else f"flow {payload.get('flow_id')}"
+    for kind in ("task", "schedule", "flow"):
+        if payload.get(f"{kind}_id"):
+            return f"{kind} {payload[f'{kind}_id']}"
+    return "?"
 
 
 def send_alert_in_background(url: str | None, payload: dict) -> threading.Thread | None:

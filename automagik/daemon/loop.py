@@ -42,6 +42,7 @@ from automagik.daemon import heartbeat
 from automagik.daemon.alerts import alert_budgets, alert_failures, wait_for_alerts
 from automagik.daemon.pool import WorkerPool
 from automagik.costs.prices import price_table
+from automagik.daemon.flow_sync import FlowSync
 from automagik.daemon.runner import TaskRunner, describe
 from automagik.daemon.settings import DaemonSettings
 from automagik.daemon.timers import ClockWatch, MonotonicScheduler
@@ -83,6 +84,8 @@ class Daemon:
             )
         )
         self.runner = TaskRunner(self.id, options, factory, price_table(options.prices_file))
+        self.flow_sync = FlowSync(self.id, self.db, factory, options.heartbeat_seconds, options.alert_webhook_url,
+                                  self._keep_alerts)
         self.retry = RetryPolicy(options.retry_base_seconds, options.retry_max_seconds)
         # Workers only talk to LangFlow; the loop records their outcomes in batches.
         self._finished: queue.SimpleQueue[tuple[ClaimedTask, Attempt]] = queue.SimpleQueue()
@@ -109,6 +112,7 @@ class Daemon:
         self._retry_tick_at = 0.0  # monotonic: when a failed tick is tried again
         self._once_until: datetime | None = None  # with --once: nothing due later is dispatched or claimed
         self._alerts: list[threading.Thread] = []  # alerts being sent, waited for at shutdown
+        self._alerts_lock = threading.Lock()
 
     # -- control -----------------------------------------------------------------------
 
@@ -205,8 +209,9 @@ class Daemon:
         self._keep_alerts(alert_failures(self.options.alert_webhook_url, changes))
 
     def _keep_alerts(self, threads: list[threading.Thread]) -> None:
-        """Alerts being sent, waited for at shutdown."""
-        self._alerts = [thread for thread in self._alerts if thread.is_alive()] + threads
+        """Alerts being sent, waited for at shutdown (the loop and the flow sync both add some)."""
+        with self._alerts_lock:
+            self._alerts = [thread for thread in self._alerts if thread.is_alive()] + threads
 
     def _expect(self, due: datetime) -> None:
         if self._once_until is not None and due > self._once_until:
@@ -370,6 +375,8 @@ class Daemon:
         self._jobs.every(self._renew_seconds()).seconds.do(beat)
         self._jobs.every(self.options.recovery_seconds).seconds.do(recover)
         self._jobs.every(1).hours.do(self._guarded(self.refresh_statistics))
+        if self.options.sync_seconds and not once:
+            self._jobs.every(self.options.sync_seconds).seconds.do(self._guarded(self.flow_sync.due))
         self._ticked()
         while not self._stopping.is_set():
             if once and self._once_done():
@@ -443,6 +450,7 @@ class Daemon:
             heartbeat.mark_stopped(self.db, self.identity, utcnow())
         except Exception:
             log.exception("could not mark daemon %s stopped", self.id)
+        self.flow_sync.join(timeout=5.0)
         wait_for_alerts(self._alerts)
         log.info("daemon %s stopped", self.id)
         self.db.dispose()

@@ -28,6 +28,7 @@ class DaemonSettings:
     dispatch_batch: int = 250  # due schedules handled per transaction (bench/soak.py: ~100 ms under a herd)
     alert_webhook_url: str | None = None
     prices_file: str | None = None  # the user's model prices (see automagik.costs.prices)
+    sync_seconds: float = 300.0  # how often one daemon re-syncs flows from LangFlow; 0 = never
     once: bool = False  # run what is due now, wait for it, exit (for cron-driven setups)
 
 
@@ -73,6 +74,8 @@ def _convert(name: str, raw: object, source: str) -> object:
             raise ConfigError(f"{source}: expected an http(s):// address.")
         return url
     integer = name in ("workers", "catch_up_limit", "dispatch_batch")
+    if name == "sync_seconds" and str(raw).strip() in ("0", "0.0"):
+        return 0.0  # off
     try:
         value = int(raw) if integer else float(raw)  # type: ignore[arg-type]
     except (TypeError, ValueError):

@@ -152,6 +152,9 @@ class Schedule(Base):
     last_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Why Automagik paused it (its flow or chosen component gone from LangFlow); NULL when a
+    # person paused it or it is not paused. A resume clears it.
+    paused_reason: Mapped[str | None] = mapped_column(Text)
 
     flow: Mapped[Flow] = relationship(back_populates="schedules")
 

@@ -23,6 +23,14 @@ INPUT, OUTPUT = "input", "output"
 MAX_FLOW_ID, MAX_COMPONENT_ID = 64, 128
 
 
+@dataclass(frozen=True)
+class PausedSchedule:
+    schedule_id: str
+    flow_id: str
+    flow_name: str
+    reason: str
+
+
 @dataclass
 class SyncReport:
     """What a sync did, flow by flow, so the CLI and the dashboard can say it plainly."""
@@ -36,6 +44,8 @@ class SyncReport:
     needs_choice: list[str] = field(default_factory=list)
     # Human sentences: selections cleared because their component vanished, schedules paused.
     notices: list[str] = field(default_factory=list)
+    # Schedules this sync paused, with the reason they now show (for the daemon's alert).
+    paused: list[PausedSchedule] = field(default_factory=list)
 
     @property
     def total(self) -> int:
@@ -114,7 +124,8 @@ def sync_flows(
             if flow.id not in seen and flow.removed_at is None:
                 flow.removed_at = flow.updated_at = now
                 report.removed.append(flow.name)
-                paused = _pause_schedules_of(session, flow.id, now)
+                paused = _pause_schedules_of(session, flow, now, f'flow "{flow.name}" is no longer in LangFlow',
+                                             report)
                 if paused:
                     report.notices.append(
                         f'Flow "{flow.name}" is no longer in LangFlow: {paused} schedule(s) paused.'
@@ -179,20 +190,25 @@ def _drop_vanished_selections(session, flow: Flow, report: SyncReport, now) -> N
             setattr(flow, attr, None)
             cleared.append(f"{role} component {chosen}")
     if cleared:
-        paused = _pause_schedules_of(session, flow.id, now)
+        reason = f'the chosen {" and ".join(cleared)} of flow "{flow.name}" no longer exists in LangFlow'
+        paused = _pause_schedules_of(session, flow, now, reason, report)
         report.notices.append(
             f'Flow "{flow.name}": the chosen {" and ".join(cleared)} no longer exists in LangFlow; '
             f"choose again{f' ({paused} schedule(s) paused until then)' if paused else ''}."
         )
 
 
-def _pause_schedules_of(session, flow_id: str, now) -> int:
-    result = session.execute(
+def _pause_schedules_of(session, flow: Flow, now, reason: str, report: SyncReport) -> int:
+    """Pause the flow's active schedules, saying why (shown until a resume clears it)."""
+    paused = session.scalars(
         update(Schedule)
-        .where(Schedule.flow_id == flow_id, Schedule.status == ScheduleStatus.ACTIVE)
-        .values(status=ScheduleStatus.PAUSED, updated_at=now)
-    )
-    return result.rowcount or 0
+        .where(Schedule.flow_id == flow.id, Schedule.status == ScheduleStatus.ACTIVE)
+        .values(status=ScheduleStatus.PAUSED, paused_reason=reason, updated_at=now)
+        .returning(Schedule.id)
+        .execution_options(synchronize_session=False)
+    ).all()
+    report.paused += [PausedSchedule(schedule_id, flow.id, flow.name, reason) for schedule_id in paused]
+    return len(paused)
 
 
 def list_flows(db: Database, include_removed: bool = True) -> list[Flow]:

@@ -272,6 +272,7 @@ def _resume(session, schedule: Schedule, now: datetime) -> None:
             "edit it with a new time or delete it."
         )
     schedule.status, schedule.next_run_at, schedule.updated_at = ScheduleStatus.ACTIVE, next_run, now
+    schedule.paused_reason = None
 
 
 def delete_schedule(db: Database, schedule_id: str) -> None:

@@ -78,6 +78,7 @@ def test_previous_revision_with_rows_upgrades_to_head_keeping_every_row(empty_da
     added = {table: set(names) - set(old_columns[table]) for table, names in _columns(database).items()}
     assert added["tasks"] == {"input_tokens", "output_tokens", "total_tokens", "model", "cost_usd"}
     assert added["flows"] == {"daily_budget_usd", "budget_alerted_on", "langflow_triggers"}
+    assert added["schedules"] == {"paused_reason"}
     with database.engine.connect() as connection:
         assert connection.execute(text("SELECT cost_usd, model FROM tasks")).all() == [(None, None)]
     database.dispose()

@@ -1,4 +1,5 @@
-"""tokens and cost of every run; flows' daily budgets; LangFlow's own triggers of each flow
+"""tokens and cost of every run; flows' daily budgets; LangFlow's own triggers of each flow;
+why a schedule was paused
 
 Revision ID: 0003
 Revises: 0002
@@ -23,6 +24,8 @@ def upgrade() -> None:
         batch.add_column(sa.Column('model', sa.String(length=255), nullable=True))
         batch.add_column(sa.Column('cost_usd', sa.Float(), nullable=True))
     op.create_index('ix_tasks_flow_finished', 'tasks', ['flow_id', 'finished_at'])
+    with op.batch_alter_table('schedules') as batch:
+        batch.add_column(sa.Column('paused_reason', sa.Text(), nullable=True))
     with op.batch_alter_table('flows') as batch:
         batch.add_column(sa.Column('daily_budget_usd', sa.Float(), nullable=True))
         batch.add_column(sa.Column('budget_alerted_on', sa.String(length=10), nullable=True))
@@ -30,6 +33,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('schedules') as batch:
+        batch.drop_column('paused_reason')
     op.drop_index('ix_tasks_flow_finished', table_name='tasks')
     with op.batch_alter_table('flows') as batch:
         batch.drop_column('langflow_triggers')

@@ -1,0 +1,125 @@
+"""Flows kept current by the daemons: one of them re-syncs; a vanished component pauses its
+schedules with the reason shown, and one alert per schedule."""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import pytest
+
+from automagik.clock import utcnow
+from automagik.daemon import heartbeat
+from automagik.daemon.flow_sync import FlowSync, syncing_daemon
+from automagik.daemon.alerts import wait_for_alerts
+from automagik.daemon.loop import Daemon
+from automagik.daemon.settings import DaemonSettings, daemon_settings
+from automagik.config import ConfigError
+from automagik.db.models import ScheduleStatus
+from automagik.services import flows as flow_service
+from automagik.services import schedules as schedule_service
+from tests.daemon.process_helpers import wait_until
+from tests.services.helpers import ECHO_ID, TWO_OUT_ID, client_for, synced
+
+
+def _identity(name, started):
+    return heartbeat.DaemonIdentity(id=name, host="h", pid=1, version="v", workers=1, started_at=started)
+
+
+def test_the_live_daemon_that_started_first_is_the_one_that_syncs(db):
+    now = utcnow()
+    for name, started, seen in (("old-but-silent", -300, -60), ("first", -100, 0), ("second", -50, 0)):
+        heartbeat.beat(db, _identity(name, now + timedelta(seconds=started)), now + timedelta(seconds=seen), 0)
+    assert syncing_daemon(db, heartbeat_seconds=5) == "first"
+    heartbeat.mark_stopped(db, _identity("first", now), now)
+    assert syncing_daemon(db, heartbeat_seconds=5) == "second"
+
+
+class _Webhook(BaseHTTPRequestHandler):
+    received: list = []
+
+    def do_POST(self):  # noqa: N802 - http.server's naming
+        _Webhook.received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def webhook():
+    server = HTTPServer(("127.0.0.1", 0), _Webhook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    _Webhook.received = []
+    yield f"http://127.0.0.1:{server.server_port}/hook"
+    server.shutdown()
+
+
+def _without_output(langflow, flow_id, component):
+    raw = json.loads(json.dumps(next(f for f in langflow.flows if f["id"] == flow_id)))
+    raw["data"]["nodes"] = [n for n in raw["data"]["nodes"] if n["id"] != component]
+    raw["updated_at"] = "2026-11-28T00:00:00+00:00"
+    langflow.set_flows([f for f in langflow.flows if f["id"] != flow_id] + [raw])
+
+
+def test_a_vanished_component_pauses_its_schedules_with_the_reason_and_alerts_once(db, langflow, webhook):
+    synced(db, langflow)
+    flow_service.set_components(db, TWO_OUT_ID, "ChatInput-tw001", "ChatOutput-tw004")
+    schedule = schedule_service.create_schedule(db, schedule_service.ScheduleSpec(TWO_OUT_ID, "interval", "5m"))
+    _without_output(langflow, TWO_OUT_ID, "ChatOutput-tw004")
+    threads: list[threading.Thread] = []
+    sync = FlowSync("d1", db, lambda: client_for(langflow), 5, webhook, threads.extend)
+    sync.sync()
+    sync.sync()  # nothing new: no second alert
+    wait_for_alerts(threads)
+
+    paused = schedule_service.get_schedule(db, schedule.id)
+    reason = 'the chosen output component ChatOutput-tw004 of flow "TwoOut 1a87" no longer exists in LangFlow'
+    assert (paused.status, paused.paused_reason) == (ScheduleStatus.PAUSED, reason)
+    [alert] = _Webhook.received
+    assert (alert["schedule_id"], alert["flow_id"], alert["reason"]) == (schedule.id, TWO_OUT_ID, reason)
+    assert alert["text"].startswith(f"Automagik: schedule {schedule.id} paused: {reason}")
+
+    # Fixed (the one output left is chosen by the sync) and resumed: the reason goes.
+    assert schedule_service.resume_schedule(db, schedule.id).paused_reason is None
+
+
+def test_langflow_away_leaves_the_flows_as_they_were(db, langflow, caplog):
+    synced(db, langflow)
+    before = flow_service.get_flow(db, ECHO_ID).synced_at
+    langflow.down = True
+    try:
+        FlowSync("d1", db, lambda: client_for(langflow), 5, None, lambda threads: None).sync()
+    finally:
+        langflow.down = False
+    assert flow_service.get_flow(db, ECHO_ID).synced_at == before
+    assert any(r.message.startswith("flow sync skipped: Could not sync flows") for r in caplog.records)
+
+
+def test_a_running_daemon_picks_up_a_new_flow_by_itself(db, settings, langflow):
+    synced(db, langflow)
+    new_id = langflow.add_flow("Added later")
+    daemon = Daemon(settings, DaemonSettings(sync_seconds=0.2, heartbeat_seconds=0.5), db=db,
+                    client_factory=lambda: client_for(langflow))
+    thread = threading.Thread(target=daemon.run, kwargs={"install_signals": False}, daemon=True)
+    thread.start()
+    try:
+        flow = wait_until(lambda: next((f for f in flow_service.list_flows(db) if f.id == new_id), None), 15,
+                          "the daemon's own sync to add the new flow")
+    finally:
+        daemon.stop()
+        thread.join(15)
+    assert flow.name == "Added later" and flow.is_ready
+
+
+@pytest.mark.parametrize("value, expected", [("0", 0.0), ("600", 600.0)])
+def test_the_sync_interval_is_a_setting_and_zero_turns_it_off(value, expected):
+    assert daemon_settings(environ={"AUTOMAGIK_SYNC_SECONDS": value}, env_file=None).sync_seconds == expected
+
+
+def test_a_bad_sync_interval_is_refused():
+    with pytest.raises(ConfigError, match="AUTOMAGIK_SYNC_SECONDS"):
+        daemon_settings(environ={"AUTOMAGIK_SYNC_SECONDS": "-5"}, env_file=None)
