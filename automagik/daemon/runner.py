@@ -48,7 +48,7 @@ class TaskRunner:
         ended (it is recorded later, in a batch); writes nothing (thread-safe)."""
         started = utcnow()
         outcome = self._attempt(task, started)
-        return replace(outcome, started_at=started, finished_at=utcnow())
+        return replace(outcome, started_at=started, finished_at=utcnow(), flow_updated_at=task.flow_updated_at)
 
     def _attempt(self, task: ClaimedTask, started: datetime) -> Attempt:
         attempt = f"try {task.tries} of {task.max_retries + 1}"

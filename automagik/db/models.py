@@ -211,6 +211,8 @@ class Task(Base):
     total_tokens: Mapped[int | None] = mapped_column(Integer)
     model: Mapped[str | None] = mapped_column(String(255))
     cost_usd: Mapped[float | None] = mapped_column(Float)
+    # LangFlow's updated_at of the flow its last try ran against (as the last sync read it).
+    flow_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     flow: Mapped[Flow] = relationship()
     logs: Mapped[list[TaskLog]] = relationship(order_by="TaskLog.id", passive_deletes=True)

@@ -9,7 +9,7 @@ they describe an `Attempt`, and this module decides, by the retry rule, what it 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Collection
 
 from sqlalchemy import and_, bindparam, exists, func, or_, select, update
@@ -39,6 +39,7 @@ class ClaimedTask:
     timeout_seconds: int | None
     scheduled_for: datetime
     run_at: datetime  # when the attempt may start: the fire's instant, or the retry's
+    flow_updated_at: datetime | None = None  # LangFlow's updated_at of the flow, as last synced
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ class Attempt:
     started_at: datetime | None = None  # when the try really began (claims may come ahead of it)
     finished_at: datetime | None = None
     cost: RunCost | None = None  # the tokens LangFlow reported, priced (None: it reported none)
+    flow_updated_at: datetime | None = None  # the version of the flow the try ran against
 
 
 @dataclass(frozen=True)
@@ -191,7 +193,7 @@ def _claim(
         select(
             Task.id, Flow.id, Flow.name, Task.schedule_id, Flow.input_component, Flow.output_component,
             Flow.removed_at, Task.input_data, Task.tries, Task.max_retries, Task.timeout_seconds,
-            Task.scheduled_for, Task.next_retry_at,
+            Task.scheduled_for, Task.next_retry_at, Flow.data["updated_at"].as_string(),
         )
         .join(Flow, Flow.id == Task.flow_id)
         .where(Task.id.in_(claimed_ids))
@@ -201,7 +203,7 @@ def _claim(
 
 def _claimed(
     task_id, flow_id, flow_name, schedule_id, input_component, output_component, removed_at,
-    input_data, tries, max_retries, timeout_seconds, scheduled_for, run_at,
+    input_data, tries, max_retries, timeout_seconds, scheduled_for, run_at, flow_updated_at,
 ) -> ClaimedTask:
     return ClaimedTask(
         id=task_id,
@@ -217,7 +219,20 @@ def _claimed(
         timeout_seconds=timeout_seconds,
         scheduled_for=scheduled_for,
         run_at=run_at or scheduled_for,
+        flow_updated_at=_instant(flow_updated_at),
     )
+
+
+def _instant(text: str | None) -> datetime | None:
+    """LangFlow's ISO time as an aware UTC instant; None when absent or not a time (a naive one
+    is LangFlow's UTC)."""
+    try:
+        moment = datetime.fromisoformat(text) if text else None
+    except ValueError:
+        return None
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
 
 
 def renew_leases(db: Database, daemon_id: str, task_ids: list[str], now: datetime, lease_seconds: float) -> int:
@@ -277,6 +292,7 @@ def _record(session, dialect: str, daemon_id: str, attempts: list[Attempt], now:
             "new_finished_at": None if retry_time else attempt.finished_at or now,
             "new_next_retry_at": retry_time,
             "new_started_at": attempt.started_at,
+            "new_flow_updated_at": attempt.flow_updated_at,
             **_cost_columns(attempt.cost if transition is Transition.COMPLETE else None),
         })
         logs += [log_row(attempt.task_id, *line) for line in attempt.logs + rule_lines]
@@ -295,6 +311,7 @@ def _record(session, dialect: str, daemon_id: str, attempts: list[Attempt], now:
                 started_at=func.coalesce(bindparam("new_started_at"), table.c.started_at),
                 finished_at=bindparam("new_finished_at"), next_retry_at=bindparam("new_next_retry_at"),
                 claimed_by=None, lease_until=None, updated_at=now,
+                flow_updated_at=func.coalesce(bindparam("new_flow_updated_at"), table.c.flow_updated_at),
                 **{name: bindparam(f"new_{name}") for name in COST_COLUMNS},
             ),
             rows,

@@ -137,6 +137,21 @@ def test_a_run_without_usage_leaves_tokens_and_cost_empty(ready, langflow, froze
     assert (stored.input_tokens, stored.output_tokens, stored.total_tokens, stored.model, stored.cost_usd) == (None,) * 5
 
 
+def test_a_run_records_the_version_of_the_flow_it_ran_against(ready, langflow, frozen_clock):
+    first = task_service.run_flow_now(ready, ECHO_ID, '{"input": "x"}')
+    _runner(ready, langflow).run(_claim_one(ready, frozen_clock.now))
+    assert _task(ready, first.id).task.flow_updated_at == datetime(2026, 11, 27, 4, 42, 53, tzinfo=UTC)
+
+    raw = json.loads(json.dumps(next(f for f in langflow.flows if f["id"] == ECHO_ID)))
+    raw["updated_at"] = "2026-11-30T12:00:00"  # LangFlow writes its times without an offset: UTC
+    langflow.set_flows([f for f in langflow.flows if f["id"] != ECHO_ID] + [raw])
+    synced(ready, langflow)
+    second = task_service.run_flow_now(ready, ECHO_ID, '{"input": "x"}')
+    _runner(ready, langflow).run(_claim_one(ready, frozen_clock.now))
+    assert _task(ready, second.id).task.flow_updated_at == datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+    assert _task(ready, first.id).task.flow_updated_at == datetime(2026, 11, 27, 4, 42, 53, tzinfo=UTC)
+
+
 def test_transient_errors_retry_with_backoff_then_fail(ready, langflow, frozen_clock):
     langflow.force_status = 500
     task = task_service.run_flow_now(ready, ECHO_ID, '{"input": "x"}', max_retries=1)

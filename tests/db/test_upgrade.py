@@ -76,7 +76,7 @@ def test_previous_revision_with_rows_upgrades_to_head_keeping_every_row(empty_da
     assert after == before and sum(len(rows) for rows in after.values()) == 4
     # What the newest revision adds: a run's tokens and cost, a flow's budget (empty for old rows).
     added = {table: set(names) - set(old_columns[table]) for table, names in _columns(database).items()}
-    assert added["tasks"] == {"input_tokens", "output_tokens", "total_tokens", "model", "cost_usd"}
+    assert added["tasks"] == {"input_tokens", "output_tokens", "total_tokens", "model", "cost_usd", "flow_updated_at"}
     assert added["flows"] == {"daily_budget_usd", "budget_alerted_on", "langflow_triggers"}
     assert added["schedules"] == {"paused_reason"}
     with database.engine.connect() as connection:

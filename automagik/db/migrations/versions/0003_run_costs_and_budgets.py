@@ -23,6 +23,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column('total_tokens', sa.Integer(), nullable=True))
         batch.add_column(sa.Column('model', sa.String(length=255), nullable=True))
         batch.add_column(sa.Column('cost_usd', sa.Float(), nullable=True))
+        batch.add_column(sa.Column('flow_updated_at', sa.DateTime(timezone=True), nullable=True))
     op.create_index('ix_tasks_flow_finished', 'tasks', ['flow_id', 'finished_at'])
     with op.batch_alter_table('schedules') as batch:
         batch.add_column(sa.Column('paused_reason', sa.Text(), nullable=True))
@@ -41,5 +42,5 @@ def downgrade() -> None:
         batch.drop_column('budget_alerted_on')
         batch.drop_column('daily_budget_usd')
     with op.batch_alter_table('tasks') as batch:
-        for name in ('cost_usd', 'model', 'total_tokens', 'output_tokens', 'input_tokens'):
+        for name in ('flow_updated_at', 'cost_usd', 'model', 'total_tokens', 'output_tokens', 'input_tokens'):
             batch.drop_column(name)
