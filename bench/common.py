@@ -264,8 +264,10 @@ def stop_process(proc: subprocess.Popen, timeout: float = 60.0) -> int | None:
 class FakeServer:
     """bench/fake_server.py in its own process on 127.0.0.1; stop() returns the recorded arrivals."""
 
-    def __init__(self, workdir: Path, name: str = "langflow", *, fail_first_seconds: float = 0.0) -> None:
+    def __init__(self, workdir: Path, name: str = "langflow", *, fail_first_seconds: float = 0.0,
+                 latency: float = 0.0) -> None:
         self.port = free_port()
+        self.latency = latency  # seconds every run takes
         self.record = workdir / f"{name}-{self.port}-arrivals.json"
         self.log = workdir / f"{name}-{self.port}.log"
         self.fail_first_seconds = fail_first_seconds  # an outage: runs answer HTTP 500 (see fake_server.py)
@@ -279,7 +281,8 @@ class FakeServer:
         with open(self.log, "w") as log:
             self.proc = subprocess.Popen(
                 [PYTHON, "-m", "bench.fake_server", "--port", str(self.port), "--api-key", API_KEY,
-                 "--record", str(self.record), "--fail-first-seconds", str(self.fail_first_seconds)],
+                 "--record", str(self.record), "--fail-first-seconds", str(self.fail_first_seconds),
+                 "--latency", str(self.latency)],
                 cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONPATH": str(ROOT)},
             )
         wait_for_port(self.port, 30, self.proc)

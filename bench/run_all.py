@@ -29,6 +29,7 @@ BENCHMARKS = {
     "dashboard_scale": "dashboard",
     "idle_tick": "idle tick",
     "soak": "soak",
+    "limits": "limits",
 }
 RESULTS_FILE = ROOT / "BENCHMARKS.md"
 HEADER = """# Benchmarks

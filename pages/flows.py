@@ -57,6 +57,7 @@ def flows_table(context: AppContext, flows: list[Flow]) -> None:
                 "output component": [f.output_component or "-" for f in flows],
                 f"cost today ({zone})": [usd(spent.get(f.id, 0.0)) for f in flows],
                 "daily budget": [usd(f.daily_budget_usd) if f.daily_budget_usd is not None else "-" for f in flows],
+                "max at once": [str(f.max_concurrency) if f.max_concurrency else "-" for f in flows],
                 f"synced ({zone})": [common.when(f.synced_at) for f in flows],
                 "id": [f.id for f in flows],
             }
@@ -125,19 +126,26 @@ def components_section(context: AppContext, flow: Flow) -> None:
             st.rerun()
 
 
-def budget_section(context: AppContext, flow: Flow) -> None:
-    st.subheader("Daily budget")
-    st.caption(f"Once the flow's runs of a day ({common.zone()}) have cost this much, its further fires that day "
-               "are skipped and one alert is sent; runs resume the next day. Runs whose model has no known "
-               "price count as nothing.")
-    amount = st.number_input("Daily budget (USD, 0 for none)", min_value=0.0,
-                             max_value=flow_service.MAX_DAILY_BUDGET_USD, value=float(flow.daily_budget_usd or 0.0),
-                             step=1.0, format="%.2f", key=f"flows_budget_{flow.id}")
-    if st.button("Save budget", key=f"flows_budget_save_{flow.id}"):
-        saved = common.attempt(lambda: flow_service.set_daily_budget(context.db, flow.id, amount or None))
+def limits_section(context: AppContext, flow: Flow) -> None:
+    st.subheader("Budget and limits")
+    st.caption(f"Daily budget: once the flow's runs of a day ({common.zone()}) have cost this much, its further "
+               "fires that day are skipped and one alert is sent; runs resume the next day (runs whose model has "
+               "no known price count as nothing). Concurrency: runs of this flow in flight at once, across every "
+               "daemon; the others wait, pending, and start as slots free.")
+    left, right = st.columns(2)
+    amount = left.number_input("Daily budget (USD, 0 for none)", min_value=0.0,
+                               max_value=flow_service.MAX_DAILY_BUDGET_USD, value=float(flow.daily_budget_usd or 0.0),
+                               step=1.0, format="%.2f", key=f"flows_budget_{flow.id}")
+    concurrency = right.number_input("Max runs at once (0 for no limit)", min_value=0,
+                                     max_value=flow_service.MAX_CONCURRENCY_LIMIT, value=int(flow.max_concurrency or 0),
+                                     step=1, key=f"flows_concurrency_{flow.id}")
+    if st.button("Save budget and limits", key=f"flows_limits_save_{flow.id}"):
+        saved = common.attempt(lambda: flow_service.update_flow_settings(
+            context.db, flow.id, daily_budget_usd=amount or None, max_concurrency=int(concurrency) or None))
         if saved is not None:
             budget = usd(saved.daily_budget_usd) if saved.daily_budget_usd else "none"
-            common.flash("success", f'Daily budget of "{saved.name}": {budget}.')
+            common.flash("success", f'"{saved.name}": daily budget {budget}, at most '
+                                    f'{saved.max_concurrency or "unlimited"} run(s) at once.')
             st.rerun()
 
 
@@ -217,7 +225,7 @@ st.text(f"State: {flow_service.flow_state(selected)}")
 flow_flags(selected)
 components_section(ctx, selected)
 triggers_section(ctx, selected)
-budget_section(ctx, selected)
+limits_section(ctx, selected)
 if selected.is_ready:
     run_section(ctx, selected)
 elif selected.removed_at is None:

@@ -43,9 +43,11 @@ def register(groups) -> None:
 
     update = commands.add_parser("update", help="change a flow's settings in Automagik")
     update.add_argument("flow_id")
-    update.add_argument("--daily-budget-usd", required=True, metavar="USD",
+    update.add_argument("--daily-budget-usd", metavar="USD",
                         help="skip the flow's fires for the rest of a day (in TIMEZONE) once its runs have cost "
                              "this much; 0 or none removes the budget")
+    update.add_argument("--max-concurrency", metavar="N",
+                        help="runs of the flow in flight at once, across every daemon; none removes the limit")
     update.add_argument("--json", action="store_true", help="print JSON")
     update.set_defaults(handler=update_flow)
 
@@ -136,14 +138,24 @@ def _pick(role: str, options: list[dict]) -> str | None:
 
 
 def update_flow(context: AppContext, settings, args) -> int:
-    flow = flow_service.set_daily_budget(context.db, args.flow_id, flow_service.parse_daily_budget(args.daily_budget_usd))
+    if args.daily_budget_usd is None and args.max_concurrency is None:
+        raise InvalidInput("Nothing to change: give --daily-budget-usd and/or --max-concurrency.")
+    changes = {}
+    if args.daily_budget_usd is not None:
+        changes["daily_budget_usd"] = flow_service.parse_daily_budget(args.daily_budget_usd)
+    if args.max_concurrency is not None:
+        changes["max_concurrency"] = flow_service.parse_max_concurrency(args.max_concurrency)
+    flow = flow_service.update_flow_settings(context.db, args.flow_id, **changes)
     if args.json:
         print_json(flow_to_dict(flow))
-    elif flow.daily_budget_usd is None:
-        info(f'Flow "{flow.name}" has no daily budget now.')
-    else:
-        info(f'Flow "{flow.name}": its fires are skipped for the rest of a day ({settings.timezone}) once its runs '
+        return 0
+    if "daily_budget_usd" in changes:
+        info(f'Flow "{flow.name}" has no daily budget now.' if flow.daily_budget_usd is None else
+             f'Flow "{flow.name}": its fires are skipped for the rest of a day ({settings.timezone}) once its runs '
              f"have cost {usd(flow.daily_budget_usd)}.")
+    if "max_concurrency" in changes:
+        info(f'Flow "{flow.name}" has no concurrency limit now.' if flow.max_concurrency is None else
+             f'Flow "{flow.name}": at most {flow.max_concurrency} run(s) at once, across every daemon.')
     return 0
 
 

@@ -51,6 +51,7 @@ from automagik.db.engine import Database
 from automagik.db.models import Schedule, ScheduleStatus, Task, TaskStatus
 from automagik.langflow import LangFlowClient, display_url
 from automagik.runs.fires import dispatch_due
+from automagik.runs.limits import ServerLimits
 from automagik.runs.leases import Attempt, ClaimedTask, Recorded, hand_back, record_and_claim, recover_expired, renew_leases
 from automagik.runs.states import RetryPolicy
 
@@ -87,6 +88,7 @@ class Daemon:
         self.flow_sync = FlowSync(self.id, self.db, factory, options.heartbeat_seconds, options.alert_webhook_url,
                                   self._keep_alerts)
         self.retry = RetryPolicy(options.retry_base_seconds, options.retry_max_seconds)
+        self.server_limits = ServerLimits(options.langflow_max_concurrency, options.langflow_rate_per_minute)
         # Workers only talk to LangFlow; the loop records their outcomes in batches.
         self._finished: queue.SimpleQueue[tuple[ClaimedTask, Attempt]] = queue.SimpleQueue()
         self._unrecorded: list[tuple[ClaimedTask, Attempt]] = []
@@ -99,6 +101,7 @@ class Daemon:
             queue_depth=4 * options.workers, queue_within=LOOK_AHEAD.total_seconds(),
         )
         self._backlog = False  # the last claim was capped: more tasks are runnable now
+        self._held = False  # the last claim left runnable tasks waiting for a limit's slot
         self._wakeup = threading.Event()  # ends the loop's sleep early
         self._tick_wanted = False  # ... and asks for a tick, not only a new look at the timers
         self._stopping = threading.Event()
@@ -142,8 +145,9 @@ class Daemon:
 
     def _worker_done(self) -> None:
         # With work left to claim, a tick once half the pool's places are free: one per run
-        # would cost more than the runs.
-        if self._backlog and self.pool.free_slots() >= max(1, self.pool.capacity() // 2):
+        # would cost more than the runs. With runs held back by a limit, at once: the run that
+        # just ended freed the slot they wait for, and only its record gives the slot back.
+        if self._held or (self._backlog and self.pool.free_slots() >= max(1, self.pool.capacity() // 2)):
             self.wake()
 
     def _drain_finished(self, recording: bool = False) -> None:
@@ -161,7 +165,7 @@ class Daemon:
 
     def _record_due(self) -> bool:
         first = self._first_finished
-        return first is not None and time.monotonic() - first >= RECORD_WITHIN
+        return first is not None and (self._held or time.monotonic() - first >= RECORD_WITHIN)
 
     def record_finished(self) -> None:
         """Record every finished attempt in one transaction (see record_and_claim)."""
@@ -177,15 +181,16 @@ class Daemon:
             return
         batch, self._unrecorded = self._unrecorded, []
         try:
-            recorded, claimed = record_and_claim(
+            recorded, claimed, held = record_and_claim(
                 self.db, self.id, [attempt for _, attempt in batch], now, limit, self.options.lease_seconds, until,
-                self.retry,
+                self.retry, self.server_limits,
             )
         except Exception:
             self._unrecorded = batch + self._unrecorded  # kept (and their leases renewed) until it works
             raise
         if limit > 0:
             self._backlog = len(claimed) == limit
+            self._held = held > 0
         submitted_at = utcnow()  # the transaction took time; the start must not slip by it
         for task in claimed:
             self.pool.submit(task, (task.run_at - submitted_at).total_seconds())

@@ -28,6 +28,8 @@ class DaemonSettings:
     dispatch_batch: int = 250  # due schedules handled per transaction (bench/soak.py: ~100 ms under a herd)
     alert_webhook_url: str | None = None
     prices_file: str | None = None  # the user's model prices (see automagik.costs.prices)
+    langflow_max_concurrency: int | None = None  # runs in flight at once on LangFlow, all daemons together
+    langflow_rate_per_minute: int | None = None  # runs started per minute on LangFlow, all daemons together
     sync_seconds: float = 300.0  # how often one daemon re-syncs flows from LangFlow; 0 = never
     once: bool = False  # run what is due now, wait for it, exit (for cron-driven setups)
 
@@ -73,14 +75,15 @@ def _convert(name: str, raw: object, source: str) -> object:
         if not url.startswith(("http://", "https://")):
             raise ConfigError(f"{source}: expected an http(s):// address.")
         return url
-    integer = name in ("workers", "catch_up_limit", "dispatch_batch")
+    integer = name in ("workers", "catch_up_limit", "dispatch_batch", "langflow_max_concurrency",
+                       "langflow_rate_per_minute")
     if name == "sync_seconds" and str(raw).strip() in ("0", "0.0"):
         return 0.0  # off
     try:
         value = int(raw) if integer else float(raw)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         value = -1
-    high = 1000 if integer else 7 * 86400
+    high = 1_000_000 if name.startswith("langflow_") else 1000 if integer else 7 * 86400
     if not 0 < value <= high:
         kind = "a whole number" if integer else "a number of seconds"
         raise ConfigError(f"{source}={raw!r}: expected {kind} greater than 0 and at most {high}.")

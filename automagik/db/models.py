@@ -112,6 +112,8 @@ class Flow(Base):
     daily_budget_usd: Mapped[float | None] = mapped_column(Float)
     # The day (YYYY-MM-DD in TIMEZONE) the budget's alert went out: once a day, whatever daemon.
     budget_alerted_on: Mapped[str | None] = mapped_column(String(10))
+    # Runs of this flow in flight at once, across every daemon (automagik.runs.limits); NULL: no limit.
+    max_concurrency: Mapped[int | None] = mapped_column(Integer)
     # LangFlow's own triggers of the flow as the last sync read them (langflow/triggers.py);
     # NULL when that LangFlow has none to read. Kept apart from `data`: a trigger's state and
     # next fire change without the flow changing.
@@ -172,6 +174,8 @@ class Task(Base):
         Index("ix_tasks_flow_time", "flow_id", "scheduled_for"),
         # What a flow's runs cost today (its daily budget) is summed at every fire of it.
         Index("ix_tasks_flow_finished", "flow_id", "finished_at"),
+        # Runs started in the last minute are counted at every claim under a rate limit.
+        Index("ix_tasks_started", "started_at"),
         Index("ix_tasks_status_time", "status", "scheduled_for"),
         # "Is a run of this schedule still going?" is asked at every fire.
         Index("ix_tasks_schedule_status", "schedule_id", "status"),
@@ -213,6 +217,8 @@ class Task(Base):
     cost_usd: Mapped[float | None] = mapped_column(Float)
     # LangFlow's updated_at of the flow its last try ran against (as the last sync read it).
     flow_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When a limit first held it back (automagik.runs.limits); NULL if it never waited.
+    held_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     flow: Mapped[Flow] = relationship()
     logs: Mapped[list[TaskLog]] = relationship(order_by="TaskLog.id", passive_deletes=True)

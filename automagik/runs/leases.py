@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Collection
+from typing import Collection, NamedTuple
 
 from sqlalchemy import and_, bindparam, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -19,6 +19,7 @@ from sqlalchemy.orm import aliased
 from automagik.costs.prices import RunCost
 from automagik.db.engine import Database
 from automagik.db.models import Flow, LogLevel, Task, TaskStatus
+from automagik.runs.limits import ServerLimits, note_held, read_limits
 from automagik.runs.states import LogLine, RetryPolicy, Transition, log_row, sole_source, sources, target, write_logs
 
 
@@ -58,6 +59,12 @@ class Attempt:
     flow_updated_at: datetime | None = None  # the version of the flow the try ran against
 
 
+class RecordedAndClaimed(NamedTuple):
+    recorded: list[Recorded]
+    claimed: list[ClaimedTask]
+    held: int = 0  # runnable tasks a limit held back (they wait for a slot)
+
+
 @dataclass(frozen=True)
 class Recorded:
     """A task's new state after a transition made by this module, for logs and alerts."""
@@ -91,19 +98,22 @@ def record_and_claim(
     lease_seconds: float,
     until: datetime | None = None,
     retry: RetryPolicy = RetryPolicy(),
-) -> tuple[list[Recorded], list[ClaimedTask]]:
+    server_limits: ServerLimits = ServerLimits(),
+) -> RecordedAndClaimed:
     """Record finished attempts and claim the next tasks in one write transaction (one lock on
     SQLite, one commit on PostgreSQL); returns what was recorded (only tasks this daemon still
-    owned) and the tasks claimed."""
+    owned), the tasks claimed, within every limit (automagik.runs.limits), and how many runnable
+    tasks a limit held back."""
     until = until or now
     if not attempts and (limit <= 0 or not _any_runnable(db, until)):
-        return [], []
+        return RecordedAndClaimed([], [])
     for last_try in (False, True):
         try:
             with db.write() as session:
                 recorded = _record(session, db.dialect, daemon_id, attempts, now, retry)
-                claimed = _claim(session, db.dialect, daemon_id, now, until, limit, lease_seconds) if limit > 0 else []
-                return recorded, claimed
+                claimed, held = (_claim(session, db.dialect, daemon_id, now, until, limit, lease_seconds,
+                                        server_limits) if limit > 0 else ([], 0))
+                return RecordedAndClaimed(recorded, claimed, held)
         except IntegrityError:
             # Two daemons took tasks of the same schedule at once (PostgreSQL): the unique
             # index refused the second and nothing was written. Once more (the other claim has
@@ -111,9 +121,9 @@ def record_and_claim(
             if last_try:
                 break
     if not attempts:
-        return [], []
+        return RecordedAndClaimed([], [])
     with db.write() as session:
-        return _record(session, db.dialect, daemon_id, attempts, now, retry), []
+        return RecordedAndClaimed(_record(session, db.dialect, daemon_id, attempts, now, retry), [])
 
 
 def record_attempts(
@@ -134,11 +144,12 @@ def _any_runnable(db: Database, until: datetime) -> bool:
 
 
 def _claim(
-    session, dialect: str, daemon_id: str, now: datetime, until: datetime, limit: int, lease_seconds: float
-) -> list[ClaimedTask]:
+    session, dialect: str, daemon_id: str, now: datetime, until: datetime, limit: int, lease_seconds: float,
+    server_limits: ServerLimits,
+) -> tuple[list[ClaimedTask], int]:
     running = aliased(Task)
     candidates = (
-        select(Task.id, Task.schedule_id)
+        select(Task.id, Task.schedule_id, Task.flow_id)
         .where(
             Task.status.in_(sources(Transition.CLAIM)),
             Task.next_retry_at <= until,
@@ -148,31 +159,44 @@ def _claim(
     )
     if dialect == "postgresql":
         candidates = candidates.with_for_update(skip_locked=True, of=Task)
+    limits = read_limits(session, dialect, server_limits, now)
     # At most one task per schedule, the earliest. Candidates come in windows of twice what is
     # wanted; a schedule seen once is left out of the next window, so a queue of one
     # schedule's runs (catch-up, manual runs) cannot fill the windows and hold back the rest.
+    # Likewise a flow at its limit: its tasks wait, the others' go ahead.
     chosen: list[str] = []
     seen: set[str] = set()
+    full_flows: set[str] = set()
     while len(chosen) < limit:
         window = candidates
         if chosen:
             window = window.where(Task.id.not_in(chosen))
         if seen:
             window = window.where(or_(Task.schedule_id.is_(None), Task.schedule_id.not_in(list(seen))))
+        if full_flows:
+            window = window.where(Task.flow_id.not_in(list(full_flows)))
         wanted = 2 * (limit - len(chosen))
         rows = session.execute(window.limit(wanted)).all()
-        for task_id, schedule_id in rows:
+        for task_id, schedule_id, flow_id in rows:
             if schedule_id is not None and schedule_id in seen:
                 continue
+            if limits and not limits.admit(task_id, flow_id):
+                if limits.flow_full(flow_id):
+                    full_flows.add(flow_id)
+                continue  # the server full: each of this window's runs is noted as waiting
             if schedule_id is not None:
                 seen.add(schedule_id)
             chosen.append(task_id)
             if len(chosen) == limit:
                 break
-        if len(rows) < wanted:
+        if len(rows) < wanted or (limits and limits.server_full):
             break
+    held = 0
+    if limits:
+        note_held(session, limits, now)
+        held = len(limits.held)
     if not chosen:
-        return []
+        return [], held
     table = Task.__table__  # Core, not the ORM: this runs for every batch of runs
     claimed_ids = session.scalars(
         update(table)
@@ -188,7 +212,7 @@ def _claim(
         .returning(table.c.id)
     ).all()
     if not claimed_ids:
-        return []
+        return [], held
     rows = session.execute(
         select(
             Task.id, Flow.id, Flow.name, Task.schedule_id, Flow.input_component, Flow.output_component,
@@ -198,7 +222,7 @@ def _claim(
         .join(Flow, Flow.id == Task.flow_id)
         .where(Task.id.in_(claimed_ids))
     ).all()
-    return sorted((_claimed(*row) for row in rows), key=lambda c: c.run_at)
+    return sorted((_claimed(*row) for row in rows), key=lambda c: c.run_at), held
 
 
 def _claimed(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 from sqlalchemy import select, update
 
@@ -264,15 +264,37 @@ def parse_daily_budget(text: str) -> float | None:
     return amount
 
 
-def set_daily_budget(db: Database, flow_id: str, budget_usd: float | None) -> Flow:
-    """Set (or with None remove) the most a flow's runs may cost in a day (see automagik.costs.budgets)."""
-    if budget_usd is not None and not 0 < budget_usd <= MAX_DAILY_BUDGET_USD:
+MAX_CONCURRENCY_LIMIT = 10_000
+_UNSET = object()
+
+
+def parse_max_concurrency(text: str) -> int | None:
+    """A per-flow limit as typed: a whole number of runs at once, or "none"."""
+    word = text.strip().lower()
+    if word == "none":
+        return None
+    if not word.isdigit() or not 1 <= int(word) <= MAX_CONCURRENCY_LIMIT:
+        raise InvalidInput(f'"{text}" is not a concurrency limit: give a whole number of runs from 1 to '
+                           f'{MAX_CONCURRENCY_LIMIT:,}, or "none" to remove it.')
+    return int(word)
+
+
+def update_flow_settings(db: Database, flow_id: str, *, daily_budget_usd: Any = _UNSET,
+                         max_concurrency: Any = _UNSET) -> Flow:
+    """Set what is given of a flow's own settings (None removes one): its daily budget in USD
+    (automagik.costs.budgets) and its runs in flight at once (automagik.runs.limits)."""
+    if daily_budget_usd not in (_UNSET, None) and not 0 < daily_budget_usd <= MAX_DAILY_BUDGET_USD:
         raise InvalidInput(f"A daily budget is greater than 0 and at most {MAX_DAILY_BUDGET_USD:,.0f} USD.")
+    if max_concurrency not in (_UNSET, None) and not 1 <= max_concurrency <= MAX_CONCURRENCY_LIMIT:
+        raise InvalidInput(f"A concurrency limit is from 1 to {MAX_CONCURRENCY_LIMIT:,} runs.")
     with db.write() as session:
         flow = find(session, Flow, flow_id)
         if flow is None:
             raise NotFound(f'Unknown flow id "{flow_id}": run `flows sync`, then `flows list` to see the ids.')
-        flow.daily_budget_usd = budget_usd
+        if daily_budget_usd is not _UNSET:
+            flow.daily_budget_usd = daily_budget_usd
+        if max_concurrency is not _UNSET:
+            flow.max_concurrency = max_concurrency
         flow.updated_at = utcnow()
         return flow
 

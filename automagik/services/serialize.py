@@ -26,7 +26,7 @@ def _columns(row, names: tuple[str, ...]) -> dict[str, Any]:
 
 
 FLOW_FIELDS = (
-    "id", "name", "input_component", "output_component", "daily_budget_usd", "langflow_triggers", "synced_at",
+    "id", "name", "input_component", "output_component", "daily_budget_usd", "max_concurrency", "langflow_triggers", "synced_at",
     "changed_at", "removed_at", "created_at", "updated_at",
 )
 SCHEDULE_FIELDS = (

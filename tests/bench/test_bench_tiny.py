@@ -17,7 +17,7 @@ from tests.conftest import PROJECT_ROOT
 
 pytestmark = pytest.mark.slow
 
-MEASURES = ("dispatch lateness", "throughput", "dashboard", "idle tick", "soak")
+MEASURES = ("dispatch lateness", "throughput", "dashboard", "idle tick", "soak", "limits")
 
 
 def test_every_benchmark_runs_at_tiny_size(tmp_path):
@@ -25,7 +25,7 @@ def test_every_benchmark_runs_at_tiny_size(tmp_path):
     before = results.read_text(encoding="utf-8") if results.exists() else None
     completed = subprocess.run(
         [sys.executable, str(PROJECT_ROOT / "bench" / "run_all.py"), "--tiny", "--no-append"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=240,
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
     )
     output = completed.stdout + completed.stderr
     assert completed.returncode == 0, output[-4000:]

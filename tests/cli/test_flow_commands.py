@@ -43,7 +43,7 @@ NEEDS_CHOICE = "These flows need their input and output component chosen before 
 FLOW_KEYS = {
     "id", "name", "input_component", "output_component", "synced_at", "changed_at", "removed_at", "created_at",
     "updated_at", "description", "langflow_updated_at", "components", "daily_budget_usd", "spent_today_usd",
-    "langflow_triggers",
+    "langflow_triggers", "max_concurrency",
 }
 FLOW_TIMES = ("synced_at", "changed_at", "removed_at", "created_at", "updated_at")
 
@@ -301,6 +301,9 @@ def test_a_daily_budget_is_set_shown_enforced_and_removed(cli, langflow, db, set
     for result, value in zip(run_all(cli, *[("flows", "update", ECHO, "--daily-budget-usd", value)
                                             for value in ("-1", "abc", "nan", "")]), ("-1", "abc", "nan", "")):
         assert_one_line_error(result, 2, contains="daily budget")
+    for result in run_all(cli, ("flows", "update", ECHO), ("flows", "update", ECHO, "--max-concurrency", "0"),
+                          ("flows", "update", ECHO, "--max-concurrency", "2.5")):
+        assert_one_line_error(result, 2)
     assert flow_service.get_flow(db, ECHO).daily_budget_usd == 0.5  # the refused values changed nothing
 
     # A run that finished a second ago (the CLI runs on the real clock) cost more than the budget.

@@ -38,7 +38,7 @@ def costly(db, langflow, frozen_clock):
     flow_id = langflow.add_flow("Digest", others=["FakeLLM-u2"],
                                 llm=LLMUsage(model="gpt-4o-mini", input_tokens=1200, output_tokens=300))
     synced(db, langflow)
-    flow_service.set_daily_budget(db, flow_id, 0.0006)
+    flow_service.update_flow_settings(db, flow_id, daily_budget_usd=0.0006)
     return flow_id
 
 
@@ -143,7 +143,7 @@ def test_manual_runs_and_retries_are_refused_past_the_budget_unless_forced(db, l
 def test_runs_of_unknown_cost_count_as_nothing(db, langflow, frozen_clock):
     flow_id = langflow.add_flow("Local", others=["FakeLLM-u2"], llm=LLMUsage(model="llama3:8b"))
     synced(db, langflow)
-    flow_service.set_daily_budget(db, flow_id, 0.000001)
+    flow_service.update_flow_settings(db, flow_id, daily_budget_usd=0.000001)
     assert _run(db, langflow, frozen_clock.now, flow_id=flow_id).cost_usd is None
     assert _run(db, langflow, frozen_clock.now, flow_id=flow_id).status is TaskStatus.COMPLETED  # not refused
 

@@ -316,7 +316,7 @@ def test_an_outcome_is_recorded_with_its_real_times_in_the_transaction_that_clai
     assert _task(ready, first.id).task.started_at == claimed_at  # until recorded: the claim time
 
     recorded_at = frozen_clock.now + timedelta(seconds=1)  # recorded a little after it ended, in a batch
-    recorded, next_claimed = record_and_claim(ready, "test-daemon", [outcome], recorded_at, 5, 60)
+    recorded, next_claimed, _held = record_and_claim(ready, "test-daemon", [outcome], recorded_at, 5, 60)
     assert [r.task_id for r in recorded] == [first.id] and [c.id for c in next_claimed] == [second.id]
     done = _task(ready, first.id).task
     assert done.status is TaskStatus.COMPLETED

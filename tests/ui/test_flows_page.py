@@ -141,7 +141,7 @@ def test_a_daily_budget_is_saved_shown_and_refuses_runs_unless_forced(open_page,
     at = open_page("flows")
     at.selectbox(key="flows_selected_flow").select(ECHO_ID).run()
     at.number_input(key=f"flows_budget_{ECHO_ID}").set_value(0.5).run()
-    _button(at, "Save budget").click().run()
+    _button(at, "Save budget and limits").click().run()
     assert not page_errors(at) and flow_service.get_flow(db, ECHO_ID).daily_budget_usd == 0.5
     table = at.dataframe[0].value
     row = table[table["name"] == ECHO_NAME].iloc[0]

@@ -1,5 +1,5 @@
 """tokens and cost of every run; flows' daily budgets; LangFlow's own triggers of each flow;
-why a schedule was paused
+why a schedule was paused; limits per flow, and when a limit held a run back
 
 Revision ID: 0003
 Revises: 0002
@@ -24,23 +24,28 @@ def upgrade() -> None:
         batch.add_column(sa.Column('model', sa.String(length=255), nullable=True))
         batch.add_column(sa.Column('cost_usd', sa.Float(), nullable=True))
         batch.add_column(sa.Column('flow_updated_at', sa.DateTime(timezone=True), nullable=True))
+        batch.add_column(sa.Column('held_since', sa.DateTime(timezone=True), nullable=True))
     op.create_index('ix_tasks_flow_finished', 'tasks', ['flow_id', 'finished_at'])
+    op.create_index('ix_tasks_started', 'tasks', ['started_at'])
     with op.batch_alter_table('schedules') as batch:
         batch.add_column(sa.Column('paused_reason', sa.Text(), nullable=True))
     with op.batch_alter_table('flows') as batch:
         batch.add_column(sa.Column('daily_budget_usd', sa.Float(), nullable=True))
         batch.add_column(sa.Column('budget_alerted_on', sa.String(length=10), nullable=True))
+        batch.add_column(sa.Column('max_concurrency', sa.Integer(), nullable=True))
         batch.add_column(sa.Column('langflow_triggers', sa.JSON().with_variant(JSONB(), 'postgresql'), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table('schedules') as batch:
         batch.drop_column('paused_reason')
+    op.drop_index('ix_tasks_started', table_name='tasks')
     op.drop_index('ix_tasks_flow_finished', table_name='tasks')
     with op.batch_alter_table('flows') as batch:
         batch.drop_column('langflow_triggers')
+        batch.drop_column('max_concurrency')
         batch.drop_column('budget_alerted_on')
         batch.drop_column('daily_budget_usd')
     with op.batch_alter_table('tasks') as batch:
-        for name in ('flow_updated_at', 'cost_usd', 'model', 'total_tokens', 'output_tokens', 'input_tokens'):
+        for name in ('held_since', 'flow_updated_at', 'cost_usd', 'model', 'total_tokens', 'output_tokens', 'input_tokens'):
             batch.drop_column(name)

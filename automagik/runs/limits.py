@@ -1,0 +1,112 @@
+"""Limits that protect LangFlow, held by the database across every daemon: runs in flight per
+flow (`flows.max_concurrency`) and per LangFlow server (AUTOMAGIK_LANGFLOW_MAX_CONCURRENCY),
+and runs started per minute (AUTOMAGIK_LANGFLOW_RATE_PER_MINUTE).
+
+Claims count what is running, so two daemons claiming at once must not both see a free slot:
+on PostgreSQL a claim under limits first takes a transaction-scoped advisory lock (claims
+then follow one another; they are short), on SQLite the write lock already serializes them.
+A run held back stays pending, is never skipped or failed for waiting, and gets one log line
+(its `held_since` is set once); it starts as soon as a slot frees. Runs claimed ahead of
+their instant count as running: the limit is never passed, at the cost of a slot held up to
+the look-ahead early.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select, text, update
+
+from automagik.db.models import Flow, LogLevel, Task, TaskStatus
+from automagik.runs.states import log_row, write_logs
+
+# Any constant: the key of the advisory lock every claim under limits takes on PostgreSQL.
+CLAIM_LOCK_KEY = 0x61_75_74_6F_6C_69_6D  # "autolim"
+
+
+@dataclass(frozen=True)
+class ServerLimits:
+    """The LangFlow server's limits (None: none); set the same on every daemon."""
+
+    max_concurrency: int | None = None
+    rate_per_minute: int | None = None
+
+
+@dataclass
+class LimitState:
+    """What a claim may still start, read at its beginning and counted down as it chooses."""
+
+    flow_limits: dict[str, int]
+    running_by_flow: dict[str, int]
+    server_left: int | None  # runs the server limit still allows (None: no limit)
+    server_limit: int | None
+    rate_left: int | None
+    rate_limit: int | None
+    held: dict[str, str] = field(default_factory=dict)  # task id -> why it waits
+
+    @property
+    def server_full(self) -> bool:
+        return (self.server_left is not None and self.server_left <= 0) or (
+            self.rate_left is not None and self.rate_left <= 0)
+
+    def flow_full(self, flow_id: str) -> bool:
+        limit = self.flow_limits.get(flow_id)
+        return limit is not None and self.running_by_flow.get(flow_id, 0) >= limit
+
+    def admit(self, task_id: str, flow_id: str) -> bool:
+        """Whether the task may start now; if so it is counted, else the reason is kept."""
+        if self.flow_full(flow_id):
+            limit = self.flow_limits[flow_id]
+            self.held[task_id] = f"waiting: flow at its limit {self.running_by_flow.get(flow_id, 0)}/{limit}"
+            return False
+        if self.server_left is not None and self.server_left <= 0:
+            self.held[task_id] = f"waiting: LangFlow at its limit of {self.server_limit} runs at once"
+            return False
+        if self.rate_left is not None and self.rate_left <= 0:
+            self.held[task_id] = f"waiting: LangFlow at its limit of {self.rate_limit} runs started per minute"
+            return False
+        self.running_by_flow[flow_id] = self.running_by_flow.get(flow_id, 0) + 1
+        if self.server_left is not None:
+            self.server_left -= 1
+        if self.rate_left is not None:
+            self.rate_left -= 1
+        return True
+
+
+def read_limits(session, dialect: str, server: ServerLimits, now: datetime) -> LimitState | None:
+    """The limits and what runs against them now; None when there are no limits at all (the
+    claim then takes no lock and counts nothing)."""
+    flow_limits = dict(session.execute(
+        select(Flow.id, Flow.max_concurrency).where(Flow.max_concurrency.is_not(None))).all())
+    if not flow_limits and server.max_concurrency is None and server.rate_per_minute is None:
+        return None
+    if dialect == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CLAIM_LOCK_KEY})
+    running = select(Task.flow_id, func.count()).where(Task.status == TaskStatus.RUNNING)
+    running_by_flow = dict(session.execute(
+        running.where(Task.flow_id.in_(list(flow_limits))).group_by(Task.flow_id)).all()) if flow_limits else {}
+    server_left = rate_left = None
+    if server.max_concurrency is not None:
+        in_flight = session.scalar(select(func.count()).select_from(Task).where(Task.status == TaskStatus.RUNNING))
+        server_left = server.max_concurrency - (in_flight or 0)
+    if server.rate_per_minute is not None:
+        started = session.scalar(select(func.count()).select_from(Task).where(
+            Task.started_at > now - timedelta(minutes=1)))
+        rate_left = server.rate_per_minute - (started or 0)
+    return LimitState(flow_limits, running_by_flow, server_left, server.max_concurrency, rate_left,
+                      server.rate_per_minute)
+
+
+def note_held(session, state: LimitState, now: datetime) -> None:
+    """One log line per held run, the first time it is held (its held_since is then set)."""
+    if not state.held:
+        return
+    newly = session.scalars(
+        update(Task)
+        .where(Task.id.in_(list(state.held)), Task.status == TaskStatus.PENDING, Task.held_since.is_(None))
+        .values(held_since=now)
+        .returning(Task.id)
+        .execution_options(synchronize_session=False)
+    ).all()
+    write_logs(session, [log_row(task_id, LogLevel.INFO, state.held[task_id], now) for task_id in newly])
