@@ -12,7 +12,7 @@ import sys
 from typing import Sequence
 
 from automagik import __version__
-from automagik.cli import db_commands, flow_commands, schedule_commands, task_commands
+from automagik.cli import check_commands, db_commands, flow_commands, schedule_commands, task_commands
 from automagik.cli.output import fail
 from automagik.config import ConfigError, load_settings
 from automagik.services.context import open_context
@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"automagik {__version__}")
     groups = parser.add_subparsers(dest="group", metavar="COMMAND", parser_class=_Parser, required=True)
-    for module in (db_commands, flow_commands, schedule_commands, task_commands):
+    for module in (db_commands, flow_commands, schedule_commands, task_commands, check_commands):
         module.register(groups)
     return parser
 
@@ -55,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         fail(f"Could not open the database ({settings.database_url.split('://')[0]}): {exc.strerror or exc}.")
         return EXIT_FAILURE
     try:
-        if context is not None and args.group != "db":
+        if context is not None and args.group != "db" and not getattr(args, "checks_schema_itself", False):
             db_commands.require_current_schema(context)
         return args.handler(context, settings, args) or EXIT_OK
     except ServiceError as exc:

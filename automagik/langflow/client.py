@@ -221,6 +221,13 @@ class LangFlowClient:
             raise self._bad_shape("listing flows", "a list of flows")
         return [flow for flow in body if isinstance(flow, dict) and not flow.get("is_component")]
 
+    def check_key(self) -> None:
+        """Raise LangFlowAuthError if LangFlow refuses the API key (one flow header is asked
+        for: cheap, and only an accepted key gets it); other failures raise as usual."""
+        params = {"get_all": "false", "header_flows": "true", "page": "1", "size": "1"}
+        self._request("GET", "/api/v1/flows/", params=params, action="checking the API key",
+                      limit=min(self.read_timeout, HEALTH_READ_TIMEOUT), slow_hint=HEALTH_SLOW_HINT)
+
     def api_json(self, method: str, path: str, *, action: str, params: dict | None = None) -> Any:
         """The JSON answer of one API call, for the endpoint modules beside this one (triggers.py).
         A route this LangFlow does not have (an older version: 404 "Not Found") raises
