@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from automagik.cli.output import info, print_json, print_table
+from automagik.cli.output import info, print_fields, print_json, print_table
 from automagik.costs.budgets import usd
 from automagik.langflow import display_url
 from automagik.services import flows as flow_service
@@ -25,8 +25,14 @@ def register(groups) -> None:
     listing.add_argument("--json", action="store_true", help="print JSON")
     listing.set_defaults(handler=list_flows)
 
+    show = commands.add_parser("show", help="one flow: its input and output components (which are chosen), "
+                                            "budget, limits and LangFlow's own triggers")
+    show.add_argument("flow_id")
+    show.add_argument("--json", action="store_true", help="print JSON")
+    show.set_defaults(handler=show_flow)
+
     sync = commands.add_parser("sync", help="fetch the flows from LangFlow")
-    sync.add_argument("--flow-id", help="after syncing, set this flow's components (with the two options below)")
+    sync.add_argument("--flow-id", help="after syncing, set this flow's components (with one or both options below)")
     sync.add_argument("--input-component", help="id of the component the run's input text goes to")
     sync.add_argument("--output-component", help="id of the component the answer is read from")
     sync.add_argument("--no-input", action="store_true", help="never ask; leave ambiguous flows unset")
@@ -76,11 +82,38 @@ def list_flows(context: AppContext, settings, args) -> int:
     return 0
 
 
+def show_flow(context: AppContext, settings, args) -> int:
+    flow = flow_service.get_flow(context.db, args.flow_id)
+    spent = flow_service.spent_today(context.db, [flow], settings.timezone).get(flow.id, 0.0)
+    if args.json:
+        print_json(flow_to_dict(flow, spent_today_usd=spent))
+        return 0
+    print_fields([
+        ("id", flow.id),
+        ("name", flow.name),
+        ("state", flow_service.flow_state(flow)),
+        ("synced", format_local(flow.synced_at, settings.timezone)),
+        (f"cost today ({settings.timezone})", usd(spent)),
+        ("daily budget", usd(flow.daily_budget_usd) if flow.daily_budget_usd is not None else None),
+        ("max runs at once", flow.max_concurrency),
+        ("LangFlow triggers", "; ".join(describe_trigger(t) for t in flow.langflow_triggers or [])
+         if flow.langflow_triggers is not None else "not supported by this LangFlow"),
+    ])
+    for role, chosen in (("input", flow.input_component), ("output", flow.output_component)):
+        info(f"{role} components (* chosen):")
+        for component in flow.components_with_role(role) or [{"id": "(none)"}]:
+            mark = "*" if component["id"] == chosen else " "
+            label = flow_service.component_label(component) if "type" in component else component["id"]
+            info(f"  {mark} {label}")
+    return 0
+
+
 def sync_flows(context: AppContext, settings, args) -> int:
-    choice = (args.flow_id, args.input_component, args.output_component)
-    if any(choice) and not all(choice):
-        raise InvalidInput("--flow-id, --input-component and --output-component go together: give all three.")
-    chosen = flow_service.ComponentChoice(*choice) if all(choice) else None
+    components = (args.input_component, args.output_component)
+    if bool(args.flow_id) != any(components):
+        raise InvalidInput("--flow-id goes with --input-component and/or --output-component: give the flow and "
+                           "the component(s) to choose.")
+    chosen = flow_service.ComponentChoice(args.flow_id, *components) if args.flow_id else None
     with context.langflow() as client:
         report = flow_service.sync_flows(context.db, client, choice=chosen)
     info(

@@ -54,9 +54,11 @@ class SyncReport:
 
 @dataclass(frozen=True)
 class ComponentChoice:
+    """A flow's components to set; one left out (None) keeps the flow's current choice."""
+
     flow_id: str
-    input_component: str
-    output_component: str
+    input_component: str | None
+    output_component: str | None
 
 
 def sync_flows(
@@ -158,9 +160,14 @@ def _apply_choice(session, choice: ComponentChoice, report: SyncReport) -> None:
     flow = find(session, Flow, choice.flow_id)
     if flow is None or flow.removed_at is not None:
         raise NotFound(f'Unknown flow id "{choice.flow_id}": LangFlow has no such flow; `flows list` shows the ids.')
-    validate_component(flow, choice.input_component, INPUT)
-    validate_component(flow, choice.output_component, OUTPUT)
-    flow.input_component, flow.output_component = choice.input_component, choice.output_component
+    chosen_input = choice.input_component or flow.input_component
+    chosen_output = choice.output_component or flow.output_component
+    for role, chosen in ((INPUT, chosen_input), (OUTPUT, chosen_output)):
+        if not chosen:
+            raise InvalidInput(f'Flow "{flow.name}" has no {role} component chosen yet: give --{role}-component too '
+                               f"(`flows show {flow.id}` lists the components).")
+        validate_component(flow, chosen, role)
+    flow.input_component, flow.output_component = chosen_input, chosen_output
     if flow.id in report.needs_choice:
         report.needs_choice.remove(flow.id)
 

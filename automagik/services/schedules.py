@@ -111,10 +111,14 @@ def _ready_flow(session, flow_id: str) -> Flow:
         raise NotFound(f'Unknown flow id "{flow_id}": run `flows sync`, then `flows list` to see the ids.')
     if flow.removed_at is not None:
         raise InvalidInput(f'Flow "{flow.name}" is no longer in LangFlow: sync flows, or schedule another flow.')
-    if not (flow.input_component and flow.output_component):
+    missing = [role for role, chosen in (("input", flow.input_component), ("output", flow.output_component))
+               if not chosen]
+    if missing:
+        options = " ".join(f"--{role}-component ID" for role in missing)
         raise InvalidInput(
-            f'Flow "{flow.name}" has no input and output component chosen yet: choose them with '
-            f"`flows sync --flow-id {flow.id} --input-component ID --output-component ID` or on the Flows page."
+            f'Flow "{flow.name}" has no {" and no ".join(missing)} component chosen yet: choose '
+            f"{'it' if len(missing) == 1 else 'them'} with `flows sync --flow-id {flow.id} {options}` "
+            f"(`flows show {flow.id}` lists the components) or on the Flows page."
         )
     return flow
 

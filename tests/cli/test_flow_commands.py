@@ -13,7 +13,7 @@ import pexpect
 import pytest
 
 from automagik.clock import utcnow
-from automagik.db.models import ScheduleStatus, Task
+from automagik.db.models import Flow, ScheduleStatus, Task
 from automagik.services import flows as flow_service
 from automagik.services import schedules as schedule_service
 from automagik.services import tasks as task_service
@@ -130,8 +130,10 @@ def test_bad_component_choice_changes_no_selection(cli, langflow, db, settings, 
                                   'Component "ChatOutput-tw002" of flow "' + flow_names(langflow)[TWO_OUT]
                                   + '" is not an input component: choose one of ChatInput-tw001.'),
         "unknown flow": (choice("no-such-flow", "ChatInput-tw001", "ChatOutput-tw004"), 'Unknown flow id "no-such-flow"'),
-        "options missing": (("flows", "sync", "--flow-id", TWO_OUT, "--output-component", "ChatOutput-tw004"),
-                            "--flow-id, --input-component and --output-component go together"),
+        "component without a flow": (("flows", "sync", "--output-component", "ChatOutput-tw004"),
+                                     "--flow-id goes with --input-component and/or --output-component"),
+        "flow without a component": (("flows", "sync", "--flow-id", TWO_OUT),
+                                     "--flow-id goes with --input-component and/or --output-component"),
     }
     results = run_all(cli, *(args for args, _ in cases.values()))
     for (name, (_, message)), result in zip(cases.items(), results):
@@ -268,7 +270,7 @@ def test_flows_run_queues_a_pending_task(cli, langflow, db, settings):
     text_id = text_line[0].split()[2].rstrip(":")
 
     for result, message in zip(refused, [
-        f'Flow "{flow_names(langflow)[TWO_OUT]}" has no input and output component chosen yet',
+        f'Flow "{flow_names(langflow)[TWO_OUT]}" has no output component chosen yet',
         "The input is not valid JSON",
         'Give the text once: "input" or "input_value", not both.',
     ]):
@@ -347,3 +349,26 @@ def test_langflow_triggers_are_listed_warned_about_and_adopted(cli, langflow, db
     assert (schedule.schedule_expr, schedule.timezone) == ("0 9 * * *", "Europe/Lisbon")
     assert langflow.triggers[trigger_id]["state"] == "paused"
     assert_one_line_error(cli("flows", "adopt-trigger", "nope"), 2, contains='Unknown LangFlow trigger id "nope"')
+
+
+def test_one_component_may_be_chosen_alone_and_flows_show_lists_them(cli, langflow, db, settings):
+    sync_now(db, settings)  # TwoOut's one input is chosen by the sync; its output is not
+    chosen, shown = run_all(cli, ("flows", "sync", "--flow-id", TWO_OUT, "--output-component", "ChatOutput-tw004"),
+                            ("flows", "show", TWO_OUT))
+    assert ok_lines(chosen)[-1] == f'Flow "{flow_names(langflow)[TWO_OUT]}": input ChatInput-tw001, output ChatOutput-tw004.'
+    lines = ok_lines(shown)  # run beside the choice: it may show either state, so only its shape is checked
+    assert "input components (* chosen):" in lines and "output components (* chosen):" in lines
+    after = ok_lines(cli("flows", "show", TWO_OUT))
+    assert after[after.index("output components (* chosen):") + 1:] == [
+        "    Chat Output · ChatOutput-tw002", "  * Chat Output · ChatOutput-tw004"]
+    assert "  * Chat Input · ChatInput-tw001" in after
+
+    with db.write() as session:  # neither chosen: an output alone cannot make the flow runnable
+        flow = session.get(Flow, TWO_OUT)
+        flow.input_component = flow.output_component = None
+    langflow.add_flow("Two inputs", inputs=["ChatInput-x1", "ChatInput-x2"], outputs=["ChatOutput-x3"],
+                      flow_id="0a0a0a0a-0000-4000-8000-000000000001")
+    refused = cli("flows", "sync", "--flow-id", "0a0a0a0a-0000-4000-8000-000000000001",
+                  "--output-component", "ChatOutput-x3")
+    assert_one_line_error(refused, 2, contains='has no input component chosen yet: give --input-component too',
+                          stdout=None)

@@ -302,7 +302,7 @@ LOOKUP_ERRORS = {
     "unknown flow id": (_create("--type", "interval", "--expr", "5m", flow_id="no-such-flow"),
                         'Unknown flow id "no-such-flow"'),
     "flow without chosen components": (_create("--type", "interval", "--expr", "5m", flow_id=TWO_OUT),
-                                       "has no input and output component chosen yet"),
+                                       "has no output component chosen yet"),
     "show unknown schedule": (("schedules", "show", "no-such-schedule"), 'Unknown schedule id "no-such-schedule"'),
     "pause unknown schedule": (("schedules", "pause", "no-such-schedule", "--json"), 'Unknown schedule id "no-such-schedule"'),
     "delete unknown schedule": (("schedules", "delete", "no-such-schedule"), 'Unknown schedule id "no-such-schedule"'),

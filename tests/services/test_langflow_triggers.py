@@ -86,6 +86,6 @@ def test_adopting_an_unknown_trigger_or_one_of_a_flow_not_ready_changes_nothing(
         trigger_service.adopt_trigger(db, client, "no-such-trigger")
     trigger_id = langflow.add_schedule_trigger(TWO_OUT_ID)  # its output is not chosen yet
     synced(db, langflow)
-    with client_for(langflow) as client, pytest.raises(InvalidInput, match="no input and output component"):
+    with client_for(langflow) as client, pytest.raises(InvalidInput, match="no output component chosen"):
         trigger_service.adopt_trigger(db, client, trigger_id)
     assert schedule_service.list_schedules(db) == [] and langflow.triggers[trigger_id]["state"] == "active"

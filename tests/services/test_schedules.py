@@ -63,7 +63,7 @@ def test_oneshot_without_offset_is_read_in_the_default_zone(ready, frozen_clock)
     "spec, message",
     [
         (svc.ScheduleSpec("no-such-flow", "interval", "5m"), "Unknown flow id"),
-        (svc.ScheduleSpec(TWO_OUT_ID, "interval", "5m"), "no input and output component chosen"),
+        (svc.ScheduleSpec(TWO_OUT_ID, "interval", "5m"), "no output component chosen"),
         (svc.ScheduleSpec(ECHO_ID, "weekly", "5m"), "Unknown schedule type"),
         (svc.ScheduleSpec(ECHO_ID, "interval", "5x"), "Invalid interval"),
         (svc.ScheduleSpec(ECHO_ID, "interval", "0s"), "interval"),

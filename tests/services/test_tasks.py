@@ -58,7 +58,7 @@ def test_run_now_creates_a_pending_task_with_a_log_line(db, langflow, frozen_clo
 
 def test_run_now_refuses_flows_that_cannot_run(db, langflow):
     synced(db, langflow)
-    with pytest.raises(InvalidInput, match="no input and output component"):
+    with pytest.raises(InvalidInput, match="no output component chosen"):
         svc.run_flow_now(db, TWO_OUT_ID, '{"input": "x"}')
     with pytest.raises(NotFound):
         svc.run_flow_now(db, "nope", None)
