@@ -7,7 +7,7 @@ import pytest
 from croniter import croniter
 
 from automagik.scheduling import CronTrigger, InvalidSchedule, InvalidTimezone, describe_cron, load_zone, preview_fires
-from automagik.scheduling.cron import expand_cron
+from automagik.scheduling.cron_fields import expand_cron
 
 
 def utc(*fields):
@@ -242,6 +242,9 @@ def test_unknown_timezone_message():
         ("0 9 * * 1-5", "At 09:00, Monday through Friday"),
         ("@daily", "At 00:00"),
         ("@hourly", "Every hour"),
+        ("5-5 * * * *", "At 5 minutes past the hour"),
+        ("0 16 13 * fri", "At 16:00, on day 13 of the month, or on Friday"),
+        ("0 16 */2 * sat", "At 16:00, every 2 days, only on Saturday"),
         ("  */5   * * * * ", "Every 5 minutes"),
         ("not cron", "not cron"),
         ("@reboot", "@reboot"),
