@@ -6,15 +6,17 @@ UTC (the scheduler stores and compares nothing else). croniter only enumerates w
 after cron_fields.py has made it read the fields as Debian cron does; the time zone handling
 is done here, explicitly, because that is where the edge cases live.
 
-What happens when the clocks change (the behaviour of Vixie cron):
+Jobs and clock changes, as Debian cron (Vixie cron) runs them:
 
-* Spring forward: a wall time that does not exist (02:30 when 02:00 jumps to 03:00) fires
-  at the first real instant after it, the moment of the jump. Several skipped wall times
-  collapse into that single fire, so "*/30 * * * *" keeps firing every 30 real minutes.
-* Fall back: a repeated wall time fires at its first occurrence. It fires again at the
-  second occurrence only when the hour field covers all 24 hours ("*/15 * * * *",
-  "0 * * * *"): hourly-and-finer schedules follow real elapsed time through the repeated
-  hour, while a daily "30 2 * * *" runs once, not twice.
+- A job whose minute or hour field starts with `*` (`*/15 * * * *`, `0 */3 * * *`,
+  `* 1-6 * * *`, `@hourly`) follows real time. It skips the wall times the clocks jump over:
+  `7 * * * *` in Europe/London does not run on the night 01:07 never shows. It runs in both
+  copies of a repeated hour: `0 */3 * * *` in Europe/Riga runs at 03:00 EEST and again at
+  03:00 EET on 2021-10-31.
+- Any other job (`30 2 * * *`, `0 0-23 * * *`, `@daily`) runs once for each wall time it
+  names. A time the clocks skip runs at the moment they jump: `30 2 * * *` in Europe/Berlin
+  runs at 03:00 CEST on 2026-03-29 (several skipped times run once). A repeated time runs at
+  its first occurrence only: `30 2 * * *` runs at 02:30 CEST on 2026-10-25, not at 02:30 CET.
 """
 
 from __future__ import annotations
@@ -43,15 +45,13 @@ def normalize_cron(expr: str) -> str:
 class CronTrigger:
     """Fires on the wall times matching a cron expression in an IANA zone, returned in UTC."""
 
-    __slots__ = ("expr", "timezone", "_fields", "_zone", "_repeats_in_fold")
+    __slots__ = ("expr", "timezone", "_fields", "_zone")
 
     def __init__(self, expr: str, timezone: str = "UTC") -> None:
         self.expr = expr
         self.timezone = timezone
         self._zone = load_zone(timezone)
         self._fields = read_cron(expr)
-        hours = croniter.expand(self._fields.text)[0][1]
-        self._repeats_in_fold = hours == ["*"] or set(hours) == set(range(24))
         # Like healthchecks' validator: an expression is only valid if it can actually fire.
         if next(self._wall_times_after(_PROOF_START), None) is None:
             raise invalid_cron(expr, "it never matches a real date")
@@ -96,9 +96,9 @@ class CronTrigger:
     def _instants_for(self, wall: datetime) -> list[datetime]:
         """UTC instants at which this schedule fires for one matching wall time (see module docstring)."""
         instants = instants_at(wall, self._zone)
-        if not instants:
-            return [end_of_gap(wall, self._zone)]
-        return instants if self._repeats_in_fold else instants[:1]
+        if self._fields.follows_real_time:
+            return instants
+        return instants[:1] if instants else [end_of_gap(wall, self._zone)]
 
     def _wall_times_after(self, wall: datetime) -> Iterator[datetime]:
         """Naive wall times strictly after `wall` matching the fields, in order, each once."""

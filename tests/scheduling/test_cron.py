@@ -45,7 +45,7 @@ def test_berlin_daily_asked_between_the_two_occurrences_waits_for_tomorrow():
 
 
 def test_berlin_every_30_minutes_through_the_spring_gap():
-    # 02:00 and 02:30 are skipped and collapse with 03:00 CEST into one fire at 01:00 UTC.
+    # 02:00 and 02:30 do not exist, and a wildcard job skips them: still 30 real minutes apart.
     assert fires("*/30 * * * *", "Europe/Berlin", utc(2026, 3, 28, 23, 50), 6) == [
         utc(2026, 3, 29, 0, 0),
         utc(2026, 3, 29, 0, 30),
@@ -57,7 +57,7 @@ def test_berlin_every_30_minutes_through_the_spring_gap():
 
 
 def test_berlin_every_30_minutes_through_the_autumn_fold():
-    # The hour field is "*", so the repeated 02:00-02:59 fires twice: real time keeps flowing.
+    # The minute field starts with "*", so the repeated 02:00-02:59 fires twice: real time keeps flowing.
     assert fires("*/30 * * * *", "Europe/Berlin", utc(2026, 10, 24, 23, 50), 6) == [
         utc(2026, 10, 25, 0, 0),  # 02:00 CEST
         utc(2026, 10, 25, 0, 30),  # 02:30 CEST
@@ -81,10 +81,13 @@ def test_berlin_three_oclock_on_both_change_days():
     ]
 
 
-def test_hour_field_covering_all_hours_counts_as_every_hour():
-    explicit = fires("0 0-23 * * *", "Europe/Berlin", utc(2026, 10, 24, 23, 30), 4)
-    assert explicit == fires("@hourly", "Europe/Berlin", utc(2026, 10, 24, 23, 30), 4)
-    assert explicit == [utc(2026, 10, 25, h) for h in range(4)]
+def test_hour_field_listing_all_hours_without_a_star_is_a_fixed_time_job():
+    # "0-23" does not start with "*": the job runs once per wall time, so once in the repeated hour.
+    assert fires("0 0-23 * * *", "Europe/Berlin", utc(2026, 10, 24, 23, 30), 4) == [
+        utc(2026, 10, 25, 0), utc(2026, 10, 25, 2), utc(2026, 10, 25, 3), utc(2026, 10, 25, 4)
+    ]
+    # "@hourly" is "0 * * * *", a wildcard job: it runs at 02:00 CEST and again at 02:00 CET.
+    assert fires("@hourly", "Europe/Berlin", utc(2026, 10, 24, 23, 30), 4) == [utc(2026, 10, 25, h) for h in range(4)]
 
 
 def test_every_minute_through_the_fold_is_one_minute_apart():

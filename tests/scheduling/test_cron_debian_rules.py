@@ -5,10 +5,12 @@ Every expected instant is written out, in UTC, with the wall time it stands for.
 
 import re
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
 from automagik.scheduling import CronTrigger, InvalidSchedule, preview_fires
+from automagik.scheduling import cron as cron_module
 
 
 def utc(*fields):
@@ -74,7 +76,63 @@ def test_two_restricted_day_fields_mean_either_day():
     assert fires("0 0 L * 5", "UTC", utc(2026, 1, 29), 3) == [utc(2026, 1, 30), utc(2026, 1, 31), utc(2026, 2, 6)]
 
 
-# 6. Plain messages ------------------------------------------------------------------------------
+# 4. The repeated hour in autumn: Europe/Riga falls back from 04:00 EEST to 03:00 EET -------------
+# on 2021-10-31 at 01:00 UTC, so 03:00-03:59 happens twice: first at 00:xx UTC, then at 01:xx UTC.
+
+
+def test_wildcard_job_with_a_fixed_minute_runs_in_both_copies_of_the_repeated_hour():
+    assert fires("0 */3 * * *", "Europe/Riga", utc(2021, 10, 30, 22), 4) == [
+        utc(2021, 10, 31, 0),  # 03:00 EEST
+        utc(2021, 10, 31, 1),  # 03:00 EET
+        utc(2021, 10, 31, 4),  # 06:00 EET
+        utc(2021, 10, 31, 7),
+    ]
+
+
+def test_every_minute_job_in_some_hours_is_not_silent_through_the_repeated_hour():
+    assert fires("* 1-6 * * *", "Europe/Riga", utc(2021, 10, 31, 0, 57), 5) == [
+        utc(2021, 10, 31, 0, 58), utc(2021, 10, 31, 0, 59),  # 03:58, 03:59 EEST
+        utc(2021, 10, 31, 1, 0), utc(2021, 10, 31, 1, 1), utc(2021, 10, 31, 1, 2),  # 03:00-03:02 EET
+    ]
+
+
+def test_job_listing_every_hour_runs_once_in_the_repeated_hour():
+    every_hour = ",".join(str(hour) for hour in range(24))
+    assert fires(f"0 {every_hour} * * *", "Europe/Riga", utc(2021, 10, 30, 23, 30), 3) == [
+        utc(2021, 10, 31, 0),  # 03:00 EEST only
+        utc(2021, 10, 31, 2),  # 04:00 EET
+        utc(2021, 10, 31, 3),
+    ]
+
+
+# 5. The skipped hour in spring -------------------------------------------------------------------
+
+
+def test_wildcard_job_skips_wall_times_that_do_not_exist():
+    # Europe/London jumps from 01:00 GMT to 02:00 BST at 2021-03-28 01:00 UTC: 01:07 never shows.
+    assert fires("7 * * * *", "Europe/London", utc(2021, 3, 28), 3) == [
+        utc(2021, 3, 28, 0, 7),  # 00:07 GMT
+        utc(2021, 3, 28, 1, 7),  # 02:07 BST
+        utc(2021, 3, 28, 2, 7),
+    ]
+    # Pacific/Chatham jumps from 02:45 (+12:45) to 03:45 (+13:45) at 2021-09-25 14:00 UTC.
+    assert fires("*/30 * * * *", "Pacific/Chatham", utc(2021, 9, 25, 13), 4) == [
+        utc(2021, 9, 25, 13, 15),  # 02:00 +12:45
+        utc(2021, 9, 25, 13, 45),  # 02:30 +12:45
+        utc(2021, 9, 25, 14, 15),  # 04:00 +13:45: 03:00 and 03:30 do not exist
+        utc(2021, 9, 25, 14, 45),
+    ]
+
+
+def test_fixed_time_job_in_the_skipped_hour_runs_at_the_jump():
+    assert fires("30 1 * * *", "Europe/London", utc(2021, 3, 27), 3) == [
+        utc(2021, 3, 27, 1, 30),
+        utc(2021, 3, 28, 1, 0),  # 01:30 does not exist: the moment the clocks jump
+        utc(2021, 3, 29, 0, 30),
+    ]
+
+
+# 6. One rule in the docs, plain messages ---------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -89,3 +147,18 @@ def test_refusals_say_what_is_wrong_without_croniter_internals(expr):
     assert "\n" not in reason
     assert not re.search(r"[{}\[\]]|dow=|nth=|field \d|Cron:|bands|acceptable", reason), reason
     assert reason != "a field is not valid"
+
+
+RULE_HEADING = "Jobs and clock changes, as Debian cron (Vixie cron) runs them:"
+
+
+def clock_change_rule(text: str) -> str:
+    """The heading and the list after it, spacing ignored."""
+    assert RULE_HEADING in text
+    return " ".join(" ".join(text[text.index(RULE_HEADING):].split("\n\n")[:2]).split())
+
+
+def test_readme_and_cron_module_state_the_same_clock_change_rule():
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    assert clock_change_rule(readme) == clock_change_rule(cron_module.__doc__)
+    assert "0 */3 * * *` in Europe/Riga runs at 03:00 EEST and again at 03:00 EET" in clock_change_rule(readme)
