@@ -132,6 +132,40 @@ def test_fixed_time_job_in_the_skipped_hour_runs_at_the_jump():
     ]
 
 
+# Where cronsim, the oracle of test_cron_oracle.py, is wrong (cron_oracle.py): pinned by hand ----
+
+
+def test_wildcard_jobs_where_the_clocks_move_by_half_an_hour():
+    # Australia/Lord_Howe jumps from 02:00 (+10:30) to 02:30 (+11) at 2026-10-03 15:30 UTC.
+    assert fires("* 3 * * *", "Australia/Lord_Howe", utc(2026, 10, 3, 15, 50), 2) == [
+        utc(2026, 10, 3, 16, 0), utc(2026, 10, 3, 16, 1)  # 03:00, 03:01 (+11)
+    ]
+    assert fires("43 * * * *", "Australia/Lord_Howe", utc(2026, 10, 3, 14), 4) == [
+        utc(2026, 10, 3, 14, 13),  # 00:43 (+10:30)
+        utc(2026, 10, 3, 15, 13),  # 01:43 (+10:30)
+        utc(2026, 10, 3, 15, 43),  # 02:43 (+11), shown 13 minutes after the jump
+        utc(2026, 10, 3, 16, 43),
+    ]
+
+
+def test_wildcard_job_in_a_repeated_hour_that_starts_off_the_hour():
+    # Pacific/Chatham falls back from 03:45 (+13:45) to 02:45 (+12:45) at 2026-04-04 14:00 UTC.
+    assert fires("* 3 * * *", "Pacific/Chatham", utc(2026, 4, 4, 13, 58), 3) == [
+        utc(2026, 4, 4, 13, 59),  # 03:44 (+13:45)
+        utc(2026, 4, 4, 14, 15),  # 03:00 (+12:45): 02:45-02:59 came first
+        utc(2026, 4, 4, 14, 16),
+    ]
+
+
+def test_wildcard_job_on_a_day_whose_midnight_was_skipped():
+    # America/Sao_Paulo jumped from 00:00 (-03) to 01:00 (-02) on Sunday 2018-11-04, at 03:00 UTC.
+    assert fires("*/30 0,7 * * SUN", "America/Sao_Paulo", utc(2018, 11, 3, 12), 3) == [
+        utc(2018, 11, 4, 9, 0),  # 07:00 (-02): 00:00 and 00:30 never showed
+        utc(2018, 11, 4, 9, 30),
+        utc(2018, 11, 11, 2, 0),
+    ]
+
+
 # 6. One rule in the docs, plain messages ---------------------------------------------------------
 
 
