@@ -2,77 +2,38 @@
 
 "30 2 * * *" in Europe/Berlin means 02:30 as Berlin clocks show it, whatever the season,
 so matches are found on naive local wall times and each one is converted straight back to
-UTC (the scheduler stores and compares nothing else). croniter only enumerates wall times;
-the time zone handling is done here, explicitly, because that is where the edge cases live.
+UTC (the scheduler stores and compares nothing else). croniter only enumerates wall times,
+after cron_fields.py has made it read the fields as Debian cron does; the time zone handling
+is done here, explicitly, because that is where the edge cases live.
 
-What happens when the clocks change (the behaviour of Vixie cron):
+Jobs and clock changes, as Debian cron (Vixie cron) runs them:
 
-* Spring forward: a wall time that does not exist (02:30 when 02:00 jumps to 03:00) fires
-  at the first real instant after it, the moment of the jump. Several skipped wall times
-  collapse into that single fire, so "*/30 * * * *" keeps firing every 30 real minutes.
-* Fall back: a repeated wall time fires at its first occurrence. It fires again at the
-  second occurrence only when the hour field covers all 24 hours ("*/15 * * * *",
-  "0 * * * *"): hourly-and-finer schedules follow real elapsed time through the repeated
-  hour, while a daily "30 2 * * *" runs once, not twice.
+- A job whose minute or hour field starts with `*` (`*/15 * * * *`, `0 */3 * * *`,
+  `* 1-6 * * *`, `@hourly`) follows real time. It skips the wall times the clocks jump over:
+  `7 * * * *` in Europe/London does not run on the night 01:07 never shows. It runs in both
+  copies of a repeated hour: `0 */3 * * *` in Europe/Riga runs at 03:00 EEST and again at
+  03:00 EET on 2021-10-31.
+- Any other job (`30 2 * * *`, `0 0-23 * * *`, `@daily`) runs once for each wall time it
+  names. A time the clocks skip runs at the moment they jump: `30 2 * * *` in Europe/Berlin
+  runs at 03:00 CEST on 2026-03-29 (several skipped times run once). A repeated time runs at
+  its first occurrence only: `30 2 * * *` runs at 02:30 CEST on 2026-10-25, not at 02:30 CET.
 """
 
 from __future__ import annotations
 
-import re
+import heapq
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 from cron_descriptor import Options, get_description
-from croniter import CroniterBadDateError, CroniterError, croniter
+from croniter import CroniterBadDateError, croniter
 
-from .errors import InvalidSchedule, quoted
+from .cron_fields import invalid_cron, read_cron
 from .timezones import end_of_gap, instants_at, load_zone
 from .types import as_utc
 
-#: The @-shortcuts cron understands, as the 5-field expressions they stand for.
-CRON_ALIASES: dict[str, str] = {
-    "@yearly": "0 0 1 1 *",
-    "@annually": "0 0 1 1 *",
-    "@monthly": "0 0 1 * *",
-    "@weekly": "0 0 * * 0",
-    "@daily": "0 0 * * *",
-    "@midnight": "0 0 * * *",
-    "@hourly": "0 * * * *",
-}
-
-_HINT = (
-    'use 5 fields (minute hour day month weekday) like "*/5 * * * *" or "30 2 * * 1-5", '
-    "or @hourly, @daily, @weekly, @monthly, @yearly"
-)
-_RANDOM_OR_HASHED = re.compile(r"^[hr](?:$|[(/])", re.IGNORECASE)
 # Validation proves an expression from a fixed date, so it never depends on the clock.
 _PROOF_START = datetime(2000, 1, 1)
-
-
-def expand_cron(expr: str) -> str:
-    """Normalize spacing and replace an @-shortcut by its 5-field form; refuse anything else.
-
-    Seconds (6 fields) and years (7 fields) are croniter extensions that other cron
-    implementations read differently, and random/hashed fields ("R", "H") would fire at a
-    different minute each time the expression is parsed, so all are refused.
-    """
-    if not isinstance(expr, str) or not expr.strip():
-        raise InvalidSchedule(f"Invalid cron expression {quoted(expr)}: it is empty; {_HINT}.")
-    text = " ".join(expr.split())
-    if text.startswith("@"):
-        if text.lower() not in CRON_ALIASES:
-            raise InvalidSchedule(f"Invalid cron expression {quoted(expr)}: unknown shortcut; {_HINT}.")
-        return CRON_ALIASES[text.lower()]
-    fields = text.split(" ")
-    if len(fields) != 5:
-        raise InvalidSchedule(
-            f"Invalid cron expression {quoted(expr)}: it has {len(fields)} fields, not 5; {_HINT}."
-        )
-    if any(_RANDOM_OR_HASHED.match(term) for field in fields for term in field.split(",")):
-        raise InvalidSchedule(
-            f"Invalid cron expression {quoted(expr)}: random/hashed fields are not supported; {_HINT}."
-        )
-    return text
 
 
 def normalize_cron(expr: str) -> str:
@@ -84,23 +45,16 @@ def normalize_cron(expr: str) -> str:
 class CronTrigger:
     """Fires on the wall times matching a cron expression in an IANA zone, returned in UTC."""
 
-    __slots__ = ("expr", "timezone", "_fields", "_zone", "_repeats_in_fold")
+    __slots__ = ("expr", "timezone", "_fields", "_zone")
 
     def __init__(self, expr: str, timezone: str = "UTC") -> None:
         self.expr = expr
         self.timezone = timezone
         self._zone = load_zone(timezone)
-        self._fields = expand_cron(expr)
-        try:
-            hours = croniter.expand(self._fields)[0][1]
-        except (CroniterError, ValueError, KeyError, IndexError) as error:
-            raise InvalidSchedule(f"Invalid cron expression {quoted(expr)}: {_reason(error)}; {_HINT}.") from None
-        self._repeats_in_fold = hours == ["*"] or set(hours) == set(range(24))
+        self._fields = read_cron(expr)
         # Like healthchecks' validator: an expression is only valid if it can actually fire.
         if next(self._wall_times_after(_PROOF_START), None) is None:
-            raise InvalidSchedule(
-                f"Invalid cron expression {quoted(expr)}: it never matches a real date; {_HINT}."
-            )
+            raise invalid_cron(expr, "it never matches a real date")
 
     def __repr__(self) -> str:
         return f"CronTrigger({self.expr!r}, timezone={self.timezone!r})"
@@ -114,11 +68,12 @@ class CronTrigger:
     def next_fire_after(self, after: datetime) -> datetime | None:
         """The first matching instant strictly after `after`, in UTC; None past year 9999.
 
-        Candidates are scanned in wall-time order. Their first-occurrence instants never go
-        backwards, so the scan stops at the first candidate whose first occurrence is past
-        `after`; second occurrences in a fold can only come earlier than that, never later.
-        The scan starts early enough to see wall times repeated after `after`: at `after`'s
-        wall time read with the smaller of the offsets in force now and three hours later.
+        Candidates are scanned in wall-time order. Their first instants (a skipped wall
+        time's being the jump) never go backwards, so the scan stops at the first candidate
+        whose first instant is past `after`; second occurrences in a fold can only come
+        earlier than that, never later. The scan starts early enough to see wall times
+        repeated after `after`: at `after`'s wall time read with the smaller of the offsets
+        in force now and three hours later.
         """
         after = as_utc(after, "after")
         try:
@@ -127,33 +82,41 @@ class CronTrigger:
         except OverflowError:
             return None
         best: datetime | None = None
-        wall_times = self._wall_times_after(wall)
-        while (wall := next(wall_times, None)) is not None:
+        for wall in self._wall_times_after(wall):
             # Cron speaks the zone's wall clock; everything else here speaks UTC, so each
             # match is converted straight back and compared as an instant.
             instants = self._instants_for(wall)
             later = [instant for instant in instants if instant > after]
             if later and (best is None or later[0] < best):
                 best = later[0]
-            if instants[0] > after:
+            if instants and instants[0] > after:
                 return best
         return best
 
     def _instants_for(self, wall: datetime) -> list[datetime]:
         """UTC instants at which this schedule fires for one matching wall time (see module docstring)."""
         instants = instants_at(wall, self._zone)
-        if not instants:
-            return [end_of_gap(wall, self._zone)]
-        return instants if self._repeats_in_fold else instants[:1]
+        if self._fields.follows_real_time:
+            return instants
+        return instants[:1] if instants else [end_of_gap(wall, self._zone)]
 
     def _wall_times_after(self, wall: datetime) -> Iterator[datetime]:
-        """Naive wall times strictly after `wall` matching the fields, until croniter finds no more."""
-        try:
-            matches = croniter(self._fields, wall)
-            while True:
-                yield matches.get_next(datetime)
-        except (CroniterBadDateError, OverflowError, ValueError):
-            return
+        """Naive wall times strictly after `wall` matching the fields, in order, each once."""
+        previous = None
+        for match in heapq.merge(*(_croniter_matches(text, wall) for text in self._fields.croniter_texts())):
+            if match != previous:
+                yield match
+            previous = match
+
+
+def _croniter_matches(text: str, wall: datetime) -> Iterator[datetime]:
+    """croniter's wall times strictly after `wall`, until it finds no more (or the calendar ends)."""
+    try:
+        matches = croniter(text, wall, day_or=False)
+        while True:
+            yield matches.get_next(datetime)
+    except (CroniterBadDateError, OverflowError, ValueError):
+        return
 
 
 def describe_cron(expr: str) -> str:
@@ -161,12 +124,10 @@ def describe_cron(expr: str) -> str:
     try:
         options = Options()
         options.use_24hour_time_format = True
-        return get_description(expand_cron(expr), options)
+        fields = read_cron(expr)
+        description = get_description(fields.text, options)
     except Exception:  # noqa: BLE001 - a description is a nicety; never fail a page for it
         return str(expr)
-
-
-def _reason(error: Exception) -> str:
-    """croniter's complaint without its echo of the expression, e.g. "out of range"."""
-    text = str(error).rsplit("]", 1)[-1].strip(" ,.")
-    return text.removeprefix("is not acceptable").strip(" ,.") or "a field is not valid"
+    if fields.days_must_both_match:  # cron_descriptor always joins two restricted day fields with "or"
+        description = description.replace(", or on ", ", only on ")
+    return description

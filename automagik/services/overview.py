@@ -15,7 +15,7 @@ from automagik.db.migrate import schema_problem  # noqa: F401  (the dashboard as
 from automagik.db.engine import Database
 from automagik.db.models import Flow, Schedule, ScheduleStatus, Task, TaskStatus
 from automagik.langflow import display_url
-from automagik.scheduling import preview_fires
+from automagik.scheduling import InvalidSchedule, preview_fires
 from automagik.services.context import AppContext
 from automagik.services.schedules import schedule_trigger
 from automagik.services.tasks import TaskFilter, TaskRow, count_by_status
@@ -117,7 +117,12 @@ def next_fires(db: Database, count: int = 10, now: datetime | None = None) -> li
         # missed ones in between are folded or skipped by its missed-run policy, not run.
         times = [schedule.next_run_at]
         if count > 1:
-            times += preview_fires(schedule_trigger(schedule), max(schedule.next_run_at, now), count - 1)
+            try:
+                times += preview_fires(schedule_trigger(schedule), max(schedule.next_run_at, now), count - 1)
+            except InvalidSchedule:
+                # Saved before a stricter version refused its expression ("FRI-MON"); the daemon
+                # pauses it at that next fire, saying why, so only that fire is shown.
+                pass
         fires.extend(
             UpcomingFire(
                 at, schedule.id, flow_name, schedule.schedule_type.value, schedule.schedule_expr,

@@ -269,7 +269,10 @@ def resume_schedule(db: Database, schedule_id: str) -> Schedule:
 
 def _resume(session, schedule: Schedule, now: datetime) -> None:
     _ready_flow(session, schedule.flow_id)
-    next_run = schedule_trigger(schedule).next_fire_after(now)
+    try:
+        next_run = schedule_trigger(schedule).next_fire_after(now)
+    except InvalidSchedule as exc:  # saved before a stricter version refused its expression ("FRI-MON")
+        raise InvalidInput(f"Schedule {schedule.id} cannot resume: {exc} Edit its expression first.") from None
     if next_run is None:
         raise InvalidInput(
             f"Schedule {schedule.id} cannot resume: its time ({schedule.schedule_expr}) has passed; "

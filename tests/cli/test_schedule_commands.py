@@ -277,6 +277,8 @@ def _create(*options: str, flow_id: str = ECHO) -> tuple[str, ...]:
 PARSE_ERRORS = {
     "invalid interval": (_create("--type", "interval", "--expr", "5x"), 'Invalid interval "5x"'),
     "invalid cron": (_create("--type", "cron", "--expr", "61 * * * *"), 'Invalid cron expression "61 * * * *"'),
+    "backward cron range": (_create("--type", "cron", "--expr", "0 0 * * FRI-MON"),
+                            'the day of week range "FRI-MON" runs backwards'),
     "invalid date": (_create("--type", "oneshot", "--expr", "2026-13-45"), 'Invalid time "2026-13-45"'),
     "time the clocks skip": (_create("--type", "oneshot", "--expr", "2027-03-28T02:30"),
                              "does not exist in Europe/Berlin"),

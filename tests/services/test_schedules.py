@@ -107,6 +107,18 @@ def test_past_oneshot_cannot_resume(ready, frozen_clock):
     assert svc.get_schedule(ready, schedule.id).status is ScheduleStatus.PAUSED
 
 
+def test_a_schedule_saved_with_an_expression_now_refused_cannot_resume(ready):
+    kept = svc.create_schedule(ready, svc.ScheduleSpec(ECHO_ID, "cron", "0 0 * * FRI-SAT"))
+    refused = svc.create_schedule(ready, svc.ScheduleSpec(ECHO_ID, "cron", "0 0 * * FRI-SAT"))
+    svc.pause_all(ready)
+    with ready.write() as session:  # as an older version, which read a backward range as wrapping round, stored it
+        session.get(Schedule, refused.id).schedule_expr = "0 0 * * FRI-MON"
+    with pytest.raises(InvalidInput, match='cannot resume: Invalid cron expression "0 0 \\* \\* FRI-MON": the day of week'):
+        svc.resume_schedule(ready, refused.id)
+    assert svc.resume_all(ready)[0] == 1
+    assert [svc.get_schedule(ready, s.id).status for s in (kept, refused)] == [ScheduleStatus.ACTIVE, ScheduleStatus.PAUSED]
+
+
 def test_pause_all_and_resume_all(ready, frozen_clock):
     ids = [svc.create_schedule(ready, svc.ScheduleSpec(ECHO_ID, "interval", f"{n}m")).id for n in (1, 2, 3)]
     oneshot = svc.create_schedule(ready, svc.ScheduleSpec(ECHO_ID, "oneshot", "2026-11-27T09:30:00Z"))

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from automagik.config import ConfigError
-from automagik.db.models import TaskStatus
+from automagik.db.models import Schedule, TaskStatus
 from automagik.services import charts, overview
 from automagik.services import schedules as schedule_service
 from automagik.services.daemons import DaemonState, list_daemons, summarize_daemons
@@ -154,6 +154,16 @@ def test_next_fires_merge_schedules_and_expand_each(db, flows, frozen_clock):
     assert not any(f.overdue for f in fires)
     later = overview.next_fires(db, 3, now=at(9, 20))  # no daemon ran them: overdue, then after now
     assert [(f.at, f.overdue) for f in later] == [(at(9, 3, 30), True), (at(9, 5), True), (at(9, 21, 30), False)]
+
+
+def test_next_fires_of_a_schedule_saved_with_an_expression_now_refused(db, flows, frozen_clock):
+    frozen_clock.now = at(9, 0, 30)
+    saved = schedule_service.create_schedule(db, schedule_service.ScheduleSpec(TWO_OUT_ID, "cron", "0 0 * * FRI-SAT"))
+    with db.write() as session:  # as an older version, which read a backward range as wrapping round, stored it
+        session.get(Schedule, saved.id).schedule_expr = "0 0 * * FRI-MON"
+    assert [(f.at, f.schedule_expr) for f in overview.next_fires(db, 3, now=at(9, 1))] == [
+        (saved.next_run_at, "0 0 * * FRI-MON")
+    ]
 
 
 def test_overview_counts_and_recent_failures(db, runs, frozen_clock):
