@@ -1,10 +1,11 @@
 """Flows' daily budgets: what a flow's runs cost today, and whether its budget is reached.
 
-"Today" is the calendar day in TIMEZONE, and a run counts on the day it finished: money is
-spent when a run happens, so a backfill of last week counts today. Runs whose cost is
-unknown (a model without a price) count as nothing. The budget is checked when a fire is
-dispatched and when a person starts a run: runs already going or queued (a pending retry)
-finish, so a day's spending can pass the budget by what those runs cost.
+"Today" is the calendar day in TIMEZONE (a fire's, for a fire), and a run counts on the day
+it finished: money is spent when a run happens, so a backfill of last week counts today.
+Runs whose cost is unknown (a model without a price) count as nothing. The budget is
+checked when a fire is dispatched, again when a queued fire is claimed (a catch-up queues
+many at once), and when a person starts a run: runs already going and retries of a run that
+was tried finish, so a day's spending can pass the budget by what those runs cost.
 """
 
 from __future__ import annotations
@@ -74,6 +75,12 @@ def budgets_reached(session, budgets: dict[str, tuple[str, float]], now: datetim
         for flow_id, (name, budget) in budgets.items()
         if flow_id in spent and spent[flow_id] >= budget
     }
+
+
+def flow_budgets(session) -> dict[str, tuple[str, float]]:
+    """Every flow with a daily budget: {flow_id: (name, budget)} (a small table, read whole)."""
+    rows = session.execute(select(Flow.id, Flow.name, Flow.daily_budget_usd).where(Flow.daily_budget_usd.is_not(None)))
+    return {flow_id: (name, budget) for flow_id, name, budget in rows}
 
 
 def claim_budget_alert(session, reached: BudgetReached) -> bool:

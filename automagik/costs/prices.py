@@ -55,6 +55,9 @@ class PriceTable:
         """The USD cost of one model's usage, or None and the reason."""
         if usage.model is None:
             return None, "LangFlow reported tokens without naming the model"
+        if not usage.split:
+            return None, f'LangFlow reported only a total for model "{usage.model}", not input and output tokens'
+
         user = self._user.get(usage.model.lower())
         if user is not None:
             return (usage.input_tokens * user.input + usage.output_tokens * user.output) / PER_MILLION, None

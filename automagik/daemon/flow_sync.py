@@ -44,8 +44,9 @@ def syncing_daemon(db: Database, heartbeat_seconds: float) -> str | None:
 class FlowSync:
     def __init__(self, daemon_id: str, db: Database, client_factory: Callable[[], LangFlowClient],
                  heartbeat_seconds: float, alert_url: str | None,
-                 keep_alerts: Callable[[list[threading.Thread]], None]) -> None:
+                 keep_alerts: Callable[[list[threading.Thread]], None], stopping: threading.Event | None = None) -> None:
         self.daemon_id, self.db, self.client_factory = daemon_id, db, client_factory
+        self.stopping = stopping or threading.Event()  # set: a sync writes nothing more (its alerts would be lost)
         self.heartbeat_seconds, self.alert_url, self.keep_alerts = heartbeat_seconds, alert_url, keep_alerts
         self._thread: threading.Thread | None = None
 
@@ -61,7 +62,7 @@ class FlowSync:
     def sync(self) -> None:
         try:
             with self.client_factory() as client:
-                report = sync_flows(self.db, client)
+                report = sync_flows(self.db, client, go_on=lambda: not self.stopping.is_set())
         except ServiceError as exc:  # LangFlow away or refusing: the flows stay as they were
             log.warning("flow sync skipped: %s", exc.message)
             return

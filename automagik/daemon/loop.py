@@ -85,8 +85,9 @@ class Daemon:
             )
         )
         self.runner = TaskRunner(self.id, options, factory, price_table(options.prices_file))
+        self._stopping = threading.Event()
         self.flow_sync = FlowSync(self.id, self.db, factory, options.heartbeat_seconds, options.alert_webhook_url,
-                                  self._keep_alerts)
+                                  self._keep_alerts, self._stopping)
         self.retry = RetryPolicy(options.retry_base_seconds, options.retry_max_seconds)
         self.server_limits = ServerLimits(options.langflow_max_concurrency, options.langflow_rate_per_minute)
         # Workers only talk to LangFlow; the loop records their outcomes in batches.
@@ -104,7 +105,6 @@ class Daemon:
         self._held = False  # the last claim left runnable tasks waiting for a limit's slot
         self._wakeup = threading.Event()  # ends the loop's sleep early
         self._tick_wanted = False  # ... and asks for a tick, not only a new look at the timers
-        self._stopping = threading.Event()
         self._next_due: datetime | None = None
         self._recheck_at: datetime | None = None  # a busy schedule's fire, decided at its instant
         self._jobs = MonotonicScheduler()
@@ -183,7 +183,7 @@ class Daemon:
         try:
             recorded, claimed, held = record_and_claim(
                 self.db, self.id, [attempt for _, attempt in batch], now, limit, self.options.lease_seconds, until,
-                self.retry, self.server_limits,
+                self.retry, self.server_limits, self.settings.timezone,
             )
         except Exception:
             self._unrecorded = batch + self._unrecorded  # kept (and their leases renewed) until it works
@@ -455,8 +455,10 @@ class Daemon:
             heartbeat.mark_stopped(self.db, self.identity, utcnow())
         except Exception:
             log.exception("could not mark daemon %s stopped", self.id)
-        self.flow_sync.join(timeout=5.0)
-        wait_for_alerts(self._alerts)
+        self.flow_sync.join(timeout=5.0)  # stopping is set: a sync not yet writing writes nothing
+        with self._alerts_lock:
+            alerts = list(self._alerts)
+        wait_for_alerts(alerts)
         log.info("daemon %s stopped", self.id)
         self.db.dispose()
         return 1 if self._once_until is not None and self._tick_backoff else 0

@@ -174,8 +174,6 @@ class Task(Base):
         Index("ix_tasks_flow_time", "flow_id", "scheduled_for"),
         # What a flow's runs cost today (its daily budget) is summed at every fire of it.
         Index("ix_tasks_flow_finished", "flow_id", "finished_at"),
-        # Runs started in the last minute are counted at every claim under a rate limit.
-        Index("ix_tasks_started", "started_at"),
         Index("ix_tasks_status_time", "status", "scheduled_for"),
         # "Is a run of this schedule still going?" is asked at every fire.
         Index("ix_tasks_schedule_status", "schedule_id", "status"),
@@ -217,11 +215,25 @@ class Task(Base):
     cost_usd: Mapped[float | None] = mapped_column(Float)
     # LangFlow's updated_at of the flow its last try ran against (as the last sync read it).
     flow_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # What queued it last: "schedule" (a fire), "manual", "retry" (a person's), later "backfill"
+    # and "chain".
+    trigger: Mapped[str] = mapped_column(String(16), default="schedule")
     # When a limit first held it back (automagik.runs.limits); NULL if it never waited.
     held_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     flow: Mapped[Flow] = relationship()
     logs: Mapped[list[TaskLog]] = relationship(order_by="TaskLog.id", passive_deletes=True)
+
+
+class LangFlowStart(Base):
+    """One row per run started on LangFlow while a rate limit is set (automagik.runs.limits):
+    a task keeps only its latest start, but a retry is a start too. Rows older than the limit's
+    minute are deleted by the claims that write new ones."""
+
+    __tablename__ = "langflow_starts"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
 class TaskLog(Base):

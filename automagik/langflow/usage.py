@@ -21,6 +21,7 @@ class ModelUsage:
     input_tokens: int
     output_tokens: int
     total_tokens: int
+    split: bool = True  # False when some message reported only a total (input and output unknown)
 
 
 def _dict(value: Any) -> dict:
@@ -29,8 +30,8 @@ def _dict(value: Any) -> dict:
 
 def _count(value: Any) -> int | None:
     # bool is an int in Python; a usage field of true/false is not a token count.
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
+        return None  # also nan and infinity (JSON's 1e400)
     return int(value)
 
 
@@ -47,7 +48,8 @@ def _messages(run_body: dict) -> Iterator[tuple[str | None, dict]]:
 
 def read_usage(run_body: dict) -> list[ModelUsage]:
     """The run's token usage per model, each producing component counted once; an empty list
-    when no message reported any. A message reporting only a total counts it as the total."""
+    when no message reported any. A message reporting only a total counts it as the total, and
+    marks its model's usage as not split (it cannot be priced: input and output differ in price)."""
     seen: set[str] = set()
     per_model: dict[str | None, list[int]] = {}
     for component, properties in _messages(run_body):
@@ -64,8 +66,9 @@ def read_usage(run_body: dict) -> list[ModelUsage]:
         model = source.get("source") if isinstance(source.get("source"), str) and source["source"].strip() else None
         input_tokens, output_tokens, total = (count or 0 for count in counts)
         total = max(total, input_tokens + output_tokens)
-        summed = per_model.setdefault(model and model.strip(), [0, 0, 0])
+        summed = per_model.setdefault(model and model.strip(), [0, 0, 0, True])
         summed[0] += input_tokens
         summed[1] += output_tokens
         summed[2] += total
+        summed[3] = summed[3] and (counts[0] is not None or counts[1] is not None)
     return [ModelUsage(model, *counts) for model, counts in per_model.items()]

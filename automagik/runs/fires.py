@@ -26,7 +26,7 @@ from sqlalchemy import insert as generic_insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from automagik.costs.budgets import BudgetReached, budgets_reached, claim_budget_alert
+from automagik.costs.budgets import BudgetReached, budgets_reached, claim_budget_alert, today
 from automagik.db.engine import Database
 from automagik.db.models import Flow, LogLevel, MissedRunPolicy, Schedule, ScheduleStatus, Task, TaskStatus
 from automagik.runs.states import Transition, log_row, target, write_logs
@@ -93,7 +93,7 @@ class DispatchResult:
     deferred_ids: list[str] = field(default_factory=list)  # ... and the schedules left so
     cut_short: bool = False  # the batch was full, or its planning budget ran out
     budget_alerts: list[BudgetReached] = field(default_factory=list)  # flows to alert about (once a day)
-    budget_skipped: set[str] = field(default_factory=set)  # flows whose fires this batch skipped for budget
+    budget_skipped: set[str] = field(default_factory=set)  # schedules whose fire this batch skipped for budget
 
     @property
     def more(self) -> bool:
@@ -225,12 +225,27 @@ def dispatch_due(
         walks[schedule.id] = _walk(schedule, until, settings)
     planned = [s for s in schedules if s.id in walks]
     with db.write() as session:
-        over_budget = budgets_reached(session, {s.flow_id: budgets[s.flow_id] for s in planned if s.flow_id in budgets},
-                                      now, zone) if budgets else {}
+        over_budget = _over_budget(session, [s for s in planned if s.flow_id in budgets], budgets, now, zone)
         _write_fires(session, db.dialect, planned, walks, now, settings, finished, result, over_budget)
-        result.budget_alerts = [reached for flow_id, reached in over_budget.items()
-                                if flow_id in result.budget_skipped and claim_budget_alert(session, reached)]
+        skipped = {(reached.flow_id, reached.day): reached for sid, reached in over_budget.items()
+                   if sid in result.budget_skipped}
+        result.budget_alerts = [reached for reached in skipped.values() if claim_budget_alert(session, reached)]
     return result
+
+
+def _over_budget(session, schedules: list[Schedule], budgets: dict[str, tuple[str, float]], now: datetime,
+                 zone: str) -> dict[str, BudgetReached]:
+    """The schedules whose flow's budget is reached on the day of their fire (a fire a moment
+    after midnight, dispatched a moment before, belongs to the new day), by schedule id."""
+    by_day: dict[str, list[Schedule]] = {}
+    for schedule in schedules:
+        by_day.setdefault(today(max(now, schedule.next_run_at), zone)[0], []).append(schedule)
+    reached: dict[str, BudgetReached] = {}
+    for members in by_day.values():
+        when = max(now, members[0].next_run_at)
+        flows = budgets_reached(session, {s.flow_id: budgets[s.flow_id] for s in members}, when, zone)
+        reached.update({s.id: flows[s.flow_id] for s in members if s.flow_id in flows})
+    return reached
 
 
 def _busy(finished: list[str]):
@@ -298,9 +313,9 @@ def _write_fires(
             result.cut_short = True
             break
         reason = reasons.get(schedule.id)
-        if reason is None and schedule.flow_id in over_budget:
-            reason = f"skipped: {over_budget[schedule.flow_id].reason}"
-            result.budget_skipped.add(schedule.flow_id)
+        if reason is None and schedule.id in over_budget:
+            reason = f"skipped: {over_budget[schedule.id].reason}"
+            result.budget_skipped.add(schedule.id)
         elif reason and schedule.next_run_at > now:
             if result.deferred is None or schedule.next_run_at < result.deferred:
                 result.deferred = schedule.next_run_at
@@ -426,4 +441,5 @@ def _task_row(task_id: str, schedule: Schedule, fire: datetime, transition: Tran
         "started_at": None,
         "finished_at": None if pending else now,
         "updated_at": now,
+        "trigger": "schedule",
     }

@@ -16,10 +16,11 @@ from sqlalchemy import and_, bindparam, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
+from automagik.costs.budgets import budgets_reached, flow_budgets
 from automagik.costs.prices import RunCost
 from automagik.db.engine import Database
 from automagik.db.models import Flow, LogLevel, Task, TaskStatus
-from automagik.runs.limits import ServerLimits, note_held, read_limits
+from automagik.runs.limits import ServerLimits, note_held, note_starts, read_limits
 from automagik.runs.states import LogLine, RetryPolicy, Transition, log_row, sole_source, sources, target, write_logs
 
 
@@ -99,11 +100,13 @@ def record_and_claim(
     until: datetime | None = None,
     retry: RetryPolicy = RetryPolicy(),
     server_limits: ServerLimits = ServerLimits(),
+    zone: str = "UTC",
 ) -> RecordedAndClaimed:
     """Record finished attempts and claim the next tasks in one write transaction (one lock on
     SQLite, one commit on PostgreSQL); returns what was recorded (only tasks this daemon still
     owned), the tasks claimed, within every limit (automagik.runs.limits), and how many runnable
-    tasks a limit held back."""
+    tasks a limit held back. A queued fire of a flow whose daily budget (the day in `zone`) ran
+    out is skipped instead of claimed."""
     until = until or now
     if not attempts and (limit <= 0 or not _any_runnable(db, until)):
         return RecordedAndClaimed([], [])
@@ -112,7 +115,7 @@ def record_and_claim(
             with db.write() as session:
                 recorded = _record(session, db.dialect, daemon_id, attempts, now, retry)
                 claimed, held = (_claim(session, db.dialect, daemon_id, now, until, limit, lease_seconds,
-                                        server_limits) if limit > 0 else ([], 0))
+                                        server_limits, zone) if limit > 0 else ([], 0))
                 return RecordedAndClaimed(recorded, claimed, held)
         except IntegrityError:
             # Two daemons took tasks of the same schedule at once (PostgreSQL): the unique
@@ -145,7 +148,7 @@ def _any_runnable(db: Database, until: datetime) -> bool:
 
 def _claim(
     session, dialect: str, daemon_id: str, now: datetime, until: datetime, limit: int, lease_seconds: float,
-    server_limits: ServerLimits,
+    server_limits: ServerLimits, zone: str,
 ) -> tuple[list[ClaimedTask], int]:
     running = aliased(Task)
     candidates = (
@@ -195,6 +198,7 @@ def _claim(
     if limits:
         note_held(session, limits, now)
         held = len(limits.held)
+    chosen = _skip_fires_over_budget(session, chosen, now, zone)
     if not chosen:
         return [], held
     table = Task.__table__  # Core, not the ORM: this runs for every batch of runs
@@ -211,6 +215,8 @@ def _claim(
         )
         .returning(table.c.id)
     ).all()
+    if limits:
+        note_starts(session, limits, len(claimed_ids), now)
     if not claimed_ids:
         return [], held
     rows = session.execute(
@@ -223,6 +229,33 @@ def _claim(
         .where(Task.id.in_(claimed_ids))
     ).all()
     return sorted((_claimed(*row) for row in rows), key=lambda c: c.run_at), held
+
+
+def _skip_fires_over_budget(session, chosen: list[str], now: datetime, zone: str) -> list[str]:
+    """Queued fires, never tried, of a flow whose daily budget ran out since they were queued
+    (a catch-up queues many at once) are skipped with the reason instead of run."""
+    budgets = flow_budgets(session) if chosen else {}
+    if not budgets:
+        return chosen
+    fires = session.execute(
+        select(Task.id, Task.flow_id)
+        .where(Task.id.in_(chosen), Task.flow_id.in_(list(budgets)), Task.trigger == "schedule", Task.tries == 0)
+    ).all()
+    reached = budgets_reached(session, {flow_id: budgets[flow_id] for _, flow_id in fires}, now, zone) if fires else {}
+    over = {task_id: reached[flow_id] for task_id, flow_id in fires if flow_id in reached}
+    if not over:
+        return chosen
+    for task_id, flow in over.items():
+        reason = f"skipped: {flow.reason}"
+        changed = session.execute(
+            update(Task)
+            .where(Task.id == task_id, Task.status.in_(sources(Transition.SKIP_QUEUED)))
+            .values(status=target(Transition.SKIP_QUEUED), error=reason, finished_at=now, updated_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if changed:
+            write_logs(session, [log_row(task_id, LogLevel.WARNING, reason, now)])
+    return [task_id for task_id in chosen if task_id not in over]
 
 
 def _claimed(
@@ -347,8 +380,21 @@ def _record(session, dialect: str, daemon_id: str, attempts: list[Attempt], now:
 COST_COLUMNS = ("input_tokens", "output_tokens", "total_tokens", "model", "cost_usd")
 
 
+MODEL_CHARS = 255  # tasks.model
+MAX_TOKENS = 2**31 - 1  # tasks.*_tokens are 32-bit integers
+
+
 def _cost_columns(cost: RunCost | None) -> dict:
-    return {f"new_{name}": getattr(cost, name) if cost else None for name in COST_COLUMNS}
+    """The run's usage as the columns can hold it: whatever LangFlow reports (a model name of
+    any length, any count) must never make the batch's write fail, or no later outcome of the
+    daemon could be recorded either."""
+    if cost is None:
+        return {f"new_{name}": None for name in COST_COLUMNS}
+    model = cost.model if cost.model is None or len(cost.model) <= MODEL_CHARS else cost.model[:MODEL_CHARS - 1] + "…"
+    return {
+        "new_input_tokens": min(cost.input_tokens, MAX_TOKENS), "new_output_tokens": min(cost.output_tokens, MAX_TOKENS),
+        "new_total_tokens": min(cost.total_tokens, MAX_TOKENS), "new_model": model, "new_cost_usd": cost.cost_usd,
+    }
 
 
 def recover_expired(db: Database, now: datetime, limit: int = 500, exclude: Collection[str] = ()) -> list[Recorded]:

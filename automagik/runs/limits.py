@@ -16,9 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import delete, func, insert, select, text, update
 
-from automagik.db.models import Flow, LogLevel, Task, TaskStatus
+from automagik.db.models import Flow, LangFlowStart, LogLevel, Task, TaskStatus
 from automagik.runs.states import log_row, write_logs
 
 # Any constant: the key of the advisory lock every claim under limits takes on PostgreSQL.
@@ -91,11 +91,21 @@ def read_limits(session, dialect: str, server: ServerLimits, now: datetime) -> L
         in_flight = session.scalar(select(func.count()).select_from(Task).where(Task.status == TaskStatus.RUNNING))
         server_left = server.max_concurrency - (in_flight or 0)
     if server.rate_per_minute is not None:
-        started = session.scalar(select(func.count()).select_from(Task).where(
-            Task.started_at > now - timedelta(minutes=1)))
+        started = session.scalar(select(func.count()).select_from(LangFlowStart).where(
+            LangFlowStart.started_at > now - timedelta(minutes=1)))
         rate_left = server.rate_per_minute - (started or 0)
     return LimitState(flow_limits, running_by_flow, server_left, server.max_concurrency, rate_left,
                       server.rate_per_minute)
+
+
+def note_starts(session, state: LimitState, started: int, now: datetime) -> None:
+    """Under a rate limit, remember each run this claim started (a retry is a start too: the
+    task row keeps only its latest), and forget the starts the limit no longer looks at."""
+    if state.rate_limit is None:
+        return
+    session.execute(delete(LangFlowStart).where(LangFlowStart.started_at <= now - timedelta(minutes=2)))
+    if started:
+        session.execute(insert(LangFlowStart), [{"started_at": now}] * started)
 
 
 def note_held(session, state: LimitState, now: datetime) -> None:

@@ -28,6 +28,7 @@ def queue_run(
         next_retry_at=now,
         created_at=now,
         updated_at=now,
+        trigger="manual",
     )
     session.add(task)
     session.flush()
@@ -44,7 +45,7 @@ def retry_by_user(session, task: Task, now: datetime) -> bool:
             status=target(Transition.USER_RETRY), next_retry_at=now, finished_at=None, claimed_by=None,
             lease_until=None,
             # One more attempt: a task is retried while tries <= max_retries.
-            max_retries=max(task.max_retries, task.tries), updated_at=now,
+            max_retries=max(task.max_retries, task.tries), updated_at=now, trigger="retry",
         )
         .execution_options(synchronize_session=False)
     ).rowcount

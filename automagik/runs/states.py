@@ -36,6 +36,7 @@ class Transition(enum.Enum):
     RECOVER_FAIL = "recover and fail"  # ... with no retries left: failed
     HAND_BACK = "hand back"  # its daemon shut down before the run ended: pending, the try not counted
     USER_RETRY = "user retry"  # a person asked for one more try of a failed task
+    SKIP_QUEUED = "skip queued"  # a fire queued but never tried: its flow's daily budget ran out first
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ TRANSITIONS: dict[Transition, Rule] = {
     Transition.RECOVER_FAIL: Rule(frozenset({RUNNING}), FAILED),
     Transition.HAND_BACK: Rule(frozenset({RUNNING}), PENDING),
     Transition.USER_RETRY: Rule(frozenset({FAILED}), PENDING),
+    Transition.SKIP_QUEUED: Rule(frozenset({PENDING}), SKIPPED),
 }
 
 

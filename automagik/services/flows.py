@@ -66,6 +66,7 @@ def sync_flows(
     client: LangFlowClient,
     progress: Callable[[int, int], None] | None = None,
     choice: ComponentChoice | None = None,
+    go_on: Callable[[], bool] = lambda: True,
 ) -> SyncReport:
     """Fetch every flow from LangFlow and bring the flows table in line with it.
 
@@ -73,7 +74,8 @@ def sync_flows(
     (and the flow's active schedules paused, since their runs could only fail); flows gone
     from LangFlow are marked removed and their schedules paused. Nothing is ever deleted.
     With `choice`, that flow's components are set in the same transaction, so a choice that
-    is refused leaves the database exactly as it was.
+    is refused leaves the database exactly as it was. `go_on` is asked once LangFlow has
+    answered: False leaves everything as it was.
     """
     try:
         raw_flows = [f for f in client.list_flows() if is_runnable_flow(f)]
@@ -81,6 +83,9 @@ def sync_flows(
         raise Unavailable(f"Could not sync flows: {exc.message}") from None
     report = SyncReport()
     triggers = _read_triggers(client, raw_flows, report)  # before the transaction: no lock held over HTTP
+    if not go_on():  # the daemon is stopping: nothing is written that it could not alert about
+        report.notices.append("sync stopped before writing: nothing changed")
+        return report
     now = utcnow()
     seen: set[str] = set()
     with db.write() as session:

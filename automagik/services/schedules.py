@@ -123,9 +123,11 @@ def _ready_flow(session, flow_id: str) -> Flow:
     return flow
 
 
-def create_schedule(db: Database, spec: ScheduleSpec, default_timezone: str = "UTC") -> Schedule:
+def create_schedule(db: Database, spec: ScheduleSpec, default_timezone: str = "UTC",
+                    paused_reason: str | None = None) -> Schedule:
     """Create a schedule after checking every field. Only a zone left out (None) means
-    `default_timezone`: an empty one is refused like any unknown zone (see load_zone)."""
+    `default_timezone`: an empty one is refused like any unknown zone (see load_zone). With
+    `paused_reason` it is created paused, saying why (it fires once resumed)."""
     now = utcnow()
     zone = default_timezone if spec.timezone is None else spec.timezone
     timing = _check_timing(spec.schedule_type, spec.schedule_expr, zone, now)
@@ -143,7 +145,8 @@ def create_schedule(db: Database, spec: ScheduleSpec, default_timezone: str = "U
             anchor_at=timing.anchor_at,
             flow_params=params,
             next_run_at=timing.next_run_at,
-            status=ScheduleStatus.ACTIVE,
+            status=ScheduleStatus.PAUSED if paused_reason else ScheduleStatus.ACTIVE,
+            paused_reason=paused_reason,
             max_retries=max_retries,
             timeout_seconds=timeout,
             missed_policy=policy,

@@ -37,7 +37,7 @@ SCHEDULE_FIELDS = (
 TASK_FIELDS = (
     "id", "flow_id", "schedule_id", "status", "input_data", "result", "error", "tries", "max_retries",
     "timeout_seconds", "scheduled_for", "next_retry_at", "claimed_by", "lease_until", "created_at",
-    "started_at", "finished_at", "updated_at", "flow_updated_at",
+    "started_at", "finished_at", "updated_at", "flow_updated_at", "trigger",
 )
 
 

@@ -14,7 +14,7 @@ from automagik.langflow import LangFlowClient, LangFlowError
 from automagik.langflow import triggers as triggers_api
 from automagik.services.errors import InvalidInput, NotFound, Unavailable
 from automagik.services.flows import get_flow
-from automagik.services.schedules import ScheduleSpec, create_schedule, delete_schedule
+from automagik.services.schedules import ScheduleSpec, create_schedule, delete_schedule, resume_schedule
 
 
 @dataclass(frozen=True)
@@ -46,26 +46,52 @@ def double_run_warning(db: Database, flow_id: str) -> str | None:
 def adopt_trigger(db: Database, client: LangFlowClient, trigger_id: str,
                   flow_input: str | dict[str, Any] | None = None) -> Adopted:
     """Create the Automagik cron schedule equal to a LangFlow trigger (expression, zone, catch-up
-    policy), then disable the trigger in LangFlow. If LangFlow refuses the second step the new
-    schedule is deleted again, so either both happen or neither."""
+    policy), then disable the trigger in LangFlow, so the flow is never scheduled twice nor
+    nowhere: the schedule is created paused and resumed only once LangFlow says the trigger is
+    paused; if LangFlow refuses, the schedule is deleted again. An answer lost on the way (a
+    timeout) is settled by asking LangFlow what the trigger's state now is."""
     flow, trigger = _find(db, trigger_id)
     if trigger.get("kind") != "schedule" or not trigger.get("cron"):
         raise InvalidInput(f"LangFlow trigger {trigger_id} is not a schedule trigger: only those can be adopted.")
+    live = _live_trigger(client, flow.id, trigger_id)
+    if live.get("state") not in triggers_api.FIRING_STATES:
+        raise InvalidInput(f"LangFlow trigger {trigger_id} is {live.get('state')}: LangFlow does not fire it, so "
+                           "there is nothing to adopt (was it adopted already? `schedules list` shows the flow's).")
     policy = trigger.get("catchup_policy")
     spec = ScheduleSpec(
-        flow.id, "cron", trigger["cron"], flow_input, timezone=trigger.get("timezone") or "UTC",
+        flow.id, "cron", live.get("cron") or trigger["cron"], flow_input, timezone=live.get("timezone") or "UTC",
         missed_policy=policy if policy in (MissedRunPolicy.COALESCE.value, MissedRunPolicy.SKIP.value)
         else MissedRunPolicy.COALESCE.value,
     )
-    schedule = create_schedule(db, spec)
+    schedule = create_schedule(db, spec, paused_reason=f"adopting LangFlow trigger {trigger_id}")
     try:
         disabled = triggers_api.disable_trigger(client, trigger_id)
     except LangFlowError as exc:
-        delete_schedule(db, schedule.id)
-        raise Unavailable(f"Could not disable LangFlow trigger {trigger_id}: {exc.message} The new schedule "
-                          "was removed again, so nothing changed.") from None
+        disabled = _state_after(client, flow.id, trigger_id) if exc.transient else None
+        if disabled is None or disabled.get("state") in triggers_api.FIRING_STATES:
+            delete_schedule(db, schedule.id)
+            raise Unavailable(f"Could not disable LangFlow trigger {trigger_id}: {exc.message} The new schedule "
+                              "was removed again, so nothing changed.") from None
     _store(db, flow.id, disabled)
-    return Adopted(schedule, disabled)
+    return Adopted(resume_schedule(db, schedule.id), disabled)
+
+
+def _live_trigger(client: LangFlowClient, flow_id: str, trigger_id: str) -> dict:
+    try:
+        found = [t for t in triggers_api.list_triggers(client, flow_id) if t["id"] == trigger_id]
+    except LangFlowError as exc:
+        raise Unavailable(f"Could not read LangFlow trigger {trigger_id}: {exc.message}") from None
+    if not found:
+        raise NotFound(f"LangFlow no longer has trigger {trigger_id}: run `flows sync` to see the flow's triggers.")
+    return found[0]
+
+
+def _state_after(client: LangFlowClient, flow_id: str, trigger_id: str) -> dict | None:
+    """The trigger as LangFlow has it now, or None if LangFlow cannot say."""
+    try:
+        return _live_trigger(client, flow_id, trigger_id)
+    except (Unavailable, NotFound):
+        return None
 
 
 def _find(db: Database, trigger_id: str) -> tuple[Flow, dict]:

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from automagik.costs.budgets import today, usd
 from automagik.daemon.alerts import wait_for_alerts
-from automagik.daemon.loop import Daemon
+from automagik.daemon.loop import LOOK_AHEAD, Daemon
 from automagik.daemon.runner import TaskRunner
 from automagik.daemon.settings import DaemonSettings
 from automagik.db.models import Task, TaskLog, TaskStatus
@@ -184,3 +184,31 @@ def test_two_daemons_post_the_days_budget_alert_once(db, settings, langflow, fro
     assert alert["flow_id"] == costly and alert["day"] == "2026-11-27" and alert["daily_budget_usd"] == 0.0006
     assert alert["text"] == ('Automagik: flow "Digest" reached its daily budget of $0.0006 ($0.00072 spent on '
                              "2026-11-27): its further fires that day are skipped; runs resume the next day")
+
+
+def test_the_first_fire_of_a_new_day_is_not_skipped_for_yesterdays_budget(db, langflow, frozen_clock, costly):
+    """Found by review: the loop dispatches a fire up to 200 ms ahead, and a midnight fire was
+    judged on the previous day's spending."""
+    _run(db, langflow, frozen_clock.now, flow_id=costly)
+    _run(db, langflow, frozen_clock.now, flow_id=costly)  # the 27th's budget is reached
+    schedule = create_schedule(db, ScheduleSpec(costly, "cron", "0 0 * * *", '{"input": "x"}', timezone=ZONE))
+    midnight = datetime(2026, 11, 27, 23, 0, tzinfo=UTC)  # the 28th in Berlin
+    assert schedule.next_run_at == midnight
+    woke = midnight - LOOK_AHEAD / 2
+    result = dispatch_due(db, woke, OPTIONS, "d1", until=woke + LOOK_AHEAD, zone=ZONE)
+    assert (result.fired, result.skipped) == (1, 0)
+
+
+def test_catch_up_runs_stop_once_the_budget_is_reached(db, langflow, frozen_clock, costly):
+    """Found by review: after downtime the "all" policy queued 20 missed fires at once, before
+    any ran, and every one was run with the day's budget long reached."""
+    schedule = create_schedule(db, ScheduleSpec(costly, "interval", "1m", '{"input": "x"}', missed_policy="all"))
+    later = frozen_clock.advance(minutes=20)
+    dispatch_due(db, later, OPTIONS, "d1", zone=ZONE)
+    for step in range(25):  # a daemon working through the queue, one run of the schedule at a time
+        _run_due(db, langflow, later + timedelta(seconds=step))
+    tasks = _fires(db, schedule.id)
+    completed = [t for t in tasks if t.status is TaskStatus.COMPLETED]
+    assert len(completed) == 2 and len(tasks) == 20  # $0.00072 of $0.0006: then the budget holds
+    skipped = [t for t in tasks if t.status is TaskStatus.SKIPPED]
+    assert len(skipped) == 18 and all(t.error.startswith("skipped: daily budget of $0.0006 reached") for t in skipped)

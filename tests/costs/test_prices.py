@@ -67,3 +67,10 @@ def test_a_bad_price_file_is_refused_in_one_line(tmp_path, text, words):
 def test_a_missing_price_file_is_refused(tmp_path):
     with pytest.raises(PriceFileError, match="cannot be read"):
         load_price_file(tmp_path / "nowhere.json")
+
+
+def test_a_usage_reported_only_as_a_total_is_not_priced_as_free():
+    """Found by review: 5 million tokens reported only as a total were priced as a known $0."""
+    cost = PriceTable().cost([ModelUsage("gpt-4o-mini", 0, 0, 5_000_000, split=False)])
+    assert cost.total_tokens == 5_000_000 and cost.cost_usd is None
+    assert cost.notes[0].startswith('cost unknown: LangFlow reported only a total for model "gpt-4o-mini"')

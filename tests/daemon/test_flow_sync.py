@@ -123,3 +123,34 @@ def test_the_sync_interval_is_a_setting_and_zero_turns_it_off(value, expected):
 def test_a_bad_sync_interval_is_refused():
     with pytest.raises(ConfigError, match="AUTOMAGIK_SYNC_SECONDS"):
         daemon_settings(environ={"AUTOMAGIK_SYNC_SECONDS": "-5"}, env_file=None)
+
+
+def test_a_sync_caught_by_shutdown_writes_nothing_whose_alert_would_be_lost(db, langflow, settings, webhook):
+    """Found by review: a sync still reading LangFlow when the daemon stopped committed its
+    pauses afterwards, and their alert went out, if ever, after the daemon had exited."""
+    synced(db, langflow)
+    flow_service.set_components(db, TWO_OUT_ID, "ChatInput-tw001", "ChatOutput-tw004")
+    schedule = schedule_service.create_schedule(db, schedule_service.ScheduleSpec(TWO_OUT_ID, "interval", "5m"))
+    _without_output(langflow, TWO_OUT_ID, "ChatOutput-tw004")
+    listing, answer = threading.Event(), threading.Event()
+
+    def slow_client():  # LangFlow answers the list of flows only once the daemon is stopping
+        client = client_for(langflow)
+        real = client.list_flows
+
+        def list_flows():
+            listing.set()
+            answer.wait(10)
+            return real()
+
+        client.list_flows = list_flows
+        return client
+
+    daemon = Daemon(settings, DaemonSettings(alert_webhook_url=webhook), db=db, client_factory=slow_client)
+    daemon.beat()  # the only live daemon: the one that syncs
+    daemon.flow_sync.due()
+    assert listing.wait(10)
+    threading.Thread(target=lambda: (daemon._stopping.wait(10), answer.set()), daemon=True).start()
+    daemon._shutdown()
+    assert not daemon.flow_sync._thread.is_alive()
+    assert schedule_service.get_schedule(db, schedule.id).status is ScheduleStatus.ACTIVE and _Webhook.received == []

@@ -77,9 +77,9 @@ def test_previous_revision_with_rows_upgrades_to_head_keeping_every_row(empty_da
     # What the newest revision adds: a run's tokens and cost, a flow's budget (empty for old rows).
     added = {table: set(names) - set(old_columns[table]) for table, names in _columns(database).items()}
     assert added["tasks"] == {"input_tokens", "output_tokens", "total_tokens", "model", "cost_usd", "flow_updated_at",
-                              "held_since"}
+                              "held_since", "trigger"}
     assert added["flows"] == {"daily_budget_usd", "budget_alerted_on", "langflow_triggers", "max_concurrency"}
     assert added["schedules"] == {"paused_reason"}
     with database.engine.connect() as connection:
-        assert connection.execute(text("SELECT cost_usd, model FROM tasks")).all() == [(None, None)]
+        assert connection.execute(text("SELECT cost_usd, model, trigger FROM tasks")).all() == [(None, None, "schedule")]
     database.dispose()

@@ -58,8 +58,11 @@ def test_counts_that_are_not_counts_are_ignored_and_a_lone_total_stays_a_total()
         properties["usage"] = {"input_tokens": True, "output_tokens": -3, "total_tokens": "42"}
     assert read_usage(body) == []
     for properties in _entry_properties(body):
+        properties["usage"] = {"input_tokens": float("inf"), "output_tokens": float("nan"), "total_tokens": None}
+    assert read_usage(body) == []
+    for properties in _entry_properties(body):
         properties["usage"] = {"input_tokens": None, "output_tokens": None, "total_tokens": 50}
-    assert read_usage(body) == [ModelUsage("gpt-4o-mini", 0, 0, 50)]
+    assert read_usage(body) == [ModelUsage("gpt-4o-mini", 0, 0, 50, split=False)]
 
 
 def test_usage_without_a_model_name_is_kept_with_no_model():

@@ -77,11 +77,13 @@ def test_server_limits_cap_runs_in_flight_and_starts_per_minute(ready, frozen_cl
     assert all("waiting: LangFlow at its limit of 3 runs at once" in _logs(ready, t) for t in held)
     _finish(ready, in_flight, now)
 
-    # 4 per minute: 3 started a moment ago, so one more now, the rest after the minute.
-    rate = ServerLimits(rate_per_minute=4)
-    assert len(_claim(ready, now + timedelta(seconds=1), rate)) == 1
+    # 2 per minute (starts are counted while a rate limit is set): two now, one after the minute.
+    rate = ServerLimits(rate_per_minute=2)
+    first = _claim(ready, now + timedelta(seconds=1), rate)
+    assert len(first) == 2
+    _finish(ready, first, now + timedelta(seconds=2))
     assert _claim(ready, now + timedelta(seconds=30), rate) == []
-    assert len(_claim(ready, now + timedelta(seconds=61), rate)) == 2
+    assert len(_claim(ready, now + timedelta(seconds=62), rate)) == 1
 
 
 def _pending(db):
@@ -124,3 +126,18 @@ def test_claimers_racing_never_pass_a_flow_limit(ready, frozen_clock, database_u
     with ready.read() as session:
         statuses = session.scalars(select(Task.status)).all()
     assert statuses.count(TaskStatus.COMPLETED) == 60  # every run ran, none skipped or failed
+
+
+def test_retries_count_against_the_starts_per_minute(ready, frozen_clock):
+    """Found by review: the rate counted tasks' latest start, so a retried task claimed again
+    within the minute counted once however often it started."""
+    task_service.run_flow_now(ready, ECHO_ID, '{"input": "x"}', max_retries=5)
+    rate, t0, starts = ServerLimits(rate_per_minute=2), frozen_clock.now, []
+    for at in (0, 15, 45, 75):  # the retry rule's backoff: about 10 s, then 20 s
+        now = t0 + timedelta(seconds=at)
+        claimed = record_and_claim(ready, "d1", [], now, 10, 60, server_limits=rate).claimed
+        starts += [at] * len(claimed)
+        record_attempts(ready, "d1", [Attempt(c.id, [], error="HTTP 503", transient=True, started_at=now,
+                                              finished_at=now + timedelta(seconds=1)) for c in claimed],
+                        now + timedelta(seconds=1))
+    assert starts == [0, 15, 75]  # the third try waited for the minute of the first to pass

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from automagik.db.models import MissedRunPolicy
+from automagik.db.models import MissedRunPolicy, ScheduleStatus
+from automagik.langflow import triggers as triggers_api
+from automagik.langflow.errors import LangFlowTimeout
 from automagik.services import flows as flow_service
 from automagik.services import schedules as schedule_service
 from automagik.services import triggers as trigger_service
@@ -89,3 +91,50 @@ def test_adopting_an_unknown_trigger_or_one_of_a_flow_not_ready_changes_nothing(
     with client_for(langflow) as client, pytest.raises(InvalidInput, match="no output component chosen"):
         trigger_service.adopt_trigger(db, client, trigger_id)
     assert schedule_service.list_schedules(db) == [] and langflow.triggers[trigger_id]["state"] == "active"
+
+
+def test_a_disable_whose_answer_is_lost_is_settled_by_asking_langflow(db, langflow, monkeypatch):
+    """Found by review: LangFlow paused the trigger but its answer was lost (a timeout), and the
+    new schedule was deleted anyway: the flow was then scheduled by neither side."""
+    trigger_id = langflow.add_schedule_trigger(ECHO_ID, cron="0 9 * * *", zone="UTC")
+    synced(db, langflow)
+    real_disable = triggers_api.disable_trigger
+
+    def applied_then_timed_out(client, tid):
+        real_disable(client, tid)
+        raise LangFlowTimeout("LangFlow did not answer in time")
+
+    monkeypatch.setattr(triggers_api, "disable_trigger", applied_then_timed_out)
+    with client_for(langflow) as client:
+        adopted = trigger_service.adopt_trigger(db, client, trigger_id)
+    [row] = schedule_service.list_schedules(db)
+    assert row.schedule.id == adopted.schedule.id and row.schedule.status is ScheduleStatus.ACTIVE
+    assert row.schedule.paused_reason is None and langflow.triggers[trigger_id]["state"] == "paused"
+
+
+def test_adopting_the_same_trigger_twice_is_refused(db, langflow):
+    """Found by review: a second adoption made a second active copy, so every fire ran twice."""
+    trigger_id = langflow.add_schedule_trigger(ECHO_ID, cron="0 9 * * *", zone="UTC")
+    synced(db, langflow)
+    with client_for(langflow) as client:
+        trigger_service.adopt_trigger(db, client, trigger_id)
+        with pytest.raises(InvalidInput, match=f"LangFlow trigger {trigger_id} is paused: LangFlow does not fire it"):
+            trigger_service.adopt_trigger(db, client, trigger_id)
+    assert len(schedule_service.list_schedules(db)) == 1
+
+
+def test_a_schedule_being_adopted_does_not_fire_before_langflow_stops(db, langflow, monkeypatch):
+    """While LangFlow is asked to disable its trigger, the new schedule exists only paused."""
+    trigger_id = langflow.add_schedule_trigger(ECHO_ID, cron="* * * * *", zone="UTC")
+    synced(db, langflow)
+    seen = []
+    real_disable = triggers_api.disable_trigger
+
+    def disable_and_look(client, tid):
+        seen.extend((r.schedule.status, r.schedule.paused_reason) for r in schedule_service.list_schedules(db))
+        return real_disable(client, tid)
+
+    monkeypatch.setattr(triggers_api, "disable_trigger", disable_and_look)
+    with client_for(langflow) as client:
+        trigger_service.adopt_trigger(db, client, trigger_id)
+    assert seen == [(ScheduleStatus.PAUSED, f"adopting LangFlow trigger {trigger_id}")]

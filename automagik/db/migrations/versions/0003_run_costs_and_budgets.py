@@ -1,5 +1,5 @@
 """tokens and cost of every run; flows' daily budgets; LangFlow's own triggers of each flow;
-why a schedule was paused; limits per flow, and when a limit held a run back
+why a schedule was paused; limits per flow, when a limit held a run back, the runs started under a rate limit; what queued each task
 
 Revision ID: 0003
 Revises: 0002
@@ -25,8 +25,16 @@ def upgrade() -> None:
         batch.add_column(sa.Column('cost_usd', sa.Float(), nullable=True))
         batch.add_column(sa.Column('flow_updated_at', sa.DateTime(timezone=True), nullable=True))
         batch.add_column(sa.Column('held_since', sa.DateTime(timezone=True), nullable=True))
+        batch.add_column(sa.Column('trigger', sa.String(length=16), nullable=False, server_default='schedule'))
+    # Manual runs are the runs without a schedule (a manual run of a schedule cannot be told apart).
+    op.execute("UPDATE tasks SET trigger = 'manual' WHERE schedule_id IS NULL")
     op.create_index('ix_tasks_flow_finished', 'tasks', ['flow_id', 'finished_at'])
-    op.create_index('ix_tasks_started', 'tasks', ['started_at'])
+    op.create_table('langflow_starts',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('started_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_langflow_starts'))
+    )
+    op.create_index('ix_langflow_starts_started_at', 'langflow_starts', ['started_at'])
     with op.batch_alter_table('schedules') as batch:
         batch.add_column(sa.Column('paused_reason', sa.Text(), nullable=True))
     with op.batch_alter_table('flows') as batch:
@@ -39,7 +47,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table('schedules') as batch:
         batch.drop_column('paused_reason')
-    op.drop_index('ix_tasks_started', table_name='tasks')
+    op.drop_index('ix_langflow_starts_started_at', table_name='langflow_starts')
+    op.drop_table('langflow_starts')
     op.drop_index('ix_tasks_flow_finished', table_name='tasks')
     with op.batch_alter_table('flows') as batch:
         batch.drop_column('langflow_triggers')
@@ -47,5 +56,5 @@ def downgrade() -> None:
         batch.drop_column('budget_alerted_on')
         batch.drop_column('daily_budget_usd')
     with op.batch_alter_table('tasks') as batch:
-        for name in ('held_since', 'flow_updated_at', 'cost_usd', 'model', 'total_tokens', 'output_tokens', 'input_tokens'):
+        for name in ('trigger', 'held_since', 'flow_updated_at', 'cost_usd', 'model', 'total_tokens', 'output_tokens', 'input_tokens'):
             batch.drop_column(name)
