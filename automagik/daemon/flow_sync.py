@@ -62,7 +62,7 @@ class FlowSync:
     def sync(self) -> None:
         try:
             with self.client_factory() as client:
-                report = sync_flows(self.db, client, go_on=lambda: not self.stopping.is_set())
+                report = sync_flows(self.db, client, go_on=lambda: not self.stopping.is_set(), remove_all=False)
         except ServiceError as exc:  # LangFlow away or refusing: the flows stay as they were
             log.warning("flow sync skipped: %s", exc.message)
             return

@@ -67,6 +67,7 @@ def sync_flows(
     progress: Callable[[int, int], None] | None = None,
     choice: ComponentChoice | None = None,
     go_on: Callable[[], bool] = lambda: True,
+    remove_all: bool = True,
 ) -> SyncReport:
     """Fetch every flow from LangFlow and bring the flows table in line with it.
 
@@ -75,7 +76,9 @@ def sync_flows(
     from LangFlow are marked removed and their schedules paused. Nothing is ever deleted.
     With `choice`, that flow's components are set in the same transaction, so a choice that
     is refused leaves the database exactly as it was. `go_on` is asked once LangFlow has
-    answered: False leaves everything as it was.
+    answered: False leaves everything as it was. With `remove_all` False, an empty list from
+    LangFlow removes nothing (the daemons' automatic sync: an empty answer is more likely a key
+    of another user than every flow deleted).
     """
     try:
         raw_flows = [f for f in client.list_flows() if is_runnable_flow(f)]
@@ -127,6 +130,10 @@ def sync_flows(
                 progress(done, len(raw_flows))
         if choice is not None:
             _apply_choice(session, choice, report)
+        if not seen and not remove_all:
+            report.notices.append("LangFlow listed no flows at all: none is marked removed (a key of another "
+                                  "user answers so); run `flows sync` by hand if they really are gone.")
+            existing = {}
         for flow in existing.values():
             if flow.id not in seen and flow.removed_at is None:
                 flow.removed_at = flow.updated_at = now

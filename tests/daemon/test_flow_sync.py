@@ -154,3 +154,16 @@ def test_a_sync_caught_by_shutdown_writes_nothing_whose_alert_would_be_lost(db, 
     daemon._shutdown()
     assert not daemon.flow_sync._thread.is_alive()
     assert schedule_service.get_schedule(db, schedule.id).status is ScheduleStatus.ACTIVE and _Webhook.received == []
+
+
+def test_an_empty_answer_from_langflow_pauses_nothing(db, langflow):
+    """An automatic sync trusts LangFlow listing no flows at all as little as a human would (a
+    key of another user answers so); a sync by hand still removes them."""
+    synced(db, langflow)
+    schedule = schedule_service.create_schedule(db, schedule_service.ScheduleSpec(ECHO_ID, "interval", "5m"))
+    langflow.clear_flows()
+    FlowSync("d1", db, lambda: client_for(langflow), 5, None, lambda threads: None).sync()
+    assert flow_service.get_flow(db, ECHO_ID).removed_at is None
+    assert schedule_service.get_schedule(db, schedule.id).status is ScheduleStatus.ACTIVE
+    synced(db, langflow)
+    assert flow_service.get_flow(db, ECHO_ID).removed_at is not None
