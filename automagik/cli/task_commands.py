@@ -34,6 +34,12 @@ def register(groups) -> None:
     retry.add_argument("--json", action="store_true", help="print JSON")
     retry.set_defaults(handler=retry_task)
 
+    prune = commands.add_parser("prune", help="delete finished runs older than an age, with their log lines")
+    prune.add_argument("--older-than", required=True, metavar="AGE", help="like 90d, 12w or 36h (planned time)")
+    prune.add_argument("--status", action="append", help="completed, failed or skipped (repeatable; default all three)")
+    prune.add_argument("--dry-run", action="store_true", help="say how many would go; delete nothing")
+    prune.set_defaults(handler=prune_tasks)
+
     export = commands.add_parser("export", help="write the runs matching the filters to a CSV file")
     _filter_options(export)
     export.add_argument("--output", required=True, help="the CSV file to write")
@@ -133,4 +139,16 @@ def export_tasks(context: AppContext, settings, args) -> int:
     except OSError as exc:
         raise InvalidInput(f"Cannot write {args.output}: {exc.strerror or exc}.") from None
     info(f"Wrote {count} run(s) to {args.output}.")
+    return 0
+
+
+def prune_tasks(context: AppContext, settings, args) -> int:
+    statuses = tuple(s.strip().lower() for value in (args.status or []) for s in value.split(",") if s.strip())
+    plan = task_service.plan_prune(context.db, args.older_than, statuses)
+    what = f"{'/'.join(s.value for s in plan.statuses)} run(s) planned before {format_local(plan.before, settings.timezone)}"
+    if args.dry_run:
+        info(f"Would delete {plan.count} {what}, with their log lines (dry run: nothing deleted).")
+        return 0
+    deleted = task_service.prune(context.db, plan)
+    info(f"Deleted {deleted} {what}, with their log lines.")
     return 0

@@ -43,6 +43,7 @@ from automagik.daemon.alerts import alert_budgets, alert_failures, wait_for_aler
 from automagik.daemon.pool import WorkerPool
 from automagik.costs.prices import price_table
 from automagik.daemon.flow_sync import FlowSync
+from automagik.daemon.retention_job import RetentionJob
 from automagik.daemon.runner import TaskRunner, describe
 from automagik.daemon.settings import DaemonSettings
 from automagik.daemon.timers import ClockWatch, MonotonicScheduler
@@ -88,6 +89,8 @@ class Daemon:
         self._stopping = threading.Event()
         self.flow_sync = FlowSync(self.id, self.db, factory, options.heartbeat_seconds, options.alert_webhook_url,
                                   self._keep_alerts, self._stopping)
+        self.retention = RetentionJob(self.id, self.db, options.retention_days, options.heartbeat_seconds,
+                                      self._stopping) if options.retention_days else None
         self.retry = RetryPolicy(options.retry_base_seconds, options.retry_max_seconds)
         self.server_limits = ServerLimits(options.langflow_max_concurrency, options.langflow_rate_per_minute)
         # Workers only talk to LangFlow; the loop records their outcomes in batches.
@@ -382,6 +385,8 @@ class Daemon:
         self._jobs.every(1).hours.do(self._guarded(self.refresh_statistics))
         if self.options.sync_seconds and not once:
             self._jobs.every(self.options.sync_seconds).seconds.do(self._guarded(self.flow_sync.due))
+        if self.retention is not None and not once:
+            self._jobs.every(1).hours.do(self._guarded(self.retention.due))
         self._ticked()
         while not self._stopping.is_set():
             if once and self._once_done():
@@ -456,6 +461,8 @@ class Daemon:
         except Exception:
             log.exception("could not mark daemon %s stopped", self.id)
         self.flow_sync.join(timeout=5.0)  # stopping is set: a sync not yet writing writes nothing
+        if self.retention is not None:
+            self.retention.join(timeout=5.0)  # stopping is set: it ends after its current batch
         with self._alerts_lock:
             alerts = list(self._alerts)
         wait_for_alerts(alerts)

@@ -30,6 +30,7 @@ class DaemonSettings:
     prices_file: str | None = None  # the user's model prices (see automagik.costs.prices)
     langflow_max_concurrency: int | None = None  # runs in flight at once on LangFlow, all daemons together
     langflow_rate_per_minute: int | None = None  # runs started per minute on LangFlow, all daemons together
+    retention_days: float | None = None  # finished runs older than this are deleted (unset: kept)
     sync_seconds: float = 300.0  # how often one daemon re-syncs flows from LangFlow; 0 = never
     once: bool = False  # run what is due now, wait for it, exit (for cron-driven setups)
 
@@ -83,9 +84,10 @@ def _convert(name: str, raw: object, source: str) -> object:
         value = int(raw) if integer else float(raw)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         value = -1
-    high = 1_000_000 if name.startswith("langflow_") else 1000 if integer else 7 * 86400
+    high = 1_000_000 if name.startswith("langflow_") else 1000 if integer else 36_500 if name == "retention_days" \
+        else 7 * 86400
     if not 0 < value <= high:
-        kind = "a whole number" if integer else "a number of seconds"
+        kind = "a whole number" if integer else "a number of days" if name == "retention_days" else "a number of seconds"
         raise ConfigError(f"{source}={raw!r}: expected {kind} greater than 0 and at most {high}.")
     return value
 

@@ -11,7 +11,9 @@ from sqlalchemy import Select, func, select
 from automagik.clock import utcnow
 from automagik.db.engine import Database
 from automagik.db.models import Flow, Schedule, Task, TaskLog, TaskStatus
-from automagik.runs import manual
+from automagik.runs import manual, retention
+from automagik.scheduling import InvalidSchedule
+from automagik.scheduling.interval import parse_interval
 from automagik.services.lookup import find, storable_id
 from automagik.costs.budgets import BudgetReached, budgets_reached
 from automagik.services.errors import BudgetExceeded, InvalidInput, NotFound
@@ -220,3 +222,31 @@ def iter_task_rows(db: Database, filters: TaskFilter, chunk_size: int = 1000) ->
             return
         last = rows[-1][0]
         after = (last.scheduled_for, last.id)
+
+
+@dataclass(frozen=True)
+class PrunePlan:
+    before: datetime
+    statuses: tuple[TaskStatus, ...]
+    count: int  # runs matching now
+
+
+def plan_prune(db: Database, older_than: str, statuses: tuple[str, ...] = ()) -> PrunePlan:
+    """Which finished runs `prune` deletes: planned more than `older_than` ago (like 90d)."""
+    try:
+        age = parse_interval(older_than)
+    except InvalidSchedule:
+        raise InvalidInput(f'"{older_than}" is not an age: give one like 90d, 12w or 36h.') from None
+    chosen = []
+    for status in statuses:
+        if status not in {s.value for s in retention.FINISHED}:
+            raise InvalidInput(f'Only finished runs are pruned: "{status}" is not completed, failed or skipped.')
+        chosen.append(TaskStatus(status))
+    before = utcnow() - age
+    kinds = tuple(chosen) or retention.FINISHED
+    return PrunePlan(before, kinds, retention.count_prunable(db, before, kinds))
+
+
+def prune(db: Database, plan: PrunePlan) -> int:
+    """Delete what the plan names (in small batches); returns how many runs went."""
+    return retention.prune_tasks(db, plan.before, plan.statuses)

@@ -1,0 +1,53 @@
+"""AUTOMAGIK_RETENTION_DAYS: every hour the daemon that keeps flows current (see flow_sync)
+also deletes finished runs planned longer ago than that, with their log lines, in small
+batches (automagik.runs.retention), in a thread of its own; and forgets daemons not seen
+for a week. At most MAX_PER_RUN runs an hour, so enabling it on a large history spreads the
+work instead of holding the database for minutes."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import timedelta
+
+from automagik.clock import utcnow
+from automagik.daemon.flow_sync import syncing_daemon
+from automagik.db.engine import Database
+from automagik.runs.retention import prune_daemon_rows, prune_tasks
+
+log = logging.getLogger("automagik.daemon")
+MAX_PER_RUN = 50_000
+DAEMON_ROWS_KEPT = timedelta(days=7)
+
+
+class RetentionJob:
+    def __init__(self, daemon_id: str, db: Database, days: float, heartbeat_seconds: float,
+                 stopping: threading.Event) -> None:
+        self.daemon_id, self.db, self.days = daemon_id, db, days
+        self.heartbeat_seconds, self.stopping = heartbeat_seconds, stopping
+        self._thread: threading.Thread | None = None
+
+    def due(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return
+        if syncing_daemon(self.db, self.heartbeat_seconds) != self.daemon_id:
+            return
+        self._thread = threading.Thread(target=self.prune, name="retention", daemon=True)
+        self._thread.start()
+
+    def prune(self) -> None:
+        now = utcnow()
+        try:
+            deleted = prune_tasks(self.db, now - timedelta(days=self.days), limit=MAX_PER_RUN,
+                                  go_on=lambda: not self.stopping.is_set())
+            forgotten = prune_daemon_rows(self.db, now - DAEMON_ROWS_KEPT)
+        except Exception:  # never the end of the daemon
+            log.exception("retention failed; it is tried again in an hour")
+            return
+        if deleted or forgotten:
+            log.info("retention: deleted %d run(s) older than %g day(s) and %d old daemon row(s)",
+                     deleted, self.days, forgotten)
+
+    def join(self, timeout: float) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)
