@@ -25,6 +25,8 @@ def register(groups) -> None:
     create.add_argument("--max-retries", type=int, default=3, help="retries of a run after a transient error (default 3)")
     create.add_argument("--timeout", type=int, default=None, help="seconds a run may take (default: the daemon's)")
     create.add_argument("--missed", default="coalesce", help="after downtime: coalesce (default), skip or all")
+    create.add_argument("--alert-after-failures", type=int, default=1, metavar="N",
+                        help="alert once when N runs in a row fail for good (default 1: every failure alerts)")
     create.add_argument("--json", action="store_true", help="print JSON")
     create.set_defaults(handler=create_schedule)
 
@@ -37,6 +39,7 @@ def register(groups) -> None:
     update.add_argument("--max-retries", type=int)
     update.add_argument("--timeout", type=int, help="seconds a run may take")
     update.add_argument("--missed", help="coalesce, skip or all")
+    update.add_argument("--alert-after-failures", type=int, metavar="N", help="failures in a row that alert once")
     update.add_argument("--json", action="store_true", help="print JSON")
     update.set_defaults(handler=update_schedule)
 
@@ -88,6 +91,7 @@ def create_schedule(context: AppContext, settings, args) -> int:
             max_retries=args.max_retries,
             timeout_seconds=args.timeout,
             missed_policy=args.missed,
+            alert_after_failures=args.alert_after_failures,
         ),
         default_timezone=settings.timezone,
     )
@@ -108,6 +112,7 @@ def create_schedule(context: AppContext, settings, args) -> int:
 _UPDATE_OPTIONS = {
     "type": "schedule_type", "expr": "schedule_expr", "timezone": "timezone", "input": "flow_input",
     "max_retries": "max_retries", "timeout": "timeout_seconds", "missed": "missed_policy",
+    "alert_after_failures": "alert_after_failures",
 }
 
 
@@ -180,6 +185,8 @@ def show_schedule(context: AppContext, settings, args) -> int:
             ("max retries", schedule.max_retries),
             ("timeout", f"{schedule.timeout_seconds} s" if schedule.timeout_seconds else "daemon default"),
             ("missed runs", schedule.missed_policy.value),
+            ("alerts", "every failure for good" if schedule.alert_after_failures <= 1 else
+             f"once after {schedule.alert_after_failures} failures in a row"),
             ("last run", format_local(schedule.last_run_at, zone)),
             ("next fires", ", ".join(format_local(t, zone) for t in upcoming) or "-"),
             ("created", format_local(schedule.created_at, zone)),

@@ -1,6 +1,7 @@
 """Alerts POSTed to AUTOMAGIK_ALERT_WEBHOOK_URL: a task that failed for good, whichever path
 failed it (its run, or recovery after its daemon died); a flow's daily budget reached (once a
-day, whichever daemon noticed it first).
+day, whichever daemon noticed it first); a schedule paused by a flow sync; an incident opened
+or cleared (automagik.monitoring).
 
 The body is Slack-compatible (a "text" line) with structured fields beside it. Alerts are
 sent from a short-lived thread with a timeout, and a failing alert is logged, never fatal.
@@ -17,6 +18,7 @@ import requests
 
 from automagik.costs.budgets import BudgetReached, usd
 from automagik.db.models import TaskStatus
+from automagik.monitoring.incidents import Change
 from automagik.runs.leases import Recorded
 from automagik.services.flows import PausedSchedule
 
@@ -88,6 +90,19 @@ def alert_paused_schedules(url: str | None, paused: Iterable[PausedSchedule]) ->
     return [thread for thread in threads if thread is not None]
 
 
+def incident_payload(change: Change) -> dict:
+    state = "open" if change.opened else "cleared"
+    prefix = "Automagik: " if change.opened else "Automagik: cleared: "
+    return {"text": prefix + change.message, "incident": change.kind.value, "subject": change.subject,
+            "state": state, "at": change.at.isoformat()}
+
+
+def alert_incidents(url: str | None, changes: Iterable[Change]) -> list[threading.Thread]:
+    """One alert per incident this daemon opened or cleared."""
+    threads = [send_alert_in_background(url, incident_payload(change)) for change in changes]
+    return [thread for thread in threads if thread is not None]
+
+
 def wait_for_alerts(threads: Iterable[threading.Thread], seconds: float = sum(ALERT_TIMEOUT) + 1) -> None:
     """Let alerts still being sent finish (each is bounded by ALERT_TIMEOUT), at most `seconds` in all."""
     deadline = time.monotonic() + seconds
@@ -108,6 +123,8 @@ def post_alert(url: str, payload: dict) -> bool:
 
 
 def _subject(payload: dict) -> str:
+    if payload.get("incident"):
+        return f"incident {payload['incident']} {payload.get('subject') or ''}".rstrip()
     for kind in ("task", "schedule", "flow"):
         if payload.get(f"{kind}_id"):
             return f"{kind} {payload[f'{kind}_id']}"

@@ -39,7 +39,7 @@ from automagik import __version__
 from automagik.clock import utcnow
 from automagik.config import Settings
 from automagik.daemon import heartbeat
-from automagik.daemon.alerts import alert_budgets, alert_failures, wait_for_alerts
+from automagik.daemon.alerts import alert_budgets, alert_failures, alert_incidents, wait_for_alerts
 from automagik.daemon.pool import WorkerPool
 from automagik.costs.prices import price_table
 from automagik.daemon.flow_sync import FlowSync
@@ -51,6 +51,8 @@ from automagik.db import statistics
 from automagik.db.engine import Database
 from automagik.db.models import Schedule, ScheduleStatus, Task, TaskStatus
 from automagik.langflow import LangFlowClient, display_url
+from automagik.monitoring.streaks import sort_failures
+from automagik.monitoring.watch import watch
 from automagik.runs.fires import dispatch_due
 from automagik.runs.limits import ServerLimits
 from automagik.runs.leases import Attempt, ClaimedTask, Recorded, hand_back, record_and_claim, recover_expired, renew_leases
@@ -214,7 +216,24 @@ class Daemon:
         self._alert(recorded)
 
     def _alert(self, changes: list[Recorded]) -> None:
-        self._keep_alerts(alert_failures(self.options.alert_webhook_url, changes))
+        """Failures for good alert one by one, or once per streak (a schedule's alert_after_failures)."""
+        failed = [change for change in changes if change.status is TaskStatus.FAILED]
+        if not failed:
+            return
+        url = self.options.alert_webhook_url
+        try:
+            one_by_one, streaks = sort_failures(self.db, failed, utcnow())
+        except Exception:  # the database away: better an alert per failure than none
+            log.exception("could not read the failures' schedules; alerting each failure")
+            one_by_one, streaks = failed, []
+        self._keep_alerts(alert_failures(url, one_by_one) + alert_incidents(url, streaks))
+
+    def watch(self) -> None:
+        """Incidents opened or cleared as things stand (monitoring.watch), each alerted once."""
+        changes = watch(self.db, self.id, utcnow(), self.options.heartbeat_seconds, self.options.missed_grace_seconds)
+        for change in changes:
+            log.warning("incident %s: %s", "opened" if change.opened else "cleared", change.message)
+        self._keep_alerts(alert_incidents(self.options.alert_webhook_url, changes))
 
     def _keep_alerts(self, threads: list[threading.Thread]) -> None:
         """Alerts being sent, waited for at shutdown (the loop and the flow sync both add some)."""
@@ -382,6 +401,8 @@ class Daemon:
             self._jobs.every(self.options.poll_seconds).seconds.do(self._ticked)
         self._jobs.every(self._renew_seconds()).seconds.do(beat)
         self._jobs.every(self.options.recovery_seconds).seconds.do(recover)
+        if not once:
+            self._jobs.every(self.options.recovery_seconds).seconds.do(self._guarded(self.watch))
         self._jobs.every(1).hours.do(self._guarded(self.refresh_statistics))
         if self.options.sync_seconds and not once:
             self._jobs.every(self.options.sync_seconds).seconds.do(self._guarded(self.flow_sync.due))

@@ -154,6 +154,8 @@ class Schedule(Base):
     last_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Failures for good in a row that make one alert (1: every failure alerts; see monitoring).
+    alert_after_failures: Mapped[int] = mapped_column(Integer, default=1)
     # Why Automagik paused it (its flow or chosen component gone from LangFlow); NULL when a
     # person paused it or it is not paused. A resume clears it.
     paused_reason: Mapped[str | None] = mapped_column(Text)
@@ -223,6 +225,24 @@ class Task(Base):
 
     flow: Mapped[Flow] = relationship()
     logs: Mapped[list[TaskLog]] = relationship(order_by="TaskLog.id", passive_deletes=True)
+
+
+class Incident(Base):
+    """Something wrong that lasts, opened and cleared once (automagik.monitoring.incidents)."""
+
+    __tablename__ = "incidents"
+    __table_args__ = (
+        # One open incident per kind and subject, however many daemons notice it.
+        Index("uq_incidents_open", "kind", "subject", unique=True,
+              sqlite_where=text("cleared_at IS NULL"), postgresql_where=text("cleared_at IS NULL")),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    subject: Mapped[str] = mapped_column(String(128))  # a daemon's or schedule's id; "" for all
+    message: Mapped[str] = mapped_column(Text)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    cleared_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class LangFlowStart(Base):

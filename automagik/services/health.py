@@ -1,7 +1,8 @@
 """The health check monitors call (`check`): is everything in place for scheduled runs to
 happen? Nothing can alert from a daemon that is down, so this asks from outside: the
 database's schema, a live daemon, fires and runs overdue, LangFlow reachable and accepting
-the key. Every problem is one line saying what is wrong and what to do."""
+the key, and the incidents the daemons opened (a daemon gone silent, a failure streak).
+Every problem is one line saying what is wrong and what to do."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from automagik.clock import utcnow
 from automagik.db.migrate import schema_problem
 from automagik.db.models import Schedule, ScheduleStatus, Task, TaskStatus
 from automagik.langflow import LangFlowAuthError, LangFlowError
+from automagik.monitoring.incidents import Kind, list_open
 from automagik.services.context import AppContext
 from automagik.services.daemons import summarize_daemons
 from automagik.timefmt import format_local
@@ -40,6 +42,7 @@ def check_health(context: AppContext, heartbeat_seconds: float, grace_seconds: f
         health.fine.append("database schema current")
         _check_daemons(context, heartbeat_seconds, health)
         _check_overdue(context, now, grace_seconds, health)
+        _check_incidents(context, health)
     _check_langflow(context, health)
     return health
 
@@ -74,6 +77,14 @@ def _check_overdue(context: AppContext, now: datetime, grace_seconds: float, hea
             f"{grace_seconds:g} s; check the daemons' logs (workers busy, or a daemon stuck).")
     if not fires and not runs:
         health.fine.append("no fire or run overdue")
+
+
+def _check_incidents(context: AppContext, health: Health) -> None:
+    zone = context.settings.timezone
+    for incident in list_open(context.db):
+        if incident.kind in (Kind.FIRES_OVERDUE.value, Kind.RUNS_OVERDUE.value):
+            continue  # said above, as things stand now
+        health.problems.append(f"incident open since {format_local(incident.opened_at, zone)}: {incident.message}")
 
 
 def _check_langflow(context: AppContext, health: Health) -> None:

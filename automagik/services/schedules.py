@@ -44,6 +44,7 @@ class ScheduleSpec:
     max_retries: int = 3
     timeout_seconds: int | None = None
     missed_policy: str = MissedRunPolicy.COALESCE.value
+    alert_after_failures: int = 1  # failures for good in a row that alert once (1: each one alerts)
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,9 @@ class ScheduleRow:
     schedule: Schedule
     flow_name: str
     last_status: str | None
+
+
+ALERT_AFTER_LIMIT = 1000
 
 
 def _checked_type(value: str) -> ScheduleType:
@@ -135,6 +139,7 @@ def create_schedule(db: Database, spec: ScheduleSpec, default_timezone: str = "U
     max_retries = _checked_int("max retries", spec.max_retries, 0, MAX_RETRIES_LIMIT)
     timeout = None if spec.timeout_seconds is None else _checked_int("timeout", spec.timeout_seconds, 1, TIMEOUT_LIMIT_SECONDS)
     policy = _checked_policy(spec.missed_policy)
+    alert_after = _checked_int("alert after failures", spec.alert_after_failures, 1, ALERT_AFTER_LIMIT)
     with db.write() as session:
         _ready_flow(session, spec.flow_id)
         schedule = Schedule(
@@ -150,6 +155,7 @@ def create_schedule(db: Database, spec: ScheduleSpec, default_timezone: str = "U
             max_retries=max_retries,
             timeout_seconds=timeout,
             missed_policy=policy,
+            alert_after_failures=alert_after,
             created_at=now,
             updated_at=now,
         )
@@ -171,6 +177,7 @@ def update_schedule(
     max_retries: int = _UNSET,
     timeout_seconds: int | None = _UNSET,
     missed_policy: str = _UNSET,
+    alert_after_failures: int = _UNSET,
 ) -> Schedule:
     """Change a schedule; a new type, expression or zone restarts its timing from now."""
     now = utcnow()
@@ -194,6 +201,9 @@ def update_schedule(
             )
         if missed_policy is not _UNSET:
             schedule.missed_policy = _checked_policy(missed_policy)
+        if alert_after_failures is not _UNSET:
+            schedule.alert_after_failures = _checked_int("alert after failures", alert_after_failures, 1,
+                                                         ALERT_AFTER_LIMIT)
         if timing_changed:
             schedule.schedule_type, schedule.schedule_expr = timing.schedule_type, timing.expr
             schedule.timezone, schedule.anchor_at = timing.timezone, timing.anchor_at

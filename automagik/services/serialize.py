@@ -32,7 +32,7 @@ FLOW_FIELDS = (
 SCHEDULE_FIELDS = (
     "id", "flow_id", "schedule_type", "schedule_expr", "timezone", "flow_params", "next_run_at", "status",
     "max_retries", "timeout_seconds", "missed_policy", "anchor_at", "last_run_at", "created_at", "updated_at",
-    "paused_reason",
+    "paused_reason", "alert_after_failures",
 )
 TASK_FIELDS = (
     "id", "flow_id", "schedule_id", "status", "input_data", "result", "error", "tries", "max_retries",

@@ -58,3 +58,15 @@ def test_langflow_down_and_a_database_not_initialized_are_problems_too(cli, tmp_
         f"LangFlow at {langflow.url} is unreachable while checking health: connection refused. Check that LangFlow "
         "is running and LANGFLOW_API_URL is right."]
     assert empty.returncode == 1 and "is not initialized: run `python -m automagik.cli.cli db init`" in empty.stdout
+
+
+def test_an_open_incident_is_a_problem_line(cli, db, langflow):
+    from automagik.monitoring.incidents import Kind, open_incident
+
+    _alive(db)
+    with db.write() as session:
+        open_incident(session, db.dialect, Kind.DAEMON_STALE, "far:7", "daemon far:7 has sent no heartbeat", utcnow())
+    result = cli("check")
+    assert result.returncode == 1
+    [line] = result.stdout.splitlines()
+    assert line.startswith("incident open since ") and line.endswith(": daemon far:7 has sent no heartbeat")

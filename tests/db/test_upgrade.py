@@ -79,7 +79,7 @@ def test_previous_revision_with_rows_upgrades_to_head_keeping_every_row(empty_da
     assert added["tasks"] == {"input_tokens", "output_tokens", "total_tokens", "model", "cost_usd", "flow_updated_at",
                               "held_since", "trigger"}
     assert added["flows"] == {"daily_budget_usd", "budget_alerted_on", "langflow_triggers", "max_concurrency"}
-    assert added["schedules"] == {"paused_reason"}
+    assert added["schedules"] == {"paused_reason", "alert_after_failures"}
     with database.engine.connect() as connection:
         assert connection.execute(text("SELECT cost_usd, model, trigger FROM tasks")).all() == [(None, None, "schedule")]
     database.dispose()

@@ -1,5 +1,5 @@
 """tokens and cost of every run; flows' daily budgets; LangFlow's own triggers of each flow;
-why a schedule was paused; limits per flow, when a limit held a run back, the runs started under a rate limit; what queued each task
+why a schedule was paused; limits per flow, when a limit held a run back, the runs started under a rate limit; what queued each task; incidents, and the failures in a row that alert
 
 Revision ID: 0003
 Revises: 0002
@@ -37,6 +37,18 @@ def upgrade() -> None:
     op.create_index('ix_langflow_starts_started_at', 'langflow_starts', ['started_at'])
     with op.batch_alter_table('schedules') as batch:
         batch.add_column(sa.Column('paused_reason', sa.Text(), nullable=True))
+        batch.add_column(sa.Column('alert_after_failures', sa.Integer(), nullable=False, server_default='1'))
+    op.create_table('incidents',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('kind', sa.String(length=32), nullable=False),
+    sa.Column('subject', sa.String(length=128), nullable=False),
+    sa.Column('message', sa.Text(), nullable=False),
+    sa.Column('opened_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('cleared_at', sa.DateTime(timezone=True), nullable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_incidents'))
+    )
+    op.create_index('uq_incidents_open', 'incidents', ['kind', 'subject'], unique=True,
+                    sqlite_where=sa.text('cleared_at IS NULL'), postgresql_where=sa.text('cleared_at IS NULL'))
     with op.batch_alter_table('flows') as batch:
         batch.add_column(sa.Column('daily_budget_usd', sa.Float(), nullable=True))
         batch.add_column(sa.Column('budget_alerted_on', sa.String(length=10), nullable=True))
@@ -45,7 +57,10 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index('uq_incidents_open', table_name='incidents')
+    op.drop_table('incidents')
     with op.batch_alter_table('schedules') as batch:
+        batch.drop_column('alert_after_failures')
         batch.drop_column('paused_reason')
     op.drop_index('ix_langflow_starts_started_at', table_name='langflow_starts')
     op.drop_table('langflow_starts')

@@ -1,0 +1,1 @@
+"""Noticing silence: incidents opened and cleared once, whatever daemon notices first."""

@@ -1,0 +1,76 @@
+"""What a live daemon watches for, every AUTOMAGIK_RECOVERY_SECONDS: another daemon gone
+silent, fires no daemon dispatched and runs no daemon started past the grace, and failure
+streaks that ended. One read looks; a write happens only when an incident opens or clears.
+A schedule's streak of failures opens its incident when a failure is recorded (streaks)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+
+from automagik.db.engine import Database
+from automagik.db.models import DaemonHeartbeat, Schedule, ScheduleStatus, Task, TaskStatus
+from automagik.monitoring.incidents import Change, Kind, clear_incidents, open_incident, open_subjects
+
+STALE_BEATS = 3
+
+
+def watch(db: Database, me: str, now: datetime, heartbeat_seconds: float, grace_seconds: float) -> list[Change]:
+    """Open and clear incidents as things stand; returns what this daemon opened or cleared."""
+    since = now - timedelta(seconds=grace_seconds)
+    with db.read() as session:
+        stale = session.execute(
+            select(DaemonHeartbeat.id, DaemonHeartbeat.host, DaemonHeartbeat.pid, DaemonHeartbeat.last_seen)
+            .where(DaemonHeartbeat.stopped_at.is_(None), DaemonHeartbeat.id != me,
+                   DaemonHeartbeat.last_seen < now - timedelta(seconds=STALE_BEATS * heartbeat_seconds))
+        ).all()
+        fires, oldest_fire = session.execute(
+            select(func.count(), func.min(Schedule.next_run_at))
+            .where(Schedule.status == ScheduleStatus.ACTIVE, Schedule.next_run_at < since)).one()
+        runs, oldest_run = session.execute(
+            select(func.count(), func.min(Task.next_retry_at))
+            .where(Task.status == TaskStatus.PENDING, Task.next_retry_at < since, Task.held_since.is_(None))).one()
+        opened = {kind: set(open_subjects(session, kind)) for kind in Kind}
+        streaks_over = _streaks_over(session, opened[Kind.FAILURE_STREAK])
+    wanted = {
+        Kind.DAEMON_STALE: {row.id: (f"daemon {row.id} ({row.host}, pid {row.pid}) has sent no heartbeat since "
+                                     f"{row.last_seen:%Y-%m-%d %H:%M:%S} UTC: it died or hangs; the live daemons "
+                                     "take over its runs") for row in stale},
+        Kind.FIRES_OVERDUE: {"": (f"{fires} schedule(s) have a fire overdue by more than {grace_seconds:g} s "
+                                  f"(the oldest due {oldest_fire:%Y-%m-%d %H:%M:%S} UTC): the daemons do not keep up "
+                                  "or cannot reach the database")} if fires else {},
+        Kind.RUNS_OVERDUE: {"": (f"{runs} run(s) due more than {grace_seconds:g} s ago have not started (the oldest "
+                                 f"due {oldest_run:%Y-%m-%d %H:%M:%S} UTC): the daemons' workers do not keep up")}
+        if runs else {},
+    }
+    to_open = {kind: {s: m for s, m in subjects.items() if s not in opened[kind]} for kind, subjects in wanted.items()}
+    to_clear = {kind: opened[kind] - set(wanted[kind]) for kind in wanted}
+    to_clear[Kind.FAILURE_STREAK] = streaks_over
+    if not any(to_open.values()) and not any(to_clear.values()):
+        return []
+    changes: list[Change] = []
+    with db.write() as session:
+        for kind, subjects in to_open.items():
+            for subject, message in subjects.items():
+                change = open_incident(session, db.dialect, kind, subject, message, now)
+                if change:
+                    changes.append(change)
+        for kind, subjects in to_clear.items():
+            if subjects:
+                changes += clear_incidents(session, kind, now, only=subjects)
+    return changes
+
+
+def _streaks_over(session, schedule_ids: set[str]) -> set[str]:
+    """Schedules with an open failure streak whose latest finished run completed (or that
+    are gone): their streak is over."""
+    over = set()
+    for schedule_id in schedule_ids:
+        latest = session.scalar(
+            select(Task.status).where(Task.schedule_id == schedule_id,
+                                      Task.status.in_([TaskStatus.COMPLETED, TaskStatus.FAILED]))
+            .order_by(Task.finished_at.desc()).limit(1))
+        if latest is not TaskStatus.FAILED:
+            over.add(schedule_id)
+    return over
