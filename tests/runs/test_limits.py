@@ -122,7 +122,8 @@ def test_claimers_racing_never_pass_a_flow_limit(ready, frozen_clock, database_u
     for thread in threads:
         thread.join(60)
     assert not errors
-    assert max(seen) == 4 and all(count <= 4 for count in seen)
+    # Without the limit the three would hold up to 9 at once; with it never more than 4.
+    assert 2 <= max(seen) <= 4
     with ready.read() as session:
         statuses = session.scalars(select(Task.status)).all()
     assert statuses.count(TaskStatus.COMPLETED) == 60  # every run ran, none skipped or failed
