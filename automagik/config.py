@@ -94,6 +94,12 @@ def _check_url(url: str) -> str:
             f"LANGFLOW_API_URL={shown!r} has an '@' after the host: percent-encode the user and password "
             "(/ as %2F, ? as %3F, # as %23, @ as %40)."
         )
+    if parts.path.rstrip("/").lower().endswith("/api/v1"):
+        raise ConfigError(
+            f"LANGFLOW_API_URL={shown!r} ends in /api/v1: set it to LangFlow's address without the API path "
+            f"(like {shown[: shown.lower().rstrip('/').rfind('/api/v1')] or DEFAULT_LANGFLOW_URL}); the API path is added "
+            "to it."
+        )
     try:
         parts.port  # noqa: B018 - raises ValueError for a port out of range
     except ValueError:

@@ -128,3 +128,11 @@ def test_proxies_are_checked_in_the_given_environment_too():
     with pytest.raises(ConfigError, match="^ALL_PROXY=socks4://"):
         load_settings(environ={"LANGFLOW_API_URL": "http://lf:7860", "ALL_PROXY": "socks4://127.0.0.1:1080"},
                       env_file=None)
+
+
+@pytest.mark.parametrize("url, suggested", [("http://localhost:7860/api/v1", "http://localhost:7860"),
+                                            ("https://lf.example.com/langflow/api/v1/", "https://lf.example.com/langflow")])
+def test_a_url_ending_in_the_api_path_is_refused_naming_it(url, suggested):
+    with pytest.raises(ConfigError) as refused:
+        load_settings({"LANGFLOW_API_URL": url}, env_file=None)
+    assert f"ends in /api/v1: set it to LangFlow's address without the API path (like {suggested})" in str(refused.value)

@@ -50,7 +50,7 @@ from automagik.daemon.timers import ClockWatch, MonotonicScheduler
 from automagik.db import statistics
 from automagik.db.engine import Database
 from automagik.db.models import Schedule, ScheduleStatus, Task, TaskStatus
-from automagik.langflow import LangFlowClient, display_url
+from automagik.langflow import LangFlowAuthError, LangFlowClient, LangFlowError, display_url
 from automagik.monitoring.streaks import sort_failures
 from automagik.monitoring.watch import watch
 from automagik.runs.fires import dispatch_due
@@ -87,6 +87,7 @@ class Daemon:
                 connect_timeout=settings.langflow_connect_timeout, read_timeout=settings.langflow_read_timeout,
             )
         )
+        self._client_factory = factory
         self.runner = TaskRunner(self.id, options, factory, price_table(options.prices_file))
         self._stopping = threading.Event()
         self.flow_sync = FlowSync(self.id, self.db, factory, options.heartbeat_seconds, options.alert_webhook_url,
@@ -209,10 +210,13 @@ class Daemon:
                 log.warning("%s: finished, but another daemon had taken the task over (lease expired); result dropped",
                             describe(task))
             elif change.status is TaskStatus.PENDING:
-                log.info("%s: retry at %s UTC: %s", describe(task), f"{change.next_retry_at:%H:%M:%S}", change.error)
+                log.warning("%s: try failed, retry at %s UTC: %s", describe(task), f"{change.next_retry_at:%H:%M:%S}",
+                            change.error)
                 self._expect(change.next_retry_at)
+            elif change.error is None:
+                log.info("%s: completed", describe(task))
             else:
-                log.info("%s: %s", describe(task), "completed" if change.error is None else f"failed: {change.error}")
+                log.error("%s: failed for good: %s", describe(task), change.error)
         self._alert(recorded)
 
     def _alert(self, changes: list[Recorded]) -> None:
@@ -369,6 +373,26 @@ class Daemon:
             self._guarded(self.beat)()
             self._recovery_held_until = time.monotonic() + self.options.lease_seconds
 
+    def _check_langflow(self) -> None:
+        """Once at start: say clearly, before any run fails, that LangFlow is away or refuses
+        the key (the daemon starts all the same: LangFlow may come later)."""
+        if not self.settings.langflow_api_key:
+            log.warning("LANGFLOW_API_KEY is not set: LangFlow refuses to run flows without an API key; every run "
+                        "will fail until it is set")
+            return
+        try:
+            with self._client_factory() as client:
+                health = client.health()
+                if not health.reachable:
+                    log.warning("%s Runs fail (and are retried) until it answers.", health.detail)
+                    return
+                client.check_key()
+        except LangFlowAuthError as exc:
+            log.warning("LangFlow refuses the API key: %s Every run will fail until LANGFLOW_API_KEY is fixed.",
+                        exc.message)
+        except LangFlowError as exc:
+            log.warning("could not check LangFlow at start: %s", exc.message)
+
     def _renew_seconds(self) -> float:
         return min(self.options.heartbeat_seconds, self.options.lease_seconds / 4)
 
@@ -392,6 +416,7 @@ class Daemon:
         log.info("daemon %s starting: %d workers, polling every %g s, LangFlow at %s%s", self.id,
                  self.options.workers, self.options.poll_seconds, display_url(self.settings.langflow_api_url),
                  "; runs what is due, then exits" if once else "")
+        self._check_langflow()
         beat, recover = self._guarded(self.beat), self._guarded(self.recover)
         if once:
             self._once_until = utcnow() + LOOK_AHEAD
