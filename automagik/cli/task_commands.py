@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from automagik.cli.output import info, print_fields, print_json, print_table
+from automagik.costfmt import format_run_cost, format_tokens, format_usd
 from automagik.services import tasks as task_service
 from automagik.services.context import AppContext
 from automagik.services.errors import InvalidInput
@@ -79,13 +80,14 @@ def list_tasks(context: AppContext, settings, args) -> int:
         return 0
     zone = settings.timezone
     print_table(
-        ("ID", "FLOW", "STATUS", f"PLANNED ({zone})", "STARTED", "DURATION", "TRIES", "OUTPUT / ERROR"),
+        ("ID", "FLOW", "STATUS", f"PLANNED ({zone})", "STARTED", "DURATION", "TRIES", "TOKENS", "COST",
+         "OUTPUT / ERROR"),
         [
             (
                 r.task.id, r.flow_name, r.task.status.value, format_local(r.task.scheduled_for, zone),
                 format_local(r.task.started_at, zone),
                 f"{duration_seconds(r.task)} s" if duration_seconds(r.task) is not None else None,
-                r.task.tries, _summary(r.task),
+                r.task.tries, format_tokens(r.task.total_tokens), format_usd(r.task.cost_usd), _summary(r.task),
             )
             for r in rows
         ],
@@ -111,6 +113,11 @@ def show_task(context: AppContext, settings, args) -> int:
             ("finished", format_local(task.finished_at, zone)),
             ("tries", f"{task.tries} (retries allowed: {task.max_retries})"),
             ("next retry", format_local(task.next_retry_at, zone) if task.status.value == "pending" else None),
+            ("tokens in", format_tokens(task.input_tokens)),
+            ("tokens out", format_tokens(task.output_tokens)),
+            ("tokens total", format_tokens(task.total_tokens)),
+            ("model", task.model),
+            ("cost", format_run_cost(task.cost_usd, task.total_tokens)),
             ("input", (task.input_data or {}).get("input")),
             ("output", output_text(task)),
             ("error", task.error),

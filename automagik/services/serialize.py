@@ -34,10 +34,13 @@ SCHEDULE_FIELDS = (
     "max_retries", "timeout_seconds", "missed_policy", "anchor_at", "last_run_at", "created_at", "updated_at",
     "paused_reason", "alert_after_failures",
 )
+# What a run's messages reported using, and its price: NULL (None, an empty CSV cell) when
+# LangFlow reported no usage; cost_usd also when a model's price is unknown.
+USAGE_FIELDS = ("input_tokens", "output_tokens", "total_tokens", "model", "cost_usd")
 TASK_FIELDS = (
     "id", "flow_id", "schedule_id", "status", "input_data", "result", "error", "tries", "max_retries",
     "timeout_seconds", "scheduled_for", "next_retry_at", "claimed_by", "lease_until", "created_at",
-    "started_at", "finished_at", "updated_at", "flow_updated_at", "trigger",
+    "started_at", "finished_at", "updated_at", "flow_updated_at", "trigger", *USAGE_FIELDS,
 )
 
 

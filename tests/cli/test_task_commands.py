@@ -9,6 +9,7 @@ states only a daemon produces (completed, failed, skipped), at fixed times in Ja
 from __future__ import annotations
 
 import csv
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -31,16 +32,19 @@ from tests.cli.conftest import (
     run_all,
     sync_now,
 )
+from tests.langflow_server import LLMUsage
+from tests.services.helpers import run_due_tasks
 
 UTC = timezone.utc
 TASK_KEYS = {
     "id", "flow_id", "schedule_id", "status", "input_data", "result", "error", "tries", "max_retries",
     "timeout_seconds", "scheduled_for", "next_retry_at", "claimed_by", "lease_until", "created_at", "started_at",
-    "finished_at", "updated_at", "duration_seconds",
+    "finished_at", "updated_at", "duration_seconds", "input_tokens", "output_tokens", "total_tokens", "model", "cost_usd",
 }
 TASK_TIMES = ("scheduled_for", "next_retry_at", "lease_until", "created_at", "started_at", "finished_at", "updated_at")
 CSV_COLUMNS = ["id", "flow_id", "flow_name", "schedule_id", "status", "scheduled_for", "started_at", "finished_at",
-               "duration_seconds", "tries", "input", "output", "error"]
+               "duration_seconds", "tries", "input", "output", "error",
+               "input_tokens", "output_tokens", "total_tokens", "model", "cost_usd"]
 FAILURE = "LangFlow at http://127.0.0.1:1 failed while running flow (HTTP 500): boom."
 
 
@@ -204,6 +208,8 @@ def test_export_csv_with_filters(cli, tmp_path, history):
         "scheduled_for": "2025-01-10T08:00:00+00:00", "started_at": "2025-01-10T08:00:01+00:00",
         "finished_at": "2025-01-10T08:00:03.500000+00:00", "duration_seconds": "2.5", "tries": "1",
         "input": "hello", "output": "hello back", "error": "",
+        # LangFlow reported no usage: empty cells, not zeros.
+        "input_tokens": "", "output_tokens": "", "total_tokens": "", "model": "", "cost_usd": "",
     }
     assert (by_id[h.failed]["status"], by_id[h.failed]["error"], by_id[h.failed]["tries"]) == ("failed", FAILURE, "4")
     assert by_id[h.skipped]["started_at"] == "" and by_id[h.skipped]["duration_seconds"] == ""
@@ -238,3 +244,65 @@ def test_an_unknown_flow_or_schedule_id_in_the_filters_is_an_error_not_an_empty_
     assert_one_line_error(unknown_export, 2, contains='Unknown flow id "no-such-flow"')
     assert not refused_csv.exists()
     assert ok_json(known_but_empty) == []  # a real flow with no such runs is simply empty
+
+
+def column(lines: list[str], name: str, row_start: str) -> str:
+    """The cell of a `tasks list` table's column `name` in the row starting with `row_start`
+    (columns are aligned under their headers, which are two spaces apart or more)."""
+    starts = [m.start() for m in re.finditer(r"\S+(?: \S+)*", lines[0])] + [None]
+    at = starts.index(lines[0].index(name))
+    return next(line for line in lines if line.startswith(row_start))[starts[at]:starts[at + 1]].strip()
+
+
+def test_tokens_and_cost_of_real_runs_in_list_show_json_and_csv(cli, db, settings, langflow, tmp_path):
+    """Runs made by the daemon's runner against the test server, whose answers report usage."""
+    priced_flow = langflow.add_flow("Summary", inputs=["ChatInput-s1"], outputs=["ChatOutput-s2"], others=["FakeLLM-u2"],
+                                    edges=[("ChatInput-s1", "FakeLLM-u2"), ("FakeLLM-u2", "ChatOutput-s2")],
+                                    llm=LLMUsage(model="gpt-4o-mini", input_tokens=1200, output_tokens=300))
+    local_flow = langflow.add_flow("Local", others=["FakeLLM-u2"], llm=LLMUsage(model="llama3:8b"))  # no price known
+    sync_now(db, settings)
+    no_usage = insert_task(db, ECHO, "completed", at(10), output="hello back", tries=1, seconds=1)
+    priced = task_service.run_flow_now(db, priced_flow, '{"input": "the news"}').id
+    unpriced = task_service.run_flow_now(db, local_flow, '{"input": "x"}').id
+    assert [r.status.value for r in run_due_tasks(db, langflow)] == ["completed", "completed"]
+
+    csv_file = tmp_path / "runs.csv"
+    table, listed, shown_priced, shown_unpriced, priced_json, exported = run_all(
+        cli,
+        ("tasks", "list"),
+        ("tasks", "list", "--json"),
+        ("tasks", "show", priced),
+        ("tasks", "show", unpriced),
+        ("tasks", "show", priced, "--json"),
+        ("tasks", "export", "--output", str(csv_file)),
+    )
+
+    lines = ok_lines(table)
+    assert (column(lines, "TOKENS", priced), column(lines, "COST", priced)) == ("1,500", "$0.000360")
+    assert (column(lines, "TOKENS", unpriced), column(lines, "COST", unpriced)) == ("42", "-")
+    assert (column(lines, "TOKENS", no_usage), column(lines, "COST", no_usage)) == ("-", "-")
+
+    usage = {row["id"]: tuple(row[k] for k in ("input_tokens", "output_tokens", "total_tokens", "model", "cost_usd"))
+             for row in ok_json(listed)}
+    assert usage[priced] == (1200, 300, 1500, "gpt-4o-mini", pytest.approx(0.00036))
+    assert usage[unpriced] == (12, 30, 42, "llama3:8b", None)
+    assert usage[no_usage] == (None, None, None, None, None)
+    detail = ok_json(priced_json)
+    assert (detail["total_tokens"], detail["model"], detail["cost_usd"]) == (1500, "gpt-4o-mini", pytest.approx(0.00036))
+
+    lines = ok_lines(shown_priced)
+    shown = fields(lines[:lines.index("log:")])
+    assert [shown[k] for k in ("tokens in", "tokens out", "tokens total", "model", "cost")] == [
+        "1,200", "300", "1,500", "gpt-4o-mini", "$0.000360"]
+    lines = ok_lines(shown_unpriced)
+    shown = fields(lines[:lines.index("log:")])
+    assert (shown["tokens total"], shown["model"]) == ("42", "llama3:8b")
+    assert shown["cost"] == "- (no price for its model: the log says why)"
+    assert any('no price known for model "llama3:8b"' in line for line in lines[lines.index("log:"):])
+
+    assert ok_lines(exported) == [f"Wrote 3 run(s) to {csv_file}."]
+    rows = {row["id"]: row for row in read_csv(csv_file)}
+    cells = {task_id: [row[k] for k in CSV_COLUMNS[-5:]] for task_id, row in rows.items()}
+    assert cells[priced][:4] == ["1200", "300", "1500", "gpt-4o-mini"] and float(cells[priced][4]) == pytest.approx(0.00036)
+    assert cells[unpriced] == ["12", "30", "42", "llama3:8b", ""]
+    assert cells[no_usage] == ["", "", "", "", ""]

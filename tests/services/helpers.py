@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from automagik.clock import utcnow
+from automagik.costs.prices import PriceTable
+from automagik.daemon.runner import TaskRunner
+from automagik.daemon.settings import DaemonSettings
 from automagik.langflow import LangFlowClient
+from automagik.runs.leases import Recorded, claim_tasks, record_attempts
 from automagik.services import flows as flow_service
 from tests.conftest import API_KEY
 
@@ -17,3 +22,11 @@ def client_for(langflow, api_key: str | None = API_KEY) -> LangFlowClient:
 def synced(db, langflow):
     with client_for(langflow) as client:
         return flow_service.sync_flows(db, client)
+
+
+def run_due_tasks(db, langflow, prices: PriceTable | None = None) -> list[Recorded]:
+    """Run the due pending tasks as a daemon does: claim them, one try each against the LangFlow
+    test server (its answer's usage priced by `prices`, default genai-prices), record the tries."""
+    runner = TaskRunner("test-daemon", DaemonSettings(), lambda: client_for(langflow), prices)
+    claimed = claim_tasks(db, "test-daemon", utcnow(), 100, 60)
+    return record_attempts(db, "test-daemon", [runner.attempt(task) for task in claimed], utcnow())

@@ -14,6 +14,7 @@ from automagik.services import tasks as svc
 from automagik.services.errors import InvalidInput, NotFound
 from automagik.services.export import CSV_COLUMNS, export_tasks_csv, write_tasks_csv
 from tests.services.helpers import ECHO_ID, TWO_OUT_ID, synced
+from tests.ui.helpers import add_task
 
 UTC = timezone.utc
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
@@ -146,3 +147,20 @@ def test_export_chunks_never_skip_or_repeat_runs_planned_for_the_same_instant(db
                              input_data={}, tries=0, max_retries=0, scheduled_for=T0, created_at=T0, updated_at=T0))
     ids = [row.task.id for row in svc.iter_task_rows(db, svc.TaskFilter(), chunk_size=2)]
     assert sorted(ids) == [f"10000000-0000-0000-0000-{n:012d}" for n in range(7)] and len(ids) == len(set(ids))
+
+
+def test_the_csv_carries_each_runs_tokens_model_and_cost(db, langflow):
+    """The dashboard's download (export_tasks_csv) and the CLI's file share these columns."""
+    synced(db, langflow)
+    priced = add_task(db, ECHO_ID, planned=T0, tokens=(1200, 300), model="gpt-4o-mini", cost=0.00036)
+    # A model name is LangFlow's text: one that looks like a formula stays text in a spreadsheet.
+    unpriced = add_task(db, ECHO_ID, planned=T0 + timedelta(minutes=1), tokens=(12, 30), model="=cmd()", cost=None)
+    plain = add_task(db, ECHO_ID, planned=T0 + timedelta(minutes=2))
+    rows = {r["id"]: r for r in csv.DictReader(io.StringIO("".join(export_tasks_csv(db))))}
+    usage = {task_id: [row[k] for k in ("input_tokens", "output_tokens", "total_tokens", "model", "cost_usd")]
+             for task_id, row in rows.items()}
+    assert usage == {
+        priced: ["1200", "300", "1500", "gpt-4o-mini", "0.00036"],
+        unpriced: ["12", "30", "42", "'=cmd()", ""],  # unknown cost: empty, never 0
+        plain: ["", "", "", "", ""],
+    }

@@ -71,7 +71,12 @@ def add_task(
     error: str | None = None,
     tries: int = 1,
     logs: tuple[str, ...] = ("try 1 of 4: sent to LangFlow",),
+    tokens: tuple[int, int] | None = None,
+    model: str | None = None,
+    cost: float | None = None,
 ) -> str:
+    """A run as a daemon leaves it; `tokens` (in, out) with `model` and `cost` is the usage its
+    answer reported (cost None: the model's price is unknown)."""
     planned = planned or utcnow() - timedelta(minutes=5)
     finished = status in (TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.SKIPPED)
     with db.write() as session:
@@ -82,6 +87,9 @@ def add_task(
             started_at=planned if status is not TaskStatus.PENDING else None,
             finished_at=planned + timedelta(seconds=seconds) if finished else None, updated_at=planned,
         )
+        if tokens is not None:
+            task.input_tokens, task.output_tokens, task.total_tokens = tokens[0], tokens[1], sum(tokens)
+            task.model, task.cost_usd = model, cost
         session.add(task)
         session.flush()
         for line in logs:
