@@ -187,6 +187,14 @@ class Task(Base):
             sqlite_where=text("status = 'running'"),
             postgresql_where=text("status = 'running'"),
         ),
+        # Cost and token sums per flow and time (automagik.services.usage) read this index alone:
+        # it holds only the runs that reported tokens, with every column they sum.
+        Index(
+            "ix_tasks_usage",
+            "flow_id", "scheduled_for", "total_tokens", "input_tokens", "output_tokens", "cost_usd",
+            sqlite_where=text("total_tokens IS NOT NULL"),
+            postgresql_where=text("total_tokens IS NOT NULL"),
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)

@@ -1,6 +1,12 @@
-"""Finding a row by the id a user typed."""
+"""Finding a row by the id a user typed; flows' names by id."""
 
 from __future__ import annotations
+
+from typing import Iterable
+
+from sqlalchemy import select
+
+from automagik.db.models import Flow
 
 MAX_ID_LENGTH = 255
 
@@ -14,3 +20,8 @@ def storable_id(key: object) -> bool:
 def find(session, model, key: object):
     """session.get, returning None (not an error) for an id no row can have."""
     return session.get(model, key) if storable_id(key) else None
+
+
+def flow_names(session, flow_ids: Iterable[str]) -> dict[str, str]:
+    """The names of these flows, in one query (aggregates group by the id, not the name)."""
+    return dict(session.execute(select(Flow.id, Flow.name).where(Flow.id.in_(list(flow_ids)))).all())

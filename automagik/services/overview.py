@@ -11,15 +11,18 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 
 from automagik.clock import utcnow
+from automagik.costfmt import PRICE_HINT
 from automagik.db.migrate import schema_problem  # noqa: F401  (the dashboard asks it here)
 from automagik.db.engine import Database
 from automagik.db.models import Flow, Schedule, ScheduleStatus, Task, TaskStatus
 from automagik.langflow import display_url
 from automagik.scheduling import InvalidSchedule, preview_fires
+from automagik.services.charts import Bucket, bucket_start
 from automagik.services.context import AppContext
+from automagik.services.lookup import flow_names
 from automagik.services.schedules import schedule_trigger
 from automagik.services.tasks import TaskFilter, TaskRow, count_by_status
-
+from automagik.services.usage import NO_USAGE, UsageTotals, usage_query
 
 
 @dataclass(frozen=True)
@@ -145,3 +148,50 @@ def recent_failures(db: Database, limit: int = 10) -> list[TaskRow]:
     )
     with db.read() as session:
         return [TaskRow(task, name) for task, name in session.execute(query)]
+
+
+@dataclass(frozen=True)
+class FlowCost:
+    flow_id: str
+    flow_name: str
+    usage: UsageTotals
+
+
+@dataclass(frozen=True)
+class CostSummary:
+    """What runs cost, by planned time (the day a daily budget counts a run in)."""
+
+    today: UsageTotals  # planned since midnight in the zone
+    window_days: int
+    window: UsageTotals  # planned in the last `window_days` days
+    top_flows: list[FlowCost]  # the flows that cost most over the window, most first
+
+    @property
+    def unpriced_note(self) -> str | None:
+        """How many runs the sums leave out because their cost is unknown; None when none."""
+        if not self.window.unpriced:
+            return None
+        return (
+            f"{self.window.unpriced:,} run(s) of the last {self.window_days} days ({self.today.unpriced:,} today) "
+            f"reported tokens of a model without a known price: their cost is left out of these sums ({PRICE_HINT})."
+        )
+
+
+def cost_summary(db: Database, zone: str, now: datetime | None = None, days: int = 30, top: int = 5) -> CostSummary:
+    """The cost of the runs planned today (since midnight in `zone`) and in the last `days`
+    days, and the `top` flows by cost over those days. Two aggregates over the runs that
+    reported tokens: one row, then one row per flow."""
+    now = now or utcnow()
+    with db.read() as session:
+        today_since = bucket_start(now, Bucket.DAY, zone)
+        today = UsageTotals.of(session.execute(usage_query().where(Task.scheduled_for >= today_since)).one())
+        window = usage_query(Task.flow_id).where(Task.scheduled_for >= now - timedelta(days=days))
+        by_flow = {flow_id: UsageTotals.of(sums) for flow_id, *sums in session.execute(window)}
+        # Most cost first; flows whose cost is unknown after the priced ones, by tokens.
+        ranked = sorted(by_flow, key=lambda f: (by_flow[f].cost_usd is None, -(by_flow[f].cost_usd or 0),
+                                                -by_flow[f].total_tokens, f))[:top]
+        names = flow_names(session, ranked)
+    return CostSummary(
+        today, days, sum(by_flow.values(), NO_USAGE),
+        [FlowCost(flow_id, names.get(flow_id, flow_id), by_flow[flow_id]) for flow_id in ranked],
+    )

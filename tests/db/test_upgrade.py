@@ -1,4 +1,4 @@
-"""A database created at the previous schema revision, with rows in it, upgrades with every row intact."""
+"""A database created at an older schema revision, with rows in it, upgrades with every row intact."""
 
 from __future__ import annotations
 
@@ -58,10 +58,9 @@ def empty_database_url(request, tmp_path):
     server.dispose()
 
 
-def test_previous_revision_with_rows_upgrades_to_head_keeping_every_row(empty_database_url):
+def test_an_older_revision_with_rows_upgrades_to_head_keeping_every_row(empty_database_url):
     database = Database(empty_database_url)
-    revisions = migrate.history()
-    previous = revisions[-2]
+    previous = "0002"  # before the runs' tokens and cost: every later revision is applied to these rows
     migrate.upgrade(database, previous)
     assert migrate.current_revision(database) == previous
     with database.engine.begin() as connection:
@@ -74,12 +73,15 @@ def test_previous_revision_with_rows_upgrades_to_head_keeping_every_row(empty_da
 
     after = _snapshot(database, old_columns)
     assert after == before and sum(len(rows) for rows in after.values()) == 4
-    # What the newest revision adds: a run's tokens and cost, a flow's budget (empty for old rows).
+    # What the later revisions add (empty for old rows): a run's tokens, cost, flow version, limit
+    # hold and trigger, a flow's budget, triggers and concurrency, a schedule's pause reason and
+    # alert threshold, and the index the cost sums read.
     added = {table: set(names) - set(old_columns[table]) for table, names in _columns(database).items()}
     assert added["tasks"] == {"input_tokens", "output_tokens", "total_tokens", "model", "cost_usd", "flow_updated_at",
                               "held_since", "trigger"}
     assert added["flows"] == {"daily_budget_usd", "budget_alerted_on", "langflow_triggers", "max_concurrency"}
     assert added["schedules"] == {"paused_reason", "alert_after_failures"}
+    assert "ix_tasks_usage" in {index["name"] for index in inspect(database.engine).get_indexes("tasks")}
     with database.engine.connect() as connection:
         assert connection.execute(text("SELECT cost_usd, model, trigger FROM tasks")).all() == [(None, None, "schedule")]
     database.dispose()
