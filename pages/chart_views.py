@@ -14,7 +14,8 @@ from zoneinfo import ZoneInfo
 import altair as alt
 import pandas as pd
 
-from automagik.services.charts import Bucket, DurationStats, FlowSuccess, RunCount
+from automagik.costfmt import format_token_counts, format_usd
+from automagik.services.charts import Bucket, DurationStats, FlowSuccess, FlowUsage, RunCount
 from automagik.timefmt import format_local
 from pages.common import STATUS_COLOURS
 
@@ -112,3 +113,47 @@ def success_chart(rows: list[FlowSuccess]) -> alt.Chart:
             tooltip=["flow:N", alt.Tooltip("rate:Q", format=".1f", title="success %"), "completed:Q", "failed:Q"],
         )
     )
+
+
+def _usage_frame(rows: list[FlowUsage], zone: str) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "time": [_wall_time(r.start, zone) for r in rows],
+            "day": [_wall_time(r.start, zone).strftime("%Y-%m-%d") for r in rows],
+            "flow": [r.flow_name for r in rows],
+            "cost": [r.usage.cost_usd for r in rows],
+            "cost_text": [format_usd(r.usage.cost_usd) for r in rows],
+            "tokens": [r.usage.total_tokens for r in rows],
+            "tokens_text": [format_token_counts(r.usage.input_tokens, r.usage.output_tokens, r.usage.total_tokens)
+                            for r in rows],
+            "runs": [r.usage.runs for r in rows],
+            "unpriced": [r.usage.unpriced for r in rows],
+        }
+    )
+
+
+def _per_day_per_flow(frame: pd.DataFrame, zone: str, span, measure: str, title: str) -> alt.Chart:
+    """One bar per day (in `zone`), stacked by flow."""
+    return (
+        alt.Chart(frame)
+        .mark_bar()
+        .encode(
+            x=_time_axis(Bucket.DAY, zone, "Planned day", span),
+            y=alt.Y(f"sum({measure}):Q", title=title),
+            color=alt.Color("flow:N", title="flow"),
+            tooltip=[alt.Tooltip("day:N", title=f"day ({zone})"), "flow:N", alt.Tooltip("cost_text:N", title="cost"),
+                     alt.Tooltip("tokens_text:N", title="tokens"), alt.Tooltip("runs:Q", title="runs with usage"),
+                     alt.Tooltip("unpriced:Q", title="of them, cost unknown")],
+        )
+    )
+
+
+def cost_chart(rows: list[FlowUsage], zone: str, span: tuple[datetime, datetime] | None = None) -> alt.Chart:
+    """USD per day and flow, of the runs whose cost is known."""
+    frame = _usage_frame(rows, zone).dropna(subset=["cost"])
+    return _per_day_per_flow(frame, zone, span, "cost", "cost per day (USD)")
+
+
+def tokens_chart(rows: list[FlowUsage], zone: str, span: tuple[datetime, datetime] | None = None) -> alt.Chart:
+    """Tokens (in and out) per day and flow."""
+    return _per_day_per_flow(_usage_frame(rows, zone), zone, span, "tokens", "tokens per day")

@@ -1,6 +1,8 @@
-"""Overview: is everything up (LangFlow, daemons), how much is there, what runs next, what failed.
+"""Overview: is everything up (LangFlow, daemons), how much is there, what runs next, what failed,
+what runs cost.
 
-The page body is one fragment that reruns every AUTOMAGIK_DASHBOARD_REFRESH_SECONDS.
+The page body is one fragment that reruns every AUTOMAGIK_DASHBOARD_REFRESH_SECONDS; the cost
+panel, a second one, at most once a minute.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from automagik.clock import utcnow
+from automagik.costfmt import format_tokens, format_usd
 from automagik.scheduling import describe
 from automagik.services import charts, overview
 from automagik.services.context import AppContext
@@ -23,6 +26,8 @@ frame.ensure()  # before anything renders: see pages/frame.py
 
 # A health check waits up to the connect timeout; one per 15 s is plenty for a status light.
 LANGFLOW_CHECK_SECONDS = 15
+# The cost panel sums a month of runs: at most once a minute, like the Tasks page's charts.
+COST_REFRESH_SECONDS = 60
 
 
 @st.cache_data(ttl=LANGFLOW_CHECK_SECONDS, show_spinner=False)
@@ -127,6 +132,36 @@ def failures_panel(context: AppContext) -> None:
     )
 
 
+def cost_panel() -> None:
+    context, now = common.context(), utcnow()
+    st.subheader("Cost")
+    summary = overview.cost_summary(context.db, common.zone(), now)
+    columns = st.columns(3)
+    columns[0].metric(f"Today ({common.zone()})", format_usd(summary.today.cost_usd),
+                      help="Runs planned since midnight, whose cost is known.")
+    columns[1].metric(f"Last {summary.window_days} days", format_usd(summary.window.cost_usd))
+    columns[2].metric(f"Tokens, last {summary.window_days} days", format_tokens(summary.window.total_tokens))
+    if summary.unpriced_note:
+        common.alert("warning", summary.unpriced_note)
+    if summary.top_flows:
+        st.dataframe(
+            pd.DataFrame(
+                {
+                    "flow": [f.flow_name for f in summary.top_flows],
+                    f"cost, last {summary.window_days} days": [format_usd(f.usage.cost_usd) for f in summary.top_flows],
+                    "tokens": [format_tokens(f.usage.total_tokens) for f in summary.top_flows],
+                    "runs with usage": [f.usage.runs for f in summary.top_flows],
+                    "cost unknown": [f.usage.unpriced for f in summary.top_flows],
+                }
+            ),
+            hide_index=True,
+        )
+    else:
+        st.info(f"No run of the last {summary.window_days} days reported token usage (LangFlow reports it for "
+                "flows whose LLM components do).")
+    st.caption(f"By planned time; as of {common.when(now)}.")
+
+
 def render() -> None:
     context, now = common.context(), utcnow()
     left, right = st.columns(2)
@@ -145,4 +180,7 @@ def render() -> None:
 
 
 st.title("Overview")
-st.fragment(render, run_every=common.refresh_every())()
+every = common.refresh_every()
+st.fragment(render, run_every=every)()
+st.divider()
+st.fragment(cost_panel, run_every=None if every is None else max(every, COST_REFRESH_SECONDS))()

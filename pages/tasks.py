@@ -18,6 +18,7 @@ import pandas as pd
 import streamlit as st
 
 from automagik.clock import utcnow
+from automagik.costfmt import PRICE_HINT, format_run_cost, format_token_counts, format_tokens, format_usd
 from automagik.db.models import TaskStatus
 from automagik.services import charts
 from automagik.services import flows as flow_service
@@ -122,6 +123,9 @@ def runs_table(rows: list[task_service.TaskRow]) -> None:
                 f"started ({zone})": [common.when(r.task.started_at) for r in rows],
                 "duration (s)": [duration_seconds(r.task) for r in rows],
                 "tries": [r.task.tries for r in rows],
+                "tokens": [format_tokens(r.task.total_tokens) for r in rows],
+                "model": [r.task.model or "-" for r in rows],
+                "cost": [format_usd(r.task.cost_usd) for r in rows],
                 "output / error": [(r.task.error or output_text(r.task) or "")[:200] for r in rows],
                 "id": ids,
             }
@@ -148,7 +152,9 @@ def run_detail(context: AppContext, task_id: str) -> None:
         f"Schedule: {task.schedule_id or 'manual run'}\n"
         f"Status: {task.status.value}, tries {task.tries} (retries allowed: {task.max_retries})\n"
         f"Planned {common.when(task.scheduled_for)}, started {common.when(task.started_at)}, "
-        f"finished {common.when(task.finished_at)}"
+        f"finished {common.when(task.finished_at)}\n"
+        f"Tokens: {format_token_counts(task.input_tokens, task.output_tokens, task.total_tokens)}; "
+        f"model: {task.model or '-'}; cost: {format_run_cost(task.cost_usd, task.total_tokens)}"
     )
     input_data = task.input_data or {}
     st.caption("Input")
@@ -213,7 +219,9 @@ def charts_section(choice: Choice) -> None:
         + (f" They show the last {charts.MAX_CHART_SPAN.days} days of the range (from "
            f"{common.when(span.since, seconds=False)}); the table and the CSV cover all of it." if span.capped else "")
     )
-    runs, durations, success = st.tabs(["Runs over time", "Duration", "Success rate per flow"])
+    runs, durations, success, usage = st.tabs(
+        ["Runs over time", "Duration", "Success rate per flow", "Tokens and cost per day"]
+    )
     with runs:
         counts = charts.runs_over_time(context.db, filters, unit, zone)
         st.altair_chart(chart_views.runs_chart(counts, unit, zone, axis))
@@ -235,6 +243,27 @@ def charts_section(choice: Choice) -> None:
             st.caption("Completed ÷ (completed + failed), whatever the status filter says.")
         else:
             st.info("No finished runs match.")
+    with usage:
+        usage_charts(context, filters, span, zone)
+
+
+def usage_charts(context: AppContext, filters: task_service.TaskFilter, span: charts.ChartRange, zone: str) -> None:
+    rows = charts.usage_per_day(context.db, filters, zone)
+    if not rows:
+        st.info("No run that matches reported token usage (LangFlow reports it for flows whose LLM components do).")
+        return
+    days = charts.bucket_span(span.since, span.until, charts.Bucket.DAY, zone)
+    if any(r.usage.cost_usd is not None for r in rows):
+        st.altair_chart(chart_views.cost_chart(rows, zone, days))
+    else:
+        st.info("No run that matches has a known cost: their models have no price.")
+    st.altair_chart(chart_views.tokens_chart(rows, zone, days))
+    unpriced = sum(r.usage.unpriced for r in rows)
+    st.caption(
+        f"Per day from midnight in {zone}, by planned time, of the runs that match and reported tokens."
+        + (f" {unpriced:,} of them used a model without a known price: their cost is left out ({PRICE_HINT})."
+           if unpriced else "")
+    )
 
 
 def runs_section(choice: Choice) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta
 
+import pandas as pd
+import pyarrow as pa
 from streamlit.testing.v1 import AppTest
 
 from automagik.clock import utcnow
@@ -50,6 +52,11 @@ def page_text(at: AppTest) -> str:
 
 def vega_charts(at: AppTest) -> list:
     return [node for node in nodes(at._tree) if getattr(node, "type", None) == "vega_lite_chart"]
+
+
+def chart_data(chart) -> pd.DataFrame:
+    """The rows a vega_lite_chart was given (its dataset, sent as Arrow)."""
+    return pa.ipc.open_stream(chart.proto.datasets[0].data.data).read_pandas()
 
 
 def ready_flows(db, langflow) -> None:

@@ -1,4 +1,4 @@
-"""Overview: LangFlow and daemon status, counts, the runs chart, next fires, last failures."""
+"""Overview: LangFlow and daemon status, counts, the runs chart, next fires, last failures, cost."""
 
 from __future__ import annotations
 
@@ -6,8 +6,10 @@ from datetime import timedelta
 
 from automagik.clock import utcnow
 from automagik.db.models import TaskStatus
+from automagik.services import charts
 from automagik.services import schedules as schedule_service
 from tests.services.helpers import ECHO_ID, TWO_OUT_ID
+from tests.ui.conftest import ZONE
 from tests.ui.helpers import ECHO_NAME, TWO_OUT_NAME, add_task, alerts, beat, ready_flows, vega_charts
 
 
@@ -34,7 +36,9 @@ def test_populated_overview(open_page, db, langflow):
 
     at = open_page()
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics == {"Flows": "2", "Active schedules": "2", "Runs, last 24 h": "4", "Failed, last 24 h": "1"}
+    assert metrics == {"Flows": "2", "Active schedules": "2", "Runs, last 24 h": "4", "Failed, last 24 h": "1",
+                       # No run reported usage: its cost is unknown, not $0.
+                       "Today (Europe/Berlin)": "-", "Last 30 days": "-", "Tokens, last 30 days": "0"}
     assert any("1 daemon(s) alive" in s for s in alerts(at, "success"))
     assert any(s == f"LangFlow 1.13.0 at {langflow.url} is ready." for s in alerts(at, "success"))
     fires = _table(at, "when")
@@ -76,3 +80,34 @@ def test_a_daemon_that_stopped_cleanly_is_reported_stopped(open_page, db):
     at = open_page()
     warning = next(w for w in alerts(at, "warning") if "daemon" in w)
     assert warning.startswith("No daemon is running: the last one stopped at")
+
+
+def test_the_cost_panel_today_over_30_days_and_by_flow(open_page, db, langflow):
+    ready_flows(db, langflow)
+    now = utcnow()
+    midnight = charts.bucket_start(now, charts.Bucket.DAY, ZONE)  # today began then, whenever the test runs
+    add_task(db, planned=midnight, tokens=(1000, 500), model="gpt-4o-mini", cost=0.5)
+    add_task(db, flow_id=TWO_OUT_ID, planned=now - timedelta(days=3), tokens=(3000, 1000), model="gpt-4o", cost=2.0)
+    add_task(db, flow_id=TWO_OUT_ID, planned=midnight, tokens=(12, 30), model="llama3:8b", cost=None)
+    add_task(db, planned=now - timedelta(days=40), tokens=(10, 10), model="gpt-4o-mini", cost=100.0)  # too old
+    add_task(db, planned=now - timedelta(minutes=5))  # no usage reported
+
+    at = open_page()
+    metrics = {m.label: m.value for m in at.metric}
+    assert (metrics[f"Today ({ZONE})"], metrics["Last 30 days"], metrics["Tokens, last 30 days"]) == (
+        "$0.50", "$2.50", "5,542")
+    assert any(w.startswith("1 run(s) of the last 30 days (1 today) reported tokens of a model without a known price")
+               for w in alerts(at, "warning"))
+    top = _table(at, "cost, last 30 days")
+    assert list(top["flow"]) == [TWO_OUT_NAME, ECHO_NAME]
+    assert list(top["cost, last 30 days"]) == ["$2.00", "$0.50"]
+    assert list(top["tokens"]) == ["4,042", "1,500"]
+    assert list(top["cost unknown"]) == [1, 0]
+
+
+def test_without_usage_the_cost_panel_says_so(open_page, db, langflow):
+    ready_flows(db, langflow)
+    add_task(db, planned=utcnow() - timedelta(minutes=5))
+    at = open_page()
+    assert any(i.startswith("No run of the last 30 days reported token usage") for i in alerts(at, "info"))
+    assert not any("without a known price" in w for w in alerts(at, "warning"))

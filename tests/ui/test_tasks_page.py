@@ -11,7 +11,16 @@ from automagik.db.models import TaskStatus
 from automagik.services import schedules as schedule_service
 from automagik.services import tasks as task_service
 from tests.services.helpers import ECHO_ID, TWO_OUT_ID
-from tests.ui.helpers import ECHO_NAME, TWO_OUT_NAME, add_task, alerts, page_errors, ready_flows, vega_charts
+from tests.ui.helpers import (
+    ECHO_NAME,
+    TWO_OUT_NAME,
+    add_task,
+    alerts,
+    chart_data,
+    page_errors,
+    ready_flows,
+    vega_charts,
+)
 
 
 @pytest.fixture
@@ -156,3 +165,63 @@ def test_the_selected_row_stays_highlighted_when_new_runs_arrive(open_page, db, 
     assert key != first_key  # a fresh table, so the selection follows the run, not the row number
     assert at.session_state[key]["selection"]["rows"] == [3]
     assert at.text[0].value.startswith(f"Run {history['ids'][2]}")
+
+
+@pytest.fixture
+def usage_runs(db, langflow):
+    """Runs whose answers reported usage: priced, priced high, a model without a price; and one without."""
+    ready_flows(db, langflow)
+    now = utcnow()
+    return {
+        "priced": add_task(db, planned=now - timedelta(minutes=10), tokens=(1200, 300), model="gpt-4o-mini",
+                           cost=0.00036),
+        "unpriced": add_task(db, flow_id=TWO_OUT_ID, planned=now - timedelta(minutes=20), tokens=(12, 30),
+                             model="llama3:8b", cost=None),
+        "none": add_task(db, planned=now - timedelta(minutes=30)),
+        "large": add_task(db, planned=now - timedelta(hours=2), tokens=(2_000_000, 500_000), model="gpt-4o",
+                          cost=12.3456),
+    }
+
+
+def test_the_table_and_the_run_detail_show_tokens_model_and_cost(open_page, usage_runs):
+    at = open_page("tasks")
+    table = at.dataframe[0].value.set_index("id")
+    shown = {name: tuple(table.loc[task_id, ["tokens", "model", "cost"]]) for name, task_id in usage_runs.items()}
+    assert shown == {
+        "priced": ("1,500", "gpt-4o-mini", "$0.000360"),
+        "unpriced": ("42", "llama3:8b", "-"),  # unknown, never $0
+        "none": ("-", "-", "-"),
+        "large": ("2,500,000", "gpt-4o", "$12.35"),
+    }
+
+    at.session_state["tasks_selected_id"] = usage_runs["priced"]
+    at.run()
+    assert "\nTokens: 1,200 in, 300 out, 1,500 in all; model: gpt-4o-mini; cost: $0.000360" in at.text[0].value
+    at.session_state["tasks_selected_id"] = usage_runs["unpriced"]
+    at.run()
+    assert "; model: llama3:8b; cost: - (no price for its model: the log says why)" in at.text[0].value
+    at.session_state["tasks_selected_id"] = usage_runs["none"]
+    at.run()
+    assert "\nTokens: - in, - out, - in all; model: -; cost: -" in at.text[0].value
+
+
+def test_tokens_and_cost_per_day_and_flow_are_charted(open_page, usage_runs):
+    at = open_page("tasks")
+    runs, durations, success, cost, tokens = vega_charts(at)
+    cost_rows = chart_data(cost)
+    token_rows = chart_data(tokens)
+    # Sums over the days: which day each run falls on depends on when the test runs.
+    assert set(cost_rows["flow"]) == {ECHO_NAME}  # TwoOut's only run has no known cost
+    assert cost_rows["cost"].sum() == pytest.approx(0.00036 + 12.3456)
+    assert set(token_rows["flow"]) == {ECHO_NAME, TWO_OUT_NAME}
+    assert token_rows["tokens"].sum() == 1500 + 42 + 2_500_000
+    assert token_rows.loc[token_rows["flow"] == TWO_OUT_NAME, "cost_text"].tolist() == ["-"]
+    assert "(Europe/Berlin)" in cost.proto.spec and "cost per day (USD)" in cost.proto.spec
+    caption = next(c.value for c in at.caption if c.value.startswith("Per day from midnight"))
+    assert "1 of them used a model without a known price" in caption
+
+
+def test_without_usage_the_cost_tab_says_so(open_page, history):
+    at = open_page("tasks")
+    assert len(vega_charts(at)) == 3  # runs, durations, success rate; no usage to chart
+    assert any(i.value.startswith("No run that matches reported token usage") for i in at.info)
