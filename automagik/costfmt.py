@@ -1,10 +1,13 @@
 """Showing tokens and money to people: one rule for the CLI and every page.
 
-Machine-readable output (--json, CSV) keeps the raw numbers; these are for tables and text.
-An unknown amount is "-", never "$0.00": a run whose model has no price did cost something.
+Money is written by automagik.costs.budgets.usd, the rule the budgets' reasons and alerts use
+too; here an unknown amount becomes "-", never "$0.00" (a run whose model has no price did cost
+something). Machine-readable output (--json, CSV) keeps the raw numbers.
 """
 
 from __future__ import annotations
+
+from automagik.costs.budgets import usd
 
 UNKNOWN = "-"
 # What to do about runs whose cost is unknown, wherever they are counted.
@@ -12,13 +15,8 @@ PRICE_HINT = "each one's log names the model; add its price to AUTOMAGIK_PRICES_
 
 
 def format_usd(amount: float | None) -> str:
-    """ "$12.35" from a cent up (and for nothing at all, "$0.00"); "$0.000360" below a cent,
-    so that one cheap run does not read as free (six decimals, as the task log writes it)."""
-    if amount is None:
-        return UNKNOWN
-    if amount == 0 or abs(amount) >= 0.01:
-        return f"${amount:,.2f}"
-    return f"${amount:.6f}"
+    """ "$12.35" from a cent up, "$0.00036" below (see `usd`); "-" when unknown."""
+    return UNKNOWN if amount is None else usd(amount)
 
 
 def format_tokens(count: int | None) -> str:

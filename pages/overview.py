@@ -138,7 +138,7 @@ def cost_panel() -> None:
     summary = overview.cost_summary(context.db, common.zone(), now)
     columns = st.columns(3)
     columns[0].metric(f"Today ({common.zone()})", format_usd(summary.today.cost_usd),
-                      help="Runs planned since midnight, whose cost is known.")
+                      help="Runs that finished since midnight, whose cost is known (what daily budgets count).")
     columns[1].metric(f"Last {summary.window_days} days", format_usd(summary.window.cost_usd))
     columns[2].metric(f"Tokens, last {summary.window_days} days", format_tokens(summary.window.total_tokens))
     if summary.unpriced_note:
@@ -159,7 +159,7 @@ def cost_panel() -> None:
     else:
         st.info(f"No run of the last {summary.window_days} days reported token usage (LangFlow reports it for "
                 "flows whose LLM components do).")
-    st.caption(f"By planned time; as of {common.when(now)}.")
+    st.caption(f"Runs count on the day they finished, as for daily budgets; as of {common.when(now)}.")
 
 
 def render() -> None:

@@ -187,11 +187,11 @@ class Task(Base):
             sqlite_where=text("status = 'running'"),
             postgresql_where=text("status = 'running'"),
         ),
-        # Cost and token sums per flow and time (automagik.services.usage) read this index alone:
-        # it holds only the runs that reported tokens, with every column they sum.
+        # The overview's cost sums (automagik.services.usage) read this index alone: it holds
+        # only the runs that reported tokens, by finish time, with every column summed.
         Index(
             "ix_tasks_usage",
-            "flow_id", "scheduled_for", "total_tokens", "input_tokens", "output_tokens", "cost_usd",
+            "finished_at", "flow_id", "total_tokens", "input_tokens", "output_tokens", "cost_usd",
             sqlite_where=text("total_tokens IS NOT NULL"),
             postgresql_where=text("total_tokens IS NOT NULL"),
         ),

@@ -12,12 +12,12 @@ from sqlalchemy import func, select
 
 from automagik.clock import utcnow
 from automagik.costfmt import PRICE_HINT
+from automagik.costs.budgets import today as budget_day
 from automagik.db.migrate import schema_problem  # noqa: F401  (the dashboard asks it here)
 from automagik.db.engine import Database
 from automagik.db.models import Flow, Schedule, ScheduleStatus, Task, TaskStatus
 from automagik.langflow import display_url
 from automagik.scheduling import InvalidSchedule, preview_fires
-from automagik.services.charts import Bucket, bucket_start
 from automagik.services.context import AppContext
 from automagik.services.lookup import flow_names
 from automagik.services.schedules import schedule_trigger
@@ -159,11 +159,11 @@ class FlowCost:
 
 @dataclass(frozen=True)
 class CostSummary:
-    """What runs cost, by planned time (the day a daily budget counts a run in)."""
+    """What runs cost, counted when they finished: on the day a daily budget counts them."""
 
-    today: UsageTotals  # planned since midnight in the zone
+    today: UsageTotals  # finished since midnight in the zone
     window_days: int
-    window: UsageTotals  # planned in the last `window_days` days
+    window: UsageTotals  # finished in the last `window_days` days
     top_flows: list[FlowCost]  # the flows that cost most over the window, most first
 
     @property
@@ -178,14 +178,18 @@ class CostSummary:
 
 
 def cost_summary(db: Database, zone: str, now: datetime | None = None, days: int = 30, top: int = 5) -> CostSummary:
-    """The cost of the runs planned today (since midnight in `zone`) and in the last `days`
-    days, and the `top` flows by cost over those days. Two aggregates over the runs that
-    reported tokens: one row, then one row per flow."""
+    """The cost of the runs that finished today (the day in `zone`, as for budgets) and in the
+    last `days` days, and the `top` flows by cost over those days. Two aggregates over the runs
+    that reported tokens: one row, then one row per flow."""
     now = now or utcnow()
+    _day, today_since, _end = budget_day(now, zone)
     with db.read() as session:
-        today_since = bucket_start(now, Bucket.DAY, zone)
-        today = UsageTotals.of(session.execute(usage_query().where(Task.scheduled_for >= today_since)).one())
-        window = usage_query(Task.flow_id).where(Task.scheduled_for >= now - timedelta(days=days))
+        today = UsageTotals.of(session.execute(usage_query().where(Task.finished_at >= today_since)).one())
+        # Grouped by an expression, not the bare column: SQLite would otherwise walk
+        # ix_tasks_flow_finished for its order and read each run's row, 4x slower than sorting
+        # the month of ix_tasks_usage (1,000,000 runs in 60 days: 1.1 s against 0.3 s).
+        flow = func.coalesce(Task.flow_id, "").label("flow")
+        window = usage_query(flow).where(Task.finished_at >= now - timedelta(days=days))
         by_flow = {flow_id: UsageTotals.of(sums) for flow_id, *sums in session.execute(window)}
         # Most cost first; flows whose cost is unknown after the priced ones, by tokens.
         ranked = sorted(by_flow, key=lambda f: (by_flow[f].cost_usd is None, -(by_flow[f].cost_usd or 0),

@@ -1,11 +1,10 @@
 """Tokens and cost of many runs, summed in SQL (the Tasks page's charts, the overview).
 
 Only runs that reported tokens are read (`total_tokens IS NOT NULL`). The partial index
-ix_tasks_usage holds exactly those rows, by flow and planned time, with every column summed
-here: a history without usage costs nothing, and SQLite sums a month of runs per flow from the
-index alone (skipping through the few flows) instead of reading every run's row; PostgreSQL
-uses it when one flow is asked for. 450,000 runs with usage in 30 days (1,000,000 in 60):
-the overview's sums take about 0.1 s on SQLite, 0.25 s on PostgreSQL.
+ix_tasks_usage holds exactly those rows, by finish time, with every column summed here: the
+overview's sums over the runs that finished in a span read that span of the index alone (and
+nothing when no run reported usage). The charts, by planned time, are bounded like the other
+charts (a month at most).
 """
 
 from __future__ import annotations

@@ -278,7 +278,7 @@ def test_tokens_and_cost_of_real_runs_in_list_show_json_and_csv(cli, db, setting
     )
 
     lines = ok_lines(table)
-    assert (column(lines, "TOKENS", priced), column(lines, "COST", priced)) == ("1,500", "$0.000360")
+    assert (column(lines, "TOKENS", priced), column(lines, "COST", priced)) == ("1,500", "$0.00036")
     assert (column(lines, "TOKENS", unpriced), column(lines, "COST", unpriced)) == ("42", "-")
     assert (column(lines, "TOKENS", no_usage), column(lines, "COST", no_usage)) == ("-", "-")
 
@@ -293,7 +293,7 @@ def test_tokens_and_cost_of_real_runs_in_list_show_json_and_csv(cli, db, setting
     lines = ok_lines(shown_priced)
     shown = fields(lines[:lines.index("log:")])
     assert [shown[k] for k in ("tokens in", "tokens out", "tokens total", "model", "cost")] == [
-        "1,200", "300", "1,500", "gpt-4o-mini", "$0.000360"]
+        "1,200", "300", "1,500", "gpt-4o-mini", "$0.00036"]
     lines = ok_lines(shown_unpriced)
     shown = fields(lines[:lines.index("log:")])
     assert (shown["tokens total"], shown["model"]) == ("42", "llama3:8b")

@@ -1,7 +1,7 @@
-"""Tokens and cost summed in SQL: per day and flow (the Tasks page's charts) and the overview's
-cost today, over 30 days and by flow. Days begin at midnight in the display zone; runs that
-reported no usage are left out; a cost that is unknown is left out of the sums, counted, and
-never reads as 0.
+"""Tokens and cost summed in SQL: per planned day and flow (the Tasks page's charts) and the
+overview's cost today, over 30 days and by flow, counting runs when they finished (as daily
+budgets do). Days begin at midnight in the display zone; runs that reported no usage are left
+out; a cost that is unknown is left out of the sums, counted, and never reads as 0.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 
 import pytest
 
+from automagik.costs import budgets
 from automagik.services import charts, overview
 from automagik.services.tasks import TaskFilter
 from automagik.services.usage import UsageTotals
@@ -102,3 +103,16 @@ def test_no_usage_is_an_unknown_cost_not_zero(db, langflow):
     assert summary.today.cost_usd is None and summary.window.cost_usd is None
     assert summary.window.runs == 0 and summary.top_flows == [] and summary.unpriced_note is None
     assert charts.usage_per_day(db, TaskFilter(), BERLIN) == []
+
+
+def test_the_overview_counts_a_run_on_the_day_it_finished_as_the_budgets_do(db, langflow, runs):
+    # Planned at 21:00 in Berlin on the 26th, retried until 01:00 on the 27th: today's money.
+    add_task(db, TWO_OUT_ID, planned=at(26, 20), seconds=4 * 3600, tokens=(100, 100), model="gpt-4o", cost=0.25)
+    summary = overview.cost_summary(db, BERLIN, NOW)
+    assert summary.today.runs == 4 and summary.today.cost_usd == pytest.approx(0.003 + 0.25)
+    with db.read() as session:
+        spent = budgets.spent_today(session, [ECHO_ID, TWO_OUT_ID, runs], NOW, BERLIN)
+    assert summary.today.cost_usd == pytest.approx(sum(spent.values()))  # what the Flows page and budgets see
+    # The charts, like the Tasks page's other charts and filters, go by planned day.
+    by_day = charts.usage_per_day(db, TaskFilter(flow_id=TWO_OUT_ID, since=at(26, 0)), BERLIN)
+    assert [(r.start, r.usage.cost_usd) for r in by_day] == [(at(25, 23), pytest.approx(0.25)), (at(26, 23), None)]

@@ -188,7 +188,7 @@ def test_the_table_and_the_run_detail_show_tokens_model_and_cost(open_page, usag
     table = at.dataframe[0].value.set_index("id")
     shown = {name: tuple(table.loc[task_id, ["tokens", "model", "cost"]]) for name, task_id in usage_runs.items()}
     assert shown == {
-        "priced": ("1,500", "gpt-4o-mini", "$0.000360"),
+        "priced": ("1,500", "gpt-4o-mini", "$0.00036"),
         "unpriced": ("42", "llama3:8b", "-"),  # unknown, never $0
         "none": ("-", "-", "-"),
         "large": ("2,500,000", "gpt-4o", "$12.35"),
@@ -196,7 +196,7 @@ def test_the_table_and_the_run_detail_show_tokens_model_and_cost(open_page, usag
 
     at.session_state["tasks_selected_id"] = usage_runs["priced"]
     at.run()
-    assert "\nTokens: 1,200 in, 300 out, 1,500 in all; model: gpt-4o-mini; cost: $0.000360" in at.text[0].value
+    assert "\nTokens: 1,200 in, 300 out, 1,500 in all; model: gpt-4o-mini; cost: $0.00036" in at.text[0].value
     at.session_state["tasks_selected_id"] = usage_runs["unpriced"]
     at.run()
     assert "; model: llama3:8b; cost: - (no price for its model: the log says why)" in at.text[0].value

@@ -17,7 +17,7 @@ depends_on = None
 def upgrade() -> None:
     op.create_index(
         'ix_tasks_usage', 'tasks',
-        ['flow_id', 'scheduled_for', 'total_tokens', 'input_tokens', 'output_tokens', 'cost_usd'],
+        ['finished_at', 'flow_id', 'total_tokens', 'input_tokens', 'output_tokens', 'cost_usd'],
         sqlite_where=sa.text('total_tokens IS NOT NULL'), postgresql_where=sa.text('total_tokens IS NOT NULL'),
     )
 
