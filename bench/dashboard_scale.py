@@ -6,7 +6,8 @@ history, the renderer's peak memory, and a CSV export of every run.
 For each backend and size, a fresh database is seeded with bulk inserts: the test server's
 two flows, 20 schedules (one of which has never run, like a new schedule), and N runs spread
 over the last 60 days (90 % completed, 6 % failed, 4 % skipped, 5 % manual, two log lines
-each, as the daemon writes them). Then, each in its own process:
+each, as the daemon writes them; every completed run reported token usage, as an LLM flow's do,
+and one in 50 of them names a model without a price). Then, each in its own process:
 
 - render: app.py under streamlit.testing.v1.AppTest (as tests/ui does), then every page in
   pages/ twice; a page's time is `at.run()` after switching to it (the second visit is judged;
@@ -104,6 +105,8 @@ def seed(db: Database, server_url: str, runs: int) -> float:
             text = f"hello {i % 1000}"
             started = planned + timedelta(milliseconds=2) if status is not TaskStatus.SKIPPED else None
             finished = planned + timedelta(milliseconds=2 + rng.randint(1, 3000))
+            done = status is TaskStatus.COMPLETED
+            priced = i % 50 != 0
             yield {
                 "id": ids[i], "flow_id": flow,
                 # Every 20th run is manual, which leaves the 20th schedule without runs (a new one).
@@ -120,6 +123,10 @@ def seed(db: Database, server_url: str, runs: int) -> float:
                 "max_retries": 3, "timeout_seconds": None, "scheduled_for": planned, "next_retry_at": None,
                 "claimed_by": None, "lease_until": None, "created_at": planned, "started_at": started,
                 "finished_at": finished, "updated_at": finished,
+                "input_tokens": 1200 if done else None, "output_tokens": 300 if done else None,
+                "total_tokens": 1500 if done else None,
+                "model": ("gpt-4o-mini" if priced else "llama3:8b") if done else None,
+                "cost_usd": 0.00036 if done and priced else None,
             }
 
     def logs():
