@@ -161,6 +161,7 @@ class FlowCost:
 class CostSummary:
     """What runs cost, counted when they finished: on the day a daily budget counts them."""
 
+    as_of: datetime
     today: UsageTotals  # finished since midnight in the zone
     window_days: int
     window: UsageTotals  # finished in the last `window_days` days
@@ -196,6 +197,6 @@ def cost_summary(db: Database, zone: str, now: datetime | None = None, days: int
                                                 -by_flow[f].total_tokens, f))[:top]
         names = flow_names(session, ranked)
     return CostSummary(
-        today, days, sum(by_flow.values(), NO_USAGE),
+        now, today, days, sum(by_flow.values(), NO_USAGE),
         [FlowCost(flow_id, names.get(flow_id, flow_id), by_flow[flow_id]) for flow_id in ranked],
     )
