@@ -15,6 +15,7 @@ import streamlit as st
 
 from automagik.clock import utcnow
 from automagik.costfmt import format_tokens, format_usd
+from automagik.monitoring.incidents import list_open
 from automagik.scheduling import describe
 from automagik.services import charts, overview
 from automagik.services.context import AppContext
@@ -169,8 +170,15 @@ def cost_panel() -> None:
     st.caption(f"Runs count on the day they finished, as for daily budgets; as of {common.when(summary.as_of)}.")
 
 
+def incidents_panel(context: AppContext) -> None:
+    """Open incidents first: a daemon gone silent, fires overdue, a failure streak."""
+    for incident in list_open(context.db):
+        common.alert("warning", f"Incident since {common.when(incident.opened_at)}: {incident.message}.")
+
+
 def render() -> None:
     context, now = common.context(), utcnow()
+    incidents_panel(context)
     left, right = st.columns(2)
     with left:
         langflow_panel(context)
