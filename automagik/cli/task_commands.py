@@ -111,6 +111,9 @@ def show_task(context: AppContext, settings, args) -> int:
             ("planned", format_local(task.scheduled_for, zone)),
             ("started", format_local(task.started_at, zone)),
             ("finished", format_local(task.finished_at, zone)),
+            ("queued by", task.trigger),
+            ("flow version", f"LangFlow's updated_at {format_local(task.flow_updated_at, zone)}"
+             if task.flow_updated_at else None),
             ("tries", f"{task.tries} (retries allowed: {task.max_retries})"),
             ("next retry", format_local(task.next_retry_at, zone) if task.status.value == "pending" else None),
             ("tokens in", format_tokens(task.input_tokens)),

@@ -44,7 +44,7 @@ TASK_KEYS = {
 TASK_TIMES = ("scheduled_for", "next_retry_at", "lease_until", "created_at", "started_at", "finished_at", "updated_at")
 CSV_COLUMNS = ["id", "flow_id", "flow_name", "schedule_id", "status", "scheduled_for", "started_at", "finished_at",
                "duration_seconds", "tries", "input", "output", "error",
-               "input_tokens", "output_tokens", "total_tokens", "model", "cost_usd"]
+               "input_tokens", "output_tokens", "total_tokens", "model", "cost_usd", "trigger", "flow_updated_at"]
 FAILURE = "LangFlow at http://127.0.0.1:1 failed while running flow (HTTP 500): boom."
 
 
@@ -210,6 +210,7 @@ def test_export_csv_with_filters(cli, tmp_path, history):
         "input": "hello", "output": "hello back", "error": "",
         # LangFlow reported no usage: empty cells, not zeros.
         "input_tokens": "", "output_tokens": "", "total_tokens": "", "model": "", "cost_usd": "",
+        "trigger": "schedule", "flow_updated_at": "",
     }
     assert (by_id[h.failed]["status"], by_id[h.failed]["error"], by_id[h.failed]["tries"]) == ("failed", FAILURE, "4")
     assert by_id[h.skipped]["started_at"] == "" and by_id[h.skipped]["duration_seconds"] == ""
@@ -298,11 +299,13 @@ def test_tokens_and_cost_of_real_runs_in_list_show_json_and_csv(cli, db, setting
     shown = fields(lines[:lines.index("log:")])
     assert (shown["tokens total"], shown["model"]) == ("42", "llama3:8b")
     assert shown["cost"] == "- (no price for its model: the log says why)"
+    assert shown["queued by"] == "manual" and shown["flow version"].startswith("LangFlow's updated_at ")
     assert any('no price known for model "llama3:8b"' in line for line in lines[lines.index("log:"):])
 
     assert ok_lines(exported) == [f"Wrote 3 run(s) to {csv_file}."]
     rows = {row["id"]: row for row in read_csv(csv_file)}
-    cells = {task_id: [row[k] for k in CSV_COLUMNS[-5:]] for task_id, row in rows.items()}
+    cells = {task_id: [row[k] for k in ("input_tokens", "output_tokens", "total_tokens", "model", "cost_usd")] for task_id, row in rows.items()}
     assert cells[priced][:4] == ["1200", "300", "1500", "gpt-4o-mini"] and float(cells[priced][4]) == pytest.approx(0.00036)
     assert cells[unpriced] == ["12", "30", "42", "llama3:8b", ""]
     assert cells[no_usage] == ["", "", "", "", ""]
+    assert rows[priced]["trigger"] == "manual" and rows[priced]["flow_updated_at"].endswith("+00:00")
