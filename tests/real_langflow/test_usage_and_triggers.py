@@ -1,15 +1,24 @@
-"""The flows later work builds on (token usage, LangFlow's own schedule triggers), checked
-against what the real LangFlow 1.13 answers for them, and run through the product as it is.
-
-What the product does with usage and triggers is not asserted here yet; these tests pin the
-server's side that it will rely on (tests/fixtures/langflow-1.13/ holds the same answers,
-captured by tests/real_langflow/capture.py).
+"""Token usage and LangFlow's own schedule triggers against a real LangFlow 1.13: what the server
+answers for them (tests/fixtures/langflow-1.13/ holds the same answers, captured by
+tests/real_langflow/capture.py), and what the product makes of it: a run's tokens and cost
+recorded, a trigger seen by a sync and adopted.
 """
 
 from __future__ import annotations
 
-from tests.real_langflow.flows import FAKE_MODEL, FAKE_PREFIX, FAKE_USAGE, TRIGGER_CRON, TRIGGER_TIMEZONE, run_request
-from tests.real_langflow.helpers import ok, run_to_end, synced_flows
+import json
+
+from automagik.services import tasks as task_service
+from tests.real_langflow.flows import (
+    FAKE_MODEL,
+    FAKE_PREFIX,
+    FAKE_USAGE,
+    TRIGGER_CRON,
+    TRIGGER_TIMEZONE,
+    create_schedule_trigger_flow,
+    run_request,
+)
+from tests.real_langflow.helpers import log_messages, ok, run_to_end, synced_flows
 
 
 def run_raw(admin, flow, text: str) -> dict:
@@ -29,10 +38,15 @@ def test_the_usage_flow_reports_usage_and_the_model(admin, usage_flow):
         assert properties["source"] == {"id": usage_flow.others["llm"], "display_name": "Fake LLM", "source": FAKE_MODEL}
 
 
-def test_the_usage_flow_runs_through_the_product(cli, run_daemon_once, usage_flow):
+def test_a_runs_tokens_model_and_cost_are_recorded(cli, db, run_daemon_once, usage_flow):
     synced_flows(cli)
     task = run_to_end(cli, run_daemon_once, usage_flow.id, "hi")
     assert task["status"] == "completed" and task["result"]["text"] == f"{FAKE_PREFIX}hi", task
+    stored = task_service.get_task(db, task["id"]).task
+    assert (stored.input_tokens, stored.output_tokens, stored.total_tokens, stored.model) == (
+        FAKE_USAGE["input_tokens"], FAKE_USAGE["output_tokens"], FAKE_USAGE["total_tokens"], FAKE_MODEL)
+    assert stored.cost_usd is not None and stored.cost_usd > 0  # gpt-4o-mini is priced by genai-prices
+    assert any(m.startswith(f"tokens by {FAKE_MODEL}: 12 in, 30 out, 42 in all; $") for m in log_messages(task))
 
 
 def test_the_schedule_trigger_flow_has_a_trigger_that_can_be_switched(admin, trigger_flow):
@@ -55,13 +69,30 @@ def test_the_schedule_trigger_flow_has_a_trigger_that_can_be_switched(admin, tri
     assert admin.get("/api/v1/triggers").status_code == 422
 
 
-def test_the_schedule_trigger_flow_runs_through_the_product(cli, run_daemon_once, trigger_flow):
-    # Synced like any other flow; its chat branch is what an adopted schedule will run (the
-    # trigger's own branch is not reached from the Chat Input).
-    flows = synced_flows(cli)
-    roles = {c["id"]: c["role"] for c in flows[trigger_flow.id]["components"]}
-    assert roles == {trigger_flow.inputs[0]: "input", **{o: "output" for o in trigger_flow.outputs}}
-    ok(cli("flows", "sync", "--flow-id", trigger_flow.id, "--input-component", trigger_flow.inputs[0],
-           "--output-component", trigger_flow.outputs[0]))
-    task = run_to_end(cli, run_daemon_once, trigger_flow.id, "tick")
+def test_a_trigger_is_seen_by_a_sync_and_adopted(admin, cli, run_daemon_once):
+    flow = create_schedule_trigger_flow(admin)  # its own: adopting pauses the trigger in LangFlow
+    [trigger] = admin.get("/api/v1/triggers", flow_id=flow.id).json()
+    listed = synced_flows(cli, "--flow-id", flow.id, "--input-component", flow.inputs[0],
+                          "--output-component", flow.outputs[0])[flow.id]
+    [seen] = listed["langflow_triggers"]
+    assert (seen["id"], seen["kind"], seen["cron"], seen["timezone"], seen["state"]) == (
+        trigger["id"], "schedule", TRIGGER_CRON, TRIGGER_TIMEZONE, "pending")
+
+    # Scheduling the flow here too is allowed, with a warning that it would run twice.
+    scheduled = cli("schedules", "create", "--type", "interval", "--expr", "1h", flow.id)
+    ok(scheduled)
+    assert "it would run twice" in scheduled.stderr and trigger["id"] in scheduled.stderr, scheduled.output
+
+    adopted = json.loads(ok(cli("flows", "adopt-trigger", trigger["id"], "--input", '{"input": "tick"}', "--json")))
+    assert adopted["trigger_id"] == trigger["id"] and adopted["trigger"]["state"] == "paused"
+    schedule = adopted["schedule"]
+    assert (schedule["id"], schedule["schedule_type"], schedule["schedule_expr"], schedule["timezone"]) == (
+        adopted["schedule_id"], "cron", TRIGGER_CRON, TRIGGER_TIMEZONE)
+    # LangFlow no longer fires it.
+    [after] = admin.get("/api/v1/triggers", flow_id=flow.id).json()
+    assert after["state"] == "paused"
+
+    # What the adopted schedule will run: the flow's chat branch, reached from the Chat Input
+    # (the trigger's own branch is not).
+    task = run_to_end(cli, run_daemon_once, flow.id, "tick")
     assert task["status"] == "completed" and task["result"]["text"] == "tick", task
