@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Install what the tests need (Python packages, PostgreSQL, Chromium, faketime) and run the whole suite.
-# The suite starts its own throwaway PostgreSQL and LangFlow test server and stops them after.
+# Install what the tests need (Python packages, PostgreSQL, Chromium, faketime, a real LangFlow) and run
+# the whole suite. The suite starts its own throwaway PostgreSQL, LangFlow test server and real LangFlow
+# and stops them after.
 # Extra arguments go to pytest, e.g. `bash scripts/test.sh tests/scheduling -x`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +18,14 @@ ls /usr/lib/*/faketime/libfaketime.so.1 >/dev/null 2>&1 || missing+=(faketime)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "Installing Debian packages for the tests: ${missing[*]}..."
   apt_install "${missing[@]}"
+fi
+
+# tests/real_langflow/ runs against a real LangFlow, installed by uv into its own cached virtualenv
+# (outside .venv; about a minute the first time, then reused). If that is impossible (no network...),
+# those tests are skipped and pytest's output says why.
+if ! langflow_problem=$(.venv/bin/python -m tests.real_langflow.install); then
+  export AUTOMAGIK_LANGFLOW_UNAVAILABLE="${langflow_problem:-the LangFlow install failed (see its error above)}"
+  echo "warning: $AUTOMAGIK_LANGFLOW_UNAVAILABLE" >&2
 fi
 
 exec .venv/bin/python -m pytest "$@"
