@@ -15,7 +15,7 @@ import altair as alt
 import pandas as pd
 
 from automagik.costfmt import format_token_counts, format_usd
-from automagik.services.charts import Bucket, DurationStats, FlowSuccess, FlowUsage, RunCount
+from automagik.services.charts import Bucket, DurationStats, FlowChange, FlowSuccess, FlowUsage, RunCount
 from automagik.timefmt import format_local
 from pages.common import STATUS_COLOURS
 
@@ -47,9 +47,10 @@ def _time_axis(unit: Bucket, zone: str, title: str, span: tuple[datetime, dateti
 
 def runs_chart(
     counts: list[RunCount], unit: Bucket, zone: str, span: tuple[datetime, datetime] | None = None,
-    title: str = "Planned time",
+    title: str = "Planned time", changes: list[FlowChange] = (),
 ) -> alt.Chart:
-    """Runs per bucket, one bar per bucket stacked by status."""
+    """Runs per bucket, one bar per bucket stacked by status; a dashed rule where a flow changed
+    in LangFlow."""
     frame = pd.DataFrame(
         {
             "time": [_wall_time(c.start, zone) for c in counts],
@@ -58,7 +59,7 @@ def runs_chart(
             "runs": [c.runs for c in counts],
         }
     )
-    return (
+    bars = (
         alt.Chart(frame)
         .mark_bar()
         .encode(
@@ -68,6 +69,16 @@ def runs_chart(
             tooltip=[alt.Tooltip("when:N", title=f"{unit.value} from"), "status:N", alt.Tooltip("sum(runs):Q", title="runs")],
         )
     )
+    if not changes:
+        return bars
+    marks = pd.DataFrame({
+        "time": [_wall_time(c.at, zone) for c in changes],
+        "when": [format_local(c.at, zone) for c in changes],
+        "flow": [c.flow_name for c in changes],
+    })
+    rules = alt.Chart(marks).mark_rule(strokeDash=[4, 4], color="#6b7280").encode(
+        x="time:T", tooltip=[alt.Tooltip("flow:N", title="flow changed in LangFlow"), alt.Tooltip("when:N", title="at")])
+    return alt.layer(bars, rules)
 
 
 def duration_chart(

@@ -224,7 +224,10 @@ def charts_section(choice: Choice) -> None:
     )
     with runs:
         counts = charts.runs_over_time(context.db, filters, unit, zone)
-        st.altair_chart(chart_views.runs_chart(counts, unit, zone, axis))
+        changes = charts.flow_changes(context.db, filters, span.since, span.until)
+        st.altair_chart(chart_views.runs_chart(counts, unit, zone, axis, changes=changes))
+        if changes:
+            st.caption("Dashed lines: a flow changed in LangFlow (the runs before and after ran different versions).")
     with durations:
         sample = charts.duration_sample(context.db, filters)
         stats = charts.duration_percentiles(sample, unit, zone)

@@ -19,7 +19,7 @@ from sqlalchemy import ColumnElement, func, select
 
 from automagik.clock import utcnow
 from automagik.db.engine import Database
-from automagik.db.models import Task, TaskStatus
+from automagik.db.models import Flow, Task, TaskStatus
 from automagik.services.lookup import flow_names
 from automagik.services.tasks import TaskFilter
 from automagik.services.usage import UsageTotals, usage_query
@@ -153,6 +153,34 @@ def runs_over_time(db: Database, filters: TaskFilter, unit: Bucket, zone: str = 
         key = (bucket_start(start, Bucket.DAY, zone), status)
         days[key] = days.get(key, 0) + n
     return [RunCount(start, status, n) for (start, status), n in sorted(days.items())]
+
+
+@dataclass(frozen=True)
+class FlowChange:
+    at: datetime  # LangFlow's updated_at of the flow's current version
+    flow_name: str
+
+
+def flow_changes(db: Database, filters: TaskFilter, since: datetime, until: datetime) -> list[FlowChange]:
+    """When the flows charted last changed in LangFlow, where that falls in [since, until): the
+    runs before and after it ran different versions (each run keeps its own, flow_updated_at).
+    Read from the flows table: one row per flow, however many runs."""
+    query = select(Flow.name, Flow.data["updated_at"].as_string()).where(Flow.removed_at.is_(None))
+    if filters.flow_id:
+        query = query.where(Flow.id == filters.flow_id)
+    changes = []
+    with db.read() as session:
+        for name, stamp in session.execute(query):
+            try:
+                moment = datetime.fromisoformat(stamp) if stamp else None
+            except ValueError:
+                continue
+            if moment is None:
+                continue
+            moment = moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+            if since <= moment < until:
+                changes.append(FlowChange(moment, name))
+    return sorted(changes, key=lambda change: change.at)
 
 
 @dataclass(frozen=True)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pyarrow as pa
 import pytest
+from sqlalchemy import update
 
 from automagik.clock import utcnow
-from automagik.db.models import TaskStatus
+from automagik.db.models import Flow, TaskStatus
 from automagik.services import schedules as schedule_service
 from automagik.services import tasks as task_service
 from tests.services.helpers import ECHO_ID, TWO_OUT_ID
@@ -225,3 +227,18 @@ def test_without_usage_the_cost_tab_says_so(open_page, history):
     at = open_page("tasks")
     assert len(vega_charts(at)) == 3  # runs, durations, success rate; no usage to chart
     assert any(i.value.startswith("No run that matches reported token usage") for i in at.info)
+
+
+def test_the_runs_chart_marks_when_a_flow_changed_in_langflow(open_page, db, history):
+    changed = utcnow() - timedelta(minutes=20)
+    with db.write() as session:
+        flow = session.get(Flow, ECHO_ID)
+        flow.data = {**flow.data, "updated_at": changed.isoformat()}
+        session.execute(update(Flow).where(Flow.id == TWO_OUT_ID).values(data={"components": []}))
+    at = open_page("tasks")
+    spec = vega_charts(at)[0].proto.spec
+    assert '"rule"' in spec and "flow changed in LangFlow" in spec
+    assert any("Dashed lines: a flow changed in LangFlow" in c.value for c in at.caption)
+    chart = vega_charts(at)[0]
+    datasets = [pa.ipc.open_stream(d.data.data).read_pandas() for d in chart.proto.datasets]
+    assert any(list(frame.get("flow", [])) == [ECHO_NAME] for frame in datasets)  # TwoOut has no change to mark
