@@ -77,12 +77,6 @@ def budgets_reached(session, budgets: dict[str, tuple[str, float]], now: datetim
     }
 
 
-def flow_budgets(session) -> dict[str, tuple[str, float]]:
-    """Every flow with a daily budget: {flow_id: (name, budget)} (a small table, read whole)."""
-    rows = session.execute(select(Flow.id, Flow.name, Flow.daily_budget_usd).where(Flow.daily_budget_usd.is_not(None)))
-    return {flow_id: (name, budget) for flow_id, name, budget in rows}
-
-
 def claim_budget_alert(session, reached: BudgetReached) -> bool:
     """True for the one caller (of any daemon) that is to alert about this flow today: the
     flow row remembers the day its alert went out (compare-and-set)."""

@@ -16,11 +16,11 @@ from sqlalchemy import and_, bindparam, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
-from automagik.costs.budgets import budgets_reached, flow_budgets
+from automagik.costs.budgets import budgets_reached
 from automagik.costs.prices import RunCost
 from automagik.db.engine import Database
 from automagik.db.models import Flow, LogLevel, Task, TaskStatus
-from automagik.runs.limits import ServerLimits, note_held, note_starts, read_limits
+from automagik.runs.limits import ServerLimits, note_held, note_starts, read_flow_rules, read_limits
 from automagik.runs.states import LogLine, RetryPolicy, Transition, log_row, sole_source, sources, target, write_logs
 
 
@@ -162,7 +162,8 @@ def _claim(
     )
     if dialect == "postgresql":
         candidates = candidates.with_for_update(skip_locked=True, of=Task)
-    limits = read_limits(session, dialect, server_limits, now)
+    rules = read_flow_rules(session)
+    limits = read_limits(session, dialect, server_limits, now, rules)
     # At most one task per schedule, the earliest. Candidates come in windows of twice what is
     # wanted; a schedule seen once is left out of the next window, so a queue of one
     # schedule's runs (catch-up, manual runs) cannot fill the windows and hold back the rest.
@@ -198,7 +199,7 @@ def _claim(
     if limits:
         note_held(session, limits, now)
         held = len(limits.held)
-    chosen = _skip_fires_over_budget(session, chosen, now, zone)
+    chosen = _skip_fires_over_budget(session, chosen, rules.budgets, now, zone)
     if not chosen:
         return [], held
     table = Task.__table__  # Core, not the ORM: this runs for every batch of runs
@@ -231,11 +232,11 @@ def _claim(
     return sorted((_claimed(*row) for row in rows), key=lambda c: c.run_at), held
 
 
-def _skip_fires_over_budget(session, chosen: list[str], now: datetime, zone: str) -> list[str]:
+def _skip_fires_over_budget(session, chosen: list[str], budgets: dict[str, tuple[str, float]], now: datetime,
+                            zone: str) -> list[str]:
     """Queued fires, never tried, of a flow whose daily budget ran out since they were queued
     (a catch-up queues many at once) are skipped with the reason instead of run."""
-    budgets = flow_budgets(session) if chosen else {}
-    if not budgets:
+    if not chosen or not budgets:
         return chosen
     fires = session.execute(
         select(Task.id, Task.flow_id)

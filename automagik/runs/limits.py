@@ -74,11 +74,26 @@ class LimitState:
         return True
 
 
-def read_limits(session, dialect: str, server: ServerLimits, now: datetime) -> LimitState | None:
+@dataclass(frozen=True)
+class FlowRules:
+    """The flows' own limits and budgets, read once per claim (one query over a small table)."""
+
+    max_concurrency: dict[str, int]
+    budgets: dict[str, tuple[str, float]]  # flow id -> (name, daily budget in USD)
+
+
+def read_flow_rules(session) -> FlowRules:
+    rows = session.execute(
+        select(Flow.id, Flow.name, Flow.max_concurrency, Flow.daily_budget_usd)
+        .where((Flow.max_concurrency.is_not(None)) | (Flow.daily_budget_usd.is_not(None)))).all()
+    return FlowRules({flow_id: limit for flow_id, _, limit, _ in rows if limit is not None},
+                     {flow_id: (name, budget) for flow_id, name, _, budget in rows if budget is not None})
+
+
+def read_limits(session, dialect: str, server: ServerLimits, now: datetime, rules: FlowRules) -> LimitState | None:
     """The limits and what runs against them now; None when there are no limits at all (the
     claim then takes no lock and counts nothing)."""
-    flow_limits = dict(session.execute(
-        select(Flow.id, Flow.max_concurrency).where(Flow.max_concurrency.is_not(None))).all())
+    flow_limits = dict(rules.max_concurrency)
     if not flow_limits and server.max_concurrency is None and server.rate_per_minute is None:
         return None
     if dialect == "postgresql":
