@@ -1,13 +1,17 @@
 """Showing tokens and money to people: one rule for the CLI and every page.
 
-Money is written by automagik.costs.budgets.usd, the rule the budgets' reasons and alerts use
-too; here an unknown amount becomes "-", never "$0.00" (a run whose model has no price did cost
-something). Machine-readable output (--json, CSV) keeps the raw numbers.
+Money is written by `usd`, also in the budgets' reasons, alerts and task logs; an unknown
+amount becomes "-", never "$0.00" (a run whose model has no price did cost something). Machine-readable output (--json, CSV) keeps the raw numbers.
 """
 
 from __future__ import annotations
 
-from automagik.costs.budgets import usd
+def usd(amount: float) -> str:
+    """Dollars to the cent, or to four significant digits below a cent (LLM runs cost little)."""
+    if amount == 0 or abs(amount) >= 0.01:
+        return f"${amount:,.2f}"
+    return f"${amount:.4g}" if abs(amount) >= 1e-4 else f"${amount:.2e}"
+
 
 UNKNOWN = "-"
 # What to do about runs whose cost is unknown, wherever they are counted.

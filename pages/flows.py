@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from automagik.costs.budgets import usd
+from automagik.costfmt import usd
 from automagik.db.models import Flow
 from automagik.services import flows as flow_service
 from automagik.services import tasks as task_service

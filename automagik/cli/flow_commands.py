@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from automagik.cli.output import info, print_fields, print_json, print_table
-from automagik.costs.budgets import usd
+from automagik.costfmt import usd
 from automagik.langflow import display_url
 from automagik.services import flows as flow_service
 from automagik.services import tasks as task_service

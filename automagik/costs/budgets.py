@@ -16,6 +16,7 @@ from typing import Collection
 
 from sqlalchemy import func, select, update
 
+from automagik.costfmt import usd
 from automagik.db.models import Flow, Task
 from automagik.scheduling import load_zone
 
@@ -33,13 +34,6 @@ class BudgetReached:
     @property
     def reason(self) -> str:
         return f"daily budget of {usd(self.budget_usd)} reached ({usd(self.spent_usd)} spent)"
-
-
-def usd(amount: float) -> str:
-    """Dollars to the cent, or to four significant digits below a cent (LLM runs cost little)."""
-    if amount == 0 or abs(amount) >= 0.01:
-        return f"${amount:,.2f}"
-    return f"${amount:.4g}" if abs(amount) >= 1e-4 else f"${amount:.2e}"
 
 
 def today(now: datetime, zone: str) -> tuple[str, datetime, datetime]:

@@ -16,7 +16,8 @@ from typing import Iterable
 
 import requests
 
-from automagik.costs.budgets import BudgetReached, usd
+from automagik.costfmt import usd
+from automagik.costs.budgets import BudgetReached
 from automagik.db.models import TaskStatus
 from automagik.monitoring.incidents import Change
 from automagik.runs.leases import Recorded

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Callable
 
 from automagik.clock import utcnow
+from automagik.costfmt import usd
 from automagik.costs.prices import PriceTable, RunCost
 from automagik.daemon.settings import DaemonSettings
 from automagik.db.models import LogLevel
@@ -99,7 +100,7 @@ class TaskRunner:
 
 def describe_cost(cost: RunCost) -> str:
     model = f" by {cost.model}" if cost.model else ""
-    price = f"${cost.cost_usd:.6f}" if cost.cost_usd is not None else "cost unknown"
+    price = usd(cost.cost_usd) if cost.cost_usd is not None else "cost unknown"
     return (f"tokens{model}: {cost.input_tokens} in, {cost.output_tokens} out, "
             f"{cost.total_tokens} in all; {price}")
 

@@ -11,7 +11,8 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pytest
 from sqlalchemy import select
 
-from automagik.costs.budgets import today, usd
+from automagik.costfmt import usd
+from automagik.costs.budgets import today
 from automagik.daemon.alerts import wait_for_alerts
 from automagik.daemon.loop import LOOK_AHEAD, Daemon
 from automagik.daemon.runner import TaskRunner

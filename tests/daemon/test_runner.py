@@ -108,7 +108,7 @@ def test_a_run_records_the_tokens_and_cost_its_answer_reports(ready, langflow, f
     stored = detail.task
     assert (stored.input_tokens, stored.output_tokens, stored.total_tokens, stored.model) == (1200, 300, 1500, "gpt-4o-mini")
     assert stored.cost_usd == pytest.approx((1200 * 0.15 + 300 * 0.60) / 1e6)
-    assert "tokens by gpt-4o-mini: 1200 in, 300 out, 1500 in all; $0.000360" in [line.message for line in detail.logs]
+    assert "tokens by gpt-4o-mini: 1200 in, 300 out, 1500 in all; $0.00036" in [line.message for line in detail.logs]
 
 
 def test_a_model_without_a_price_keeps_its_tokens_and_says_why_in_the_log(ready, langflow, frozen_clock, tmp_path):
