@@ -50,6 +50,8 @@ LIST_NO_KEY_DETAIL = _MISC["list_no_key"]["body"]["detail"]
 CHAT_CONFLICT_DETAIL = _MISC["input_and_tweak_conflict"]["body"]["detail"]
 TEXT_CONFLICT_DETAIL = CHAT_CONFLICT_DETAIL.replace("chat input", "text input")
 BAD_BEARER_DETAIL = "Could not validate credentials"
+#: A trigger row as LangFlow 1.13 lists it right after saving a flow with a ScheduleTrigger node.
+TRIGGER_ROW = json.loads((FIXTURES_DIR / "triggers_responses.json").read_text())["list_after_save"]["body"][0]
 SERVER_ERROR_TRACEBACK = 'Traceback (most recent call last):\n  File "graph/base.py", line 1\nRuntimeError: boom'
 
 INPUT_TYPES = {"ChatInput", "TextInput", "Webhook"}
@@ -216,11 +218,13 @@ class _StoredFlow:
 
 
 def _fixture_nodes() -> dict[str, dict]:
-    """The captured ChatInput / ChatOutput nodes, as templates for :meth:`FakeLangFlow.add_flow`."""
+    """The captured nodes (ChatInput, ChatOutput, the Fake LLM custom component, ScheduleTrigger),
+    as templates for :meth:`FakeLangFlow.add_flow`."""
     nodes = {}
-    for flow in json.loads((FIXTURES_DIR / "flows_list.json").read_text()):
-        for node in flow["data"]["nodes"]:
-            nodes.setdefault(node["data"]["type"], node)
+    for name in ("flows_list.json", "flows_usage_and_trigger.json"):
+        for flow in json.loads((FIXTURES_DIR / name).read_text()):
+            for node in flow["data"]["nodes"]:
+                nodes.setdefault(node["data"]["type"], node)
     return nodes
 
 
@@ -410,18 +414,18 @@ class FakeLangFlow:
         it when the flow is saved (shape as served: see tests/fixtures/langflow-1.13); returns its id."""
         node_id = f"ScheduleTrigger-{uuid.uuid4().hex[:5]}"
         trigger_id = str(uuid.uuid4())
-        stamp = datetime.now(timezone.utc).isoformat()
+        stamp = datetime.now(timezone.utc).replace(tzinfo=None).isoformat(timespec="seconds")  # UTC, no offset
         with self._lock:
             stored = self._flows[flow_id]
             raw = copy.deepcopy(stored.raw)
             raw["data"]["nodes"].append(self._node(node_id))
             self._flows = {**self._flows, flow_id: _StoredFlow(raw, _FlowGraph(raw), stored.example, stored.llm)}
             self.triggers[trigger_id] = {
-                "id": trigger_id, "flow_id": flow_id, "name": "Schedule Trigger", "kind": "schedule",
+                **copy.deepcopy(TRIGGER_ROW),
+                "id": trigger_id, "flow_id": flow_id, "user_id": raw.get("user_id"), "name": f"Schedule {cron}",
                 "node_id": node_id, "config": {"cron": cron, "timezone": zone, "catchup_policy": catchup_policy,
                                                "share_session": False},
-                "state": state, "concurrency_limit": 1, "max_attempts": 1, "next_fire_at": None,
-                "last_fired_at": None, "last_error": None, "created_at": stamp, "updated_at": stamp,
+                "state": state, "next_fire_at": None, "created_at": stamp, "updated_at": stamp,
             }
         return trigger_id
 
@@ -549,12 +553,13 @@ class FakeLangFlow:
             if parts[1] == "disable" and self.trigger_disable_status:
                 return self._reply(handler, method, path, self.trigger_disable_status,
                                    {"detail": "Trigger in state 'dead' cannot be disabled."})
-            with self._lock:
+            with self._lock:  # not held while replying: _reply takes it too
                 row = self.triggers.get(parts[0])
-                if row is None:
-                    return self._reply(handler, method, path, 404, {"detail": "Trigger not found"})
-                row["state"] = "paused" if parts[1] == "disable" else "active"
-                answer = copy.deepcopy(row)
+                if row is not None:
+                    row["state"] = "paused" if parts[1] == "disable" else "active"
+                    answer = copy.deepcopy(row)
+            if row is None:
+                return self._reply(handler, method, path, 404, {"detail": "Trigger not found"})
             return self._reply(handler, method, path, 200, answer)
         return self._reply(handler, method, path, 404 if method == "GET" else 405, {"detail": "Not Found"})
 

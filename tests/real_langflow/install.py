@@ -79,9 +79,9 @@ def _run(command: list[str], what: str) -> None:
         raise InstallFailed(f"{what} failed: {said}")
 
 
-def install(venv: Path | None = None) -> Path:
+def install() -> Path:
     """Make sure the LangFlow virtualenv is there; return its python. Safe to run concurrently."""
-    venv = venv or venv_dir()
+    venv = venv_dir()
     venv.parent.mkdir(parents=True, exist_ok=True)
     # Two suites starting at once (two worktrees) must not build the same virtualenv together.
     with open(venv.parent / f"{venv.name}.lock", "w") as lock:

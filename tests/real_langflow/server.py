@@ -178,17 +178,17 @@ class LangFlowAdmin:
             raise RuntimeError(f"LangFlow refused {what}: HTTP {answer.status_code} {answer.text[:300]}")
         return answer.json()
 
-    def get(self, path: str, *, with_key: bool = True, **params) -> requests.Response:
-        """GET as the product would (``x-api-key``), or with the login session."""
+    def get(self, path: str, **params) -> requests.Response:
+        """GET as the product does: with the API key alone."""
         return self.http.request("GET", self.url + path, params=params or None, timeout=self.timeout,
-                                 headers=self.key_headers() if with_key else None)
+                                 headers=self._key_only())
 
-    def post(self, path: str, body: Any = None, *, with_key: bool = True) -> requests.Response:
-        return self.http.request("POST", self.url + path, json=body, timeout=self.timeout,
-                                 headers=self.key_headers() if with_key else None)
+    def post(self, path: str, body: Any = None) -> requests.Response:
+        """POST as the product does: with the API key alone."""
+        return self.http.request("POST", self.url + path, json=body, timeout=self.timeout, headers=self._key_only())
 
-    def key_headers(self) -> dict[str, str]:
-        # The login session's Bearer header is dropped: LangFlow must see the key alone.
+    def _key_only(self) -> dict[str, str | None]:
+        # None drops the login session's Bearer header from the request: LangFlow sees the key alone.
         return {"x-api-key": self.api_key, "Authorization": None}
 
     def component_template(self, component_type: str) -> dict:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 
-from automagik.services import tasks as task_service
 from tests.real_langflow.flows import (
     FAKE_MODEL,
     FAKE_PREFIX,
@@ -38,14 +37,12 @@ def test_the_usage_flow_reports_usage_and_the_model(admin, usage_flow):
         assert properties["source"] == {"id": usage_flow.others["llm"], "display_name": "Fake LLM", "source": FAKE_MODEL}
 
 
-def test_a_runs_tokens_model_and_cost_are_recorded(cli, db, run_daemon_once, usage_flow):
+def test_a_runs_tokens_model_and_cost_are_recorded(cli, run_daemon_once, usage_flow):
     synced_flows(cli)
     task = run_to_end(cli, run_daemon_once, usage_flow.id, "hi")
     assert task["status"] == "completed" and task["result"]["text"] == f"{FAKE_PREFIX}hi", task
-    stored = task_service.get_task(db, task["id"]).task
-    assert (stored.input_tokens, stored.output_tokens, stored.total_tokens, stored.model) == (
-        FAKE_USAGE["input_tokens"], FAKE_USAGE["output_tokens"], FAKE_USAGE["total_tokens"], FAKE_MODEL)
-    assert stored.cost_usd is not None and stored.cost_usd > 0  # gpt-4o-mini is priced by genai-prices
+    assert {key: task[key] for key in FAKE_USAGE} == FAKE_USAGE and task["model"] == FAKE_MODEL
+    assert task["cost_usd"] is not None and task["cost_usd"] > 0  # gpt-4o-mini is priced by genai-prices
     assert any(m.startswith(f"tokens by {FAKE_MODEL}: 12 in, 30 out, 42 in all; $") for m in log_messages(task))
 
 

@@ -20,7 +20,7 @@ def test_a_sync_reads_the_triggers_of_flows_holding_a_schedule_trigger_only(db, 
     report = synced(db, langflow)
     echo = flow_service.get_flow(db, ECHO_ID)
     assert echo.langflow_triggers == [{
-        "id": trigger_id, "name": "Schedule Trigger", "kind": "schedule", "state": "active", "next_fire_at": None,
+        "id": trigger_id, "name": "Schedule 0 9 * * 1-5", "kind": "schedule", "state": "active", "next_fire_at": None,
         "last_fired_at": None, "last_error": None, "cron": "0 9 * * 1-5", "timezone": "Europe/Lisbon",
         "catchup_policy": "skip",
     }]
