@@ -43,16 +43,11 @@ def failure_payload(*, task_id: str, flow_id: str, flow_name: str, schedule_id: 
 def alert_failures(url: str | None, changes: Iterable[Recorded]) -> list[threading.Thread]:
     """One alert per task that a transition left failed for good; returns the threads sending
     them (a process about to exit waits for them, see wait_for_alerts)."""
-    threads = []
-    for change in changes:
-        if change.status is TaskStatus.FAILED:
-            thread = send_alert_in_background(url, failure_payload(
-                task_id=change.task_id, flow_id=change.flow_id, flow_name=change.flow_name,
-                schedule_id=change.schedule_id, error=change.error or "", tries=change.tries,
-            ))
-            if thread is not None:
-                threads.append(thread)
-    return threads
+    return send_all(url, [
+        failure_payload(task_id=change.task_id, flow_id=change.flow_id, flow_name=change.flow_name,
+                        schedule_id=change.schedule_id, error=change.error or "", tries=change.tries)
+        for change in changes if change.status is TaskStatus.FAILED
+    ])
 
 
 def budget_payload(reached: BudgetReached) -> dict:
@@ -70,8 +65,7 @@ def budget_payload(reached: BudgetReached) -> dict:
 
 def alert_budgets(url: str | None, reached: Iterable[BudgetReached]) -> list[threading.Thread]:
     """One alert per flow whose budget this daemon was the first to find reached today."""
-    threads = [send_alert_in_background(url, budget_payload(flow)) for flow in reached]
-    return [thread for thread in threads if thread is not None]
+    return send_all(url, [budget_payload(flow) for flow in reached])
 
 
 def paused_payload(paused: PausedSchedule) -> dict:
@@ -87,8 +81,7 @@ def paused_payload(paused: PausedSchedule) -> dict:
 
 def alert_paused_schedules(url: str | None, paused: Iterable[PausedSchedule]) -> list[threading.Thread]:
     """One alert per schedule a flow sync paused (it was active until then)."""
-    threads = [send_alert_in_background(url, paused_payload(schedule)) for schedule in paused]
-    return [thread for thread in threads if thread is not None]
+    return send_all(url, [paused_payload(schedule) for schedule in paused])
 
 
 def incident_payload(change: Change) -> dict:
@@ -100,8 +93,7 @@ def incident_payload(change: Change) -> dict:
 
 def alert_incidents(url: str | None, changes: Iterable[Change]) -> list[threading.Thread]:
     """One alert per incident this daemon opened or cleared."""
-    threads = [send_alert_in_background(url, incident_payload(change)) for change in changes]
-    return [thread for thread in threads if thread is not None]
+    return send_all(url, [incident_payload(change) for change in changes])
 
 
 def wait_for_alerts(threads: Iterable[threading.Thread], seconds: float = sum(ALERT_TIMEOUT) + 1) -> None:
@@ -130,6 +122,12 @@ def _subject(payload: dict) -> str:
         if payload.get(f"{kind}_id"):
             return f"{kind} {payload[f'{kind}_id']}"
     return "?"
+
+
+def send_all(url: str | None, payloads: list[dict]) -> list[threading.Thread]:
+    """Each payload posted from a thread of its own; the threads (none without a URL)."""
+    threads = [send_alert_in_background(url, payload) for payload in payloads]
+    return [thread for thread in threads if thread is not None]
 
 
 def send_alert_in_background(url: str | None, payload: dict) -> threading.Thread | None:

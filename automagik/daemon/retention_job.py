@@ -1,5 +1,4 @@
-"""AUTOMAGIK_RETENTION_DAYS: every hour the daemon that keeps flows current (see flow_sync)
-also deletes finished runs planned longer ago than that, with their log lines, in small
+"""AUTOMAGIK_RETENTION_DAYS: every hour the leading daemon (leader.py) deletes finished runs planned longer ago than that, with their log lines, in small
 batches (automagik.runs.retention), in a thread of its own; and forgets daemons not seen
 for a week. At most MAX_PER_RUN runs an hour, so enabling it on a large history spreads the
 work instead of holding the database for minutes."""
@@ -11,7 +10,7 @@ import threading
 from datetime import timedelta
 
 from automagik.clock import utcnow
-from automagik.daemon.flow_sync import syncing_daemon
+from automagik.daemon.leader import LeaderJob
 from automagik.db.engine import Database
 from automagik.runs.retention import prune_daemon_rows, prune_tasks
 
@@ -20,20 +19,16 @@ MAX_PER_RUN = 50_000
 DAEMON_ROWS_KEPT = timedelta(days=7)
 
 
-class RetentionJob:
+class RetentionJob(LeaderJob):
+    name = "retention"
+
     def __init__(self, daemon_id: str, db: Database, days: float, heartbeat_seconds: float,
                  stopping: threading.Event) -> None:
-        self.daemon_id, self.db, self.days = daemon_id, db, days
-        self.heartbeat_seconds, self.stopping = heartbeat_seconds, stopping
-        self._thread: threading.Thread | None = None
+        super().__init__(daemon_id, db, heartbeat_seconds, stopping)
+        self.days = days
 
-    def due(self) -> None:
-        if self._thread is not None and self._thread.is_alive():
-            return
-        if syncing_daemon(self.db, self.heartbeat_seconds) != self.daemon_id:
-            return
-        self._thread = threading.Thread(target=self.prune, name="retention", daemon=True)
-        self._thread.start()
+    def work(self) -> None:
+        self.prune()
 
     def prune(self) -> None:
         now = utcnow()
@@ -47,7 +42,3 @@ class RetentionJob:
         if deleted or forgotten:
             log.info("retention: deleted %d run(s) older than %g day(s) and %d old daemon row(s)",
                      deleted, self.days, forgotten)
-
-    def join(self, timeout: float) -> None:
-        if self._thread is not None:
-            self._thread.join(timeout)

@@ -3,10 +3,7 @@ manual runs refused unless forced, runs again the next day (in TIMEZONE)."""
 
 from __future__ import annotations
 
-import json
-import threading
 from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 from sqlalchemy import select
@@ -26,6 +23,7 @@ from automagik.services.errors import BudgetExceeded, InvalidInput
 from automagik.services.schedules import ScheduleSpec, create_schedule
 from tests.langflow_server import LLMUsage
 from tests.services.helpers import client_for, synced
+from tests.support.webhook import WebhookReceiver
 
 UTC = timezone.utc
 ZONE = "Europe/Berlin"  # the suite's TIMEZONE: 2026-11-27 09:00 UTC is 10:00 there
@@ -149,39 +147,24 @@ def test_runs_of_unknown_cost_count_as_nothing(db, langflow, frozen_clock):
     assert _run(db, langflow, frozen_clock.now, flow_id=flow_id).status is TaskStatus.COMPLETED  # not refused
 
 
-class _Webhook(BaseHTTPRequestHandler):
-    received: list = []
-
-    def do_POST(self):  # noqa: N802 - http.server's naming
-        _Webhook.received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-        self.send_response(200)
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
-
-
 def test_two_daemons_post_the_days_budget_alert_once(db, settings, langflow, frozen_clock, costly):
-    server = HTTPServer(("127.0.0.1", 0), _Webhook)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    _Webhook.received = []
     create_schedule(db, ScheduleSpec(costly, "interval", "1m", '{"input": "x"}'))
     _run(db, langflow, frozen_clock.now, flow_id=costly)
     _run(db, langflow, frozen_clock.now, flow_id=costly)
-    options = DaemonSettings(alert_webhook_url=f"http://127.0.0.1:{server.server_port}/hook")
-    daemons = [Daemon(settings, options, db=db, client_factory=lambda: client_for(langflow)) for _ in range(2)]
-    try:
-        for minute in (1, 2):
-            frozen_clock.now += timedelta(minutes=1)
+    with WebhookReceiver() as hook:
+        options = DaemonSettings(alert_webhook_url=hook.url)
+        daemons = [Daemon(settings, options, db=db, client_factory=lambda: client_for(langflow)) for _ in range(2)]
+        try:
+            for _minute in (1, 2):
+                frozen_clock.now += timedelta(minutes=1)
+                for daemon in daemons:
+                    daemon.tick()
             for daemon in daemons:
-                daemon.tick()
-        for daemon in daemons:
-            wait_for_alerts(daemon._alerts)
-    finally:
-        for daemon in daemons:
-            daemon.pool.close()
-        server.shutdown()
-    [alert] = _Webhook.received
+                wait_for_alerts(daemon._alerts)
+        finally:
+            for daemon in daemons:
+                daemon.pool.close()
+    [alert] = hook.take()
     assert alert["flow_id"] == costly and alert["day"] == "2026-11-27" and alert["daily_budget_usd"] == 0.0006
     assert alert["text"] == ('Automagik: flow "Digest" reached its daily budget of $0.0006 ($0.00072 spent on '
                              "2026-11-27): its further fires that day are skipped; runs resume the next day")

@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 import threading
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
 from automagik.clock import utcnow
 from automagik.daemon import heartbeat
-from automagik.daemon.flow_sync import FlowSync, syncing_daemon
+from automagik.daemon.flow_sync import FlowSync
+from automagik.daemon.leader import leading_daemon
 from automagik.daemon.alerts import wait_for_alerts
 from automagik.daemon.loop import Daemon
 from automagik.daemon.settings import DaemonSettings, daemon_settings
@@ -22,6 +22,7 @@ from automagik.services import flows as flow_service
 from automagik.services import schedules as schedule_service
 from tests.daemon.process_helpers import wait_until
 from tests.services.helpers import ECHO_ID, TWO_OUT_ID, client_for, synced
+from tests.support.webhook import WebhookReceiver
 
 
 def _identity(name, started):
@@ -32,30 +33,15 @@ def test_the_live_daemon_that_started_first_is_the_one_that_syncs(db):
     now = utcnow()
     for name, started, seen in (("old-but-silent", -300, -60), ("first", -100, 0), ("second", -50, 0)):
         heartbeat.beat(db, _identity(name, now + timedelta(seconds=started)), now + timedelta(seconds=seen), 0)
-    assert syncing_daemon(db, heartbeat_seconds=5) == "first"
+    assert leading_daemon(db, heartbeat_seconds=5) == "first"
     heartbeat.mark_stopped(db, _identity("first", now), now)
-    assert syncing_daemon(db, heartbeat_seconds=5) == "second"
-
-
-class _Webhook(BaseHTTPRequestHandler):
-    received: list = []
-
-    def do_POST(self):  # noqa: N802 - http.server's naming
-        _Webhook.received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-        self.send_response(200)
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
+    assert leading_daemon(db, heartbeat_seconds=5) == "second"
 
 
 @pytest.fixture
 def webhook():
-    server = HTTPServer(("127.0.0.1", 0), _Webhook)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    _Webhook.received = []
-    yield f"http://127.0.0.1:{server.server_port}/hook"
-    server.shutdown()
+    with WebhookReceiver() as receiver:
+        yield receiver
 
 
 def _without_output(langflow, flow_id, component):
@@ -71,7 +57,7 @@ def test_a_vanished_component_pauses_its_schedules_with_the_reason_and_alerts_on
     schedule = schedule_service.create_schedule(db, schedule_service.ScheduleSpec(TWO_OUT_ID, "interval", "5m"))
     _without_output(langflow, TWO_OUT_ID, "ChatOutput-tw004")
     threads: list[threading.Thread] = []
-    sync = FlowSync("d1", db, lambda: client_for(langflow), 5, webhook, threads.extend)
+    sync = FlowSync("d1", db, lambda: client_for(langflow), 5, webhook.url, threads.extend)
     sync.sync()
     sync.sync()  # nothing new: no second alert
     wait_for_alerts(threads)
@@ -79,7 +65,7 @@ def test_a_vanished_component_pauses_its_schedules_with_the_reason_and_alerts_on
     paused = schedule_service.get_schedule(db, schedule.id)
     reason = 'the chosen output component ChatOutput-tw004 of flow "TwoOut 1a87" no longer exists in LangFlow'
     assert (paused.status, paused.paused_reason) == (ScheduleStatus.PAUSED, reason)
-    [alert] = _Webhook.received
+    [alert] = webhook.take()
     assert (alert["schedule_id"], alert["flow_id"], alert["reason"]) == (schedule.id, TWO_OUT_ID, reason)
     assert alert["text"].startswith(f"Automagik: schedule {schedule.id} paused: {reason}")
 
@@ -146,14 +132,14 @@ def test_a_sync_caught_by_shutdown_writes_nothing_whose_alert_would_be_lost(db, 
         client.list_flows = list_flows
         return client
 
-    daemon = Daemon(settings, DaemonSettings(alert_webhook_url=webhook), db=db, client_factory=slow_client)
+    daemon = Daemon(settings, DaemonSettings(alert_webhook_url=webhook.url), db=db, client_factory=slow_client)
     daemon.beat()  # the only live daemon: the one that syncs
     daemon.flow_sync.due()
     assert listing.wait(10)
     threading.Thread(target=lambda: (daemon._stopping.wait(10), answer.set()), daemon=True).start()
     daemon._shutdown()
     assert not daemon.flow_sync._thread.is_alive()
-    assert schedule_service.get_schedule(db, schedule.id).status is ScheduleStatus.ACTIVE and _Webhook.received == []
+    assert schedule_service.get_schedule(db, schedule.id).status is ScheduleStatus.ACTIVE and webhook.take() == []
 
 
 def test_an_empty_answer_from_langflow_pauses_nothing(db, langflow):

@@ -4,10 +4,7 @@ when cleared, however many daemons watch."""
 
 from __future__ import annotations
 
-import json
-import threading
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 from sqlalchemy import update
@@ -23,78 +20,68 @@ from automagik.runs.leases import claim_tasks
 from automagik.services import schedules as schedule_service
 from automagik.services import tasks as task_service
 from tests.services.helpers import ECHO_ID, client_for, synced
-
-
-class _Webhook(BaseHTTPRequestHandler):
-    received: list = []
-
-    def do_POST(self):  # noqa: N802 - http.server's naming
-        _Webhook.received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-        self.send_response(200)
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
+from tests.support.webhook import WebhookReceiver
 
 
 @pytest.fixture
-def daemons(db, langflow, settings, frozen_clock):
+def hook():
+    with WebhookReceiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture
+def daemons(db, langflow, settings, frozen_clock, hook):
     """Two daemons watching one database, both posting to a real local webhook."""
     synced(db, langflow)
-    server = HTTPServer(("127.0.0.1", 0), _Webhook)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    _Webhook.received = []
-    options = DaemonSettings(alert_webhook_url=f"http://127.0.0.1:{server.server_port}/hook", heartbeat_seconds=5)
+    options = DaemonSettings(alert_webhook_url=hook.url, heartbeat_seconds=5)
     made = [Daemon(settings, options, db=db, client_factory=lambda: client_for(langflow)) for _ in range(2)]
     yield made
     for daemon in made:
         daemon.pool.close()
-    server.shutdown()
 
 
-def _watch(daemons):
+def _watch(daemons, hook):
     for daemon in daemons:
         daemon.beat()
     for daemon in daemons:
         daemon.watch()
     for daemon in daemons:
         wait_for_alerts(daemon._alerts)
-    received, _Webhook.received = _Webhook.received, []
-    return received
+    return hook.take()
 
 
-def test_a_daemon_gone_silent_alerts_once_and_once_more_when_it_is_back(db, daemons, frozen_clock):
+def test_a_daemon_gone_silent_alerts_once_and_once_more_when_it_is_back(db, daemons, frozen_clock, hook):
     silent = heartbeat.DaemonIdentity("silent:7:abc", "far", 7, "test", 8, frozen_clock.now)
     heartbeat.beat(db, silent, frozen_clock.now, 0)
-    assert _watch(daemons) == []
+    assert _watch(daemons, hook) == []
     frozen_clock.advance(seconds=16)  # three heartbeats missed
-    [opened] = _watch(daemons)
+    [opened] = _watch(daemons, hook)
     assert opened["incident"] == "daemon_stale" and opened["state"] == "open" and opened["subject"] == silent.id
     assert opened["text"].startswith(f"Automagik: daemon {silent.id} (far, pid 7) has sent no heartbeat since ")
-    assert _watch(daemons) == []  # still silent: no second alert
+    assert _watch(daemons, hook) == []  # still silent: no second alert
     assert [i.subject for i in list_open(db)] == [silent.id]
     heartbeat.beat(db, silent, frozen_clock.now, 0)
-    [cleared] = _watch(daemons)
+    [cleared] = _watch(daemons, hook)
     assert cleared["state"] == "cleared" and cleared["text"].startswith("Automagik: cleared: daemon silent:7:abc")
     assert list_open(db) == []
 
 
-def test_fires_overdue_alert_once_and_clear_once_dispatched(db, daemons, frozen_clock):
+def test_fires_overdue_alert_once_and_clear_once_dispatched(db, daemons, frozen_clock, hook):
     schedule = schedule_service.create_schedule(db, schedule_service.ScheduleSpec(ECHO_ID, "interval", "1h"))
     with db.write() as session:
         session.execute(update(Schedule).where(Schedule.id == schedule.id)
                         .values(next_run_at=frozen_clock.now - timedelta(minutes=5)))
-    [opened] = _watch(daemons)
+    [opened] = _watch(daemons, hook)
     assert opened["incident"] == "fires_overdue" and "1 schedule(s) have a fire overdue by more than 60 s" in opened["text"]
     dispatch_due(db, frozen_clock.now, DaemonSettings(), "d1")
     for claimed in claim_tasks(db, "d1", frozen_clock.now, 10, 60):
         pass  # started: neither fire nor run is overdue now
-    [cleared] = _watch(daemons)
+    [cleared] = _watch(daemons, hook)
     assert cleared["incident"] == "fires_overdue" and cleared["state"] == "cleared"
 
 
 def test_a_failure_streak_alerts_once_after_n_failures_and_once_when_a_run_completes(db, daemons, langflow,
-                                                                                      frozen_clock):
+                                                                                      frozen_clock, hook):
     schedule = schedule_service.create_schedule(
         db, schedule_service.ScheduleSpec(ECHO_ID, "interval", "1h", '{"input": "x"}', max_retries=0,
                                           alert_after_failures=3))
@@ -111,8 +98,7 @@ def test_a_failure_streak_alerts_once_after_n_failures_and_once_when_a_run_compl
             langflow.force_status = None
         frozen_clock.advance(seconds=1)
         wait_for_alerts(daemon._alerts)
-        received, _Webhook.received = _Webhook.received, []
-        return received
+        return hook.take()
 
     assert run_once(404) == [] and run_once(404) == []  # 1 and 2 of 3: nothing yet
     [streak] = run_once(404)
@@ -120,11 +106,11 @@ def test_a_failure_streak_alerts_once_after_n_failures_and_once_when_a_run_compl
     assert f"schedule {schedule.id} of flow " in streak["text"] and "has failed 3 times in a row" in streak["text"]
     assert run_once(404) == []  # the streak goes on: no alert per task
     assert run_once(None) == []  # a run completes...
-    [cleared] = _watch(daemons)  # ...and a watching daemon says the streak is over, once
+    [cleared] = _watch(daemons, hook)  # ...and a watching daemon says the streak is over, once
     assert cleared["incident"] == "failure_streak" and cleared["state"] == "cleared"
 
 
-def test_every_failure_alerts_with_the_default_of_one(db, daemons, langflow, frozen_clock):
+def test_every_failure_alerts_with_the_default_of_one(db, daemons, langflow, frozen_clock, hook):
     schedule = schedule_service.create_schedule(
         db, schedule_service.ScheduleSpec(ECHO_ID, "interval", "1h", '{"input": "x"}', max_retries=0))
     daemon = daemons[0]
@@ -139,4 +125,4 @@ def test_every_failure_alerts_with_the_default_of_one(db, daemons, langflow, fro
     finally:
         langflow.force_status = None
     wait_for_alerts(daemon._alerts)
-    assert [alert.get("task_id") is not None for alert in _Webhook.received] == [True, True]
+    assert [alert.get("task_id") is not None for alert in hook.take()] == [True, True]
