@@ -22,10 +22,12 @@ FRAMED_KEY = "automagik_framed_run"
 
 def _pages() -> list[st.Page]:
     return [
-        st.Page("pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),
-        st.Page("pages/flows.py", title="Flows", icon=":material/account_tree:"),
-        st.Page("pages/schedules.py", title="Schedules", icon=":material/event_repeat:"),
-        st.Page("pages/tasks.py", title="Tasks", icon=":material/history:"),
+        # Emoji, not :material/...: icons: a page's icon is also its favicon, which the browser
+        # would fetch from fonts.gstatic.com (the dashboard fetches nothing from the internet).
+        st.Page("pages/overview.py", title="Overview", icon="📊", default=True),
+        st.Page("pages/flows.py", title="Flows", icon="🔀"),
+        st.Page("pages/schedules.py", title="Schedules", icon="🗓️"),
+        st.Page("pages/tasks.py", title="Tasks", icon="🕘"),
     ]
 
 
@@ -45,7 +47,7 @@ def password_gate(expected: str) -> None:
 
 def frame():
     """Set the page up and return the page to run; st.stop() when nothing may be shown."""
-    st.set_page_config(page_title="Automagik", page_icon=":material/schedule:", layout="wide")
+    st.set_page_config(page_title="Automagik", page_icon="🪄", layout="wide")
     try:
         settings, options = common.settings(), common.options()
     except ConfigError as exc:

@@ -161,12 +161,14 @@ def test_sync_choose_schedule_watch_and_export(tmp_path):
         with launch_chromium() as browser, photographed_on_failure(
             browser.new_page(viewport={"width": 1400, "height": 1600}, accept_downloads=True), "failure-main"
         ) as page:
+            requested: list[str] = []
+            page.on("request", lambda request: requested.append(request.url))
 
             # A first request straight to a page still goes through app.py (its navigation).
             page.goto(f"{base}/flows")
             page.get_by_role("heading", name="Flows", level=1).wait_for()
             assert page.get_by_test_id("stSidebarNav").inner_text().split() == [
-                "dashboard", "Overview", "account_tree", "Flows", "event_repeat", "Schedules", "history", "Tasks",
+                "📊", "Overview", "🔀", "Flows", "🗓️", "Schedules", "🕘", "Tasks",
             ]
 
             click(page, "Sync from LangFlow")
@@ -238,6 +240,8 @@ def test_sync_choose_schedule_watch_and_export(tmp_path):
             page.locator("[data-testid=stVegaLiteChart], .vega-embed").first.wait_for()
             shoot(page, "overview", readme=True)
             assert API_KEY not in page.content()
+            # The dashboard fetches nothing from the internet (a favicon from a font CDN once did).
+            assert [url for url in requested if not url.startswith((base, "data:", "blob:"))] == []
     finally:
         if db is not None:
             db.dispose()
