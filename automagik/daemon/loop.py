@@ -392,6 +392,8 @@ class Daemon:
                         exc.message)
         except LangFlowError as exc:
             log.warning("could not check LangFlow at start: %s", exc.message)
+        except Exception:  # a check, never the end of anything
+            log.exception("could not check LangFlow at start")
 
     def _renew_seconds(self) -> float:
         return min(self.options.heartbeat_seconds, self.options.lease_seconds / 4)
@@ -416,7 +418,8 @@ class Daemon:
         log.info("daemon %s starting: %d workers, polling every %g s, LangFlow at %s%s", self.id,
                  self.options.workers, self.options.poll_seconds, display_url(self.settings.langflow_api_url),
                  "; runs what is due, then exits" if once else "")
-        self._check_langflow()
+        # In a thread: a LangFlow that is away must not hold up the heartbeat and the first tick.
+        threading.Thread(target=self._check_langflow, name="langflow-check", daemon=True).start()
         beat, recover = self._guarded(self.beat), self._guarded(self.recover)
         if once:
             self._once_until = utcnow() + LOOK_AHEAD
