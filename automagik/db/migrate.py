@@ -45,10 +45,31 @@ def upgrade(database: Database, revision: str = "head") -> tuple[str | None, str
     """Bring the schema to `revision`; returns (revision before, revision after)."""
     before = current_revision(database)
     config = _alembic_config()
-    with database.engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, revision)
+    with database.engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            # SQLite changes a table by rebuilding it (batch mode); with foreign keys on, dropping
+            # the old copy would run the ON DELETE actions of every row pointing at it. SQLite's
+            # own procedure for schema changes turns them off (outside a transaction) first.
+            _set_foreign_keys(connection, on=False)
+        try:
+            with connection.begin():
+                config.attributes["connection"] = connection
+                command.upgrade(config, revision)
+                if sqlite:
+                    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                    if broken:
+                        raise RuntimeError(f"the upgrade would leave {len(broken)} rows pointing at nothing")
+        finally:
+            if sqlite:
+                _set_foreign_keys(connection, on=True)
     return before, current_revision(database)
+
+
+def _set_foreign_keys(connection, *, on: bool) -> None:
+    # On the driver's connection: SQLAlchemy would wrap the statement in a BEGIN (see
+    # automagik.db.engine), inside which SQLite ignores this pragma.
+    connection.connection.dbapi_connection.execute(f"PRAGMA foreign_keys={'ON' if on else 'OFF'}")
 
 
 def schema_problem(database: Database) -> str | None:

@@ -136,7 +136,16 @@ class Flow(Base):
 
 class Schedule(Base):
     __tablename__ = "schedules"
-    __table_args__ = (Index("ix_schedules_due", "status", "next_run_at"),)
+    __table_args__ = (
+        Index("ix_schedules_due", "status", "next_run_at"),
+        # Which chains follow a flow is asked whenever one of its runs ends.
+        Index(
+            "ix_schedules_after",
+            "schedule_expr",
+            sqlite_where=text("schedule_type = 'after'"),
+            postgresql_where=text("schedule_type = 'after'"),
+        ),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     flow_id: Mapped[str] = mapped_column(ForeignKey("flows.id", ondelete="CASCADE"), index=True)
@@ -159,6 +168,9 @@ class Schedule(Base):
     # Why Automagik paused it (its flow or chosen component gone from LangFlow); NULL when a
     # person paused it or it is not paused. A resume clears it.
     paused_reason: Mapped[str | None] = mapped_column(Text)
+    # For a schedule of type "after" (its schedule_expr is the upstream flow's id): which ends
+    # of an upstream run start one: "completed", "failed" or "finished" (either). NULL otherwise.
+    after_outcome: Mapped[str | None] = mapped_column(String(16))
 
     flow: Mapped[Flow] = relationship(back_populates="schedules")
 
@@ -180,12 +192,29 @@ class Task(Base):
         # "Is a run of this schedule still going?" is asked at every fire.
         Index("ix_tasks_schedule_status", "schedule_id", "status"),
         # A schedule never has two runs at once, even when two daemons claim its tasks together.
+        # A backfill's runs are a stream of their own, limited by the backfill's max_parallel.
         Index(
             "uq_tasks_one_running_per_schedule",
             "schedule_id",
             unique=True,
-            sqlite_where=text("status = 'running'"),
-            postgresql_where=text("status = 'running'"),
+            sqlite_where=text("status = 'running' AND backfill_id IS NULL"),
+            postgresql_where=text("status = 'running' AND backfill_id IS NULL"),
+        ),
+        # One run of a chain per upstream run, whatever daemons race or crash.
+        Index(
+            "uq_tasks_chain",
+            "upstream_task_id",
+            "schedule_id",
+            unique=True,
+            sqlite_where=text("upstream_task_id IS NOT NULL"),
+            postgresql_where=text("upstream_task_id IS NOT NULL"),
+        ),
+        Index(
+            "ix_tasks_backfill",
+            "backfill_id",
+            "status",
+            sqlite_where=text("backfill_id IS NOT NULL"),
+            postgresql_where=text("backfill_id IS NOT NULL"),
         ),
         # The overview's cost sums (automagik.services.usage) read this index alone: it holds
         # only the runs that reported tokens, by finish time, with every column summed.
@@ -225,14 +254,37 @@ class Task(Base):
     cost_usd: Mapped[float | None] = mapped_column(Float)
     # LangFlow's updated_at of the flow its last try ran against (as the last sync read it).
     flow_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # What queued it last: "schedule" (a fire), "manual", "retry" (a person's), later "backfill"
-    # and "chain".
+    # What queued it last: "schedule" (a fire), "manual", "retry" (a person's), "backfill" or
+    # "chain" (another run's end).
     trigger: Mapped[str] = mapped_column(String(16), default="schedule")
+    # The backfill that queued or redid it (its parallelism limit); NULL for any other run.
+    backfill_id: Mapped[str | None] = mapped_column(ForeignKey("backfills.id", ondelete="SET NULL"))
+    # For a chain's run: the task whose end started it. A plain id, not a key: the upstream
+    # run may be pruned while this one's history stays.
+    upstream_task_id: Mapped[str | None] = mapped_column(String(36))
     # When a limit first held it back (automagik.runs.limits); NULL if it never waited.
     held_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     flow: Mapped[Flow] = relationship()
     logs: Mapped[list[TaskLog]] = relationship(order_by="TaskLog.id", passive_deletes=True)
+
+
+class Backfill(Base):
+    """One request to run a schedule's past fires in a range (automagik.runs.backfill)."""
+
+    __tablename__ = "backfills"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    schedule_id: Mapped[str] = mapped_column(ForeignKey("schedules.id", ondelete="CASCADE"), index=True)
+    range_from: Mapped[datetime] = mapped_column(UTCDateTime)  # included
+    range_to: Mapped[datetime] = mapped_column(UTCDateTime)  # excluded
+    only: Mapped[str] = mapped_column(String(16))  # "missing", "failed" or "all"
+    # Runs of this backfill in flight at once, across every daemon.
+    max_parallel: Mapped[int] = mapped_column(Integer, default=1)
+    fires: Mapped[int] = mapped_column(Integer)  # the schedule's fires in the range
+    queued: Mapped[int] = mapped_column(Integer)  # new tasks for fires that had none
+    redone: Mapped[int] = mapped_column(Integer)  # failed tasks tried again
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class Incident(Base):

@@ -18,6 +18,8 @@ class ScheduleType(str, Enum):
     CRON = "cron"
     #: Exactly once, at one moment; then never again.
     ONESHOT = "oneshot"
+    #: When a run of another flow ends (a chain); its expression is that flow's id.
+    AFTER = "after"
 
     @property
     def doc(self) -> str:
@@ -29,6 +31,7 @@ SCHEDULE_TYPE_DOCS: dict[ScheduleType, str] = {
     ScheduleType.INTERVAL: "Every fixed amount of elapsed time, counted from an anchor.",
     ScheduleType.CRON: "On wall-clock times matching a cron expression in the schedule's time zone.",
     ScheduleType.ONESHOT: "Exactly once, at one moment.",
+    ScheduleType.AFTER: "When a run of another flow ends (completed, failed or either).",
 }
 
 

@@ -74,14 +74,19 @@ def test_an_older_revision_with_rows_upgrades_to_head_keeping_every_row(empty_da
     after = _snapshot(database, old_columns)
     assert after == before and sum(len(rows) for rows in after.values()) == 4
     # What the later revisions add (empty for old rows): a run's tokens, cost, flow version, limit
-    # hold and trigger, a flow's budget, triggers and concurrency, a schedule's pause reason and
-    # alert threshold, and the index the cost sums read.
+    # hold and trigger, its backfill or upstream run, a flow's budget, triggers and concurrency, a
+    # schedule's pause reason, alert threshold and chain outcome, and the index the cost sums read.
     added = {table: set(names) - set(old_columns[table]) for table, names in _columns(database).items()}
     assert added["tasks"] == {"input_tokens", "output_tokens", "total_tokens", "model", "cost_usd", "flow_updated_at",
-                              "held_since", "trigger"}
+                              "held_since", "trigger", "backfill_id", "upstream_task_id"}
     assert added["flows"] == {"daily_budget_usd", "budget_alerted_on", "langflow_triggers", "max_concurrency"}
-    assert added["schedules"] == {"paused_reason", "alert_after_failures"}
+    assert added["schedules"] == {"paused_reason", "alert_after_failures", "after_outcome"}
     assert "ix_tasks_usage" in {index["name"] for index in inspect(database.engine).get_indexes("tasks")}
     with database.engine.connect() as connection:
         assert connection.execute(text("SELECT cost_usd, model, trigger FROM tasks")).all() == [(None, None, "schedule")]
+        # The old rows keep their foreign keys: rebuilding a SQLite table ran no ON DELETE action.
+        assert connection.execute(text("SELECT schedule_id FROM tasks")).scalar_one() == "s1"
+        connection.execute(text("UPDATE schedules SET schedule_type = 'after' WHERE id = 's1'"))
+        with pytest.raises(Exception, match="(?i)check"):
+            connection.execute(text("UPDATE schedules SET schedule_type = 'weekly' WHERE id = 's1'"))
     database.dispose()
