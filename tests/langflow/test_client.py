@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import socket
@@ -121,6 +122,8 @@ def test_run_routes_the_input_through_a_tweak(fake, client):
     assert result.message["sender_name"] == "AI" and result.message["component_display_name"] == "Chat Output"
     stored = result.to_dict()
     assert json.loads(json.dumps(stored)) == stored and stored["text"] == "hello there"
+    # Every field but the usage (stored in the task's own columns) is kept.
+    assert set(stored) == {f.name for f in dataclasses.fields(result)} - {"usage"}
 
     run = fake.runs[-1]
     assert run.status == 200 and run.query == {"stream": "false"}
