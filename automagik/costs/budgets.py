@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta, timezone
 from typing import Collection
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 from automagik.costfmt import usd
-from automagik.db.models import Flow, Task
+from automagik.db.models import Task
 from automagik.scheduling import load_zone
 
 
@@ -34,6 +34,13 @@ class BudgetReached:
     @property
     def reason(self) -> str:
         return f"daily budget of {usd(self.budget_usd)} reached ({usd(self.spent_usd)} spent)"
+
+    @property
+    def message(self) -> str:
+        """What its incident says (the alert, the Overview, `check`)."""
+        return (f'flow "{self.flow_name}" reached its daily budget of {usd(self.budget_usd)} '
+                f"({usd(self.spent_usd)} spent on {self.day}): its further fires that day are skipped; "
+                "runs resume the next day")
 
 
 def today(now: datetime, zone: str) -> tuple[str, datetime, datetime]:
@@ -69,16 +76,3 @@ def budgets_reached(session, budgets: dict[str, tuple[str, float]], now: datetim
         for flow_id, (name, budget) in budgets.items()
         if flow_id in spent and spent[flow_id] >= budget
     }
-
-
-def claim_budget_alert(session, reached: BudgetReached) -> bool:
-    """True for the one caller (of any daemon) that is to alert about this flow today: the
-    flow row remembers the day its alert went out (compare-and-set)."""
-    changed = session.execute(
-        update(Flow)
-        .where(Flow.id == reached.flow_id,
-               (Flow.budget_alerted_on.is_(None)) | (Flow.budget_alerted_on != reached.day))
-        .values(budget_alerted_on=reached.day)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    return bool(changed)

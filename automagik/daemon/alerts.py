@@ -1,7 +1,7 @@
 """Alerts POSTed to AUTOMAGIK_ALERT_WEBHOOK_URL: a task that failed for good, whichever path
-failed it (its run, or recovery after its daemon died); a flow's daily budget reached (once a
-day, whichever daemon noticed it first); a schedule paused by a flow sync; an incident opened
-or cleared (automagik.monitoring).
+failed it (its run, or recovery after its daemon died); an incident opened or cleared
+(automagik.monitoring), among them a flow's daily budget reached and a schedule paused by a
+flow sync, whose openings carry their own fields.
 
 The body is Slack-compatible (a "text" line) with structured fields beside it. Alerts are
 sent from a short-lived thread with a timeout, and a failing alert is logged, never fatal.
@@ -19,7 +19,7 @@ import requests
 from automagik.costfmt import usd
 from automagik.costs.budgets import BudgetReached
 from automagik.db.models import TaskStatus
-from automagik.monitoring.incidents import Change
+from automagik.monitoring.incidents import Change, Kind
 from automagik.runs.leases import Recorded
 from automagik.services.flows import PausedSchedule
 
@@ -52,9 +52,10 @@ def alert_failures(url: str | None, changes: Iterable[Recorded]) -> list[threadi
 
 def budget_payload(reached: BudgetReached) -> dict:
     return {
-        "text": (f'Automagik: flow "{reached.flow_name}" reached its daily budget of {usd(reached.budget_usd)} '
-                 f"({usd(reached.spent_usd)} spent on {reached.day}): its further fires that day are skipped; "
-                 "runs resume the next day"),
+        "text": f"Automagik: {reached.message}",
+        "incident": Kind.BUDGET_REACHED.value,
+        "subject": reached.flow_id,
+        "state": "open",
         "flow_id": reached.flow_id,
         "flow_name": reached.flow_name,
         "daily_budget_usd": reached.budget_usd,
@@ -64,14 +65,17 @@ def budget_payload(reached: BudgetReached) -> dict:
 
 
 def alert_budgets(url: str | None, reached: Iterable[BudgetReached]) -> list[threading.Thread]:
-    """One alert per flow whose budget this daemon was the first to find reached today."""
+    """One alert per flow whose budget incident this daemon opened (its clearing is alerted as
+    any incident's)."""
     return send_all(url, [budget_payload(flow) for flow in reached])
 
 
 def paused_payload(paused: PausedSchedule) -> dict:
     return {
-        "text": f"Automagik: schedule {paused.schedule_id} paused: {paused.reason}; choose the flow's components "
-                "again (Flows page or `flows sync`), then resume it",
+        "text": f"Automagik: {paused.message}",
+        "incident": Kind.SCHEDULE_PAUSED.value,
+        "subject": paused.schedule_id,
+        "state": "open",
         "schedule_id": paused.schedule_id,
         "flow_id": paused.flow_id,
         "flow_name": paused.flow_name,
@@ -80,7 +84,7 @@ def paused_payload(paused: PausedSchedule) -> dict:
 
 
 def alert_paused_schedules(url: str | None, paused: Iterable[PausedSchedule]) -> list[threading.Thread]:
-    """One alert per schedule a flow sync paused (it was active until then)."""
+    """One alert per schedule a flow sync paused (it was active until then; its incident opened)."""
     return send_all(url, [paused_payload(schedule) for schedule in paused])
 
 

@@ -234,7 +234,8 @@ class Daemon:
 
     def watch(self) -> None:
         """Incidents opened or cleared as things stand (monitoring.watch), each alerted once."""
-        changes = watch(self.db, self.id, utcnow(), self.options.heartbeat_seconds, self.options.missed_grace_seconds)
+        changes = watch(self.db, self.id, utcnow(), self.options.heartbeat_seconds, self.options.missed_grace_seconds,
+                        zone=self.settings.timezone)
         for change in changes:
             log.warning("incident %s: %s", "opened" if change.opened else "cleared", change.message)
         self._keep_alerts(alert_incidents(self.options.alert_webhook_url, changes))

@@ -110,8 +110,6 @@ class Flow(Base):
     # Once the runs planned today (in TIMEZONE) have cost this much, the day's further fires are
     # skipped (automagik.costs.budgets); NULL: no budget.
     daily_budget_usd: Mapped[float | None] = mapped_column(Float)
-    # The day (YYYY-MM-DD in TIMEZONE) the budget's alert went out: once a day, whatever daemon.
-    budget_alerted_on: Mapped[str | None] = mapped_column(String(10))
     # Runs of this flow in flight at once, across every daemon (automagik.runs.limits); NULL: no limit.
     max_concurrency: Mapped[int | None] = mapped_column(Integer)
     # LangFlow's own triggers of the flow as the last sync read them (langflow/triggers.py);

@@ -1,5 +1,6 @@
 """Incidents: something wrong that lasts (a daemon gone silent, fires overdue, a schedule
-failing again and again), opened once and cleared once, whatever daemon notices first.
+failing again and again, a flow's daily budget reached, a schedule paused because its flow
+changed), opened once and cleared once, whatever daemon notices first.
 
 At most one incident of a kind and subject is open at a time: a partial unique index on
 open ones makes a second opening a no-op (INSERT ... ON CONFLICT DO NOTHING), and a clearing
@@ -27,6 +28,8 @@ class Kind(str, enum.Enum):
     FIRES_OVERDUE = "fires_overdue"  # subject: "" (all schedules)
     RUNS_OVERDUE = "runs_overdue"  # subject: ""
     FAILURE_STREAK = "failure_streak"  # subject: the schedule's id
+    BUDGET_REACHED = "budget_reached"  # subject: the flow's id; cleared when its day's spending is under it
+    SCHEDULE_PAUSED = "schedule_paused"  # subject: the schedule's id, paused by a flow sync; cleared by a resume
 
 
 @dataclass(frozen=True)

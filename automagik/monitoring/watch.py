@@ -1,7 +1,10 @@
 """What a live daemon watches for, every AUTOMAGIK_RECOVERY_SECONDS: another daemon gone
-silent, fires no daemon dispatched and runs no daemon started past the grace, and failure
-streaks that ended. One read looks; a write happens only when an incident opens or clears.
-A schedule's streak of failures opens its incident when a failure is recorded (streaks)."""
+silent, fires no daemon dispatched and runs no daemon started past the grace, and the end of
+incidents opened elsewhere: failure streaks that ended, budgets no longer reached (a new day,
+a raised budget), schedules running again after a pause. One read looks; a write happens only
+when an incident opens or clears. A schedule's streak of failures opens its incident when a
+failure is recorded (streaks), a budget's when a fire is skipped for it (runs.fires), a pause's
+when a flow sync pauses the schedule (services.flows)."""
 
 from __future__ import annotations
 
@@ -10,13 +13,15 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 
 from automagik.db.engine import Database
-from automagik.db.models import DaemonHeartbeat, Schedule, ScheduleStatus, Task, TaskStatus
+from automagik.costs.budgets import budgets_reached
+from automagik.db.models import DaemonHeartbeat, Flow, Schedule, ScheduleStatus, Task, TaskStatus
 from automagik.monitoring.incidents import Change, Kind, clear_incidents, open_incident, open_subjects
 
 STALE_BEATS = 3
 
 
-def watch(db: Database, me: str, now: datetime, heartbeat_seconds: float, grace_seconds: float) -> list[Change]:
+def watch(db: Database, me: str, now: datetime, heartbeat_seconds: float, grace_seconds: float,
+          zone: str = "UTC") -> list[Change]:
     """Open and clear incidents as things stand; returns what this daemon opened or cleared."""
     since = now - timedelta(seconds=grace_seconds)
     with db.read() as session:
@@ -32,7 +37,11 @@ def watch(db: Database, me: str, now: datetime, heartbeat_seconds: float, grace_
             select(func.count(), func.min(Task.next_retry_at))
             .where(Task.status == TaskStatus.PENDING, Task.next_retry_at < since, Task.held_since.is_(None))).one()
         opened = {kind: set(open_subjects(session, kind)) for kind in Kind}
-        streaks_over = _streaks_over(session, opened[Kind.FAILURE_STREAK])
+        over = {
+            Kind.FAILURE_STREAK: _streaks_over(session, opened[Kind.FAILURE_STREAK]),
+            Kind.BUDGET_REACHED: _budgets_over(session, opened[Kind.BUDGET_REACHED], now, zone),
+            Kind.SCHEDULE_PAUSED: _pauses_over(session, opened[Kind.SCHEDULE_PAUSED]),
+        }
     wanted = {
         Kind.DAEMON_STALE: {row.id: (f"daemon {row.id} ({row.host}, pid {row.pid}) has sent no heartbeat since "
                                      f"{row.last_seen:%Y-%m-%d %H:%M:%S} UTC: it died or hangs; the live daemons "
@@ -46,7 +55,7 @@ def watch(db: Database, me: str, now: datetime, heartbeat_seconds: float, grace_
     }
     to_open = {kind: {s: m for s, m in subjects.items() if s not in opened[kind]} for kind, subjects in wanted.items()}
     to_clear = {kind: opened[kind] - set(wanted[kind]) for kind in wanted}
-    to_clear[Kind.FAILURE_STREAK] = streaks_over
+    to_clear.update(over)
     if not any(to_open.values()) and not any(to_clear.values()):
         return []
     changes: list[Change] = []
@@ -60,6 +69,27 @@ def watch(db: Database, me: str, now: datetime, heartbeat_seconds: float, grace_
             if subjects:
                 changes += clear_incidents(session, kind, now, only=subjects)
     return changes
+
+
+def _budgets_over(session, flow_ids: set[str], now: datetime, zone: str) -> set[str]:
+    """Flows with an open budget incident whose spending today (in `zone`) is under their budget
+    again, whose budget was removed, or that are gone."""
+    if not flow_ids:
+        return set()
+    rows = session.execute(select(Flow.id, Flow.name, Flow.daily_budget_usd).where(Flow.id.in_(list(flow_ids))))
+    budgets = {flow_id: (name, budget) for flow_id, name, budget in rows if budget is not None}
+    return flow_ids - set(budgets_reached(session, budgets, now, zone))
+
+
+def _pauses_over(session, schedule_ids: set[str]) -> set[str]:
+    """Schedules with an open pause incident that a person resumed (a resume clears the
+    reason), or that are gone."""
+    if not schedule_ids:
+        return set()
+    still = session.scalars(select(Schedule.id).where(
+        Schedule.id.in_(list(schedule_ids)), Schedule.status == ScheduleStatus.PAUSED,
+        Schedule.paused_reason.is_not(None)))
+    return schedule_ids - set(still)
 
 
 def _streaks_over(session, schedule_ids: set[str]) -> set[str]:

@@ -26,9 +26,10 @@ from sqlalchemy import insert as generic_insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from automagik.costs.budgets import BudgetReached, budgets_reached, claim_budget_alert, today
+from automagik.costs.budgets import BudgetReached, budgets_reached, today
 from automagik.db.engine import Database
 from automagik.db.models import Flow, LogLevel, MissedRunPolicy, Schedule, ScheduleStatus, Task, TaskStatus
+from automagik.monitoring.incidents import Kind, open_incident
 from automagik.runs.states import Transition, log_row, target, write_logs
 from automagik.scheduling import InvalidSchedule, Trigger
 from automagik.runs.schedules import schedule_trigger
@@ -92,7 +93,7 @@ class DispatchResult:
     deferred: datetime | None = None  # the earliest fire left for its instant (see dispatch_due)
     deferred_ids: list[str] = field(default_factory=list)  # ... and the schedules left so
     cut_short: bool = False  # the batch was full, or its planning budget ran out
-    budget_alerts: list[BudgetReached] = field(default_factory=list)  # flows to alert about (once a day)
+    budget_alerts: list[BudgetReached] = field(default_factory=list)  # flows whose budget incident this opened
     budget_skipped: set[str] = field(default_factory=set)  # schedules whose fire this batch skipped for budget
 
     @property
@@ -229,7 +230,12 @@ def dispatch_due(
         _write_fires(session, db.dialect, planned, walks, now, settings, finished, result, over_budget)
         skipped = {(reached.flow_id, reached.day): reached for sid, reached in over_budget.items()
                    if sid in result.budget_skipped}
-        result.budget_alerts = [reached for reached in skipped.values() if claim_budget_alert(session, reached)]
+        # One incident per flow while its budget stays reached, whatever daemon finds it first
+        # (the watch clears it once the day's spending is under the budget again).
+        result.budget_alerts = [
+            reached for reached in skipped.values()
+            if open_incident(session, db.dialect, Kind.BUDGET_REACHED, reached.flow_id, reached.message, now)
+        ]
     return result
 
 

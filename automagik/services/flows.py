@@ -11,6 +11,7 @@ from automagik.clock import utcnow
 from automagik.costs import budgets
 from automagik.db.engine import Database
 from automagik.db.models import Flow, Schedule, ScheduleStatus
+from automagik.monitoring.incidents import Kind, open_incident
 from automagik.langflow import LangFlowClient, LangFlowError, is_runnable_flow, trim_flow
 from automagik.langflow import triggers as triggers_api
 from automagik.langflow.components import has_schedule_trigger
@@ -30,6 +31,12 @@ class PausedSchedule:
     flow_name: str
     reason: str
 
+    @property
+    def message(self) -> str:
+        """What its incident says (the alert, the Overview, `check`)."""
+        return (f"schedule {self.schedule_id} paused: {self.reason}; choose the flow's components again "
+                "(Flows page or `flows sync`), then resume it")
+
 
 @dataclass
 class SyncReport:
@@ -44,7 +51,8 @@ class SyncReport:
     needs_choice: list[str] = field(default_factory=list)
     # Human sentences: selections cleared because their component vanished, schedules paused.
     notices: list[str] = field(default_factory=list)
-    # Schedules this sync paused, with the reason they now show (for the daemon's alert).
+    # Schedules this sync paused whose incident it opened, with the reason they now show (for
+    # the daemon's alert).
     paused: list[PausedSchedule] = field(default_factory=list)
 
     @property
@@ -226,7 +234,13 @@ def _pause_schedules_of(session, flow: Flow, now, reason: str, report: SyncRepor
         .returning(Schedule.id)
         .execution_options(synchronize_session=False)
     ).all()
-    report.paused += [PausedSchedule(schedule_id, flow.id, flow.name, reason) for schedule_id in paused]
+    for schedule_id in paused:
+        schedule = PausedSchedule(schedule_id, flow.id, flow.name, reason)
+        # Open until the schedule runs again (monitoring.watch clears it after a resume); one
+        # still open (resumed and paused again before the watch looked) is not alerted twice.
+        if open_incident(session, session.get_bind().dialect.name, Kind.SCHEDULE_PAUSED, schedule_id,
+                         schedule.message, now):
+            report.paused.append(schedule)
     return len(paused)
 
 

@@ -15,6 +15,8 @@ from automagik.daemon.loop import LOOK_AHEAD, Daemon
 from automagik.daemon.runner import TaskRunner
 from automagik.daemon.settings import DaemonSettings
 from automagik.db.models import Task, TaskLog, TaskStatus
+from automagik.monitoring.incidents import list_open
+from automagik.monitoring.watch import watch
 from automagik.runs.fires import dispatch_due
 from automagik.runs.leases import claim_tasks, record_attempts
 from automagik.services import flows as flow_service
@@ -168,6 +170,29 @@ def test_two_daemons_post_the_days_budget_alert_once(db, settings, langflow, fro
     assert alert["flow_id"] == costly and alert["day"] == "2026-11-27" and alert["daily_budget_usd"] == 0.0006
     assert alert["text"] == ('Automagik: flow "Digest" reached its daily budget of $0.0006 ($0.00072 spent on '
                              "2026-11-27): its further fires that day are skipped; runs resume the next day")
+    assert (alert["incident"], alert["subject"], alert["state"]) == ("budget_reached", costly, "open")
+    [incident] = list_open(db)
+    assert (incident.kind, incident.subject) == ("budget_reached", costly)
+
+    # Still reached later that day: the incident stays. Raising the budget ends it; so would the
+    # next day in the zone (the end of the day is tested below).
+    assert watch(db, "d1", frozen_clock.now, 5, 3600, zone=ZONE) == []
+    flow_service.update_flow_settings(db, costly, daily_budget_usd=1.0)
+    [cleared] = watch(db, "d1", frozen_clock.now, 5, 3600, zone=ZONE)
+    assert (cleared.kind.value, cleared.subject, cleared.opened) == ("budget_reached", costly, False)
+    assert list_open(db) == []
+
+
+def test_a_budget_incident_clears_when_the_zones_day_ends(db, langflow, frozen_clock, costly):
+    create_schedule(db, ScheduleSpec(costly, "interval", "1m", '{"input": "x"}'))
+    _run(db, langflow, frozen_clock.now, flow_id=costly)
+    _run(db, langflow, frozen_clock.now, flow_id=costly)
+    [reached] = dispatch_due(db, frozen_clock.now + timedelta(minutes=1), OPTIONS, "d1", zone=ZONE).budget_alerts
+    # 22:59 UTC is 23:59 in Berlin: the same day, still reached; 23:00 UTC is the next day there.
+    assert watch(db, "d1", datetime(2026, 11, 27, 22, 59, tzinfo=UTC), 5, 86400, zone=ZONE) == []
+    [cleared] = watch(db, "d2", datetime(2026, 11, 27, 23, 0, tzinfo=UTC), 5, 86400, zone=ZONE)
+    assert (cleared.subject, cleared.opened) == (reached.flow_id, False)
+    assert cleared.message.startswith('flow "Digest" reached its daily budget')
 
 
 def test_the_first_fire_of_a_new_day_is_not_skipped_for_yesterdays_budget(db, langflow, frozen_clock, costly):

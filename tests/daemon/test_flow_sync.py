@@ -18,6 +18,8 @@ from automagik.daemon.loop import Daemon
 from automagik.daemon.settings import DaemonSettings, daemon_settings
 from automagik.config import ConfigError
 from automagik.db.models import ScheduleStatus
+from automagik.monitoring.incidents import list_open
+from automagik.monitoring.watch import watch
 from automagik.services import flows as flow_service
 from automagik.services import schedules as schedule_service
 from tests.daemon.process_helpers import wait_until
@@ -68,9 +70,18 @@ def test_a_vanished_component_pauses_its_schedules_with_the_reason_and_alerts_on
     [alert] = webhook.take()
     assert (alert["schedule_id"], alert["flow_id"], alert["reason"]) == (schedule.id, TWO_OUT_ID, reason)
     assert alert["text"].startswith(f"Automagik: schedule {schedule.id} paused: {reason}")
+    assert (alert["incident"], alert["subject"], alert["state"]) == ("schedule_paused", schedule.id, "open")
+    # An incident until the schedule runs again: on the Overview and in `check`.
+    [incident] = list_open(db)
+    assert (incident.kind, incident.subject) == ("schedule_paused", schedule.id)
+    assert watch(db, "d1", utcnow(), 5, 60) == []  # still paused: stays open
 
-    # Fixed (the one output left is chosen by the sync) and resumed: the reason goes.
+    # Fixed (the one output left is chosen by the sync) and resumed: the reason goes, and the
+    # next watch clears the incident, once.
     assert schedule_service.resume_schedule(db, schedule.id).paused_reason is None
+    [cleared] = watch(db, "d2", utcnow(), 5, 60)
+    assert (cleared.kind.value, cleared.subject, cleared.opened) == ("schedule_paused", schedule.id, False)
+    assert list_open(db) == [] and watch(db, "d1", utcnow(), 5, 60) == []
 
 
 def test_langflow_away_leaves_the_flows_as_they_were(db, langflow, caplog):

@@ -79,7 +79,7 @@ def test_an_older_revision_with_rows_upgrades_to_head_keeping_every_row(empty_da
     added = {table: set(names) - set(old_columns[table]) for table, names in _columns(database).items()}
     assert added["tasks"] == {"input_tokens", "output_tokens", "total_tokens", "model", "cost_usd", "flow_updated_at",
                               "held_since", "trigger", "backfill_id", "upstream_task_id"}
-    assert added["flows"] == {"daily_budget_usd", "budget_alerted_on", "langflow_triggers", "max_concurrency"}
+    assert added["flows"] == {"daily_budget_usd", "langflow_triggers", "max_concurrency"}
     assert added["schedules"] == {"paused_reason", "alert_after_failures", "after_outcome"}
     assert "ix_tasks_usage" in {index["name"] for index in inspect(database.engine).get_indexes("tasks")}
     with database.engine.connect() as connection:

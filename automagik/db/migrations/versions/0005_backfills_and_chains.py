@@ -1,5 +1,6 @@
 """backfills of past fires and chains of flows: schedules of type "after", the backfill or
-upstream run of each task; a backfill's runs are not held by its schedule's one-run-at-a-time rule
+upstream run of each task; a backfill's runs are not held by its schedule's one-run-at-a-time rule;
+a reached budget is an incident now (flows.budget_alerted_on goes)
 
 Revision ID: 0005
 Revises: 0004
@@ -34,6 +35,8 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_backfills'))
     )
     op.create_index(op.f('ix_backfills_schedule_id'), 'backfills', ['schedule_id'])
+    with op.batch_alter_table('flows') as batch:
+        batch.drop_column('budget_alerted_on')
     with op.batch_alter_table('schedules') as batch:
         batch.add_column(sa.Column('after_outcome', sa.String(length=16), nullable=True))
         batch.drop_constraint(op.f('ck_schedules_schedule_type'), type_='check')
@@ -74,3 +77,5 @@ def downgrade() -> None:
         batch.drop_column('after_outcome')
     op.drop_index(op.f('ix_backfills_schedule_id'), table_name='backfills')
     op.drop_table('backfills')
+    with op.batch_alter_table('flows') as batch:
+        batch.add_column(sa.Column('budget_alerted_on', sa.String(length=10), nullable=True))
