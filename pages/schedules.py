@@ -137,11 +137,12 @@ def schedules_table(rows: list[schedule_service.ScheduleRow]) -> None:
 
 
 def bulk_buttons(context: AppContext) -> None:
-    left, right, _ = st.columns([1, 1, 4])
-    if left.button("Pause all", icon=":material/pause:"):
+    # A horizontal container, not columns: each button as wide as its label at any window width.
+    row = st.container(horizontal=True)
+    if row.button("Pause all", icon=":material/pause:"):
         common.flash("success", f"Paused {schedule_service.pause_all(context.db)} schedule(s).")
         st.rerun()
-    if right.button("Resume all", icon=":material/play_arrow:"):
+    if row.button("Resume all", icon=":material/play_arrow:"):
         resumed, refused = schedule_service.resume_all(context.db)
         common.flash("success", f"Resumed {resumed} schedule(s).")
         for reason in refused:
@@ -185,29 +186,29 @@ def schedule_actions(context: AppContext, row: schedule_service.ScheduleRow) -> 
             f" · {schedule.status.value}")
     if schedule.paused_reason:
         common.alert("warning", f"Paused by Automagik: {schedule.paused_reason}. Resume it once that is fixed.")
-    columns = st.columns([1, 1, 1, 4])
+    row = st.container(horizontal=True)
     if schedule.status is ScheduleStatus.ACTIVE:
-        if columns[0].button("Pause", key=f"pause_{schedule.id}", icon=":material/pause:"):
+        if row.button("Pause", key=f"pause_{schedule.id}", icon=":material/pause:"):
             if common.attempt(lambda: schedule_service.pause_schedule(context.db, schedule.id)):
                 common.flash("success", f"Paused schedule {schedule.id}.")
                 st.rerun()
     elif schedule.status is ScheduleStatus.PAUSED:
-        if columns[0].button("Resume", key=f"resume_{schedule.id}", icon=":material/play_arrow:"):
+        if row.button("Resume", key=f"resume_{schedule.id}", icon=":material/play_arrow:"):
             resumed = common.attempt(lambda: schedule_service.resume_schedule(context.db, schedule.id))
             if resumed:
                 common.flash("success", f"Resumed schedule {schedule.id}: next run {common.when(resumed.next_run_at)}.")
                 st.rerun()
-    if columns[1].button("Run now", key=f"run_{schedule.id}", icon=":material/bolt:"):
+    if row.button("Run now", key=f"run_{schedule.id}", icon=":material/bolt:"):
         task = common.attempt(lambda: task_service.run_flow_now(context.db, schedule.flow_id, schedule_id=schedule.id,
                                                                   zone=common.zone()))
         if task:
             common.alert("success", f"Queued run {task.id} with this schedule's input: see it on the Tasks page.")
-    if columns[2].button("Delete", key=f"delete_{schedule.id}", icon=":material/delete:"):
+    if row.button("Delete", key=f"delete_{schedule.id}", icon=":material/delete:"):
         st.session_state[CONFIRM_DELETE_KEY] = schedule.id
     if st.session_state.get(CONFIRM_DELETE_KEY) == schedule.id:
         st.warning("Delete this schedule? Its past runs stay in the history.")
-        yes, no, _ = st.columns([1, 1, 4])
-        if yes.button("Yes, delete", type="primary", key=f"confirm_delete_{schedule.id}"):
+        confirm = st.container(horizontal=True)
+        if confirm.button("Yes, delete", type="primary", key=f"confirm_delete_{schedule.id}"):
             st.session_state.pop(CONFIRM_DELETE_KEY, None)
 
             def delete() -> bool:
@@ -217,7 +218,7 @@ def schedule_actions(context: AppContext, row: schedule_service.ScheduleRow) -> 
             if common.attempt(delete):
                 common.flash("success", f"Deleted schedule {schedule.id}.")
                 st.rerun()
-        if no.button("Cancel", key=f"cancel_delete_{schedule.id}"):
+        if confirm.button("Cancel", key=f"cancel_delete_{schedule.id}"):
             st.session_state.pop(CONFIRM_DELETE_KEY, None)
             st.rerun()
     with st.expander("Edit"):
