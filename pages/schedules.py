@@ -125,7 +125,7 @@ def schedules_table(rows: list[schedule_service.ScheduleRow]) -> None:
                 "status": [r.schedule.status.value + (f" ({r.schedule.paused_reason})" if r.schedule.paused_reason
                                                       else "") for r in rows],
                 f"next run ({zone})": [
-                    common.when(r.schedule.next_run_at) if r.schedule.status is ScheduleStatus.ACTIVE else "-"
+                    format_local(r.schedule.next_run_at, zone) if r.schedule.status is ScheduleStatus.ACTIVE else "-"
                     for r in rows
                 ],
                 "last result": [r.last_status or "-" for r in rows],

@@ -12,6 +12,7 @@ or refusing one-shot times in the past on its own (pass your clock to `ensure_in
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 
 from .cron import CronTrigger, describe_cron, normalize_cron
 from .errors import InvalidSchedule, InvalidTime, InvalidTimezone, NaiveDatetimeError, quoted
@@ -92,8 +93,15 @@ def preview_fires(trigger: Trigger, after: datetime, count: int) -> list[datetim
 
 def describe(schedule_type: ScheduleType | str, expr: str, timezone: str = "UTC") -> str:
     """A short human description: "every 1h30m", "Every 5 minutes (Europe/Berlin)",
-    "once at 2026-12-01 09:00 CET". Raises InvalidSchedule for input that does not validate."""
-    kind = schedule_type_of(schedule_type)
+    "once at 2026-12-01 09:00 CET" (with seconds when it has some). Raises InvalidSchedule for
+    input that does not validate."""
+    return _describe(schedule_type_of(schedule_type), expr, timezone)
+
+
+# A page lists every schedule on each rerun, and a cron description costs about a millisecond
+# (the expression is checked, then put into words): remembered, as they depend on nothing else.
+@lru_cache(maxsize=65_536)
+def _describe(kind: ScheduleType, expr: str, timezone: str) -> str:
     zone = load_zone(timezone)
     if kind is ScheduleType.INTERVAL:
         return f"every {format_interval(parse_interval(expr))}"
@@ -101,7 +109,8 @@ def describe(schedule_type: ScheduleType | str, expr: str, timezone: str = "UTC"
         CronTrigger(expr, timezone)
         return f"{describe_cron(expr)} ({timezone})"
     local = parse_typed_time(expr, timezone).astimezone(zone)
-    return f"once at {local:%Y-%m-%d %H:%M} {local.tzname()}"
+    shown = f"{local:%Y-%m-%d %H:%M:%S}" if local.second else f"{local:%Y-%m-%d %H:%M}"
+    return f"once at {shown} {local.tzname()}"
 
 
 def normalize_expr(schedule_type: ScheduleType | str, expr: str, timezone: str = "UTC") -> str:

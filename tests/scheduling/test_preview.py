@@ -22,7 +22,7 @@ NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 
 
 def test_schedule_type_values_and_docs():
-    assert [kind.value for kind in ScheduleType] == ["interval", "cron", "oneshot"]
+    assert [kind.value for kind in ScheduleType] == ["interval", "cron", "oneshot", "after"]
     assert ScheduleType("cron") is ScheduleType.CRON and ScheduleType.CRON == "cron"
     assert all(kind.doc for kind in ScheduleType)
 
@@ -96,6 +96,7 @@ def test_preview_refuses_naive_after():
         ("oneshot", "2026-12-01 09:00", "Europe/Berlin", "once at 2026-12-01 09:00 CET"),
         ("oneshot", "2026-07-01T07:00:00Z", "Europe/Berlin", "once at 2026-07-01 09:00 CEST"),
         ("oneshot", "2026-12-01 09:00", "UTC", "once at 2026-12-01 09:00 UTC"),
+        ("oneshot", "2026-12-01 09:00:30", "Europe/Berlin", "once at 2026-12-01 09:00:30 CET"),  # seconds kept
     ],
 )
 def test_describe(kind, expr, zone, text):
