@@ -22,6 +22,7 @@ from automagik.services.context import AppContext
 from automagik.services.daemons import DaemonState, summarize_daemons
 from automagik.services.serialize import output_text
 from automagik.services.tasks import TaskFilter
+from automagik.plural import agree, counted
 from pages import chart_views, common, frame
 
 frame.ensure()  # before anything renders: see pages/frame.py
@@ -87,7 +88,9 @@ def counts_panel(context: AppContext, now) -> None:
     by_status = ", ".join(f"{n} {status}" for status, n in sorted(counts.runs_by_status.items())) or "none"
     st.caption(f"Last 24 h by status: {by_status}.")
     if counts.flows_needing_components:
-        st.caption(f"{counts.flows_needing_components} flow(s) need their components chosen on the Flows page.")
+        needing = counts.flows_needing_components
+        st.caption(f"{counted(needing, 'flow')} {agree(needing, 'needs its', 'need their')} components chosen on the "
+                   "Flows page.")
 
 
 def runs_per_hour(context: AppContext, now) -> None:

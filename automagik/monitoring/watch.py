@@ -16,6 +16,7 @@ from automagik.db.engine import Database
 from automagik.costs.budgets import budgets_reached
 from automagik.db.models import DaemonHeartbeat, Flow, Schedule, ScheduleStatus, Task, TaskStatus
 from automagik.monitoring.incidents import Change, Kind, clear_incidents, open_incident, open_subjects
+from automagik.plural import agree, counted
 
 STALE_BEATS = 3
 
@@ -46,10 +47,10 @@ def watch(db: Database, me: str, now: datetime, heartbeat_seconds: float, grace_
         Kind.DAEMON_STALE: {row.id: (f"daemon {row.id} ({row.host}, pid {row.pid}) has sent no heartbeat since "
                                      f"{row.last_seen:%Y-%m-%d %H:%M:%S} UTC: it died or hangs; the live daemons "
                                      "take over its runs") for row in stale},
-        Kind.FIRES_OVERDUE: {"": (f"{fires} schedule(s) have a fire overdue by more than {grace_seconds:g} s "
+        Kind.FIRES_OVERDUE: {"": (f"{counted(fires, 'schedule')} {agree(fires, 'has', 'have')} a fire overdue by more than {grace_seconds:g} s "
                                   f"(the oldest due {oldest_fire:%Y-%m-%d %H:%M:%S} UTC): the daemons do not keep up "
                                   "or cannot reach the database")} if fires else {},
-        Kind.RUNS_OVERDUE: {"": (f"{runs} run(s) due more than {grace_seconds:g} s ago have not started (the oldest "
+        Kind.RUNS_OVERDUE: {"": (f"{counted(runs, 'run')} due more than {grace_seconds:g} s ago {agree(runs, 'has', 'have')} not started (the oldest "
                                  f"due {oldest_run:%Y-%m-%d %H:%M:%S} UTC): the daemons' workers do not keep up")}
         if runs else {},
     }

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from automagik.clock import utcnow
 from automagik.db.engine import Database
 from automagik.db.models import DaemonHeartbeat
+from automagik.plural import counted
 
 # A beat may be late by a slow transaction or a busy SQLite lock; three missed beats in a row
 # is not lateness any more.
@@ -99,7 +100,7 @@ def summarize_daemons(
     alive = [d for d in daemons if d.state is DaemonState.ALIVE]
     if alive:
         running = sum(d.in_flight for d in alive)
-        message = f"{len(alive)} daemon(s) alive, {running} run(s) in flight."
+        message = f"{counted(len(alive), 'daemon')} alive, {counted(running, 'run')} in flight."
     elif not daemons:
         message = f"No daemon has ever run against this database: {START_HINT}."
     else:

@@ -18,6 +18,7 @@ from automagik.langflow.components import has_schedule_trigger
 from automagik.langflow.errors import LangFlowRouteMissing
 from automagik.services.lookup import find
 from automagik.services.errors import InvalidInput, NotFound, Unavailable
+from automagik.plural import counted
 
 INPUT, OUTPUT = "input", "output"
 # Column sizes (flows.id, flows.input_component): LangFlow's ids are UUIDs and "<Type>-<5 chars>".
@@ -150,7 +151,7 @@ def sync_flows(
                                              report)
                 if paused:
                     report.notices.append(
-                        f'Flow "{flow.name}" is no longer in LangFlow: {paused} schedule(s) paused.'
+                        f'Flow "{flow.name}" is no longer in LangFlow: {counted(paused, "schedule")} paused.'
                     )
     return report
 
@@ -219,9 +220,10 @@ def _drop_vanished_selections(session, flow: Flow, report: SyncReport, now) -> N
     if cleared:
         reason = f'the chosen {" and ".join(cleared)} of flow "{flow.name}" no longer exists in LangFlow'
         paused = _pause_schedules_of(session, flow, now, reason, report)
+        until_then = f" ({counted(paused, 'schedule')} paused until then)" if paused else ""
         report.notices.append(
             f'Flow "{flow.name}": the chosen {" and ".join(cleared)} no longer exists in LangFlow; '
-            f"choose again{f' ({paused} schedule(s) paused until then)' if paused else ''}."
+            f"choose again{until_then}."
         )
 
 

@@ -19,6 +19,7 @@ from automagik.monitoring.incidents import Kind, list_open
 from automagik.services.context import AppContext
 from automagik.services.daemons import summarize_daemons
 from automagik.timefmt import format_local
+from automagik.plural import counted
 
 
 @dataclass
@@ -69,11 +70,11 @@ def _check_overdue(context: AppContext, now: datetime, grace_seconds: float, hea
         ).one()
     if fires:
         health.problems.append(
-            f"{fires} schedule(s) overdue: a fire due at {format_local(oldest_fire, zone)} was not dispatched "
+            f"{counted(fires, 'schedule')} overdue: a fire due at {format_local(oldest_fire, zone)} was not dispatched "
             f"within {grace_seconds:g} s; check that a daemon is running and can reach the database.")
     if runs:
         health.problems.append(
-            f"{runs} run(s) overdue: one due at {format_local(oldest_run, zone)} has not started within "
+            f"{counted(runs, 'run')} overdue: one due at {format_local(oldest_run, zone)} has not started within "
             f"{grace_seconds:g} s; check the daemons' logs (workers busy, or a daemon stuck).")
     if not fires and not runs:
         health.fine.append("no fire or run overdue")

@@ -23,6 +23,7 @@ from automagik.services.lookup import flow_names
 from automagik.services.schedules import schedule_trigger
 from automagik.services.tasks import TaskFilter, TaskRow, count_by_status
 from automagik.services.usage import NO_USAGE, UsageTotals, usage_query
+from automagik.plural import counted
 
 
 @dataclass(frozen=True)
@@ -173,7 +174,7 @@ class CostSummary:
         if not self.window.unpriced:
             return None
         return (
-            f"{self.window.unpriced:,} run(s) of the last {self.window_days} days ({self.today.unpriced:,} today) "
+            f"{counted(self.window.unpriced, 'run')} of the last {self.window_days} days ({self.today.unpriced:,} today) "
             f"reported tokens of a model without a known price: their cost is left out of these sums ({PRICE_HINT})."
         )
 

@@ -23,7 +23,7 @@ def test_all_well_is_exit_0_and_one_line(cli, db, langflow):
     _alive(db)
     result = cli("check")
     assert result.returncode == 0 and result.stderr == "", result.output
-    assert result.stdout.startswith("ok: database schema current; 1 daemon(s) alive") and len(
+    assert result.stdout.startswith("ok: database schema current; 1 daemon alive") and len(
         result.stdout.splitlines()) == 1
     assert "API key accepted" in result.stdout and "no fire or run overdue" in result.stdout
 
@@ -40,7 +40,7 @@ def test_each_problem_is_one_line_and_exit_1(cli, db, langflow, settings):
     lines = plain.stdout.splitlines()
     assert plain.returncode == 1 and len(lines) == 2, plain.output
     assert lines[0].startswith("No daemon has ever run against this database")
-    assert lines[1].startswith("1 schedule(s) overdue: a fire due at ") and "was not dispatched within 60 s" in lines[1]
+    assert lines[1].startswith("1 schedule overdue: a fire due at ") and "was not dispatched within 60 s" in lines[1]
     report = json.loads(as_json.stdout)
     assert as_json.returncode == 1 and report["ok"] is False and report["problems"] == lines
     assert refused.returncode == 1 and any("refused access" in line for line in refused.stdout.splitlines())

@@ -234,7 +234,7 @@ def test_sync_choose_schedule_watch_and_export(tmp_path):
             langflow.force_status = None
 
             open_page(page, "Overview")
-            page.get_by_text("1 daemon(s) alive").wait_for()
+            page.get_by_text("1 daemon alive").wait_for()
             page.get_by_text("No failed runs.").wait_for(state="detached")
             page.get_by_text(re.compile(r"LangFlow 1\.13\.0 at http.* is ready")).wait_for()
             page.locator("[data-testid=stVegaLiteChart], .vega-embed").first.wait_for()

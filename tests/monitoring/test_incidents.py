@@ -72,7 +72,7 @@ def test_fires_overdue_alert_once_and_clear_once_dispatched(db, daemons, frozen_
         session.execute(update(Schedule).where(Schedule.id == schedule.id)
                         .values(next_run_at=frozen_clock.now - timedelta(minutes=5)))
     [opened] = _watch(daemons, hook)
-    assert opened["incident"] == "fires_overdue" and "1 schedule(s) have a fire overdue by more than 60 s" in opened["text"]
+    assert opened["incident"] == "fires_overdue" and "1 schedule has a fire overdue by more than 60 s" in opened["text"]
     dispatch_due(db, frozen_clock.now, DaemonSettings(), "d1")
     for claimed in claim_tasks(db, "d1", frozen_clock.now, 10, 60):
         pass  # started: neither fire nor run is overdue now

@@ -71,7 +71,7 @@ def test_flow_gone_from_langflow_is_marked_and_its_schedules_paused_nothing_dele
     report = synced(db, langflow)
 
     assert report.removed == ["Echo 30f7"]
-    assert any("2 schedule" not in n and "1 schedule(s) paused" in n for n in report.notices)
+    assert any("2 schedule" not in n and "1 schedule paused" in n for n in report.notices)
     flow = flow_service.get_flow(db, ECHO_ID)
     assert flow.removed_at is not None and not flow.is_ready
     assert schedule_service.get_schedule(db, schedule.id).status is ScheduleStatus.PAUSED

@@ -89,7 +89,7 @@ def test_cost_today_in_the_zone_over_30_days_and_the_top_flows(db, runs):
         (TWO_OUT_NAME, pytest.approx(0.0175)), (ECHO_NAME, pytest.approx(0.0035)), ("Local LLM", None)]
     assert [f.flow_id for f in overview.cost_summary(db, BERLIN, NOW, top=2).top_flows] == [TWO_OUT_ID, ECHO_ID]
     assert summary.unpriced_note.startswith(
-        "2 run(s) of the last 30 days (1 today) reported tokens of a model without a known price")
+        "2 runs of the last 30 days (1 today) reported tokens of a model without a known price")
     assert "AUTOMAGIK_PRICES_FILE" in summary.unpriced_note
 
     # In UTC, today began at 00:00 UTC: the 23:30 run was yesterday.

@@ -131,7 +131,7 @@ def test_daemon_states_from_heartbeats(db):
     assert states == {"alive": DaemonState.ALIVE, "stale": DaemonState.STALE, "stopped": DaemonState.STOPPED}
     assert list_daemons(db, now, heartbeat_seconds=10)[1].state is DaemonState.ALIVE  # 16 s < 3 × 10 s
     summary = summarize_daemons(db, now, 5)
-    assert summary.alive == 1 and summary.message == "1 daemon(s) alive, 1 run(s) in flight."
+    assert summary.alive == 1 and summary.message == "1 daemon alive, 1 run in flight."
 
 
 def test_daemon_summary_without_a_live_daemon_says_how_to_start_one(db):
