@@ -221,7 +221,7 @@ def test_resync_marks_removed_flow_and_pauses_its_schedules(cli, langflow, db, s
     report = ok_lines(cli("flows", "sync"))
     assert report == [
         f"Synced 1 flow(s) from {langflow.url}: 0 new, 0 changed, 0 back, 1 gone from LangFlow.",
-        f'- Flow "{names[ECHO]}" is no longer in LangFlow: 2 schedule(s) paused.',
+        f'- Flow "{names[ECHO]}" is no longer in LangFlow: 2 schedules paused.',
     ]
 
     listing, schedules, run, resume = run_all(
