@@ -185,9 +185,9 @@ def edit_form(context: AppContext, schedule: Schedule, flow_name: str) -> None:
         timeout = middle.number_input("Timeout (seconds)", min_value=1, max_value=schedule_service.TIMEOUT_LIMIT_SECONDS,
                                       value=schedule.timeout_seconds, step=1, placeholder="daemon default")
         policy = right.selectbox("Missed runs", policies, index=policies.index(schedule.missed_policy.value), help=POLICY_HELP)
-        save, preview, _ = st.columns([1, 1, 3])
-        saving = save.form_submit_button("Save changes")
-        preview.form_submit_button("Preview input", help="What the next fire would send with these values; saves nothing.")
+        buttons = st.container(horizontal=True)  # each button as wide as its label, as elsewhere on the page
+        saving = buttons.form_submit_button("Save changes")
+        buttons.form_submit_button("Preview input", help="What the next fire would send with these values; saves nothing.")
     if not saving:
         input_preview(raw_input, kind, _next_fire(schedule, kind, expr, zone), zone, flow_name, schedule.id)
         return
