@@ -12,7 +12,7 @@ from automagik.services import tasks as task_service
 from automagik.services import triggers as trigger_service
 from automagik.services.context import AppContext
 from automagik.services.daemons import DaemonState, list_daemons
-from automagik.services.flow_input import parse_typed_input
+from automagik.services.flow_input import parse_typed_input, placeholder_help
 from pages import common, frame
 
 frame.ensure()  # before anything renders: see pages/frame.py
@@ -184,6 +184,7 @@ def run_section(context: AppContext, flow: Flow) -> None:
         key=f"flows_run_input_{flow.id}",
         placeholder='The message for the input component, or JSON: {"input": "...", "tweaks": {...}}',
         height=80,
+        help="The text may hold " + placeholder_help(code=True, zone="TIMEZONE") + ".",
     )
     force = flow.daily_budget_usd is not None and st.checkbox(
         "Run even if the daily budget is reached", key=f"flows_run_force_{flow.id}")

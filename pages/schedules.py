@@ -1,14 +1,16 @@
-"""Schedules: create one (checked as you type, its next fires previewed), list them, and pause,
-resume, run, edit or delete one; pause or resume them all."""
+"""Schedules: create one (checked as you type, its next fires and what the next one would send
+previewed), list them, and pause, resume, run, edit or delete one; pause or resume them all."""
 
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from zoneinfo import available_timezones
 
 import pandas as pd
 import streamlit as st
 
+from automagik.clock import utcnow
 from automagik.db.models import MissedRunPolicy, Schedule, ScheduleStatus
 from automagik.scheduling import ScheduleType, describe
 from automagik.services import flows as flow_service
@@ -16,7 +18,8 @@ from automagik.services import schedules as schedule_service
 from automagik.services import tasks as task_service
 from automagik.services.context import AppContext
 from automagik.services.errors import InvalidInput
-from automagik.services.flow_input import parse_flow_input
+from automagik.services.flow_input import placeholder_help
+from automagik.services.input_preview import is_template, preview_input
 from automagik.timefmt import format_local
 from automagik.services.triggers import double_run_warning
 from pages import common, frame
@@ -33,6 +36,8 @@ POLICY_HELP = (
     "After downtime: coalesce runs the latest missed fire once; skip runs none and waits for the "
     "next fire; all runs every missed fire (up to AUTOMAGIK_CATCH_UP_LIMIT)."
 )
+INPUT_HELP = ('JSON: {"input": "message"}, with optional "tweaks": {"Component-id": {"field": "value"}}. '
+              "The text and tweak values may hold " + placeholder_help(chains=True, code=True) + ".")
 ZONES = sorted(available_timezones())
 
 
@@ -43,29 +48,43 @@ def _describe(kind: str, expr: str, zone: str) -> str:
         return expr
 
 
-def timing_preview(kind: str, expr: str, zone: str) -> None:
-    """The expression's meaning and next 5 fires in the chosen zone, or why it is not valid."""
+def timing_preview(kind: str, expr: str, zone: str) -> datetime | None:
+    """The expression's meaning and next 5 fires in the chosen zone, or why it is not valid;
+    returns the next fire (None: none, or not valid)."""
     if not expr.strip():
         st.caption(f"Expression {EXAMPLES[kind]}.")
-        return
+        return None
     try:
         fires = schedule_service.preview(kind, expr, zone, count=5)
     except InvalidInput as exc:
         st.error(common.plain(exc.message))
-        return
+        return None
     st.text(_describe(kind, expr, zone))
     if not fires:
         st.error("That time has passed: it would never fire.")
-        return
+        return None
     st.text("Next fires:\n" + "\n".join(f"  {format_local(fire, zone)}" for fire in fires))
+    return fires[0]
 
 
-def input_check(raw: str) -> None:
-    if raw.strip():
-        try:
-            parse_flow_input(raw)
-        except InvalidInput as exc:
-            st.error(common.plain(exc.message))
+def input_preview(raw: str, kind: str, fire: datetime | None, zone: str, flow_name: str,
+                  schedule_id: str | None = None) -> None:
+    """Why the input is refused, or, when it has placeholders and the timing a next fire, what
+    that fire would send (as text: it is user data)."""
+    if not raw.strip():
+        return
+    try:
+        sent = preview_input(raw, fire_time=fire or utcnow(), zone=zone, flow_name=flow_name, schedule_id=schedule_id,
+                             chained=schedule_service.is_chain(kind))
+    except InvalidInput as exc:
+        st.error(common.plain(exc.message))
+        return
+    if fire is None or not is_template(raw):
+        return
+    st.text(f"The next fire ({format_local(fire, zone)}) would send:")
+    st.code(sent["input"], language=None, wrap_lines=True)
+    if sent["tweaks"]:
+        st.code(json.dumps(sent["tweaks"], indent=2, ensure_ascii=False), language="json", wrap_lines=True)
 
 
 def create_form() -> None:
@@ -84,10 +103,10 @@ def create_form() -> None:
     expr = middle.text_input("Expression", key="new_expr", live=True, placeholder=EXAMPLES[kind].removeprefix("like "))
     zone = right.selectbox("Time zone", ZONES, index=ZONES.index(context.settings.timezone)
                            if context.settings.timezone in ZONES else None, key="new_zone")
-    timing_preview(kind, expr, zone or "UTC")
-    raw_input = st.text_area("Input (JSON)", key="new_input", height=80,
-                             placeholder='{"input": "message", "tweaks": {"Component-id": {"field": "value"}}}')
-    input_check(raw_input)
+    next_fire = timing_preview(kind, expr, zone or "UTC")
+    raw_input = st.text_area("Input (JSON)", key="new_input", height=80, help=INPUT_HELP,
+                             placeholder='{"input": "Digest of {{ fire_date }}", "tweaks": {"Component-id": {"field": "value"}}}')
+    input_preview(raw_input, kind, next_fire, zone or "UTC", next(f.name for f in ready if f.id == flow_id))
     left, middle, right = st.columns(3)
     retries = left.number_input("Max retries", min_value=0, max_value=schedule_service.MAX_RETRIES_LIMIT,
                                 value=3, step=1, key="new_retries")
@@ -150,22 +169,28 @@ def bulk_buttons(context: AppContext) -> None:
         st.rerun()
 
 
-def edit_form(context: AppContext, schedule: Schedule) -> None:
+def edit_form(context: AppContext, schedule: Schedule, flow_name: str) -> None:
+    """A form (edits apply on Save); Preview shows what the next fire would send with the edits,
+    saving nothing. Before either, the preview is the saved schedule's."""
     kinds, policies = [t.value for t in ScheduleType], [p.value for p in MissedRunPolicy]
     with st.form(f"edit_{schedule.id}"):
         left, middle, right = st.columns([1, 2, 2])
         kind = left.selectbox("Type", kinds, index=kinds.index(schedule.schedule_type.value))
         expr = middle.text_input("Expression", value=schedule.schedule_expr)
         zone = right.selectbox("Time zone", ZONES, index=ZONES.index(schedule.timezone) if schedule.timezone in ZONES else 0)
-        raw_input = st.text_area("Input (JSON)", value=_json(schedule.flow_params), height=80)
+        raw_input = st.text_area("Input (JSON)", value=_json(schedule.flow_params), height=80, help=INPUT_HELP)
         left, middle, right = st.columns(3)
         retries = left.number_input("Max retries", min_value=0, max_value=schedule_service.MAX_RETRIES_LIMIT,
                                     value=schedule.max_retries, step=1)
         timeout = middle.number_input("Timeout (seconds)", min_value=1, max_value=schedule_service.TIMEOUT_LIMIT_SECONDS,
                                       value=schedule.timeout_seconds, step=1, placeholder="daemon default")
         policy = right.selectbox("Missed runs", policies, index=policies.index(schedule.missed_policy.value), help=POLICY_HELP)
-        if not st.form_submit_button("Save changes"):
-            return
+        buttons = st.container(horizontal=True)  # each button as wide as its label, as elsewhere on the page
+        saving = buttons.form_submit_button("Save changes")
+        buttons.form_submit_button("Preview input", help="What the next fire would send with these values; saves nothing.")
+    if not saving:
+        input_preview(raw_input, kind, _next_fire(schedule, kind, expr, zone), zone, flow_name, schedule.id)
+        return
     changes = dict(
         schedule_type=kind, schedule_expr=expr, timezone=zone, flow_input=raw_input or None,
         max_retries=int(retries), timeout_seconds=None if timeout is None else int(timeout), missed_policy=policy,
@@ -174,6 +199,18 @@ def edit_form(context: AppContext, schedule: Schedule) -> None:
     if saved is not None:
         common.flash("success", f"Saved schedule {saved.id}: next run {common.when(saved.next_run_at)}.")
         st.rerun()
+
+
+def _next_fire(schedule: Schedule, kind: str, expr: str, zone: str) -> datetime | None:
+    """The next fire as edited: the saved one while the timing is as saved, since an edited
+    timing restarts from now (an interval's grid too)."""
+    if (kind, expr, zone) == (schedule.schedule_type.value, schedule.schedule_expr, schedule.timezone):
+        return schedule.next_run_at if schedule.status is not ScheduleStatus.COMPLETED else None
+    try:
+        fires = schedule_service.preview(kind, expr, zone, count=1)
+    except InvalidInput:
+        return None  # the timing's own error shows when it is saved
+    return fires[0] if fires else None
 
 
 def _json(params: dict) -> str:
@@ -222,7 +259,7 @@ def schedule_actions(context: AppContext, row: schedule_service.ScheduleRow) -> 
             st.session_state.pop(CONFIRM_DELETE_KEY, None)
             st.rerun()
     with st.expander("Edit"):
-        edit_form(context, schedule)
+        edit_form(context, schedule, row.flow_name)
 
 
 st.title("Schedules")

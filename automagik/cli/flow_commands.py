@@ -11,6 +11,7 @@ from automagik.services import flows as flow_service
 from automagik.services import tasks as task_service
 from automagik.services.context import AppContext
 from automagik.services.errors import InvalidInput
+from automagik.services.flow_input import placeholder_help
 from automagik.services import triggers as trigger_service
 from automagik.services.serialize import flow_to_dict, schedule_to_dict, task_to_dict
 from automagik.services.triggers import describe_trigger
@@ -40,7 +41,8 @@ def register(groups) -> None:
 
     run = commands.add_parser("run", help="queue a run of a flow now (a running daemon executes it)")
     run.add_argument("flow_id")
-    run.add_argument("--input", default=None, help='JSON, like \'{"input": "message"}\' (optional "tweaks")')
+    run.add_argument("--input", default=None, help='JSON, like \'{"input": "message"}\' (optional "tweaks"); '
+                     + placeholder_help(zone="TIMEZONE"))
     run.add_argument("--max-retries", type=int, default=3)
     run.add_argument("--timeout", type=int, default=None, help="seconds")
     run.add_argument("--force", action="store_true", help="run even if the flow's daily budget is reached")

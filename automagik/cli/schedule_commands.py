@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import argparse
+import json
+
+from automagik.clock import utcnow
 from automagik.cli.output import info, print_fields, print_json, print_table, warn
 from automagik.scheduling import InvalidSchedule, describe
 from automagik.services import schedules as schedule_service
 from automagik.services import tasks as task_service
 from automagik.services.context import AppContext
 from automagik.services.errors import InvalidInput
+from automagik.services.flow_input import placeholder_help
+from automagik.services.flows import get_flow
+from automagik.services.input_preview import preview_input
 from automagik.services.serialize import iso, schedule_to_dict
 from automagik.services.triggers import double_run_warning
 from automagik.services.time_input import parse_time_input
@@ -21,7 +28,7 @@ def register(groups) -> None:
     create = commands.add_parser("create", help="schedule a flow")
     create.add_argument("flow_id")
     _timing_options(create)
-    create.add_argument("--input", default=None, help='JSON, like \'{"input": "message"}\' (optional "tweaks")')
+    create.add_argument("--input", default=None, help=INPUT_HELP)
     create.add_argument("--max-retries", type=int, default=3, help="retries of a run after a transient error (default 3)")
     create.add_argument("--timeout", type=int, default=None, help="seconds a run may take (default: the daemon's)")
     create.add_argument("--missed", default="coalesce", help="after downtime: coalesce (default), skip or all")
@@ -35,7 +42,7 @@ def register(groups) -> None:
     update.add_argument("--type", help="interval, cron or oneshot")
     update.add_argument("--expr", help="the new expression, as for create (a oneshot time is read in the zone)")
     update.add_argument("--timezone", help="IANA zone for cron and oneshot")
-    update.add_argument("--input", help="JSON, as for create")
+    update.add_argument("--input", help="JSON, as for create; " + placeholder_help(chains=True))
     update.add_argument("--max-retries", type=int)
     update.add_argument("--timeout", type=int, help="seconds a run may take")
     update.add_argument("--missed", help="coalesce, skip or all")
@@ -65,12 +72,29 @@ def register(groups) -> None:
     resume_all = commands.add_parser("resume-all", help="resume every paused schedule")
     resume_all.set_defaults(handler=resume_all_schedules)
 
-    preview = commands.add_parser("preview", help="print the next fires of an expression, creating nothing")
+    preview = commands.add_parser(
+        "preview", help="print the next fires of an expression and, with --input, what the next one would send; "
+        "creating nothing")
     _timing_options(preview)
     preview.add_argument("--after", help="ISO time to start from (default now; no offset = in --timezone)")
     preview.add_argument("--count", type=int, default=5)
+    preview.add_argument("--input", default=None, help="the input, as for create: printed as the next fire would "
+                         "send it (--json then prints {\"fires\": [...], \"next_input\": {...}})")
+    preview.add_argument("--flow-id", action=_ReadsDatabase, help="the flow, for {{ flow_name }} in --input")
     preview.add_argument("--json", action="store_true", help="print JSON")
     preview.set_defaults(handler=preview_schedule, needs_database=False)
+
+
+INPUT_HELP = 'JSON, like \'{"input": "message"}\' (optional "tweaks"); ' + placeholder_help(chains=True)
+
+
+class _ReadsDatabase(argparse.Action):
+    """An option whose value is looked up: the command then opens the database (preview does not
+    otherwise)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, values)
+        namespace.needs_database = True
 
 
 def _timing_options(parser) -> None:
@@ -181,7 +205,7 @@ def show_schedule(context: AppContext, settings, args) -> int:
             ("flow", schedule.flow_id),
             ("when", _describe(schedule)),
             ("status", schedule.status.value + (f" ({schedule.paused_reason})" if schedule.paused_reason else "")),
-            ("input", schedule.flow_params),
+            ("input", json.dumps(schedule.flow_params, ensure_ascii=False)),  # the template, as stored
             ("max retries", schedule.max_retries),
             ("timeout", f"{schedule.timeout_seconds} s" if schedule.timeout_seconds else "daemon default"),
             ("missed runs", schedule.missed_policy.value),
@@ -236,12 +260,20 @@ def resume_all_schedules(context: AppContext, _settings, _args) -> int:
     return 0
 
 
-def preview_schedule(_context, settings, args) -> int:
+def preview_schedule(context, settings, args) -> int:
     zone = settings.timezone if args.timezone is None else args.timezone  # "" is refused, not the default
     after = None if args.after is None else parse_time_input(args.after, zone, "--after")
     fires = schedule_service.preview(args.type, args.expr, zone, after=after, count=args.count)
+    sent = None
+    if args.input is not None:  # checked even when nothing would fire
+        flow_name = get_flow(context.db, args.flow_id).name if args.flow_id else None
+        sent = preview_input(args.input, fire_time=fires[0] if fires else after or utcnow(), zone=zone,
+                             flow_name=flow_name, chained=schedule_service.is_chain(args.type.strip().lower()))
     if args.json:
-        print_json([iso(t) for t in fires])
+        if args.input is None:
+            print_json([iso(t) for t in fires])
+        else:
+            print_json({"fires": [iso(t) for t in fires], "next_input": sent if fires else None})
         return 0
     try:
         info(describe(args.type, args.expr, zone))
@@ -251,4 +283,14 @@ def preview_schedule(_context, settings, args) -> int:
         info(f"  {format_local(fire, zone)}   ({iso(fire)})")
     if not fires:
         info("  (no fire after that time)")
+    if sent is not None and fires:
+        _print_sent(sent, format_local(fires[0], zone))
     return 0
+
+
+def _print_sent(sent: dict, when: str) -> None:
+    info(f"The fire at {when} would send:")
+    for line in (sent.get("input") or "").splitlines() or [""]:
+        info(f"  {line}")
+    if sent.get("tweaks"):
+        info(f"  tweaks: {json.dumps(sent['tweaks'], ensure_ascii=False)}")

@@ -31,6 +31,7 @@ from automagik.db.engine import Database
 from automagik.db.models import Flow, LogLevel, MissedRunPolicy, Schedule, ScheduleStatus, Task, TaskStatus
 from automagik.monitoring.incidents import Kind, open_incident
 from automagik.runs.states import Transition, log_row, target, write_logs
+from automagik.runs.templates import FireValues, has_placeholders, render_input
 from automagik.scheduling import InvalidSchedule, Trigger
 from automagik.runs.schedules import schedule_trigger
 
@@ -205,8 +206,9 @@ def dispatch_due(
     finished = list(finished)
     rows = _read_due(db, until, settings.dispatch_batch, finished, list(deferred))
     result.selected = len(rows)
-    schedules, budgets = [], {}
+    schedules, budgets, flow_names = [], {}, {}
     for schedule, busy, flow_name, daily_budget in rows:
+        flow_names[schedule.id] = flow_name
         if daily_budget is not None:
             budgets[schedule.flow_id] = (flow_name, daily_budget)
         if busy and schedule.next_run_at > now:
@@ -227,7 +229,7 @@ def dispatch_due(
     planned = [s for s in schedules if s.id in walks]
     with db.write() as session:
         over_budget = _over_budget(session, [s for s in planned if s.flow_id in budgets], budgets, now, zone)
-        _write_fires(session, db.dialect, planned, walks, now, settings, finished, result, over_budget)
+        _write_fires(session, db.dialect, planned, walks, now, settings, finished, result, over_budget, flow_names)
         skipped = {(reached.flow_id, reached.day): reached for sid, reached in over_budget.items()
                    if sid in result.budget_skipped}
         # One incident per flow while its budget stays reached, whatever daemon finds it first
@@ -292,6 +294,7 @@ def _walk(schedule: Schedule, until: datetime, settings: DaemonSettings) -> Walk
 def _write_fires(
     session, dialect: str, schedules: list[Schedule], walks: dict, now: datetime, settings: DaemonSettings,
     finished: list[str], result: DispatchResult, over_budget: dict[str, BudgetReached],
+    flow_names: dict[str, str],
 ) -> None:
     as_read = {s.id: (s.next_run_at, s.updated_at) for s in schedules}
     running = _busy_with(finished, Task.status == TaskStatus.RUNNING)
@@ -341,14 +344,19 @@ def _write_fires(
         })
         result.schedules += 1
         result.completed += plan.status is ScheduleStatus.COMPLETED
+        # Asked once per schedule, not per fire: most inputs have no braces and are stored as they are.
+        templated = has_placeholders(schedule.flow_params or {})
+        flow_name = flow_names.get(schedule.id, "")
         for index, fire in enumerate(plan.run):
             task_id = str(uuid.uuid4())
-            tasks.append(_task_row(task_id, schedule, fire, Transition.FIRE, now, None))
+            tasks.append(_task_row(task_id, schedule, fire, Transition.FIRE, now, None,
+                                   flow_name=flow_name, templated=templated))
             if index == 0 and plan.note:
                 logs.append(log_row(task_id, LogLevel.WARNING, plan.note, now))
         for fire in plan.skipped:
             task_id = str(uuid.uuid4())
-            tasks.append(_task_row(task_id, schedule, fire, Transition.SKIP, now, plan.reason))
+            tasks.append(_task_row(task_id, schedule, fire, Transition.SKIP, now, plan.reason,
+                                   flow_name=flow_name, templated=templated))
             logs.append(log_row(task_id, LogLevel.WARNING, plan.reason, now))
     _advance(session, advances, now)
     inserted = _insert_tasks(session, dialect, tasks)
@@ -426,14 +434,22 @@ def _insert_tasks(session, dialect: str, rows: list[dict]) -> set[str]:
 
 
 def _task_row(task_id: str, schedule: Schedule, fire: datetime, transition: Transition, now: datetime,
-              error: str | None) -> dict:
+              error: str | None, *, flow_name: str = "", templated: bool | None = None) -> dict:
+    """A fire's task row. Its input is the schedule's with the placeholders filled from this fire
+    (its own planned time in the schedule's zone, so a caught-up fire says its own day); a skipped
+    fire stores what it would have sent. `templated` is has_placeholders(flow_params), if known."""
     pending = transition is Transition.FIRE
+    input_data = schedule.flow_params or {}
+    if templated or (templated is None and has_placeholders(input_data)):
+        input_data = render_input(input_data, FireValues(
+            fire_time=fire, zone=schedule.timezone, task_id=task_id, flow_name=flow_name, schedule_id=schedule.id,
+        ))
     return {
         "id": task_id,
         "flow_id": schedule.flow_id,
         "schedule_id": schedule.id,
         "status": target(transition),
-        "input_data": schedule.flow_params or {},
+        "input_data": input_data,
         "result": None,
         "error": error,
         "tries": 0,

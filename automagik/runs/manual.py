@@ -6,17 +6,27 @@ from datetime import datetime
 
 from sqlalchemy import update
 
-from automagik.db.models import LogLevel, Task, TaskStatus
+from automagik.db.models import LogLevel, Task, TaskStatus, new_id
 from automagik.runs.states import Transition, log_row, sources, target, write_logs
+from automagik.runs.templates import FireValues, has_placeholders, render_input
 
 
 def queue_run(
     session, *, flow_id: str, schedule_id: str | None, input_data: dict, max_retries: int,
-    timeout_seconds: int | None, now: datetime,
+    timeout_seconds: int | None, now: datetime, flow_name: str = "", zone: str = "UTC",
 ) -> Task:
     """A task due at once, in the caller's transaction. It is planned for "now" to the
-    microsecond, so a run on a schedule never takes the key of one of its fires."""
+    microsecond, so a run on a schedule never takes the key of one of its fires.
+
+    Its input's placeholders are filled as for a fire at "now" in `zone` (the schedule's zone,
+    or TIMEZONE for a run of no schedule); the task stores what is sent."""
+    task_id = new_id()
+    if has_placeholders(input_data):
+        input_data = render_input(input_data, FireValues(
+            fire_time=now, zone=zone, task_id=task_id, flow_name=flow_name, schedule_id=schedule_id,
+        ))
     task = Task(
+        id=task_id,
         flow_id=flow_id,
         schedule_id=schedule_id,
         status=TaskStatus(target(Transition.QUEUE)),

@@ -1,7 +1,8 @@
 """The input a run sends to a flow: the text for its input component and optional tweaks.
 
 Users write it as JSON (`--input '{"input": "message"}'`); it is stored as given on the
-schedule (flow_params) and on each task (input_data).
+schedule (flow_params, the template), and each task stores it with its placeholders filled in
+(input_data, what was sent: see runs/templates.py).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from automagik.runs.templates import CHAIN_ONLY, PLACEHOLDERS, TemplateError, check_input
 from automagik.services.errors import InvalidInput
 
 MAX_INPUT_CHARS = 1_000_000
@@ -16,11 +18,12 @@ TEXT_KEYS = ("input", "input_value")
 ALLOWED_KEYS = (*TEXT_KEYS, "tweaks")
 
 
-def parse_flow_input(raw: str | dict[str, Any] | None) -> dict[str, Any]:
+def parse_flow_input(raw: str | dict[str, Any] | None, *, chained: bool = False) -> dict[str, Any]:
     """Check a run's input and return its stored form `{"input": text, "tweaks": {...}}`.
 
     Accepts a JSON object with "input" (or "input_value") and an optional "tweaks" object,
-    a JSON string (the text alone), or an already-parsed dict.
+    a JSON string (the text alone), or an already-parsed dict. Its placeholders are checked
+    too (`chained`: it is the input of a schedule of type after, which has an upstream run).
     """
     if raw is None or (isinstance(raw, str) and not raw.strip()):
         return {"input": "", "tweaks": {}}
@@ -64,7 +67,29 @@ def parse_flow_input(raw: str | dict[str, Any] | None) -> dict[str, Any]:
     if unstorable:
         # PostgreSQL cannot store NUL in text or JSON; refuse it on every database alike.
         raise InvalidInput("The input contains a NUL character (\\u0000), which cannot be stored: remove it.")
-    return {"input": text, "tweaks": tweaks}
+    return checked_placeholders({"input": text, "tweaks": tweaks}, chained=chained)
+
+
+def checked_placeholders(params: dict[str, Any], *, chained: bool = False) -> dict[str, Any]:
+    """`params` if every placeholder in it can be filled, else InvalidInput saying which cannot.
+    The one place a TemplateError becomes the user's one-line refusal."""
+    try:
+        check_input(params, chained=chained)
+    except TemplateError as exc:
+        raise InvalidInput(str(exc)) from None
+    return params
+
+
+def placeholder_help(*, chains: bool = False, code: bool = False, zone: str = "the schedule's zone") -> str:
+    """The placeholders an input may hold, for help texts: `chains` also names the one filled
+    only on a schedule of type after; `code` puts each in Markdown backticks (the forms' help)."""
+    def quote(text: str) -> str:
+        return f"`{text}`" if code else text
+
+    names = ", ".join(quote(f"{{{{ {name} }}}}") for name in PLACEHOLDERS if name not in CHAIN_ONLY)
+    chained = "".join(f"; {quote(f'{{{{ {name} }}}}')} on a schedule of type after" for name in CHAIN_ONLY if chains)
+    return (f"placeholders filled in for each run: {names} (times in {zone}){chained}; "
+            f"{quote(chr(92) + '{{')} for literal braces")
 
 
 def _refuse_constant(name: str) -> Any:

@@ -25,11 +25,17 @@ from automagik.scheduling import (
 from automagik.runs.schedules import schedule_trigger
 from automagik.services.lookup import find, storable_id
 from automagik.services.errors import InvalidInput, NotFound
-from automagik.services.flow_input import parse_flow_input
+from automagik.services.flow_input import checked_placeholders, parse_flow_input
 
 MAX_RETRIES_LIMIT = 20
 TIMEOUT_LIMIT_SECONDS = 24 * 3600
 PREVIEW_LIMIT = 1000
+# A schedule of this type runs after another flow's run, so its input has an upstream output.
+CHAIN_TYPE = "after"
+
+
+def is_chain(schedule_type: ScheduleType | str) -> bool:
+    return getattr(schedule_type, "value", schedule_type) == CHAIN_TYPE
 
 
 @dataclass(frozen=True)
@@ -135,7 +141,7 @@ def create_schedule(db: Database, spec: ScheduleSpec, default_timezone: str = "U
     now = utcnow()
     zone = default_timezone if spec.timezone is None else spec.timezone
     timing = _check_timing(spec.schedule_type, spec.schedule_expr, zone, now)
-    params = parse_flow_input(spec.flow_input)
+    params = parse_flow_input(spec.flow_input, chained=is_chain(timing.schedule_type))
     max_retries = _checked_int("max retries", spec.max_retries, 0, MAX_RETRIES_LIMIT)
     timeout = None if spec.timeout_seconds is None else _checked_int("timeout", spec.timeout_seconds, 1, TIMEOUT_LIMIT_SECONDS)
     policy = _checked_policy(spec.missed_policy)
@@ -191,8 +197,11 @@ def update_schedule(
         )
         if timing_changed:
             timing = _check_timing(new_type, new_expr, new_zone, now)
+        chained = is_chain(timing.schedule_type if timing_changed else schedule.schedule_type)
         if flow_input is not _UNSET:
-            schedule.flow_params = parse_flow_input(flow_input)
+            schedule.flow_params = parse_flow_input(flow_input, chained=chained)
+        elif timing_changed:  # a new type can leave the kept input a placeholder it cannot fill
+            checked_placeholders(schedule.flow_params or {}, chained=chained)
         if max_retries is not _UNSET:
             schedule.max_retries = _checked_int("max retries", max_retries, 0, MAX_RETRIES_LIMIT)
         if timeout_seconds is not _UNSET:

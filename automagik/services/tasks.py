@@ -92,13 +92,15 @@ def run_flow_now(
 
     With `schedule_id` the run uses that schedule's input and settings and shows in its history;
     it is planned for "now" to the microsecond, so it never takes the key of one of its fires.
-    A flow whose daily budget (the day in `zone`) is reached is refused unless `force`d.
+    A flow whose daily budget (the day in `zone`, TIMEZONE) is reached is refused unless `force`d.
+    The input's placeholders are filled as for a fire now: in the schedule's zone, else in `zone`.
     """
     now = utcnow()
     max_retries = _checked_int("max retries", max_retries, 0, MAX_RETRIES_LIMIT)
     if timeout_seconds is not None:
         timeout_seconds = _checked_int("timeout", timeout_seconds, 1, TIMEOUT_LIMIT_SECONDS)
     params = parse_flow_input(flow_input) if flow_input is not None or schedule_id is None else None
+    input_zone = zone  # a run of no schedule fills {{ fire_date }} and {{ fire_time }} in TIMEZONE
     with db.write() as session:
         if schedule_id is not None:
             schedule = find(session, Schedule, schedule_id)
@@ -107,11 +109,12 @@ def run_flow_now(
             flow_id = schedule.flow_id
             params = params or dict(schedule.flow_params)
             max_retries, timeout_seconds = schedule.max_retries, schedule.timeout_seconds
+            input_zone = schedule.timezone
         flow = _ready_flow(session, flow_id)
         reached = _budget_reached(session, flow, now, zone, force)
         task = manual.queue_run(
             session, flow_id=flow.id, schedule_id=schedule_id, input_data=params, max_retries=max_retries,
-            timeout_seconds=timeout_seconds, now=now,
+            timeout_seconds=timeout_seconds, now=now, flow_name=flow.name, zone=input_zone,
         )
         if reached:
             manual.note_forced(session, task, reached.reason, now)

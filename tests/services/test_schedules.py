@@ -12,6 +12,7 @@ from automagik.scheduling import ScheduleType
 from automagik.services import schedules as svc
 from automagik.services import tasks as task_service
 from automagik.services.errors import InvalidInput, NotFound
+from automagik.services.flow_input import parse_flow_input
 from tests.services.helpers import ECHO_ID, TWO_OUT_ID, synced
 
 UTC = timezone.utc
@@ -76,6 +77,12 @@ def test_oneshot_without_offset_is_read_in_the_default_zone(ready, frozen_clock)
         (svc.ScheduleSpec(ECHO_ID, "interval", "5m", flow_input='{"message": "x"}'), 'Unknown key "message"'),
         (svc.ScheduleSpec(ECHO_ID, "interval", "5m", flow_input='{"input": 5}'), "must be a string"),
         (svc.ScheduleSpec(ECHO_ID, "interval", "5m", flow_input='{"tweaks": []}'), "tweaks"),
+        (svc.ScheduleSpec(ECHO_ID, "interval", "5m", flow_input='{"input": "{{ fire_day }}"}'),
+         r"Unknown placeholder \{\{ fire_day \}\}"),
+        (svc.ScheduleSpec(ECHO_ID, "cron", "@daily", flow_input={"input": "x", "tweaks": {"C": {"f": "{{ 1+1 }}"}}}),
+         "Unknown placeholder"),
+        (svc.ScheduleSpec(ECHO_ID, "interval", "5m", flow_input='{"input": "{{ upstream_output }}"}'),
+         "only for a schedule of type after"),
         (svc.ScheduleSpec(ECHO_ID, "interval", "5m", max_retries=-1), "max retries"),
         (svc.ScheduleSpec(ECHO_ID, "interval", "5m", timeout_seconds=0), "timeout"),
         (svc.ScheduleSpec(ECHO_ID, "interval", "5m", missed_policy="sometimes"), "missed-run policy"),
@@ -214,3 +221,15 @@ def test_an_empty_zone_is_refused_everywhere_a_zone_is_taken(ready, zone):
     assert _count(ready) == 1
     stored = svc.get_schedule(ready, kept.id)
     assert (stored.timezone, stored.schedule_expr, stored.updated_at) == ("America/New_York", "0 9 * * *", kept.updated_at)
+
+
+def test_placeholders_are_checked_for_the_schedules_type(ready):
+    """Only a chain (type after) has an upstream run whose output can fill {{ upstream_output }}."""
+    chained = '{"input": "Summarise: {{ upstream_output }}"}'
+    assert parse_flow_input(chained, chained=True)["input"] == "Summarise: {{ upstream_output }}"
+    assert svc.is_chain("after") and not svc.is_chain(ScheduleType.CRON)
+    schedule = svc.create_schedule(ready, svc.ScheduleSpec(ECHO_ID, "interval", "5m", flow_input={"input": "kept {{ fire_date }}"}))
+    with pytest.raises(InvalidInput, match="only for a schedule of type after"):
+        svc.update_schedule(ready, schedule.id, flow_input=chained, schedule_expr="10m")
+    stored = svc.get_schedule(ready, schedule.id)
+    assert (stored.schedule_expr, stored.flow_params["input"]) == ("5m", "kept {{ fire_date }}")

@@ -107,6 +107,24 @@ def test_run_now_with_broken_json_is_refused_and_writes_nothing(open_page, db, l
     assert _task_count(db) == 0
 
 
+def test_run_now_fills_placeholders_and_refuses_unknown_ones(open_page, db, langflow, frozen_clock):
+    synced(db, langflow)
+    at = open_page("flows")
+    at.selectbox(key="flows_selected_flow").select(ECHO_ID).run()
+    at.text_area(key=f"flows_run_input_{ECHO_ID}").input("report for {{ fire_day }}").run()
+    _button(at, "Run now").click().run()
+    errors = page_errors(at)
+    assert len(errors) == 1 and errors[0].startswith("Unknown placeholder {{ fire_day }}"), errors
+    assert _task_count(db) == 0
+    # 23:30 UTC on 27 November is the 28th in TIMEZONE (Berlin), the zone a run of no schedule uses.
+    frozen_clock.now = frozen_clock.now.replace(hour=23, minute=30)
+    at.text_area(key=f"flows_run_input_{ECHO_ID}").input("report for {{ fire_date }} by {{ flow_name }}").run()
+    _button(at, "Run now").click().run()
+    with db.read() as session:
+        task = session.scalars(select(Task)).one()
+    assert task.input_data == {"input": f"report for 2026-11-28 by {ECHO_NAME}", "tweaks": {}}
+
+
 def test_sync_with_langflow_down_is_one_error(open_page, db, langflow):
     langflow.stop()
     at = open_page("flows")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import json
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import select
@@ -89,6 +90,8 @@ def test_creating_a_schedule(open_page, db, flows_ready):
          'Invalid time "2031-03-30 02:30": it does not exist in Europe/Berlin (the clocks jump from 02:00 to 03:00)'),
         ("interval", "5m", '{"input": 42}', "The input text must be a string"),
         ("interval", "5m", "{nope", "The input is not valid JSON"),
+        ("interval", "5m", '{"input": "{{ fire_day }}"}', "Unknown placeholder {{ fire_day }}"),
+        ("cron", "@daily", '{"input": "{{ upstream_output }}"}', "{{ upstream_output }} is filled only"),
     ],
 )
 def test_bad_input_is_shown_as_you_type_and_refused_on_create(open_page, db, flows_ready, kind, expr, flow_input, message):
@@ -178,3 +181,47 @@ def test_a_flow_langflow_also_schedules_is_warned_about_before_the_button(open_p
     at.selectbox(key="new_flow").select(ECHO_ID).run()
     [warning] = [w for w in alerts(at, "warning") if "also scheduled by LangFlow" in w]
     assert trigger_id in warning and "Adopting it on the Flows page" in warning and "`flows" not in warning
+
+
+DIGEST = '{"input": "Digest of {{ fire_date }} for {{ flow_name }} ({{ task_id }})", "tweaks": {"C-1": {"at": "{{ fire_time }}"}}}'
+
+
+def _codes(at) -> list[str]:
+    return [c.value for c in at.code]
+
+
+def test_the_new_form_shows_what_the_next_fire_would_send(open_page, db, flows_ready, frozen_clock):
+    # Friday 27 March 2026, noon UTC: the next 07:00 in Berlin is Saturday's, still CET.
+    frozen_clock.now = datetime(2026, 3, 27, 12, 0, tzinfo=timezone.utc)
+    at = _fill(open_page("schedules"), "cron", "0 7 * * *", zone="Europe/Berlin", flow_input=DIGEST)
+    assert not page_errors(at)
+    assert "The next fire (2026-03-28 07:00:00 CET) would send:" in [t.value for t in at.text]
+    assert f"Digest of 2026-03-28 for {ECHO_NAME} ((new task id))" in _codes(at)
+    assert json.loads(next(c for c in _codes(at) if c.startswith("{"))) == {"C-1": {"at": "2026-03-28T07:00:00+01:00"}}
+    # A plain input has nothing to preview; a bad placeholder is refused as you type and on create.
+    at.text_area(key="new_input").input('{"input": "plain"}').run()
+    assert not any(t.value.startswith("The next fire") for t in at.text)
+    at.text_area(key="new_input").input('{"input": "{{ fire_day }}"}').run()
+    assert any(e.startswith("Unknown placeholder {{ fire_day }}") for e in page_errors(at)), page_errors(at)
+    _button(at, "Create schedule").click().run()
+    assert _schedules(db) == []
+
+
+def test_the_edit_form_previews_the_saved_schedule_and_its_edits_without_saving(open_page, db, flows_ready,
+                                                                                frozen_clock):
+    frozen_clock.now = datetime(2026, 3, 28, 12, 0, tzinfo=timezone.utc)
+    schedule = _create(db, kind="cron", expr="0 7 * * *", timezone="Europe/Berlin",
+                       flow_input={"input": "Digest of {{ fire_date }} ({{ schedule_id }})"})
+    at = open_page("schedules")
+    # The saved schedule's next fire: Sunday 29 March, the first day of summer time.
+    assert "The next fire (2026-03-29 07:00:00 CEST) would send:" in [t.value for t in at.text]
+    assert f"Digest of 2026-03-29 ({schedule.id})" in _codes(at)
+    edited = next(t for t in at.text_area if t.value.startswith('{"input": "Digest'))
+    edited.input('{"input": "Week of {{ fire_date }}"}')
+    next(t for t in at.text_input if t.value == "0 7 * * *").input("0 7 * * 1")
+    _button(at, "Preview input").click().run()
+    assert not page_errors(at)
+    assert "The next fire (2026-03-30 07:00:00 CEST) would send:" in [t.value for t in at.text]
+    assert "Week of 2026-03-30" in _codes(at)
+    saved = schedule_service.get_schedule(db, schedule.id)
+    assert (saved.schedule_expr, saved.flow_params["input"]) == ("0 7 * * *", "Digest of {{ fire_date }} ({{ schedule_id }})")
