@@ -18,7 +18,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func, insert, select, text, update
 
-from automagik.db.models import Flow, LangFlowStart, LogLevel, Task, TaskStatus
+from automagik.costs.budgets import budgets_reached
+from automagik.db.models import Backfill, Flow, LangFlowStart, LogLevel, Task, TaskStatus
 from automagik.runs.states import log_row, write_logs
 
 # Any constant: the key of the advisory lock every claim under limits takes on PostgreSQL.
@@ -123,15 +124,56 @@ def note_starts(session, state: LimitState, started: int, now: datetime) -> None
         session.execute(insert(LangFlowStart), [{"started_at": now}] * started)
 
 
-def note_held(session, state: LimitState, now: datetime) -> None:
-    """One log line per held run, the first time it is held (its held_since is then set)."""
-    if not state.held:
+def note_held(session, held: dict[str, str], now: datetime) -> None:
+    """One log line per held run (task id -> why it waits), the first time it is held (its
+    held_since is then set)."""
+    if not held:
         return
     newly = session.scalars(
         update(Task)
-        .where(Task.id.in_(list(state.held)), Task.status == TaskStatus.PENDING, Task.held_since.is_(None))
+        .where(Task.id.in_(list(held)), Task.status == TaskStatus.PENDING, Task.held_since.is_(None))
         .values(held_since=now)
         .returning(Task.id)
         .execution_options(synchronize_session=False)
     ).all()
-    write_logs(session, [log_row(task_id, LogLevel.INFO, state.held[task_id], now) for task_id in newly])
+    write_logs(session, [log_row(task_id, LogLevel.INFO, held[task_id], now) for task_id in newly])
+
+
+@dataclass
+class BackfillSlots:
+    """A backfill's runs in flight against its max_parallel, and the flows whose daily budget a
+    backfill's runs wait on, read once per claim (only while a backfill has runs due)."""
+
+    max_parallel: dict[str, int]
+    running: dict[str, int]
+    budget_reached: dict[str, str]  # flow id -> why its backfill runs wait (reason of the budget)
+
+    def admit(self, backfill_id: str, flow_id: str) -> str | None:
+        """None when a run of the backfill may start (it is then counted), else why it waits."""
+        if flow_id in self.budget_reached:
+            return f"waiting: {self.budget_reached[flow_id]}; a backfill's runs wait for the next day"
+        limit = self.max_parallel.get(backfill_id, 1)
+        if self.running.get(backfill_id, 0) >= limit:
+            return f"waiting: backfill at its limit {self.running.get(backfill_id, 0)}/{limit}"
+        self.running[backfill_id] = self.running.get(backfill_id, 0) + 1
+        return None
+
+
+def read_backfill_slots(session, dialect: str, until: datetime, now: datetime, zone: str,
+                        budgets: dict[str, tuple[str, float]]) -> BackfillSlots | None:
+    """What the backfills with runs due by `until` may still start; None when none has (the
+    common case: one look at the partial index of backfill runs)."""
+    due = select(Task.id).where(Task.backfill_id.is_not(None), Task.status == TaskStatus.PENDING,
+                                Task.next_retry_at <= until).limit(1)
+    if session.scalar(due) is None:
+        return None
+    if dialect == "postgresql":  # the claims under a backfill's limit follow one another (see above)
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CLAIM_LOCK_KEY})
+    live = select(Task.backfill_id).where(Task.backfill_id.is_not(None),
+                                          Task.status.in_([TaskStatus.PENDING, TaskStatus.RUNNING])).distinct()
+    max_parallel = dict(session.execute(select(Backfill.id, Backfill.max_parallel).where(Backfill.id.in_(live))).all())
+    running = dict(session.execute(
+        select(Task.backfill_id, func.count())
+        .where(Task.backfill_id.is_not(None), Task.status == TaskStatus.RUNNING).group_by(Task.backfill_id)).all())
+    reached = budgets_reached(session, budgets, now, zone) if budgets else {}
+    return BackfillSlots(max_parallel, running, {flow_id: r.reason for flow_id, r in reached.items()})
