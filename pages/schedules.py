@@ -1,5 +1,5 @@
 """Schedules: create one (checked as you type, its next fires previewed), list them, and pause,
-resume, run, edit or delete one; pause or resume them all."""
+resume, run, edit, backfill or delete one; pause or resume them all."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from automagik.services.flow_input import parse_flow_input
 from automagik.timefmt import format_local
 from automagik.services.triggers import double_run_warning
 from pages import common, frame
+from pages.backfill_form import backfill_form
 
 frame.ensure()  # before anything renders: see pages/frame.py
 
@@ -223,6 +224,9 @@ def schedule_actions(context: AppContext, row: schedule_service.ScheduleRow) -> 
             st.rerun()
     with st.expander("Edit"):
         edit_form(context, schedule)
+    if schedule.schedule_type is not ScheduleType.AFTER:  # a chain has no fires in time
+        with st.expander("Backfill", icon=":material/history:"):
+            backfill_form(schedule)
 
 
 st.title("Schedules")
