@@ -139,23 +139,35 @@ def note_held(session, held: dict[str, str], now: datetime) -> None:
     write_logs(session, [log_row(task_id, LogLevel.INFO, held[task_id], now) for task_id in newly])
 
 
-@dataclass
 class BackfillSlots:
     """A backfill's runs in flight against its max_parallel, and the flows whose daily budget a
-    backfill's runs wait on, read once per claim (only while a backfill has runs due)."""
+    backfill's runs wait on; read during a claim (only while a backfill has runs due), each
+    backfill's numbers on its first run seen (two lookups on indexes)."""
 
-    max_parallel: dict[str, int]
-    running: dict[str, int]
-    budget_reached: dict[str, str]  # flow id -> why its backfill runs wait (reason of the budget)
+    def __init__(self, session, budget_reached: dict[str, str]) -> None:
+        self._session = session
+        self.budget_reached = budget_reached  # flow id -> the reason of its reached budget
+        self.max_parallel: dict[str, int] = {}
+        self.running: dict[str, int] = {}
+
+    def _load(self, backfill_id: str) -> None:
+        if backfill_id in self.max_parallel:
+            return
+        self.max_parallel[backfill_id] = self._session.scalar(
+            select(Backfill.max_parallel).where(Backfill.id == backfill_id)) or 1
+        self.running[backfill_id] = self._session.scalar(
+            select(func.count()).select_from(Task)
+            .where(Task.backfill_id == backfill_id, Task.status == TaskStatus.RUNNING)) or 0
 
     def admit(self, backfill_id: str, flow_id: str) -> str | None:
         """None when a run of the backfill may start (it is then counted), else why it waits."""
         if flow_id in self.budget_reached:
             return f"waiting: {self.budget_reached[flow_id]}; a backfill's runs wait for the next day"
-        limit = self.max_parallel.get(backfill_id, 1)
-        if self.running.get(backfill_id, 0) >= limit:
-            return f"waiting: backfill at its limit {self.running.get(backfill_id, 0)}/{limit}"
-        self.running[backfill_id] = self.running.get(backfill_id, 0) + 1
+        self._load(backfill_id)
+        limit, running = self.max_parallel[backfill_id], self.running[backfill_id]
+        if running >= limit:
+            return f"waiting: backfill at its limit {running}/{limit}"
+        self.running[backfill_id] = running + 1
         return None
 
 
@@ -169,11 +181,5 @@ def read_backfill_slots(session, dialect: str, until: datetime, now: datetime, z
         return None
     if dialect == "postgresql":  # the claims under a backfill's limit follow one another (see above)
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CLAIM_LOCK_KEY})
-    live = select(Task.backfill_id).where(Task.backfill_id.is_not(None),
-                                          Task.status.in_([TaskStatus.PENDING, TaskStatus.RUNNING])).distinct()
-    max_parallel = dict(session.execute(select(Backfill.id, Backfill.max_parallel).where(Backfill.id.in_(live))).all())
-    running = dict(session.execute(
-        select(Task.backfill_id, func.count())
-        .where(Task.backfill_id.is_not(None), Task.status == TaskStatus.RUNNING).group_by(Task.backfill_id)).all())
     reached = budgets_reached(session, budgets, now, zone) if budgets else {}
-    return BackfillSlots(max_parallel, running, {flow_id: r.reason for flow_id, r in reached.items()})
+    return BackfillSlots(session, {flow_id: r.reason for flow_id, r in reached.items()})

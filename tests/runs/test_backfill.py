@@ -182,6 +182,24 @@ def test_racing_daemons_never_pass_max_parallel(ready, hourly, database_url):
     assert statuses.count(TaskStatus.COMPLETED) == 24
 
 
+def test_a_reached_daily_budget_holds_backfill_runs_pending_until_the_next_day(ready, hourly, frozen_clock):
+    """A backfill's runs are a person's request: past the budget they wait, never skipped (a
+    skipped fire could not be backfilled again: it is neither missing nor failed)."""
+    flow_service.update_flow_settings(ready, ECHO_ID, daily_budget_usd=1.0)
+    spent = insert_task(ready, ECHO_ID, "completed", T0 - timedelta(hours=1), seconds=1)
+    with ready.write() as session:
+        session.get(Task, spent).cost_usd = 1.5
+    backfill_service.backfill_schedule(ready, hourly, FROM, TO, max_parallel=2)
+    assert _claim(ready, T0, "d1") == []
+    tasks = _tasks(ready, hourly)
+    assert all(t.status is TaskStatus.PENDING for t in tasks)
+    assert _logs(ready, tasks[0].id)[-1] == ("waiting: daily budget of $1.00 reached ($1.50 spent); a backfill's "
+                                             "runs wait for the next day")
+    # The next day (the claim's zone here is UTC): they run, two at a time.
+    next_day = datetime(2026, 11, 28, 0, 0, 1, tzinfo=UTC)
+    assert [c.scheduled_for for c in _claim(ready, next_day, "d1", limit=10)] == FIRES[:2]
+
+
 def test_a_backfill_and_its_schedule_do_not_hold_each_other_back(ready, hourly, frozen_clock):
     backfill_service.backfill_schedule(ready, hourly, FROM, TO, max_parallel=1)
     # The schedule's own next fire (an hour after it was created) is dispatched, not skipped as
