@@ -197,8 +197,10 @@ def _claim(
             if backfill_id is None and schedule_id is not None and schedule_id in seen:
                 continue
             if backfill_id is not None:
-                if backfill_id in full_backfills or backfills is None:
-                    continue  # (None: queued after the look at due backfill runs; the next claim counts it)
+                if backfills is None:  # queued after the look at due backfill runs: the next claim counts it
+                    full_backfills.add(backfill_id)
+                if backfill_id in full_backfills:
+                    continue
                 waits = backfills.admit(backfill_id, flow_id)
                 if waits:
                     held[task_id] = waits
