@@ -21,7 +21,7 @@ from automagik.costs.prices import RunCost
 from automagik.db.engine import Database
 from automagik.db.models import Flow, LogLevel, Task, TaskStatus
 from automagik.runs.limits import (
-    ServerLimits, note_held, note_starts, read_backfill_slots, read_flow_rules, read_limits,
+    BackfillSlots, ServerLimits, note_held, note_starts, read_flow_rules, read_limits,
 )
 from automagik.runs.states import LogLine, RetryPolicy, Transition, log_row, sole_source, sources, target, write_logs
 
@@ -170,7 +170,7 @@ def _claim(
         candidates = candidates.with_for_update(skip_locked=True, of=Task)
     rules = read_flow_rules(session)
     limits = read_limits(session, dialect, server_limits, now, rules)
-    backfills = read_backfill_slots(session, dialect, until, now, zone, rules.budgets)
+    backfills = BackfillSlots(session, dialect, now, zone, rules.budgets)
     # At most one task per schedule, the earliest. Candidates come in windows of twice what is
     # wanted; a schedule seen once is left out of the next window, so a queue of one
     # schedule's runs (catch-up, manual runs) cannot fill the windows and hold back the rest.
@@ -197,8 +197,6 @@ def _claim(
             if backfill_id is None and schedule_id is not None and schedule_id in seen:
                 continue
             if backfill_id is not None:
-                if backfills is None:  # queued after the look at due backfill runs: the next claim counts it
-                    full_backfills.add(backfill_id)
                 if backfill_id in full_backfills:
                     continue
                 waits = backfills.admit(backfill_id, flow_id)

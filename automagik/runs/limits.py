@@ -141,14 +141,29 @@ def note_held(session, held: dict[str, str], now: datetime) -> None:
 
 class BackfillSlots:
     """A backfill's runs in flight against its max_parallel, and the flows whose daily budget a
-    backfill's runs wait on; read during a claim (only while a backfill has runs due), each
-    backfill's numbers on its first run seen (two lookups on indexes)."""
+    backfill's runs wait on. Nothing is read until the claim meets a backfill's run (most claims
+    never do); then the claim lock is taken on PostgreSQL, so that claims under a backfill's
+    limit follow one another (as under the limits above), and each backfill's numbers are read
+    on its first run seen (two lookups on indexes).
 
-    def __init__(self, session, budget_reached: dict[str, str]) -> None:
-        self._session = session
-        self.budget_reached = budget_reached  # flow id -> the reason of its reached budget
+    Taking the lock after the claim has locked its candidate rows cannot deadlock: whoever holds
+    the lock only waits for nothing (its candidates are read with SKIP LOCKED and it writes only
+    rows it locked itself), and the counts read after the lock see every claim committed before.
+    """
+
+    def __init__(self, session, dialect: str, now: datetime, zone: str, budgets: dict[str, tuple[str, float]]) -> None:
+        self._session, self._dialect, self._now, self._zone, self._budgets = session, dialect, now, zone, budgets
+        self._budget_reached: dict[str, str] | None = None  # flow id -> the reason of its reached budget
         self.max_parallel: dict[str, int] = {}
         self.running: dict[str, int] = {}
+
+    def _start(self) -> dict[str, str]:
+        if self._budget_reached is None:
+            if self._dialect == "postgresql":
+                self._session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CLAIM_LOCK_KEY})
+            reached = budgets_reached(self._session, self._budgets, self._now, self._zone) if self._budgets else {}
+            self._budget_reached = {flow_id: r.reason for flow_id, r in reached.items()}
+        return self._budget_reached
 
     def _load(self, backfill_id: str) -> None:
         if backfill_id in self.max_parallel:
@@ -161,25 +176,12 @@ class BackfillSlots:
 
     def admit(self, backfill_id: str, flow_id: str) -> str | None:
         """None when a run of the backfill may start (it is then counted), else why it waits."""
-        if flow_id in self.budget_reached:
-            return f"waiting: {self.budget_reached[flow_id]}; a backfill's runs wait for the next day"
+        budget_reached = self._start()
+        if flow_id in budget_reached:
+            return f"waiting: {budget_reached[flow_id]}; a backfill's runs wait for the next day"
         self._load(backfill_id)
         limit, running = self.max_parallel[backfill_id], self.running[backfill_id]
         if running >= limit:
             return f"waiting: backfill at its limit {running}/{limit}"
         self.running[backfill_id] = running + 1
         return None
-
-
-def read_backfill_slots(session, dialect: str, until: datetime, now: datetime, zone: str,
-                        budgets: dict[str, tuple[str, float]]) -> BackfillSlots | None:
-    """What the backfills with runs due by `until` may still start; None when none has (the
-    common case: one look at the partial index of backfill runs)."""
-    due = select(Task.id).where(Task.backfill_id.is_not(None), Task.status == TaskStatus.PENDING,
-                                Task.next_retry_at <= until).limit(1)
-    if session.scalar(due) is None:
-        return None
-    if dialect == "postgresql":  # the claims under a backfill's limit follow one another (see above)
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CLAIM_LOCK_KEY})
-    reached = budgets_reached(session, budgets, now, zone) if budgets else {}
-    return BackfillSlots(session, {flow_id: r.reason for flow_id, r in reached.items()})
