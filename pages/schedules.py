@@ -1,5 +1,5 @@
 """Schedules: create one (checked as you type, its next fires and what the next one would send
-previewed), list them, and pause, resume, run, edit or delete one; pause or resume them all."""
+previewed), list them, and pause, resume, run, edit, backfill or delete one; pause or resume them all."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from automagik.services.input_preview import is_template, preview_input
 from automagik.timefmt import format_local
 from automagik.services.triggers import double_run_warning
 from pages import common, frame
+from pages.backfill_form import backfill_form
 
 frame.ensure()  # before anything renders: see pages/frame.py
 
@@ -260,6 +261,9 @@ def schedule_actions(context: AppContext, row: schedule_service.ScheduleRow) -> 
             st.rerun()
     with st.expander("Edit"):
         edit_form(context, schedule, row.flow_name)
+    if schedule.schedule_type is not ScheduleType.AFTER:  # a chain has no fires in time
+        with st.expander("Backfill", icon=":material/history:"):
+            backfill_form(schedule)
 
 
 st.title("Schedules")

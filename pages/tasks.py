@@ -58,10 +58,12 @@ class Choice:
     last: timedelta | None = None
     since: datetime | None = None
     until: datetime | None = None
+    triggers: tuple[str, ...] = ()
 
     def filter(self, now: datetime) -> task_service.TaskFilter:
         since = now - self.last if self.last else self.since
-        return task_service.TaskFilter(self.statuses, self.flow_id, self.schedule_id, since, self.until)
+        return task_service.TaskFilter(self.statuses, self.flow_id, self.schedule_id, since, self.until,
+                                       triggers=self.triggers)
 
 
 def read_choice(context: AppContext) -> Choice | None:
@@ -69,7 +71,7 @@ def read_choice(context: AppContext) -> Choice | None:
     flows = {f.id: f.name for f in flow_service.list_flows(context.db)}
     schedules = {r.schedule.id: f"{r.flow_name} · {r.schedule.schedule_expr} · {r.schedule.id[:8]}"
                  for r in schedule_service.list_schedules(context.db)}
-    columns = st.columns(4)
+    columns = st.columns(5)
     flow_id = columns[0].selectbox("Flow", [None, *flows], format_func=lambda f: "All flows" if f is None else flows[f],
                                    key="tasks_flow", persist_state=KEEP)
     schedule_id = columns[1].selectbox("Schedule", [None, *schedules],
@@ -77,8 +79,10 @@ def read_choice(context: AppContext) -> Choice | None:
                                        key="tasks_schedule", persist_state=KEEP)
     statuses = columns[2].multiselect("Status", [s.value for s in TaskStatus], key="tasks_status",
                                       placeholder="Any status", persist_state=KEEP)
-    span = columns[3].selectbox("Planned", list(RANGES), index=1, key="tasks_range", persist_state=KEEP)
-    choice = Choice(tuple(statuses), flow_id, schedule_id, last=RANGES[span])
+    triggers = columns[3].multiselect("Queued by", list(task_service.TRIGGERS), key="tasks_trigger",
+                                      placeholder="Anything", persist_state=KEEP)
+    span = columns[4].selectbox("Planned", list(RANGES), index=1, key="tasks_range", persist_state=KEEP)
+    choice = Choice(tuple(statuses), flow_id, schedule_id, last=RANGES[span], triggers=tuple(triggers))
     if span == "Custom":
         left, right = st.columns(2)
         zone = common.zone()
@@ -123,6 +127,7 @@ def runs_table(rows: list[task_service.TaskRow]) -> None:
                 f"started ({zone})": [common.when(r.task.started_at) for r in rows],
                 "duration (s)": [duration_seconds(r.task) for r in rows],
                 "tries": [r.task.tries for r in rows],
+                "queued by": [r.task.trigger for r in rows],
                 "tokens": [format_tokens(r.task.total_tokens) for r in rows],
                 "model": [r.task.model or "-" for r in rows],
                 "cost": [format_usd(r.task.cost_usd) for r in rows],
@@ -151,6 +156,7 @@ def run_detail(context: AppContext, task_id: str) -> None:
         f"Flow: {detail.flow_name} ({task.flow_id})\n"
         f"Schedule: {task.schedule_id or 'manual run'}\n"
         f"Status: {task.status.value}, tries {task.tries} (retries allowed: {task.max_retries})\n"
+        f"Queued by: {task.trigger}" + (f" (backfill {task.backfill_id})" if task.backfill_id else "") + "\n"
         f"Planned {common.when(task.scheduled_for)}, started {common.when(task.started_at)}, "
         f"finished {common.when(task.finished_at)}\n"
         f"Tokens: {format_token_counts(task.input_tokens, task.output_tokens, task.total_tokens)}; "

@@ -1,4 +1,5 @@
-"""`schedules create | update | list | show | pause | resume | delete | pause-all | resume-all | preview`."""
+"""`schedules create | update | list | show | pause | resume | delete | pause-all | resume-all | preview |
+backfill`."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import json
 from automagik.clock import utcnow
 from automagik.cli.output import info, print_fields, print_json, print_table, warn
 from automagik.scheduling import InvalidSchedule, describe
+from automagik.services import backfill as backfill_service
 from automagik.services import schedules as schedule_service
 from automagik.services import tasks as task_service
 from automagik.services.context import AppContext
@@ -15,7 +17,7 @@ from automagik.services.errors import InvalidInput
 from automagik.services.flow_input import placeholder_help
 from automagik.services.flows import get_flow
 from automagik.services.input_preview import preview_input
-from automagik.services.serialize import iso, schedule_to_dict
+from automagik.services.serialize import backfill_to_dict, iso, schedule_to_dict
 from automagik.services.triggers import double_run_warning
 from automagik.services.time_input import parse_time_input
 from automagik.timefmt import format_local
@@ -83,6 +85,21 @@ def register(groups) -> None:
     preview.add_argument("--flow-id", action=_ReadsDatabase, help="the flow, for {{ flow_name }} in --input")
     preview.add_argument("--json", action="store_true", help="print JSON")
     preview.set_defaults(handler=preview_schedule, needs_database=False)
+
+    backfill = commands.add_parser("backfill", help="run a schedule's past fires in a range (oldest first)")
+    backfill.add_argument("schedule_id")
+    backfill.add_argument("--from", dest="range_from", required=True, metavar="ISO",
+                          help="first fire time included; no offset = in the schedule's zone (or --timezone)")
+    backfill.add_argument("--to", dest="range_to", required=True, metavar="ISO", help="end of the range, excluded")
+    backfill.add_argument("--only", default="missing",
+                          help="missing (default: fires without a run), failed (their failed runs once more) or all")
+    backfill.add_argument("--max-parallel", type=int, default=1, metavar="N",
+                          help="this backfill's runs at once, across every daemon (default 1)")
+    backfill.add_argument("--timezone", default=None, help="IANA zone the range is typed in (default: the schedule's)")
+    backfill.add_argument("--dry-run", action="store_true", help="print the fires and what would happen; write nothing")
+    backfill.add_argument("--yes", action="store_true", help=f"allow more than {backfill_service.WITHOUT_YES:,} fires")
+    backfill.add_argument("--json", action="store_true", help="print JSON")
+    backfill.set_defaults(handler=backfill_schedule)
 
 
 INPUT_HELP = 'JSON, like \'{"input": "message"}\' (optional "tweaks"); ' + placeholder_help(chains=True)
@@ -294,3 +311,25 @@ def _print_sent(sent: dict, when: str) -> None:
         info(f"  {line}")
     if sent.get("tweaks"):
         info(f"  tweaks: {json.dumps(sent['tweaks'], ensure_ascii=False)}")
+
+
+def backfill_schedule(context: AppContext, settings, args) -> int:
+    result = backfill_service.backfill_schedule(
+        context.db, args.schedule_id, args.range_from, args.range_to, only=args.only, max_parallel=args.max_parallel,
+        dry_run=args.dry_run, yes=args.yes, zone=args.timezone,
+    )
+    if args.json:
+        print_json(backfill_to_dict(result))
+        return 0
+    zone = settings.timezone
+    span = f"{format_local(result.range_from, zone)} to {format_local(result.range_to, zone)}"
+    if result.dry_run:
+        print_table(("FIRE (" + zone + ")", "TASK", "BACKFILL"),
+                    [(format_local(f.at, zone), f.status, f.action) for f in result.fires],
+                    empty="(no fire in the range)")
+        info(f"Dry run: {len(result.fires)} fire(s) from {span}; would queue {result.queued} and redo "
+             f"{result.redone} (nothing written).")
+        return 0
+    info(f"Backfill {result.backfill_id}: {len(result.fires)} fire(s) from {span}; queued {result.queued}, "
+         f"redone {result.redone}, at most {result.max_parallel} at once. A running daemon runs them, oldest first.")
+    return 0

@@ -51,6 +51,8 @@ def _filter_options(parser) -> None:
     parser.add_argument("--status", action="append", help="pending, running, completed, failed or skipped (repeatable)")
     parser.add_argument("--flow-id")
     parser.add_argument("--schedule-id")
+    parser.add_argument("--trigger", action="append",
+                        help=f"what queued the run: {', '.join(task_service.TRIGGERS)} (repeatable)")
     parser.add_argument("--since", help="ISO time (planned time ≥ this); no offset = in TIMEZONE")
     parser.add_argument("--until", help="ISO time (planned time < this); no offset = in TIMEZONE")
 
@@ -63,10 +65,15 @@ def _filters(args, zone: str) -> task_service.TaskFilter:
         for name in ("since", "until")
         if getattr(args, name) is not None
     }
-    statuses = tuple(s.strip().lower() for value in (args.status or []) for s in value.split(",") if s.strip())
     return task_service.TaskFilter(
-        statuses=statuses, flow_id=args.flow_id, schedule_id=args.schedule_id, **times
+        statuses=_listed(args.status), flow_id=args.flow_id, schedule_id=args.schedule_id,
+        triggers=_listed(args.trigger), **times
     )
+
+
+def _listed(values: list[str] | None) -> tuple[str, ...]:
+    """A repeatable option's values, each of which may also be a comma-separated list."""
+    return tuple(s.strip().lower() for value in (values or []) for s in value.split(",") if s.strip())
 
 
 def _summary(task) -> str:
@@ -80,11 +87,11 @@ def list_tasks(context: AppContext, settings, args) -> int:
         return 0
     zone = settings.timezone
     print_table(
-        ("ID", "FLOW", "STATUS", f"PLANNED ({zone})", "STARTED", "DURATION", "TRIES", "TOKENS", "COST",
+        ("ID", "FLOW", "STATUS", "QUEUED BY", f"PLANNED ({zone})", "STARTED", "DURATION", "TRIES", "TOKENS", "COST",
          "OUTPUT / ERROR"),
         [
             (
-                r.task.id, r.flow_name, r.task.status.value, format_local(r.task.scheduled_for, zone),
+                r.task.id, r.flow_name, r.task.status.value, r.task.trigger, format_local(r.task.scheduled_for, zone),
                 format_local(r.task.started_at, zone),
                 f"{duration_seconds(r.task)} s" if duration_seconds(r.task) is not None else None,
                 r.task.tries, format_tokens(r.task.total_tokens), format_usd(r.task.cost_usd), _summary(r.task),
@@ -111,7 +118,7 @@ def show_task(context: AppContext, settings, args) -> int:
             ("planned", format_local(task.scheduled_for, zone)),
             ("started", format_local(task.started_at, zone)),
             ("finished", format_local(task.finished_at, zone)),
-            ("queued by", task.trigger),
+            ("queued by", task.trigger + (f" (backfill {task.backfill_id})" if task.backfill_id else "")),
             ("flow version", f"LangFlow's updated_at {format_local(task.flow_updated_at, zone)}"
              if task.flow_updated_at else None),
             ("tries", f"{task.tries} (retries allowed: {task.max_retries})"),

@@ -261,8 +261,10 @@ def _busy(finished: list[str]):
 
 
 def _busy_with(finished: list[str], condition):
-    """EXISTS a task of the schedule meeting `condition`, leaving out tasks known finished."""
-    busy = exists().where(Task.schedule_id == Schedule.id, condition)
+    """EXISTS a task of the schedule meeting `condition`, leaving out tasks known finished. A
+    backfill's runs never make their schedule busy: they are a stream of their own, limited by
+    the backfill's max_parallel (runs/backfill.py), and the schedule's own fires go on."""
+    busy = exists().where(Task.schedule_id == Schedule.id, condition, Task.backfill_id.is_(None))
     return busy.where(Task.id.not_in(finished)) if finished else busy
 
 

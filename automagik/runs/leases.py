@@ -20,7 +20,9 @@ from automagik.costs.budgets import budgets_reached
 from automagik.costs.prices import RunCost
 from automagik.db.engine import Database
 from automagik.db.models import Flow, LogLevel, Task, TaskStatus
-from automagik.runs.limits import ServerLimits, note_held, note_starts, read_flow_rules, read_limits
+from automagik.runs.limits import (
+    BackfillSlots, ServerLimits, note_held, note_starts, read_flow_rules, read_limits,
+)
 from automagik.runs.states import LogLine, RetryPolicy, Transition, log_row, sole_source, sources, target, write_logs
 
 
@@ -151,12 +153,16 @@ def _claim(
     server_limits: ServerLimits, zone: str,
 ) -> tuple[list[ClaimedTask], int]:
     running = aliased(Task)
+    # A schedule's own runs go one at a time; a backfill's runs are a stream of their own
+    # (neither holds the other back), limited by the backfill's max_parallel instead.
+    schedule_free = ~exists().where(and_(running.schedule_id == Task.schedule_id, running.status == TaskStatus.RUNNING,
+                                         running.backfill_id.is_(None)))
     candidates = (
-        select(Task.id, Task.schedule_id, Task.flow_id)
+        select(Task.id, Task.schedule_id, Task.flow_id, Task.backfill_id)
         .where(
             Task.status.in_(sources(Transition.CLAIM)),
             Task.next_retry_at <= until,
-            ~exists().where(and_(running.schedule_id == Task.schedule_id, running.status == TaskStatus.RUNNING)),
+            or_(Task.backfill_id.is_not(None), schedule_free),
         )
         .order_by(Task.next_retry_at)
     )
@@ -164,44 +170,59 @@ def _claim(
         candidates = candidates.with_for_update(skip_locked=True, of=Task)
     rules = read_flow_rules(session)
     limits = read_limits(session, dialect, server_limits, now, rules)
+    backfills = BackfillSlots(session, dialect, now, zone, rules.budgets)
     # At most one task per schedule, the earliest. Candidates come in windows of twice what is
     # wanted; a schedule seen once is left out of the next window, so a queue of one
     # schedule's runs (catch-up, manual runs) cannot fill the windows and hold back the rest.
-    # Likewise a flow at its limit: its tasks wait, the others' go ahead.
+    # Likewise a flow at its limit, and a backfill at its own: their tasks wait, the others' go ahead.
     chosen: list[str] = []
     seen: set[str] = set()
     full_flows: set[str] = set()
+    full_backfills: set[str] = set()
+    held: dict[str, str] = {}
     while len(chosen) < limit:
         window = candidates
         if chosen:
             window = window.where(Task.id.not_in(chosen))
         if seen:
-            window = window.where(or_(Task.schedule_id.is_(None), Task.schedule_id.not_in(list(seen))))
+            window = window.where(or_(Task.schedule_id.is_(None), Task.backfill_id.is_not(None),
+                                      Task.schedule_id.not_in(list(seen))))
         if full_flows:
             window = window.where(Task.flow_id.not_in(list(full_flows)))
+        if full_backfills:
+            window = window.where(or_(Task.backfill_id.is_(None), Task.backfill_id.not_in(list(full_backfills))))
         wanted = 2 * (limit - len(chosen))
         rows = session.execute(window.limit(wanted)).all()
-        for task_id, schedule_id, flow_id in rows:
-            if schedule_id is not None and schedule_id in seen:
+        for task_id, schedule_id, flow_id, backfill_id in rows:
+            if backfill_id is None and schedule_id is not None and schedule_id in seen:
                 continue
+            if backfill_id is not None:
+                if backfill_id in full_backfills:
+                    continue
+                waits = backfills.admit(backfill_id, flow_id)
+                if waits:
+                    held[task_id] = waits
+                    full_backfills.add(backfill_id)
+                    continue
             if limits and not limits.admit(task_id, flow_id):
+                if backfill_id is not None:
+                    backfills.running[backfill_id] -= 1  # counted above, not started after all
                 if limits.flow_full(flow_id):
                     full_flows.add(flow_id)
                 continue  # the server full: each of this window's runs is noted as waiting
-            if schedule_id is not None:
+            if schedule_id is not None and backfill_id is None:
                 seen.add(schedule_id)
             chosen.append(task_id)
             if len(chosen) == limit:
                 break
         if len(rows) < wanted or (limits and limits.server_full):
             break
-    held = 0
     if limits:
-        note_held(session, limits, now)
-        held = len(limits.held)
+        held.update(limits.held)
+    note_held(session, held, now)
     chosen = _skip_fires_over_budget(session, chosen, rules.budgets, now, zone)
     if not chosen:
-        return [], held
+        return [], len(held)
     table = Task.__table__  # Core, not the ORM: this runs for every batch of runs
     claimed_ids = session.scalars(
         update(table)
@@ -219,7 +240,7 @@ def _claim(
     if limits:
         note_starts(session, limits, len(claimed_ids), now)
     if not claimed_ids:
-        return [], held
+        return [], len(held)
     rows = session.execute(
         select(
             Task.id, Flow.id, Flow.name, Task.schedule_id, Flow.input_component, Flow.output_component,
@@ -229,7 +250,7 @@ def _claim(
         .join(Flow, Flow.id == Task.flow_id)
         .where(Task.id.in_(claimed_ids))
     ).all()
-    return sorted((_claimed(*row) for row in rows), key=lambda c: c.run_at), held
+    return sorted((_claimed(*row) for row in rows), key=lambda c: c.run_at), len(held)
 
 
 def _skip_fires_over_budget(session, chosen: list[str], budgets: dict[str, tuple[str, float]], now: datetime,

@@ -18,7 +18,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func, insert, select, text, update
 
-from automagik.db.models import Flow, LangFlowStart, LogLevel, Task, TaskStatus
+from automagik.costs.budgets import budgets_reached
+from automagik.db.models import Backfill, Flow, LangFlowStart, LogLevel, Task, TaskStatus
 from automagik.runs.states import log_row, write_logs
 
 # Any constant: the key of the advisory lock every claim under limits takes on PostgreSQL.
@@ -123,15 +124,64 @@ def note_starts(session, state: LimitState, started: int, now: datetime) -> None
         session.execute(insert(LangFlowStart), [{"started_at": now}] * started)
 
 
-def note_held(session, state: LimitState, now: datetime) -> None:
-    """One log line per held run, the first time it is held (its held_since is then set)."""
-    if not state.held:
+def note_held(session, held: dict[str, str], now: datetime) -> None:
+    """One log line per held run (task id -> why it waits), the first time it is held (its
+    held_since is then set)."""
+    if not held:
         return
     newly = session.scalars(
         update(Task)
-        .where(Task.id.in_(list(state.held)), Task.status == TaskStatus.PENDING, Task.held_since.is_(None))
+        .where(Task.id.in_(list(held)), Task.status == TaskStatus.PENDING, Task.held_since.is_(None))
         .values(held_since=now)
         .returning(Task.id)
         .execution_options(synchronize_session=False)
     ).all()
-    write_logs(session, [log_row(task_id, LogLevel.INFO, state.held[task_id], now) for task_id in newly])
+    write_logs(session, [log_row(task_id, LogLevel.INFO, held[task_id], now) for task_id in newly])
+
+
+class BackfillSlots:
+    """A backfill's runs in flight against its max_parallel, and the flows whose daily budget a
+    backfill's runs wait on. Nothing is read until the claim meets a backfill's run (most claims
+    never do); then the claim lock is taken on PostgreSQL, so that claims under a backfill's
+    limit follow one another (as under the limits above), and each backfill's numbers are read
+    on its first run seen (two lookups on indexes).
+
+    Taking the lock after the claim has locked its candidate rows cannot deadlock: whoever holds
+    the lock only waits for nothing (its candidates are read with SKIP LOCKED and it writes only
+    rows it locked itself), and the counts read after the lock see every claim committed before.
+    """
+
+    def __init__(self, session, dialect: str, now: datetime, zone: str, budgets: dict[str, tuple[str, float]]) -> None:
+        self._session, self._dialect, self._now, self._zone, self._budgets = session, dialect, now, zone, budgets
+        self._budget_reached: dict[str, str] | None = None  # flow id -> the reason of its reached budget
+        self.max_parallel: dict[str, int] = {}
+        self.running: dict[str, int] = {}
+
+    def _start(self) -> dict[str, str]:
+        if self._budget_reached is None:
+            if self._dialect == "postgresql":
+                self._session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CLAIM_LOCK_KEY})
+            reached = budgets_reached(self._session, self._budgets, self._now, self._zone) if self._budgets else {}
+            self._budget_reached = {flow_id: r.reason for flow_id, r in reached.items()}
+        return self._budget_reached
+
+    def _load(self, backfill_id: str) -> None:
+        if backfill_id in self.max_parallel:
+            return
+        self.max_parallel[backfill_id] = self._session.scalar(
+            select(Backfill.max_parallel).where(Backfill.id == backfill_id)) or 1
+        self.running[backfill_id] = self._session.scalar(
+            select(func.count()).select_from(Task)
+            .where(Task.backfill_id == backfill_id, Task.status == TaskStatus.RUNNING)) or 0
+
+    def admit(self, backfill_id: str, flow_id: str) -> str | None:
+        """None when a run of the backfill may start (it is then counted), else why it waits."""
+        budget_reached = self._start()
+        if flow_id in budget_reached:
+            return f"waiting: {budget_reached[flow_id]}; a backfill's runs wait for the next day"
+        self._load(backfill_id)
+        limit, running = self.max_parallel[backfill_id], self.running[backfill_id]
+        if running >= limit:
+            return f"waiting: backfill at its limit {running}/{limit}"
+        self.running[backfill_id] = running + 1
+        return None

@@ -37,6 +37,8 @@ class Transition(enum.Enum):
     HAND_BACK = "hand back"  # its daemon shut down before the run ended: pending, the try not counted
     USER_RETRY = "user retry"  # a person asked for one more try of a failed task
     SKIP_QUEUED = "skip queued"  # a fire queued but never tried: its flow's daily budget ran out first
+    BACKFILL = "backfill"  # a past fire that has no task gets one, due at once (runs/backfill.py)
+    BACKFILL_REDO = "backfill redo"  # a backfill asks for one more try of a failed fire's task
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,8 @@ TRANSITIONS: dict[Transition, Rule] = {
     Transition.HAND_BACK: Rule(frozenset({RUNNING}), PENDING),
     Transition.USER_RETRY: Rule(frozenset({FAILED}), PENDING),
     Transition.SKIP_QUEUED: Rule(frozenset({PENDING}), SKIPPED),
+    Transition.BACKFILL: Rule(NEW, PENDING),
+    Transition.BACKFILL_REDO: Rule(frozenset({FAILED}), PENDING),
 }
 
 

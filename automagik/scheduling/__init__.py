@@ -11,7 +11,7 @@ or refusing one-shot times in the past on its own (pass your clock to `ensure_in
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import lru_cache
 
 from .cron import CronTrigger, describe_cron, normalize_cron
@@ -36,6 +36,7 @@ __all__ = [
     "describe",
     "describe_cron",
     "ensure_in_future",
+    "fires_between",
     "format_interval",
     "load_zone",
     "normalize_expr",
@@ -88,6 +89,19 @@ def preview_fires(trigger: Trigger, after: datetime, count: int) -> list[datetim
     moment = as_utc(after, "after")
     while len(fires) < count and (moment := trigger.next_fire_after(moment)) is not None:
         fires.append(moment)
+    return fires
+
+
+def fires_between(trigger: Trigger, start: datetime, end: datetime, cap: int) -> list[datetime]:
+    """The trigger's fires in [start, end), oldest first; at most cap + 1 (one more than `cap`
+    says "more than cap" without walking a range of millions)."""
+    if isinstance(trigger, CronTrigger):
+        return trigger.fires_between(start, end, cap)
+    fires: list[datetime] = []
+    fire = trigger.next_fire_after(as_utc(start, "start") - timedelta(microseconds=1))  # strict: `start` counts
+    while fire is not None and fire < end and len(fires) <= cap:
+        fires.append(fire)
+        fire = trigger.next_fire_after(fire)
     return fires
 
 

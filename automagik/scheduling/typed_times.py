@@ -1,7 +1,7 @@
 """Times people type, read by one parser with one rule, wherever they are typed.
 
 A oneshot's time (CLI and Schedules page), `tasks list|export --since/--until`, `schedules
-preview --after`, the Tasks page's range and any future backfill range all go through
+preview --after`, the Tasks page's range and a backfill's range (`schedules backfill`) all go through
 `parse_typed_time`, so the same text names the same instant everywhere.
 
 The rule for a time typed without an offset, read on the wall clock of the given zone:

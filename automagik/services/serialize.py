@@ -40,7 +40,7 @@ USAGE_FIELDS = ("input_tokens", "output_tokens", "total_tokens", "model", "cost_
 TASK_FIELDS = (
     "id", "flow_id", "schedule_id", "status", "input_data", "result", "error", "tries", "max_retries",
     "timeout_seconds", "scheduled_for", "next_retry_at", "claimed_by", "lease_until", "created_at",
-    "started_at", "finished_at", "updated_at", "flow_updated_at", "trigger", *USAGE_FIELDS,
+    "started_at", "finished_at", "updated_at", "flow_updated_at", "trigger", "backfill_id", *USAGE_FIELDS,
 )
 
 
@@ -75,3 +75,16 @@ def duration_seconds(task: Task) -> float | None:
 
 def output_text(task: Task) -> str | None:
     return (task.result or {}).get("text")
+
+
+def backfill_to_dict(result) -> dict[str, Any]:
+    """A services.backfill.BackfillResult; the fires are listed for a dry run (what it would do)."""
+    data = {
+        "backfill_id": result.backfill_id, "schedule_id": result.schedule_id, "range_from": iso(result.range_from),
+        "range_to": iso(result.range_to), "only": result.only, "max_parallel": result.max_parallel,
+        "dry_run": result.dry_run, "fires": len(result.fires), "queued": result.queued, "redone": result.redone,
+    }
+    if result.dry_run:
+        data["planned"] = [{"scheduled_for": iso(f.at), "task_status": f.status, "action": f.action}
+                           for f in result.fires]
+    return data

@@ -21,6 +21,9 @@ from automagik.services.flow_input import parse_flow_input
 from automagik.services.schedules import MAX_RETRIES_LIMIT, TIMEOUT_LIMIT_SECONDS, _checked_int, _ready_flow
 
 MAX_PAGE_SIZE = 1000
+#: What can queue a run (tasks.trigger): a schedule's fire, a person's run or retry, a
+#: backfill of past fires, another run's end (a chain).
+TRIGGERS = ("schedule", "manual", "retry", "backfill", "chain")
 
 
 @dataclass(frozen=True)
@@ -32,8 +35,12 @@ class TaskFilter:
     schedule_id: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+    triggers: tuple[str, ...] = ()  # what queued them (TRIGGERS); none: any
 
     def __post_init__(self) -> None:
+        for trigger in self.triggers:
+            if trigger not in TRIGGERS:
+                raise InvalidInput(f'Unknown trigger "{trigger}": use {", ".join(TRIGGERS)}.')
         for status in self.statuses:
             if status not in {s.value for s in TaskStatus}:
                 raise InvalidInput(
@@ -57,6 +64,8 @@ class TaskFilter:
             query = query.where(Task.flow_id == self.flow_id)
         if self.schedule_id:
             query = query.where(Task.schedule_id == self.schedule_id)
+        if self.triggers:
+            query = query.where(Task.trigger.in_(list(self.triggers)))
         if self.since:
             query = query.where(Task.scheduled_for >= self.since)
         if self.until:

@@ -15,12 +15,12 @@ def test_every_transition_is_in_the_table_and_ends_where_it_says():
     assert set(TRANSITIONS) == set(Transition)
     assert TRANSITIONS[Transition.CLAIM].sources == {TaskStatus.PENDING}
     assert TRANSITIONS[Transition.USER_RETRY].sources == {TaskStatus.FAILED}
-    for created in (Transition.FIRE, Transition.SKIP, Transition.QUEUE):
+    for created in (Transition.FIRE, Transition.SKIP, Transition.QUEUE, Transition.BACKFILL):
         assert TRANSITIONS[created].sources == frozenset()
-    # Terminal states leave only by a person's retry of a failed task.
+    # Terminal states leave only by one more try of a failed task: a person's, or a backfill's.
     for status in (TaskStatus.COMPLETED, TaskStatus.SKIPPED):
         assert not [t for t in Transition if allowed(status, t)]
-    assert [t for t in Transition if allowed(TaskStatus.FAILED, t)] == [Transition.USER_RETRY]
+    assert [t for t in Transition if allowed(TaskStatus.FAILED, t)] == [Transition.USER_RETRY, Transition.BACKFILL_REDO]
 
 
 def test_a_try_is_recorded_from_one_status_whatever_it_came_to():

@@ -225,3 +225,49 @@ def test_the_edit_form_previews_the_saved_schedule_and_its_edits_without_saving(
     assert "Week of 2026-03-30" in _codes(at)
     saved = schedule_service.get_schedule(db, schedule.id)
     assert (saved.schedule_expr, saved.flow_params["input"]) == ("0 7 * * *", "Digest of {{ fire_date }} ({{ schedule_id }})")
+
+
+def _backfill(at, schedule_id: str, start: str, end: str, only: str = "missing"):
+    key = f"backfill_{schedule_id}"
+    at.text_input(key=f"{key}_from").input(start).run()
+    at.text_input(key=f"{key}_to").input(end).run()
+    at.selectbox(key=f"{key}_only").select(only).run()
+    at.number_input(key=f"{key}_parallel").set_value(2).run()
+    return _button(at, "Preview").click().run()
+
+
+def _tasks(db) -> list[Task]:
+    with db.read() as session:
+        return list(session.scalars(select(Task).order_by(Task.scheduled_for)))
+
+
+def test_backfill_previews_the_fires_then_queues_them_on_confirm(open_page, db, flows_ready):
+    schedule = _create(db, kind="cron", expr="0 */6 * * *", timezone="Europe/Berlin")
+    at = _backfill(open_page("schedules"), schedule.id, "2026-11-01", "2026-11-02")
+    assert not page_errors(at)
+    preview = next(frame.value for frame in at.dataframe if "fire (Europe/Berlin)" in frame.value.columns)
+    assert list(preview["fire (Europe/Berlin)"]) == [f"2026-11-01 {h}:00:00 CET" for h in ("00", "06", "12", "18")]
+    assert list(preview["backfill"]) == ["new"] * 4
+    assert _tasks(db) == []  # a preview writes nothing
+
+    _button(at, "Queue 4 run(s)").click().run()
+    assert not page_errors(at)
+    assert any(s.startswith("Backfill ") and "queued 4 and redid 0" in s for s in alerts(at, "success"))
+    tasks = _tasks(db)
+    assert [t.trigger for t in tasks] == ["backfill"] * 4 and {t.backfill_id for t in tasks} != {None}
+    # Twice: the same range has nothing left to do.
+    at = _backfill(at, schedule.id, "2026-11-01", "2026-11-02")
+    assert any(i.startswith("Nothing to do") for i in alerts(at, "info"))
+    assert len(_tasks(db)) == 4
+
+
+def test_backfill_refuses_bad_input_with_one_error_and_asks_again_after_a_change(open_page, db, flows_ready):
+    schedule = _create(db, kind="cron", expr="0 */6 * * *", timezone="Europe/Berlin")
+    at = _backfill(open_page("schedules"), schedule.id, "2026-11-02", "2026-11-01")
+    assert page_errors(at) == ["The range is empty: --from must be before --to."]
+    assert not [b for b in at.button if b.label.startswith("Queue")]
+    at = _backfill(at, schedule.id, "2026-11-01", "2026-11-02")
+    at.text_input(key=f"backfill_{schedule.id}_to").input("2026-11-03").run()  # changed after the preview
+    assert any("preview again" in c.value for c in at.caption)
+    assert not [b for b in at.button if b.label.startswith("Queue")]
+    assert _tasks(db) == []

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import update
 
 from automagik.clock import utcnow
-from automagik.db.models import Flow, TaskStatus
+from automagik.db.models import Flow, Task, TaskStatus
 from automagik.services import schedules as schedule_service
 from automagik.services import tasks as task_service
 from tests.services.helpers import ECHO_ID, TWO_OUT_ID
@@ -242,3 +242,18 @@ def test_the_runs_chart_marks_when_a_flow_changed_in_langflow(open_page, db, his
     chart = vega_charts(at)[0]
     datasets = [pa.ipc.open_stream(d.data.data).read_pandas() for d in chart.proto.datasets]
     assert any(list(frame.get("flow", [])) == [ECHO_NAME] for frame in datasets)  # TwoOut has no change to mark
+
+
+def test_runs_show_what_queued_them_and_filter_by_it(open_page, db, history):
+    backfilled = add_task(db, planned=utcnow() - timedelta(minutes=1), text="a past fire")
+    with db.write() as session:
+        session.get(Task, backfilled).trigger = "backfill"
+    at = open_page("tasks")
+    table = at.dataframe[0].value
+    assert set(table["queued by"]) == {"schedule", "backfill"}
+    at.multiselect(key="tasks_trigger").select("backfill").run()
+    assert _caption(at).startswith("1 run(s) match")
+    assert list(at.dataframe[0].value["id"]) == [backfilled]
+    at.multiselect(key="tasks_trigger").select("manual").run()
+    assert _caption(at).startswith("1 run(s) match")
+    assert not page_errors(at)

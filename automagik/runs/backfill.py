@@ -1,0 +1,157 @@
+"""Backfill, the state owner's side: a schedule's past fires in a range become runs now.
+
+A fire is still identified by (schedule_id, scheduled_for): a backfilled run carries its
+historical fire as `scheduled_for`, so it can never duplicate a fire the daemon dispatched, and
+a second backfill of the same range finds every fire taken (`missing`) or no longer failed
+(`failed`). Its `next_retry_at` is the request's instant plus one microsecond per place in the
+range, so the claim's usual order (`next_retry_at`, on its index) takes a backfill's runs
+oldest fire first without a second sort key on the hot path.
+
+The fires are written in batches of BATCH_FIRES, each its own short write transaction and each
+idempotent (insert ... on conflict do nothing; an UPDATE whose WHERE repeats `failed`): ten
+thousand fires never hold SQLite's write lock for seconds, and a backfill cut short by a crash
+is completed by running it again. The counts on the backfills row grow with each batch.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import bindparam, select, update
+
+from automagik.db.engine import Database
+from automagik.db.models import Backfill, Flow, LogLevel, Schedule, Task, TaskStatus
+from automagik.runs.fires import _insert_tasks, _task_row
+from automagik.runs.states import Transition, log_row, sources, target, write_logs
+from automagik.runs.templates import FireValues, render_input
+
+BATCH_FIRES = 500  # fires per write transaction
+_STEP = timedelta(microseconds=1)
+
+
+class Only(str, enum.Enum):
+    """Which fires of the range a backfill runs."""
+
+    #: Fires that have no task yet (never dispatched: the daemons were down, the schedule paused).
+    MISSING = "missing"
+    #: Fires whose task failed for good: one more try of the same task.
+    FAILED = "failed"
+    #: Both.
+    ALL = "all"
+
+    @property
+    def queues_missing(self) -> bool:
+        return self is not Only.FAILED
+
+    @property
+    def redoes_failed(self) -> bool:
+        return self is not Only.MISSING
+
+
+def tasks_in_range(db: Database, schedule_id: str, start: datetime, end: datetime) -> dict[datetime, TaskStatus]:
+    """The status of each fire of the schedule in [start, end) that has a task (the fire key's index)."""
+    with db.read() as session:
+        rows = session.execute(
+            select(Task.scheduled_for, Task.status)
+            .where(Task.schedule_id == schedule_id, Task.scheduled_for >= start, Task.scheduled_for < end)
+        ).all()
+    return {fire: status for fire, status in rows}
+
+
+@dataclass(frozen=True)
+class BackfillRequest:
+    schedule_id: str
+    range_from: datetime
+    range_to: datetime
+    only: Only
+    max_parallel: int
+
+
+def run_backfill(db: Database, request: BackfillRequest, fires: list[datetime], now: datetime,
+                 batch_fires: int = BATCH_FIRES) -> Backfill:
+    """Record the backfill and queue (or redo) its fires, batch by batch; returns the backfills
+    row as it ends. A schedule deleted meanwhile stops it after the batch that saw it."""
+    with db.write() as session:
+        backfill = Backfill(
+            schedule_id=request.schedule_id, range_from=request.range_from, range_to=request.range_to,
+            only=request.only.value, max_parallel=request.max_parallel, fires=len(fires), queued=0, redone=0,
+            created_at=now,
+        )
+        session.add(backfill)
+        session.flush()
+        backfill_id = backfill.id
+    for first in range(0, len(fires), batch_fires):
+        with db.write() as session:
+            row = session.execute(
+                select(Schedule, Flow.name).join(Flow, Flow.id == Schedule.flow_id)
+                .where(Schedule.id == request.schedule_id)).first()
+            if row is None:
+                break
+            schedule, flow_name = row
+            chunk = list(enumerate(fires[first:first + batch_fires], start=first))
+            queued = _queue_missing(session, schedule, flow_name, backfill_id, chunk, now) \
+                if request.only.queues_missing else 0
+            redone = _redo_failed(session, schedule.id, backfill_id, chunk, now) if request.only.redoes_failed else 0
+            if queued or redone:
+                session.execute(
+                    update(Backfill).where(Backfill.id == backfill_id)
+                    .values(queued=Backfill.queued + queued, redone=Backfill.redone + redone)
+                    .execution_options(synchronize_session=False))
+    with db.read() as session:
+        return session.get(Backfill, backfill_id)
+
+
+def _due(now: datetime, position: int) -> datetime:
+    """Due at once, ordered by the fire's place in the range (see the module docstring)."""
+    return now + _STEP * position
+
+
+def _queue_missing(session, schedule: Schedule, flow_name: str, backfill_id: str,
+                   chunk: list[tuple[int, datetime]], now: datetime) -> int:
+    rows = []
+    for position, fire in chunk:
+        task_id = str(uuid.uuid4())
+        row = _task_row(task_id, schedule, fire, Transition.FIRE, now, None)
+        # The input says the day the fire stood for, in the schedule's zone, not the day it ran.
+        values = FireValues(fire_time=fire, zone=schedule.timezone, task_id=task_id, flow_name=flow_name,
+                            schedule_id=schedule.id)
+        row.update(status=target(Transition.BACKFILL), input_data=render_input(schedule.flow_params or {}, values),
+                   next_retry_at=_due(now, position), trigger="backfill", backfill_id=backfill_id)
+        rows.append(row)
+    inserted = _insert_tasks(session, session.get_bind().dialect.name, rows)
+    write_logs(session, [log_row(task_id, LogLevel.INFO, f"queued by backfill {backfill_id}: a past fire that never ran",
+                                 now) for task_id in sorted(inserted)])
+    return len(inserted)
+
+
+def _redo_failed(session, schedule_id: str, backfill_id: str, chunk: list[tuple[int, datetime]],
+                 now: datetime) -> int:
+    places = {fire: position for position, fire in chunk}
+    query = (
+        select(Task.id, Task.scheduled_for, Task.tries, Task.max_retries)
+        .where(Task.schedule_id == schedule_id, Task.scheduled_for.in_(list(places)),
+               Task.status.in_(sources(Transition.BACKFILL_REDO)))
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()  # a person's retry of the same task waits (SQLite: the write lock)
+    failed = session.execute(query).all()
+    if not failed:
+        return 0
+    table = Task.__table__
+    # One more try of the same row, as a person's retry gives: a task runs while tries <= max_retries.
+    rows = [{"task_id": task_id, "new_next_retry_at": _due(now, places[fire]),
+             "new_max_retries": max(max_retries, tries)} for task_id, fire, tries, max_retries in failed]
+    session.execute(
+        update(table)
+        .where(table.c.id == bindparam("task_id"), table.c.status.in_(sources(Transition.BACKFILL_REDO)))
+        .values(status=target(Transition.BACKFILL_REDO), next_retry_at=bindparam("new_next_retry_at"),
+                max_retries=bindparam("new_max_retries"), finished_at=None, claimed_by=None, lease_until=None,
+                held_since=None, updated_at=now, trigger="backfill", backfill_id=backfill_id),
+        rows,
+    )
+    write_logs(session, [log_row(row["task_id"], LogLevel.INFO, f"retried by backfill {backfill_id}: one more try",
+                                 now) for row in rows])
+    return len(rows)
