@@ -20,6 +20,7 @@ from automagik.costs.budgets import budgets_reached
 from automagik.costs.prices import RunCost
 from automagik.db.engine import Database
 from automagik.db.models import Flow, LogLevel, Task, TaskStatus
+from automagik.runs.chains import Ended, output_of, start_chains
 from automagik.runs.limits import ServerLimits, note_held, note_starts, read_flow_rules, read_limits
 from automagik.runs.states import LogLine, RetryPolicy, Transition, log_row, sole_source, sources, target, write_logs
 
@@ -335,7 +336,7 @@ def _record(session, dialect: str, daemon_id: str, attempts: list[Attempt], now:
     if dialect == "postgresql":
         owned_query = owned_query.with_for_update(of=Task)
     owned = {row[0]: row[1:] for row in session.execute(owned_query)}
-    rows, logs, recorded = [], [], []
+    rows, logs, recorded, ended = [], [], [], []
     for attempt in attempts:
         if attempt.task_id not in owned:
             continue
@@ -356,6 +357,9 @@ def _record(session, dialect: str, daemon_id: str, attempts: list[Attempt], now:
         logs += [log_row(attempt.task_id, *line) for line in attempt.logs + rule_lines]
         recorded.append(Recorded(attempt.task_id, status, flow_id, flow_name, schedule_id, tries,
                                  attempt.error, retry_time))
+        if retry_time is None:
+            ended.append(Ended(attempt.task_id, flow_id, flow_name, status,
+                               output_of(attempt.result if transition is Transition.COMPLETE else None, attempt.error)))
     if rows:
         table = Task.__table__
         # One statement for the batch; the rows were just checked (and locked) as ours. Every
@@ -375,6 +379,8 @@ def _record(session, dialect: str, daemon_id: str, attempts: list[Attempt], now:
             rows,
         )
     write_logs(session, logs)
+    # In this same transaction: a chain's run commits with the end that starts it, or neither does.
+    start_chains(session, dialect, ended, now)
     return recorded
 
 
@@ -439,6 +445,8 @@ def recover_expired(db: Database, now: datetime, limit: int = 500, exclude: Coll
                     task_id, TaskStatus(target(transition)), flow_id, flow_name, schedule_id, tries,
                     None if retried else message, now if retried else None, owner,
                 ))
+        start_chains(session, db.dialect, [Ended(r.task_id, r.flow_id, r.flow_name, r.status, r.error)
+                                           for r in recovered if r.status is TaskStatus.FAILED], now)
     return recovered
 
 
