@@ -192,3 +192,37 @@ def test_skipped_runs_start_nothing(db, langflow, frozen_clock):
     claim_tasks(db, "d1", echo.next_run_at + timedelta(minutes=2), 10, 60)
     assert sorted(t.status.value for t in _tasks(db, schedule_id=echo.id)) == ["skipped", "skipped"]
     assert _tasks(db, flow_id=digest) == []
+
+
+def test_after_schedules_are_left_alone_by_dispatch_the_watch_and_the_overview(chain, frozen_clock):
+    from automagik.monitoring.incidents import Kind
+    from automagik.monitoring.watch import watch
+    from automagik.runs.fires import dispatch_due
+    from automagik.services.overview import next_fires
+
+    db, digest, schedule = chain
+    later = frozen_clock.now + timedelta(days=2)
+    assert dispatch_due(db, later, DaemonSettings(), "d1").selected == 0
+    assert not [c for c in watch(db, "d1", later, 1, 60) if c.kind is Kind.FIRES_OVERDUE]
+    assert [f for f in next_fires(db, 10, later) if f.schedule_id == schedule.id] == []
+    assert schedule_service.pause_all(db) == 1
+    assert schedule_service.resume_all(db) == (1, [])
+    resumed = schedule_service.get_schedule(db, schedule.id)
+    assert (resumed.status.value, resumed.next_run_at) == ("active", None)
+    assert _tasks(db) == []
+
+
+def test_a_users_retry_of_an_upstream_run_starts_a_chain_once(db, langflow, frozen_clock):
+    """A failed run retried by a person ends again: a chain that follows completions starts its
+    run then; one that follows every end started its run at the failure and starts none again."""
+    digest = langflow.add_flow("Digest")
+    synced(db, langflow)
+    on_completed = schedule_service.create_schedule(db, ScheduleSpec(digest, "after", ECHO_ID))
+    on_finished = schedule_service.create_schedule(db, ScheduleSpec(digest, "after", ECHO_ID, after_outcome="finished"))
+    [task] = _claimed_echo(db, frozen_clock)
+    record_attempts(db, "d1", [_attempt(task, "LangFlow refused the input")], frozen_clock.now)
+    assert [t.schedule_id for t in _tasks(db, upstream_task_id=task.id)] == [on_finished.id]
+    task_service.retry_task(db, task.id)
+    assert task.id in [c.id for c in claim_tasks(db, "d1", frozen_clock.now, 10, 60)]
+    record_attempts(db, "d1", [_attempt(task)], frozen_clock.now)
+    assert sorted(t.schedule_id for t in _tasks(db, upstream_task_id=task.id)) == sorted([on_completed.id, on_finished.id])
