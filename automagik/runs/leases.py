@@ -235,13 +235,15 @@ def _claim(
 
 def _skip_fires_over_budget(session, chosen: list[str], budgets: dict[str, tuple[str, float]], now: datetime,
                             zone: str) -> list[str]:
-    """Queued fires, never tried, of a flow whose daily budget ran out since they were queued
-    (a catch-up queues many at once) are skipped with the reason instead of run."""
+    """Queued fires and chain runs, never tried, of a flow whose daily budget ran out since they
+    were queued (a catch-up queues many at once) are skipped with the reason instead of run: like
+    a fire, a chain's run is started by no person who could force it."""
     if not chosen or not budgets:
         return chosen
     fires = session.execute(
         select(Task.id, Task.flow_id)
-        .where(Task.id.in_(chosen), Task.flow_id.in_(list(budgets)), Task.trigger == "schedule", Task.tries == 0)
+        .where(Task.id.in_(chosen), Task.flow_id.in_(list(budgets)), Task.trigger.in_(("schedule", "chain")),
+               Task.tries == 0)
     ).all()
     reached = budgets_reached(session, {flow_id: budgets[flow_id] for _, flow_id in fires}, now, zone) if fires else {}
     over = {task_id: reached[flow_id] for task_id, flow_id in fires if flow_id in reached}

@@ -226,3 +226,25 @@ def test_a_users_retry_of_an_upstream_run_starts_a_chain_once(db, langflow, froz
     assert task.id in [c.id for c in claim_tasks(db, "d1", frozen_clock.now, 10, 60)]
     record_attempts(db, "d1", [_attempt(task)], frozen_clock.now)
     assert sorted(t.schedule_id for t in _tasks(db, upstream_task_id=task.id)) == sorted([on_completed.id, on_finished.id])
+
+
+def test_a_chain_run_of_a_flow_over_its_budget_is_skipped_and_starts_nothing(chain, langflow, frozen_clock):
+    from automagik.services import flows as flow_service
+
+    db, digest, schedule = chain
+    third = langflow.add_flow("Archive")
+    synced(db, langflow)
+    schedule_service.create_schedule(db, ScheduleSpec(third, "after", digest, after_outcome="finished"))
+    flow_service.update_flow_settings(db, digest, daily_budget_usd=0.001)
+    with db.write() as session:  # Digest already cost more than that today
+        session.add(Task(flow_id=digest, status=TaskStatus.COMPLETED, input_data={}, tries=1, max_retries=0,
+                         scheduled_for=frozen_clock.now - timedelta(hours=1), created_at=frozen_clock.now,
+                         updated_at=frozen_clock.now, finished_at=frozen_clock.now, cost_usd=0.01, total_tokens=1))
+    [task] = _claimed_echo(db, frozen_clock)
+    record_attempts(db, "d1", [_attempt(task)], frozen_clock.now)
+    [started] = _tasks(db, upstream_task_id=task.id)
+    assert claim_tasks(db, "d1", frozen_clock.now, 10, 60) == []
+    with db.read() as session:
+        skipped = session.get(Task, started.id)
+    assert skipped.status is TaskStatus.SKIPPED and "budget" in skipped.error
+    assert _tasks(db, flow_id=third) == []  # a skipped run is no end: the chain after Digest starts nothing
