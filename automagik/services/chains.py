@@ -11,8 +11,22 @@ from sqlalchemy import select
 from automagik.db.models import Flow, Schedule, Task, TaskStatus
 from automagik.runs.templates import TemplateError, check_input
 from automagik.scheduling import InvalidSchedule, ScheduleType, describe
+from automagik.scheduling.after import check_outcome
 from automagik.services.errors import InvalidInput
 from automagik.services.lookup import find
+
+
+def checked_outcome(kind: ScheduleType, outcome: str | None) -> str | None:
+    """The after_outcome to store: only a schedule of type after has one (default completed)."""
+    if kind is not ScheduleType.AFTER:
+        if outcome is not None:
+            raise InvalidInput("--on is only for a schedule of type after (it names which ends of the upstream "
+                               "flow's runs start one).")
+        return None
+    try:
+        return check_outcome(outcome)
+    except InvalidSchedule as exc:
+        raise InvalidInput(str(exc)) from None
 
 
 def check_upstream(session, flow_id: str, upstream_id: str, schedule_id: str | None = None) -> Flow:

@@ -25,7 +25,6 @@ from automagik.scheduling import (
     schedule_type_of,
 )
 from automagik.runs.schedules import schedule_trigger
-from automagik.scheduling.after import check_outcome
 from automagik.services import chains
 from automagik.services.lookup import find, storable_id
 from automagik.services.errors import InvalidInput, NotFound
@@ -121,19 +120,6 @@ def _check_timing(schedule_type: str, expr: str, timezone: str, now: datetime) -
     return _CheckedTiming(kind, normalized, timezone, anchor, next_run)
 
 
-def _checked_outcome(kind: ScheduleType, outcome: str | None) -> str | None:
-    """The after_outcome to store: only a schedule of type after has one."""
-    if kind is not ScheduleType.AFTER:
-        if outcome is not None:
-            raise InvalidInput("--on is only for a schedule of type after (it names which ends of the upstream "
-                               "flow's runs start one).")
-        return None
-    try:
-        return check_outcome(outcome)
-    except InvalidSchedule as exc:
-        raise InvalidInput(str(exc)) from None
-
-
 def _ready_flow(session, flow_id: str) -> Flow:
     flow = find(session, Flow, flow_id)
     if flow is None:
@@ -165,7 +151,7 @@ def create_schedule(db: Database, spec: ScheduleSpec, default_timezone: str = "U
     timeout = None if spec.timeout_seconds is None else _checked_int("timeout", spec.timeout_seconds, 1, TIMEOUT_LIMIT_SECONDS)
     policy = _checked_policy(spec.missed_policy)
     alert_after = _checked_int("alert after failures", spec.alert_after_failures, 1, ALERT_AFTER_LIMIT)
-    outcome = _checked_outcome(timing.schedule_type, spec.after_outcome)
+    outcome = chains.checked_outcome(timing.schedule_type, spec.after_outcome)
     if outcome is not None:
         chains.check_chain_input(params)
     with db.write() as session:
@@ -240,7 +226,7 @@ def update_schedule(
         new_kind = timing.schedule_type if timing_changed else schedule.schedule_type
         if after_outcome is not _UNSET or new_kind is not schedule.schedule_type:
             kept = schedule.after_outcome if new_kind is ScheduleType.AFTER else None
-            schedule.after_outcome = _checked_outcome(new_kind, kept if after_outcome is _UNSET else after_outcome)
+            schedule.after_outcome = chains.checked_outcome(new_kind, kept if after_outcome is _UNSET else after_outcome)
         if new_kind is ScheduleType.AFTER:
             chains.check_chain_input(schedule.flow_params or {})
             if timing_changed:
