@@ -60,19 +60,21 @@ def start_chains(session, dialect: str, ended: list[Ended], now: datetime) -> li
     finals = [e for e in ended if e.status in (TaskStatus.COMPLETED, TaskStatus.FAILED)]
     if not finals:
         return []
-    chains = session.execute(
-        select(Schedule.id, Schedule.schedule_expr, Schedule.after_outcome, Schedule.flow_id, Schedule.flow_params,
-               Schedule.max_retries, Schedule.timeout_seconds, Schedule.timezone, Flow.name)
-        .join(Flow, Flow.id == Schedule.flow_id)
-        .where(_IS_AFTER, Schedule.schedule_expr.in_(sorted({e.flow_id for e in finals})),
-               Schedule.status == ScheduleStatus.ACTIVE)
+    # The status is checked here, not in SQL: given a status term, SQLite's planner walks
+    # ix_schedules_due over every active schedule instead of the partial index.
+    chains = [row[1:] for row in session.execute(
+        select(Schedule.status, Schedule.id, Schedule.schedule_expr, Schedule.after_outcome, Schedule.flow_id,
+               Schedule.flow_params, Schedule.max_retries, Schedule.timeout_seconds, Schedule.timezone)
+        .where(_IS_AFTER, Schedule.schedule_expr.in_(sorted({e.flow_id for e in finals})))
         .order_by(Schedule.id)
-    ).all()
+    ) if row[0] is ScheduleStatus.ACTIVE]
     if not chains:
         return []
+    names = dict(session.execute(select(Flow.id, Flow.name).where(Flow.id.in_(sorted({c[3] for c in chains})))).all())
     rows, logs = [], {}
     for upstream in finals:
-        for sid, upstream_flow, outcome, flow_id, params, max_retries, timeout, zone, flow_name in chains:
+        for sid, upstream_flow, outcome, flow_id, params, max_retries, timeout, zone in chains:
+            flow_name = names.get(flow_id, "")
             if upstream_flow != upstream.flow_id or upstream.status.value not in STATUSES_OF.get(outcome or "", ()):
                 continue
             # Runs queued in one batch get instants a microsecond apart: two ends recorded
