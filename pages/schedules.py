@@ -13,6 +13,7 @@ import streamlit as st
 from automagik.clock import utcnow
 from automagik.db.models import MissedRunPolicy, Schedule, ScheduleStatus
 from automagik.scheduling import ScheduleType, describe
+from automagik.scheduling.after import OUTCOMES, describe_after
 from automagik.services import flows as flow_service
 from automagik.services import schedules as schedule_service
 from automagik.services import tasks as task_service
@@ -33,6 +34,9 @@ EXAMPLES = {
     "cron": "like 0 9 * * 1-5 or @daily (wall-clock times in the zone below)",
     "oneshot": "like 2026-12-01 09:00 (read in the zone below unless it has an offset)",
 }
+AFTER = ScheduleType.AFTER.value
+TYPE_LABELS = {AFTER: "after another flow"}
+OUTCOME_LABELS = {"completed": "complete", "failed": "fail", "finished": "finish (either)"}
 POLICY_HELP = (
     "After downtime: coalesce runs the latest missed fire once; skip runs none and waits for the "
     "next fire; all runs every missed fire (up to AUTOMAGIK_CATCH_UP_LIMIT)."
@@ -88,6 +92,27 @@ def input_preview(raw: str, kind: str, fire: datetime | None, zone: str, flow_na
         st.code(json.dumps(sent["tweaks"], indent=2, ensure_ascii=False), language="json", wrap_lines=True)
 
 
+def _type_label(kind: str) -> str:
+    return TYPE_LABELS.get(kind, kind)
+
+
+def after_fields(left, right, flow_id: str, key: str, upstream_id: str | None = None,
+                 outcome: str | None = None) -> tuple[str | None, str]:
+    """The upstream flow and the outcome of a schedule of type after (the flow itself is left out:
+    a flow cannot run after itself)."""
+    flows = [f for f in flow_service.list_flows(common.context().db, include_removed=False) if f.id != flow_id]
+    names = {f.id: f"{f.name} · {f.id}" for f in flows}
+    ids = list(names)
+    upstream = left.selectbox("After flow", ids, format_func=names.get, key=f"{key}_upstream",
+                              index=ids.index(upstream_id) if upstream_id in ids else (0 if ids else None),
+                              help="This schedule's flow runs when a run of that flow ends.")
+    kinds = list(OUTCOMES)
+    chosen = right.selectbox("When its runs", kinds, format_func=OUTCOME_LABELS.get, key=f"{key}_outcome",
+                             index=kinds.index(outcome) if outcome in kinds else 0,
+                             help="Its input may use {{ upstream_output }}: that run's output (or its error).")
+    return upstream, chosen
+
+
 def create_form() -> None:
     """Outside st.form on purpose: the expression and input are checked as they are typed.
     It is a fragment, so typing reruns only this form; a saved schedule reruns the page."""
@@ -99,12 +124,22 @@ def create_form() -> None:
     names = {f.id: f"{f.name} · {f.id}" for f in ready}
     flow_id = st.selectbox("Flow", list(names), format_func=names.get, key="new_flow")
     left, middle, right = st.columns([1, 2, 2])
-    kind = left.selectbox("Type", [t.value for t in ScheduleType], key="new_type",
+    kind = left.selectbox("Type", [t.value for t in ScheduleType], key="new_type", format_func=_type_label,
                           help="\n".join(f"{t.value}: {t.doc}" for t in ScheduleType))
-    expr = middle.text_input("Expression", key="new_expr", live=True, placeholder=EXAMPLES[kind].removeprefix("like "))
-    zone = right.selectbox("Time zone", ZONES, index=ZONES.index(context.settings.timezone)
-                           if context.settings.timezone in ZONES else None, key="new_zone")
-    next_fire = timing_preview(kind, expr, zone or "UTC")
+    outcome, next_fire = None, None
+    if kind == AFTER:
+        expr, outcome = after_fields(middle, right, flow_id, "new")
+        expr, zone = expr or "", None
+        if expr:
+            st.text(describe_after(flow_service.get_flow(context.db, expr).name, outcome))
+        else:
+            st.info("No other flow to follow: sync flows first.")
+    else:
+        expr = middle.text_input("Expression", key="new_expr", live=True,
+                                 placeholder=EXAMPLES[kind].removeprefix("like "))
+        zone = right.selectbox("Time zone", ZONES, index=ZONES.index(context.settings.timezone)
+                               if context.settings.timezone in ZONES else None, key="new_zone")
+        next_fire = timing_preview(kind, expr, zone or "UTC")
     raw_input = st.text_area("Input (JSON)", key="new_input", height=80, help=INPUT_HELP,
                              placeholder='{"input": "Digest of {{ fire_date }}", "tweaks": {"Component-id": {"field": "value"}}}')
     input_preview(raw_input, kind, next_fire, zone or "UTC", next(f.name for f in ready if f.id == flow_id))
@@ -114,7 +149,8 @@ def create_form() -> None:
     timeout = middle.number_input("Timeout (seconds)", min_value=1, max_value=schedule_service.TIMEOUT_LIMIT_SECONDS,
                                   value=None, step=1, key="new_timeout",
                                   placeholder="daemon default", help="Empty: AUTOMAGIK_RUN_TIMEOUT_SECONDS.")
-    policy = right.selectbox("Missed runs", [p.value for p in MissedRunPolicy], key="new_policy", help=POLICY_HELP)
+    policy = right.selectbox("Missed runs", [p.value for p in MissedRunPolicy], key="new_policy", help=POLICY_HELP,
+                             disabled=kind == AFTER)
     double = double_run_warning(context.db, flow_id)
     if double:
         common.alert("warning", double.replace("`flows adopt-trigger TRIGGER_ID`", "Adopting it on the Flows page"))
@@ -123,13 +159,19 @@ def create_form() -> None:
     spec = schedule_service.ScheduleSpec(
         flow_id=flow_id, schedule_type=kind, schedule_expr=expr, flow_input=raw_input or None,
         timezone=zone, max_retries=int(retries), timeout_seconds=None if timeout is None else int(timeout),
-        missed_policy=policy,
+        missed_policy=policy, after_outcome=outcome,
     )
     created = common.attempt(lambda: schedule_service.create_schedule(context.db, spec, context.settings.timezone))
     if created is not None:
-        common.flash("success", f"Created schedule {created.id}: next run {common.when(created.next_run_at)}.")
+        common.flash("success", f"Created schedule {created.id}: {_next_run(context, created)}.")
         st.session_state.pop("new_expr", None)
         st.rerun()
+
+
+def _next_run(context: AppContext, schedule: Schedule) -> str:
+    if schedule.schedule_type is ScheduleType.AFTER:
+        return schedule_service.describe_schedule(context.db, schedule)
+    return f"next run {common.when(schedule.next_run_at)}"
 
 
 def schedules_table(rows: list[schedule_service.ScheduleRow]) -> None:
@@ -138,7 +180,7 @@ def schedules_table(rows: list[schedule_service.ScheduleRow]) -> None:
         pd.DataFrame(
             {
                 "flow": [r.flow_name for r in rows],
-                "when": [_describe(r.schedule.schedule_type.value, r.schedule.schedule_expr, r.schedule.timezone) for r in rows],
+                "when": [r.when for r in rows],
                 "type": [r.schedule.schedule_type.value for r in rows],
                 "expression": [r.schedule.schedule_expr for r in rows],
                 "zone": [r.schedule.timezone for r in rows],
@@ -174,11 +216,21 @@ def edit_form(context: AppContext, schedule: Schedule, flow_name: str) -> None:
     """A form (edits apply on Save); Preview shows what the next fire would send with the edits,
     saving nothing. Before either, the preview is the saved schedule's."""
     kinds, policies = [t.value for t in ScheduleType], [p.value for p in MissedRunPolicy]
+    was_after = schedule.schedule_type is ScheduleType.AFTER
+    # Outside the form: the type decides which fields the form shows (times, or a flow to follow).
+    kind = st.selectbox("Type", kinds, index=kinds.index(schedule.schedule_type.value), format_func=_type_label,
+                        key=f"edit_type_{schedule.id}")
     with st.form(f"edit_{schedule.id}"):
-        left, middle, right = st.columns([1, 2, 2])
-        kind = left.selectbox("Type", kinds, index=kinds.index(schedule.schedule_type.value))
-        expr = middle.text_input("Expression", value=schedule.schedule_expr)
-        zone = right.selectbox("Time zone", ZONES, index=ZONES.index(schedule.timezone) if schedule.timezone in ZONES else 0)
+        left, right = st.columns(2)
+        outcome = None
+        if kind == AFTER:
+            expr, outcome = after_fields(left, right, schedule.flow_id, f"edit_{schedule.id}",
+                                         schedule.schedule_expr if was_after else None, schedule.after_outcome)
+            expr, zone = expr or "", schedule.timezone
+        else:
+            expr = left.text_input("Expression", value="" if was_after else schedule.schedule_expr)
+            zone = right.selectbox("Time zone", ZONES,
+                                   index=ZONES.index(schedule.timezone) if schedule.timezone in ZONES else 0)
         raw_input = st.text_area("Input (JSON)", value=_json(schedule.flow_params), height=80, help=INPUT_HELP)
         left, middle, right = st.columns(3)
         retries = left.number_input("Max retries", min_value=0, max_value=schedule_service.MAX_RETRIES_LIMIT,
@@ -196,9 +248,11 @@ def edit_form(context: AppContext, schedule: Schedule, flow_name: str) -> None:
         schedule_type=kind, schedule_expr=expr, timezone=zone, flow_input=raw_input or None,
         max_retries=int(retries), timeout_seconds=None if timeout is None else int(timeout), missed_policy=policy,
     )
+    if kind == AFTER:
+        changes["after_outcome"] = outcome
     saved = common.attempt(lambda: schedule_service.update_schedule(context.db, schedule.id, **changes))
     if saved is not None:
-        common.flash("success", f"Saved schedule {saved.id}: next run {common.when(saved.next_run_at)}.")
+        common.flash("success", f"Saved schedule {saved.id}: {_next_run(context, saved)}.")
         st.rerun()
 
 
@@ -220,28 +274,27 @@ def _json(params: dict) -> str:
 
 def schedule_actions(context: AppContext, row: schedule_service.ScheduleRow) -> None:
     schedule = row.schedule
-    st.text(f"{row.flow_name} · {_describe(schedule.schedule_type.value, schedule.schedule_expr, schedule.timezone)}"
-            f" · {schedule.status.value}")
+    st.text(f"{row.flow_name} · {row.when} · {schedule.status.value}")
     if schedule.paused_reason:
         common.alert("warning", f"Paused by Automagik: {schedule.paused_reason}. Resume it once that is fixed.")
-    row = st.container(horizontal=True)
+    buttons = st.container(horizontal=True)
     if schedule.status is ScheduleStatus.ACTIVE:
-        if row.button("Pause", key=f"pause_{schedule.id}", icon=":material/pause:"):
+        if buttons.button("Pause", key=f"pause_{schedule.id}", icon=":material/pause:"):
             if common.attempt(lambda: schedule_service.pause_schedule(context.db, schedule.id)):
                 common.flash("success", f"Paused schedule {schedule.id}.")
                 st.rerun()
     elif schedule.status is ScheduleStatus.PAUSED:
-        if row.button("Resume", key=f"resume_{schedule.id}", icon=":material/play_arrow:"):
+        if buttons.button("Resume", key=f"resume_{schedule.id}", icon=":material/play_arrow:"):
             resumed = common.attempt(lambda: schedule_service.resume_schedule(context.db, schedule.id))
             if resumed:
-                common.flash("success", f"Resumed schedule {schedule.id}: next run {common.when(resumed.next_run_at)}.")
+                common.flash("success", f"Resumed schedule {schedule.id}: {_next_run(context, resumed)}.")
                 st.rerun()
-    if row.button("Run now", key=f"run_{schedule.id}", icon=":material/bolt:"):
+    if buttons.button("Run now", key=f"run_{schedule.id}", icon=":material/bolt:"):
         task = common.attempt(lambda: task_service.run_flow_now(context.db, schedule.flow_id, schedule_id=schedule.id,
                                                                   zone=common.zone()))
         if task:
             common.alert("success", f"Queued run {task.id} with this schedule's input: see it on the Tasks page.")
-    if row.button("Delete", key=f"delete_{schedule.id}", icon=":material/delete:"):
+    if buttons.button("Delete", key=f"delete_{schedule.id}", icon=":material/delete:"):
         st.session_state[CONFIRM_DELETE_KEY] = schedule.id
     if st.session_state.get(CONFIRM_DELETE_KEY) == schedule.id:
         st.warning("Delete this schedule? Its past runs stay in the history.")
@@ -283,9 +336,7 @@ by_id = {r.schedule.id: r for r in rows}
 chosen = st.selectbox(
     "Schedule",
     list(by_id),
-    format_func=lambda sid: f"{by_id[sid].flow_name} · "
-    f"{_describe(by_id[sid].schedule.schedule_type.value, by_id[sid].schedule.schedule_expr, by_id[sid].schedule.timezone)}"
-    f" · {sid[:8]}",
+    format_func=lambda sid: f"{by_id[sid].flow_name} · {by_id[sid].when} · {sid[:8]}",
     key="schedules_selected",
 )
 schedule_actions(ctx, by_id[chosen])

@@ -143,6 +143,22 @@ def runs_table(rows: list[task_service.TaskRow]) -> None:
     )
 
 
+def _select(task_id: str) -> None:
+    st.session_state[SELECTED_KEY] = task_id
+
+
+def chain_links(task, detail: task_service.TaskDetail) -> None:
+    """Buttons to the run that started this one and to the runs this one's end started."""
+    if detail.started_by:
+        st.button(f"Open the run that started it ({task.upstream_task_id[:8]})", key=f"upstream_{task.id}",
+                  on_click=_select, args=(task.upstream_task_id,), icon=":material/north_west:")
+    if detail.started:
+        st.caption("Runs it started")
+        for run in detail.started:
+            st.button(f"Open {run}", key=f"started_{task.id}_{run.task_id}", on_click=_select, args=(run.task_id,),
+                      icon=":material/south_east:")
+
+
 def run_detail(context: AppContext, task_id: str) -> None:
     try:
         detail = task_service.get_task(context.db, task_id)
@@ -161,7 +177,9 @@ def run_detail(context: AppContext, task_id: str) -> None:
         f"finished {common.when(task.finished_at)}\n"
         f"Tokens: {format_token_counts(task.input_tokens, task.output_tokens, task.total_tokens)}; "
         f"model: {task.model or '-'}; cost: {format_run_cost(task.cost_usd, task.total_tokens)}"
+        + (f"\nChain: {detail.started_by}" if detail.started_by else "")
     )
+    chain_links(task, detail)
     input_data = task.input_data or {}
     st.caption("Input")
     st.code(input_data.get("input") or "", language=None, wrap_lines=True)

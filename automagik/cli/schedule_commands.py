@@ -8,7 +8,7 @@ import json
 
 from automagik.clock import utcnow
 from automagik.cli.output import info, print_fields, print_json, print_table, warn
-from automagik.scheduling import InvalidSchedule, describe
+from automagik.scheduling import InvalidSchedule, describe, fires_on_time
 from automagik.services import backfill as backfill_service
 from automagik.services import schedules as schedule_service
 from automagik.services import tasks as task_service
@@ -36,19 +36,23 @@ def register(groups) -> None:
     create.add_argument("--missed", default="coalesce", help="after downtime: coalesce (default), skip or all")
     create.add_argument("--alert-after-failures", type=int, default=1, metavar="N",
                         help="alert once when N runs in a row fail for good (default 1: every failure alerts)")
+    create.add_argument("--on", default=None, metavar="OUTCOME",
+                        help="type after: completed (default), failed or finished (either) runs of the flow start one")
     create.add_argument("--json", action="store_true", help="print JSON")
     create.set_defaults(handler=create_schedule)
 
     update = commands.add_parser("update", help="change a schedule; a new type, expression or zone restarts its timing")
     update.add_argument("schedule_id")
-    update.add_argument("--type", help="interval, cron or oneshot")
-    update.add_argument("--expr", help="the new expression, as for create (a oneshot time is read in the zone)")
+    update.add_argument("--type", help="interval, cron, oneshot or after")
+    update.add_argument("--expr", help="the new expression, as for create (a oneshot time is read in the zone; "
+                                       "for after, the flow id it follows)")
     update.add_argument("--timezone", help="IANA zone for cron and oneshot")
     update.add_argument("--input", help="JSON, as for create; " + placeholder_help(chains=True))
     update.add_argument("--max-retries", type=int)
     update.add_argument("--timeout", type=int, help="seconds a run may take")
     update.add_argument("--missed", help="coalesce, skip or all")
     update.add_argument("--alert-after-failures", type=int, metavar="N", help="failures in a row that alert once")
+    update.add_argument("--on", metavar="OUTCOME", help="type after: completed, failed or finished")
     update.add_argument("--json", action="store_true", help="print JSON")
     update.set_defaults(handler=update_schedule)
 
@@ -115,8 +119,9 @@ class _ReadsDatabase(argparse.Action):
 
 
 def _timing_options(parser) -> None:
-    parser.add_argument("--type", required=True, help="interval, cron or oneshot")
-    parser.add_argument("--expr", required=True, help='"5m", "1h30m" | "*/5 * * * *", "@daily" | "2026-12-01T09:00"')
+    parser.add_argument("--type", required=True, help="interval, cron, oneshot or after (when another flow's run ends)")
+    parser.add_argument("--expr", required=True,
+                        help='"5m", "1h30m" | "*/5 * * * *", "@daily" | "2026-12-01T09:00" | for after: the flow id it follows')
     parser.add_argument("--timezone", default=None, help="IANA zone for cron and oneshot (default: TIMEZONE)")
 
 
@@ -133,6 +138,7 @@ def create_schedule(context: AppContext, settings, args) -> int:
             timeout_seconds=args.timeout,
             missed_policy=args.missed,
             alert_after_failures=args.alert_after_failures,
+            after_outcome=args.on,
         ),
         default_timezone=settings.timezone,
     )
@@ -142,10 +148,7 @@ def create_schedule(context: AppContext, settings, args) -> int:
     if args.json:
         print_json(schedule_to_dict(schedule))
         return 0
-    info(
-        f"Created schedule {schedule.id}: {_describe(schedule)}; "
-        f"next run {format_local(schedule.next_run_at, settings.timezone)}."
-    )
+    info(f"Created schedule {schedule.id}: {_describe(context, schedule)}{_next_run(schedule, settings)}.")
     return 0
 
 
@@ -153,7 +156,7 @@ def create_schedule(context: AppContext, settings, args) -> int:
 _UPDATE_OPTIONS = {
     "type": "schedule_type", "expr": "schedule_expr", "timezone": "timezone", "input": "flow_input",
     "max_retries": "max_retries", "timeout": "timeout_seconds", "missed": "missed_policy",
-    "alert_after_failures": "alert_after_failures",
+    "alert_after_failures": "alert_after_failures", "on": "after_outcome",
 }
 
 
@@ -161,40 +164,43 @@ def update_schedule(context: AppContext, settings, args) -> int:
     changes = {name: getattr(args, option) for option, name in _UPDATE_OPTIONS.items() if getattr(args, option) is not None}
     if not changes:
         raise InvalidInput(
-            "Nothing to change: give at least one of --type, --expr, --timezone, --input, --max-retries, --timeout "
-            "or --missed."
+            "Nothing to change: give at least one of --type, --expr, --timezone, --input, --max-retries, --timeout, "
+            "--missed, --alert-after-failures or --on."
         )
     schedule = schedule_service.update_schedule(context.db, args.schedule_id, **changes)
     if args.json:
         print_json(schedule_to_dict(schedule))
         return 0
-    info(
-        f"Updated schedule {schedule.id}: {_describe(schedule)}, {schedule.status.value}; "
-        f"next run {format_local(schedule.next_run_at, settings.timezone)}."
-    )
+    info(f"Updated schedule {schedule.id}: {_describe(context, schedule)}, {schedule.status.value}"
+         f"{_next_run(schedule, settings)}.")
     return 0
 
 
-def _describe(schedule) -> str:
-    try:
-        return describe(schedule.schedule_type, schedule.schedule_expr, schedule.timezone)
-    except InvalidSchedule:
-        return schedule.schedule_expr
+def _describe(context: AppContext, schedule) -> str:
+    return schedule_service.describe_schedule(context.db, schedule)
+
+
+def _next_run(schedule, settings) -> str:
+    """"; next run 2026-12-01 09:00 CET", or nothing for a schedule that has no times (after)."""
+    if not fires_on_time(schedule.schedule_type):
+        return ""
+    return f"; next run {format_local(schedule.next_run_at, settings.timezone)}"
 
 
 def list_schedules(context: AppContext, settings, args) -> int:
     rows = schedule_service.list_schedules(context.db, status=args.status, flow_id=args.flow_id)
     if args.json:
-        print_json([schedule_to_dict(r.schedule, flow_name=r.flow_name, last_status=r.last_status) for r in rows])
+        print_json([schedule_to_dict(r.schedule, flow_name=r.flow_name, last_status=r.last_status, when=r.when,
+                                     upstream_flow_name=r.upstream_name) for r in rows])
         return 0
     print_table(
-        ("ID", "FLOW", "TYPE", "EXPRESSION", "ZONE", "STATUS", f"NEXT RUN ({settings.timezone})", "LAST RUN"),
+        ("ID", "FLOW", "TYPE", "EXPRESSION", "ZONE", "STATUS", f"NEXT RUN ({settings.timezone})", "LAST RUN", "WHEN"),
         [
             (
                 r.schedule.id, r.flow_name, r.schedule.schedule_type.value, r.schedule.schedule_expr,
                 r.schedule.timezone, r.schedule.status.value,
                 format_local(r.schedule.next_run_at, settings.timezone) if r.schedule.status.value == "active" else "-",
-                r.last_status,
+                r.last_status, r.when,
             )
             for r in rows
         ],
@@ -213,14 +219,15 @@ def show_schedule(context: AppContext, settings, args) -> int:
         while len(upcoming) < 5 and (following := trigger.next_fire_after(upcoming[-1])) is not None:
             upcoming.append(following)
     if args.json:
-        print_json(schedule_to_dict(schedule, next_fires=[iso(t) for t in upcoming], recent_task_ids=[r.task.id for r in recent]))
+        print_json(schedule_to_dict(schedule, next_fires=[iso(t) for t in upcoming], recent_task_ids=[r.task.id for r in recent],
+                                    when=_describe(context, schedule)))
         return 0
     zone = settings.timezone
     print_fields(
         [
             ("id", schedule.id),
             ("flow", schedule.flow_id),
-            ("when", _describe(schedule)),
+            ("when", _describe(context, schedule)),
             ("status", schedule.status.value + (f" ({schedule.paused_reason})" if schedule.paused_reason else "")),
             ("input", json.dumps(schedule.flow_params, ensure_ascii=False)),  # the template, as stored
             ("max retries", schedule.max_retries),
@@ -229,7 +236,8 @@ def show_schedule(context: AppContext, settings, args) -> int:
             ("alerts", "every failure for good" if schedule.alert_after_failures <= 1 else
              f"once after {schedule.alert_after_failures} failures in a row"),
             ("last run", format_local(schedule.last_run_at, zone)),
-            ("next fires", ", ".join(format_local(t, zone) for t in upcoming) or "-"),
+            ("next fires", ", ".join(format_local(t, zone) for t in upcoming) or "-"
+             if fires_on_time(schedule.schedule_type) else "none of its own: started by the runs it follows"),
             ("created", format_local(schedule.created_at, zone)),
         ]
     )
@@ -242,7 +250,7 @@ def _print_one(schedule, settings, args, verb: str) -> int:
     if args.json:
         print_json(schedule_to_dict(schedule))
     else:
-        extra = f"; next run {format_local(schedule.next_run_at, settings.timezone)}" if verb == "resumed" else ""
+        extra = _next_run(schedule, settings) if verb == "resumed" else ""
         info(f"Schedule {schedule.id} {verb}{extra}.")
     return 0
 

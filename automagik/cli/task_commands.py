@@ -83,7 +83,7 @@ def _summary(task) -> str:
 def list_tasks(context: AppContext, settings, args) -> int:
     rows = task_service.list_tasks(context.db, _filters(args, settings.timezone), limit=args.limit, offset=args.offset)
     if args.json:
-        print_json([task_to_dict(r.task, flow_name=r.flow_name) for r in rows])
+        print_json([task_to_dict(r.task, flow_name=r.flow_name, started_by=r.started_by) for r in rows])
         return 0
     zone = settings.timezone
     print_table(
@@ -107,7 +107,10 @@ def show_task(context: AppContext, settings, args) -> int:
     detail = task_service.get_task(context.db, args.task_id)
     task, zone = detail.task, settings.timezone
     if args.json:
-        print_json(task_to_dict(task, flow_name=detail.flow_name, logs=[log_to_dict(line) for line in detail.logs]))
+        print_json(task_to_dict(task, flow_name=detail.flow_name, logs=[log_to_dict(line) for line in detail.logs],
+                                started_by=detail.started_by,
+                                started_runs=[{"id": run.task_id, "flow_name": run.flow_name, "status": run.status}
+                                              for run in detail.started]))
         return 0
     print_fields(
         [
@@ -119,6 +122,8 @@ def show_task(context: AppContext, settings, args) -> int:
             ("started", format_local(task.started_at, zone)),
             ("finished", format_local(task.finished_at, zone)),
             ("queued by", task.trigger + (f" (backfill {task.backfill_id})" if task.backfill_id else "")),
+            ("chain", detail.started_by and f"{detail.started_by} (task {task.upstream_task_id})"),
+            ("runs started", "; ".join(f"{run}: task {run.task_id}" for run in detail.started) or None),
             ("flow version", f"LangFlow's updated_at {format_local(task.flow_updated_at, zone)}"
              if task.flow_updated_at else None),
             ("tries", f"{task.tries} (retries allowed: {task.max_retries})"),

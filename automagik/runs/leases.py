@@ -20,6 +20,7 @@ from automagik.costs.budgets import budgets_reached
 from automagik.costs.prices import RunCost
 from automagik.db.engine import Database
 from automagik.db.models import Flow, LogLevel, Task, TaskStatus
+from automagik.runs.chains import Ended, output_of, start_chains
 from automagik.runs.limits import (
     BackfillSlots, ServerLimits, note_held, note_starts, read_flow_rules, read_limits,
 )
@@ -255,13 +256,15 @@ def _claim(
 
 def _skip_fires_over_budget(session, chosen: list[str], budgets: dict[str, tuple[str, float]], now: datetime,
                             zone: str) -> list[str]:
-    """Queued fires, never tried, of a flow whose daily budget ran out since they were queued
-    (a catch-up queues many at once) are skipped with the reason instead of run."""
+    """Queued fires and chain runs, never tried, of a flow whose daily budget ran out since they
+    were queued (a catch-up queues many at once) are skipped with the reason instead of run: like
+    a fire, a chain's run is started by no person who could force it."""
     if not chosen or not budgets:
         return chosen
     fires = session.execute(
         select(Task.id, Task.flow_id)
-        .where(Task.id.in_(chosen), Task.flow_id.in_(list(budgets)), Task.trigger == "schedule", Task.tries == 0)
+        .where(Task.id.in_(chosen), Task.flow_id.in_(list(budgets)), Task.trigger.in_(("schedule", "chain")),
+               Task.tries == 0)
     ).all()
     reached = budgets_reached(session, {flow_id: budgets[flow_id] for _, flow_id in fires}, now, zone) if fires else {}
     over = {task_id: reached[flow_id] for task_id, flow_id in fires if flow_id in reached}
@@ -356,7 +359,7 @@ def _record(session, dialect: str, daemon_id: str, attempts: list[Attempt], now:
     if dialect == "postgresql":
         owned_query = owned_query.with_for_update(of=Task)
     owned = {row[0]: row[1:] for row in session.execute(owned_query)}
-    rows, logs, recorded = [], [], []
+    rows, logs, recorded, ended = [], [], [], []
     for attempt in attempts:
         if attempt.task_id not in owned:
             continue
@@ -377,6 +380,9 @@ def _record(session, dialect: str, daemon_id: str, attempts: list[Attempt], now:
         logs += [log_row(attempt.task_id, *line) for line in attempt.logs + rule_lines]
         recorded.append(Recorded(attempt.task_id, status, flow_id, flow_name, schedule_id, tries,
                                  attempt.error, retry_time))
+        if retry_time is None:
+            ended.append(Ended(attempt.task_id, flow_id, flow_name, status,
+                               output_of(attempt.result if transition is Transition.COMPLETE else None, attempt.error)))
     if rows:
         table = Task.__table__
         # One statement for the batch; the rows were just checked (and locked) as ours. Every
@@ -396,6 +402,8 @@ def _record(session, dialect: str, daemon_id: str, attempts: list[Attempt], now:
             rows,
         )
     write_logs(session, logs)
+    # In this same transaction: a chain's run commits with the end that starts it, or neither does.
+    start_chains(session, dialect, ended, now)
     return recorded
 
 
@@ -460,6 +468,8 @@ def recover_expired(db: Database, now: datetime, limit: int = 500, exclude: Coll
                     task_id, TaskStatus(target(transition)), flow_id, flow_name, schedule_id, tries,
                     None if retried else message, now if retried else None, owner,
                 ))
+        start_chains(session, db.dialect, [Ended(r.task_id, r.flow_id, r.flow_name, r.status, r.error)
+                                           for r in recovered if r.status is TaskStatus.FAILED], now)
     return recovered
 
 

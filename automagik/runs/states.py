@@ -28,6 +28,7 @@ class Transition(enum.Enum):
     FIRE = "fire"  # a schedule's fire becomes a task that waits for its instant
     SKIP = "skip"  # a fire that is not run, with the reason
     QUEUE = "queue"  # a manual run, due at once
+    CHAIN = "chain"  # another flow's run ended: a run of the "after" schedule following it, due at once
     CLAIM = "claim"  # a daemon takes the task under a lease
     COMPLETE = "complete"  # LangFlow answered with the chosen component's output
     RETRY_LATER = "retry later"  # a transient failure with retries left: pending again, at a backoff
@@ -51,6 +52,7 @@ TRANSITIONS: dict[Transition, Rule] = {
     Transition.FIRE: Rule(NEW, PENDING),
     Transition.SKIP: Rule(NEW, SKIPPED),
     Transition.QUEUE: Rule(NEW, PENDING),
+    Transition.CHAIN: Rule(NEW, PENDING),
     Transition.CLAIM: Rule(frozenset({PENDING}), RUNNING),
     Transition.COMPLETE: Rule(frozenset({RUNNING}), COMPLETED),
     Transition.RETRY_LATER: Rule(frozenset({RUNNING}), PENDING),

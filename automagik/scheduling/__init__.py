@@ -1,6 +1,6 @@
 """Schedules: turn what a user typed into triggers that say when a flow runs next.
 
-Three kinds, one question. Every trigger answers `next_fire_after(after)` with an aware
+Four kinds, one question. Every trigger answers `next_fire_after(after)` with an aware
 UTC datetime, or None when it will never fire again; the caller keeps the last fire and
 the clock. Nothing here sleeps, reads the clock or touches the database.
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from functools import lru_cache
 
+from .after import AfterTrigger, describe_after, normalize_after
 from .cron import CronTrigger, describe_cron, normalize_cron
 from .errors import InvalidSchedule, InvalidTime, InvalidTimezone, NaiveDatetimeError, quoted
 from .interval import IntervalTrigger, format_interval, parse_interval
@@ -23,6 +24,7 @@ from .typed_times import parse_typed_time
 from .types import ScheduleType, Trigger, as_utc
 
 __all__ = [
+    "AfterTrigger",
     "CronTrigger",
     "IntervalTrigger",
     "InvalidSchedule",
@@ -37,6 +39,7 @@ __all__ = [
     "describe_cron",
     "ensure_in_future",
     "fires_between",
+    "fires_on_time",
     "format_interval",
     "load_zone",
     "normalize_expr",
@@ -54,7 +57,13 @@ def schedule_type_of(value: ScheduleType | str) -> ScheduleType:
     try:
         return ScheduleType(value.strip().lower() if isinstance(value, str) else value)
     except ValueError:
-        raise InvalidSchedule(f"Unknown schedule type {quoted(value)}: use interval, cron or oneshot.") from None
+        raise InvalidSchedule(f"Unknown schedule type {quoted(value)}: use interval, cron, oneshot or after.") from None
+
+
+def fires_on_time(schedule_type: ScheduleType | str) -> bool:
+    """Whether a kind has times of its own. An "after" schedule has none: its next_run_at stays
+    empty, it has no preview, and resuming it needs no next fire (other runs' ends start it)."""
+    return schedule_type_of(schedule_type) is not ScheduleType.AFTER
 
 
 def build_trigger(
@@ -78,6 +87,8 @@ def build_trigger(
         return IntervalTrigger(parse_interval(expr), anchor)
     if kind is ScheduleType.CRON:
         return CronTrigger(expr, timezone)
+    if kind is ScheduleType.AFTER:
+        return AfterTrigger(normalize_after(expr))
     return OneshotTrigger(parse_typed_time(expr, timezone))
 
 
@@ -105,11 +116,16 @@ def fires_between(trigger: Trigger, start: datetime, end: datetime, cap: int) ->
     return fires
 
 
-def describe(schedule_type: ScheduleType | str, expr: str, timezone: str = "UTC") -> str:
+def describe(schedule_type: ScheduleType | str, expr: str, timezone: str = "UTC", *,
+             upstream_name: str | None = None, outcome: str | None = None) -> str:
     """A short human description: "every 1h30m", "Every 5 minutes (Europe/Berlin)",
-    "once at 2026-12-01 09:00 CET" (with seconds when it has some). Raises InvalidSchedule for
+    "once at 2026-12-01 09:00 CET" (with seconds when it has some), "after Echo completes" (an
+    after schedule's upstream flow by name when given, else by id). Raises InvalidSchedule for
     input that does not validate."""
-    return _describe(schedule_type_of(schedule_type), expr, timezone)
+    kind = schedule_type_of(schedule_type)
+    if kind is ScheduleType.AFTER:
+        return describe_after(upstream_name or normalize_after(expr), outcome)
+    return _describe(kind, expr, timezone)
 
 
 # A page lists every schedule on each rerun, and a cron description costs about a millisecond
@@ -139,4 +155,6 @@ def normalize_expr(schedule_type: ScheduleType | str, expr: str, timezone: str =
     if kind is ScheduleType.CRON:
         CronTrigger(expr, timezone)
         return normalize_cron(expr)
+    if kind is ScheduleType.AFTER:
+        return normalize_after(expr)
     return parse_typed_time(expr, timezone).isoformat()

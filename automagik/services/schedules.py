@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import false, func, select
+from sqlalchemy import and_, false, func, select
+from sqlalchemy.orm import aliased
 
 from automagik.clock import utcnow
 from automagik.db.engine import Database
@@ -16,6 +17,7 @@ from automagik.scheduling import (
     ScheduleType,
     build_trigger,
     ensure_in_future,
+    fires_on_time,
     load_zone,
     normalize_expr,
     parse_typed_time,
@@ -23,6 +25,7 @@ from automagik.scheduling import (
     schedule_type_of,
 )
 from automagik.runs.schedules import schedule_trigger
+from automagik.services import chains
 from automagik.services.lookup import find, storable_id
 from automagik.services.errors import InvalidInput, NotFound
 from automagik.services.flow_input import checked_placeholders, parse_flow_input
@@ -51,6 +54,8 @@ class ScheduleSpec:
     timeout_seconds: int | None = None
     missed_policy: str = MissedRunPolicy.COALESCE.value
     alert_after_failures: int = 1  # failures for good in a row that alert once (1: each one alerts)
+    # For type after: which ends of the upstream flow's runs start one (None: completed).
+    after_outcome: str | None = None
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,12 @@ class ScheduleRow:
     schedule: Schedule
     flow_name: str
     last_status: str | None
+    upstream_name: str | None = None  # for type after: the name of the flow it follows
+
+    @property
+    def when(self) -> str:
+        """"every 5m", "after Echo completes"..."""
+        return chains.describe_schedule(self.schedule, self.upstream_name)
 
 
 ALERT_AFTER_LIMIT = 1000
@@ -146,8 +157,13 @@ def create_schedule(db: Database, spec: ScheduleSpec, default_timezone: str = "U
     timeout = None if spec.timeout_seconds is None else _checked_int("timeout", spec.timeout_seconds, 1, TIMEOUT_LIMIT_SECONDS)
     policy = _checked_policy(spec.missed_policy)
     alert_after = _checked_int("alert after failures", spec.alert_after_failures, 1, ALERT_AFTER_LIMIT)
+    outcome = chains.checked_outcome(timing.schedule_type, spec.after_outcome)
+    if outcome is not None:
+        chains.check_chain_input(params)
     with db.write() as session:
         _ready_flow(session, spec.flow_id)
+        if outcome is not None:
+            chains.check_upstream(session, spec.flow_id, timing.expr)
         schedule = Schedule(
             flow_id=spec.flow_id,
             schedule_type=timing.schedule_type,
@@ -162,6 +178,7 @@ def create_schedule(db: Database, spec: ScheduleSpec, default_timezone: str = "U
             timeout_seconds=timeout,
             missed_policy=policy,
             alert_after_failures=alert_after,
+            after_outcome=outcome,
             created_at=now,
             updated_at=now,
         )
@@ -184,8 +201,10 @@ def update_schedule(
     timeout_seconds: int | None = _UNSET,
     missed_policy: str = _UNSET,
     alert_after_failures: int = _UNSET,
+    after_outcome: str | None = _UNSET,
 ) -> Schedule:
-    """Change a schedule; a new type, expression or zone restarts its timing from now."""
+    """Change a schedule; a new type, expression or zone restarts its timing from now. A schedule
+    turned into (or kept as) type after is checked like a new one: known upstream, no loop."""
     now = utcnow()
     with db.write() as session:
         schedule = _get_for_update(session, schedule_id)
@@ -213,6 +232,14 @@ def update_schedule(
         if alert_after_failures is not _UNSET:
             schedule.alert_after_failures = _checked_int("alert after failures", alert_after_failures, 1,
                                                          ALERT_AFTER_LIMIT)
+        new_kind = timing.schedule_type if timing_changed else schedule.schedule_type
+        if after_outcome is not _UNSET or new_kind is not schedule.schedule_type:
+            kept = schedule.after_outcome if new_kind is ScheduleType.AFTER else None
+            schedule.after_outcome = chains.checked_outcome(new_kind, kept if after_outcome is _UNSET else after_outcome)
+        if new_kind is ScheduleType.AFTER:
+            chains.check_chain_input(schedule.flow_params or {})
+            if timing_changed:
+                chains.check_upstream(session, schedule.flow_id, timing.expr, schedule.id)
         if timing_changed:
             schedule.schedule_type, schedule.schedule_expr = timing.schedule_type, timing.expr
             schedule.timezone, schedule.anchor_at = timing.timezone, timing.anchor_at
@@ -238,6 +265,12 @@ def get_schedule(db: Database, schedule_id: str) -> Schedule:
         return schedule
 
 
+def describe_schedule(db: Database, schedule: Schedule) -> str:
+    """"every 5m", "At 09:00 (Europe/Berlin)", "after Echo completes" (the upstream flow by name)."""
+    with db.read() as session:
+        return chains.describe_schedule(schedule, chains.upstream_name(session, schedule))
+
+
 def list_schedules(db: Database, status: str | None = None, flow_id: str | None = None) -> list[ScheduleRow]:
     """All schedules, soonest next run first, each with its flow's name and its last run's status."""
     # "max(scheduled_for) of this schedule" is an index-only lookup on the fire key; ordering
@@ -250,9 +283,11 @@ def list_schedules(db: Database, status: str | None = None, flow_id: str | None 
         .correlate(Schedule)
         .scalar_subquery()
     )
+    upstream = aliased(Flow)
     query = (
-        select(Schedule, Flow.name, last_status)
+        select(Schedule, Flow.name, last_status, upstream.name)
         .join(Flow, Flow.id == Schedule.flow_id)
+        .outerjoin(upstream, and_(Schedule.schedule_type == ScheduleType.AFTER, upstream.id == Schedule.schedule_expr))
         .order_by(Schedule.next_run_at.is_(None), Schedule.next_run_at, Schedule.created_at)
     )
     if status:
@@ -264,8 +299,8 @@ def list_schedules(db: Database, status: str | None = None, flow_id: str | None 
         query = query.where(Schedule.flow_id == flow_id) if storable_id(flow_id) else query.where(false())
     with db.read() as session:
         return [
-            ScheduleRow(schedule, name, status.value if hasattr(status, "value") else status)
-            for schedule, name, status in session.execute(query)
+            ScheduleRow(schedule, name, status.value if hasattr(status, "value") else status, upstream_name)
+            for schedule, name, status, upstream_name in session.execute(query)
         ]
 
 
@@ -291,6 +326,10 @@ def resume_schedule(db: Database, schedule_id: str) -> Schedule:
 
 def _resume(session, schedule: Schedule, now: datetime) -> None:
     _ready_flow(session, schedule.flow_id)
+    if not fires_on_time(schedule.schedule_type):  # other runs' ends start it: no next fire to find
+        schedule.status, schedule.next_run_at, schedule.updated_at = ScheduleStatus.ACTIVE, None, now
+        schedule.paused_reason = None
+        return
     try:
         next_run = schedule_trigger(schedule).next_fire_after(now)
     except InvalidSchedule as exc:  # saved before a stricter version refused its expression ("FRI-MON")
@@ -340,6 +379,9 @@ def preview(
     count = _checked_int("count", count, 1, PREVIEW_LIMIT)
     now = after or utcnow()
     kind = _checked_type(schedule_type)
+    if not fires_on_time(kind):
+        raise InvalidInput("A schedule of type after has no times to preview: it runs when a run of the flow "
+                           "it follows ends.")
     try:
         load_zone(timezone)
         normalized = normalize_expr(kind, expr, timezone)
@@ -361,6 +403,7 @@ __all__ = [
     "create_schedule",
     "update_schedule",
     "get_schedule",
+    "describe_schedule",
     "list_schedules",
     "pause_schedule",
     "resume_schedule",

@@ -32,7 +32,7 @@ FLOW_FIELDS = (
 SCHEDULE_FIELDS = (
     "id", "flow_id", "schedule_type", "schedule_expr", "timezone", "flow_params", "next_run_at", "status",
     "max_retries", "timeout_seconds", "missed_policy", "anchor_at", "last_run_at", "created_at", "updated_at",
-    "paused_reason", "alert_after_failures",
+    "paused_reason", "alert_after_failures", "after_outcome",
 )
 # What a run's messages reported using, and its price: NULL (None, an empty CSV cell) when
 # LangFlow reported no usage; cost_usd also when a model's price is unknown.
@@ -41,6 +41,7 @@ TASK_FIELDS = (
     "id", "flow_id", "schedule_id", "status", "input_data", "result", "error", "tries", "max_retries",
     "timeout_seconds", "scheduled_for", "next_retry_at", "claimed_by", "lease_until", "created_at",
     "started_at", "finished_at", "updated_at", "flow_updated_at", "trigger", "backfill_id", *USAGE_FIELDS,
+    "upstream_task_id",
 )
 
 

@@ -7,11 +7,13 @@ from datetime import datetime
 from typing import Any, Iterable
 
 from sqlalchemy import Select, func, select
+from sqlalchemy.orm import aliased
 
 from automagik.clock import utcnow
 from automagik.db.engine import Database
 from automagik.db.models import Flow, Schedule, Task, TaskLog, TaskStatus
 from automagik.runs import manual, retention
+from automagik.services import chains
 from automagik.scheduling import InvalidSchedule
 from automagik.scheduling.interval import parse_interval
 from automagik.services.lookup import find, storable_id
@@ -77,6 +79,12 @@ class TaskFilter:
 class TaskRow:
     task: Task
     flow_name: str
+    upstream_flow_name: str | None = None  # for a chain's run: the flow of the run that started it
+
+    @property
+    def started_by(self) -> str | None:
+        """"started by run 1a2b3c4d of Echo" for a chain's run, else None."""
+        return chains.started_by_text(self.task.upstream_task_id, self.upstream_flow_name)
 
 
 @dataclass(frozen=True)
@@ -84,6 +92,8 @@ class TaskDetail:
     task: Task
     flow_name: str
     logs: list[TaskLog] = field(default_factory=list)
+    started_by: str | None = None  # "started by run 1a2b3c4d of Echo" (a chain's run)
+    started: list[chains.StartedRun] = field(default_factory=list)  # the chains' runs its end started
 
 
 def run_flow_now(
@@ -142,7 +152,14 @@ def _budget_reached(session, flow: Flow, now: datetime, zone: str, force: bool) 
 
 
 def _rows_query(filters: TaskFilter) -> Select:
-    query = select(Task, Flow.name).join(Flow, Flow.id == Task.flow_id)
+    # The upstream run's flow, for a chain's run (by primary key; nothing to join for the others).
+    upstream, upstream_flow = aliased(Task), aliased(Flow)
+    query = (
+        select(Task, Flow.name, upstream_flow.name)
+        .join(Flow, Flow.id == Task.flow_id)
+        .outerjoin(upstream, upstream.id == Task.upstream_task_id)
+        .outerjoin(upstream_flow, upstream_flow.id == upstream.flow_id)
+    )
     return filters.apply(query).order_by(Task.scheduled_for.desc(), Task.id.desc())
 
 
@@ -152,7 +169,7 @@ def list_tasks(db: Database, filters: TaskFilter = TaskFilter(), limit: int = 50
     limit = _checked_int("limit", limit, 1, MAX_PAGE_SIZE)
     offset = _checked_int("offset", offset, 0, 10**12)
     with db.read() as session:
-        rows = [TaskRow(task, name) for task, name in session.execute(_rows_query(filters).limit(limit).offset(offset))]
+        rows = [TaskRow(*row) for row in session.execute(_rows_query(filters).limit(limit).offset(offset))]
         if not rows:
             _check_named_ids(session, filters)
         return rows
@@ -190,7 +207,8 @@ def get_task(db: Database, task_id: str) -> TaskDetail:
         if not row:
             raise NotFound(f'Unknown task id "{task_id}": see `tasks list` for the ids.')
         logs = session.scalars(select(TaskLog).where(TaskLog.task_id == task_id).order_by(TaskLog.id)).all()
-        return TaskDetail(row[0], row[1], list(logs))
+        return TaskDetail(row[0], row[1], list(logs), chains.upstream_of(session, row[0]),
+                          chains.started_runs(session, task_id))
 
 
 def retry_task(db: Database, task_id: str, force: bool = False, zone: str = "UTC") -> Task:
@@ -228,8 +246,8 @@ def iter_task_rows(db: Database, filters: TaskFilter, chunk_size: int = 1000) ->
             query = query.where(Task.scheduled_for <= at, (Task.scheduled_for < at) | (Task.id < task_id))
         with db.read() as session:
             rows = session.execute(query.limit(chunk_size)).all()
-        for task, name in rows:
-            yield TaskRow(task, name)
+        for row in rows:
+            yield TaskRow(*row)
         if len(rows) < chunk_size:
             return
         last = rows[-1][0]

@@ -45,7 +45,7 @@ TASK_TIMES = ("scheduled_for", "next_retry_at", "lease_until", "created_at", "st
 CSV_COLUMNS = ["id", "flow_id", "flow_name", "schedule_id", "status", "scheduled_for", "started_at", "finished_at",
                "duration_seconds", "tries", "input", "output", "error",
                "input_tokens", "output_tokens", "total_tokens", "model", "cost_usd", "trigger", "flow_updated_at",
-               "backfill_id"]
+               "backfill_id", "upstream_task_id", "started_by"]
 FAILURE = "LangFlow at http://127.0.0.1:1 failed while running flow (HTTP 500): boom."
 
 
@@ -211,7 +211,7 @@ def test_export_csv_with_filters(cli, tmp_path, history):
         "input": "hello", "output": "hello back", "error": "",
         # LangFlow reported no usage: empty cells, not zeros.
         "input_tokens": "", "output_tokens": "", "total_tokens": "", "model": "", "cost_usd": "",
-        "trigger": "schedule", "flow_updated_at": "", "backfill_id": "",
+        "trigger": "schedule", "flow_updated_at": "", "backfill_id": "", "upstream_task_id": "", "started_by": "",
     }
     assert (by_id[h.failed]["status"], by_id[h.failed]["error"], by_id[h.failed]["tries"]) == ("failed", FAILURE, "4")
     assert by_id[h.skipped]["started_at"] == "" and by_id[h.skipped]["duration_seconds"] == ""

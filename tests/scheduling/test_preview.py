@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from automagik.scheduling import (
+    AfterTrigger,
     CronTrigger,
     IntervalTrigger,
     InvalidSchedule,
@@ -14,6 +15,7 @@ from automagik.scheduling import (
     Trigger,
     build_trigger,
     describe,
+    fires_on_time,
     normalize_expr,
     preview_fires,
 )
@@ -35,6 +37,20 @@ def test_build_trigger_for_each_kind():
     assert cron == CronTrigger("*/5 * * * *", "Europe/Berlin")
     assert oneshot == OneshotTrigger(datetime(2026, 12, 1, 8, tzinfo=UTC))
     assert all(isinstance(trigger, Trigger) for trigger in (interval, cron, oneshot))
+
+
+def test_an_after_schedule_has_no_time_of_its_own():
+    """A chain's runs are started by its upstream's ends: its trigger never fires, it has no
+    preview, and it is described by what it follows."""
+    trigger = build_trigger("after", " 4ef644de ")
+    assert trigger == AfterTrigger("4ef644de") and trigger.next_fire_after(NOW) is None
+    assert preview_fires(trigger, NOW, 5) == []
+    assert not fires_on_time("after") and fires_on_time("cron")
+    assert normalize_expr("after", " 4ef644de ") == "4ef644de"
+    assert describe("after", "4ef644de", upstream_name="Echo", outcome="failed") == "after Echo fails"
+    assert describe("after", "4ef644de") == "after 4ef644de completes"
+    with pytest.raises(InvalidSchedule, match="needs --expr"):
+        normalize_expr("after", "  ")
 
 
 def test_build_trigger_refuses_bad_input():
