@@ -63,11 +63,13 @@ def _starts_with(session, column, prefix: str):
     exact = func.substr(column, 1, len(prefix)) == prefix
     if not _ordered_by_code_point(session):
         return exact
-    last = ord(prefix[-1])
-    if last == 0x10FFFF:
+    following = ord(prefix[-1]) + 1
+    if 0xD800 <= following <= 0xDFFF:
+        following = 0xE000  # surrogates cannot be encoded; none sorts between them anyway
+    if following > 0x10FFFF:
         return and_(column >= prefix, exact)
     # The range is what the index serves; `exact` keeps the answer right whatever it holds.
-    return and_(column >= prefix, column < prefix[:-1] + chr(last + 1), exact)
+    return and_(column >= prefix, column < prefix[:-1] + chr(following), exact)
 
 
 def _ordered_by_code_point(session) -> bool:

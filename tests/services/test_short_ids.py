@@ -61,6 +61,13 @@ def test_characters_that_sort_around_the_prefix_are_not_matches(db):
             resolve_id(session, Flow, "prefixed-")
 
 
+def test_a_prefix_ending_in_the_last_characters_of_unicode_is_still_looked_up(db):
+    add_flows(db, "flow-id-\ud7ff-a", "flow-id-\U0010ffff-b")
+    with db.read() as session:
+        assert resolve_id(session, Flow, "flow-id-\ud7ff") == "flow-id-\ud7ff-a"  # next is a surrogate
+        assert resolve_id(session, Flow, "flow-id-\U0010ffff") == "flow-id-\U0010ffff-b"  # no next at all
+
+
 @pytest.mark.parametrize("model", [Flow, Schedule, Task])
 def test_a_prefix_is_a_range_of_the_primary_key_index(db, model):
     statements = []
