@@ -46,6 +46,7 @@ RANGES = {
 PAGE_SIZES = [25, 50, 100]
 SELECTED_KEY = "tasks_selected_id"
 RANGE_KEY, DAY_KEY, CALENDAR_KEY = "tasks_range", "tasks_day", "tasks_calendar"
+CLICKS_KEY = "tasks_calendar_clicks"
 ONE_DAY = "One day"
 CHARTS_REFRESH_SECONDS = 60
 KEEP = "session"  # filters survive a visit to another page
@@ -112,12 +113,15 @@ def read_choice(context: AppContext) -> Choice | None:
     return choice
 
 
-def _choose_clicked_day() -> None:
+def _choose_clicked_day(chart_key: str) -> None:
     # A click on a calendar cell: runs before the rerun, so the Planned filter shows that day.
-    points = st.session_state[CALENDAR_KEY]["selection"].get(calendar_view.SELECTION, [])
+    # The chart then gets a new key, which empties its selection: clicking the same day again
+    # later (after the filter changed) is a new selection, not a repeat that fires nothing.
+    points = st.session_state[chart_key]["selection"].get(calendar_view.SELECTION, [])
     day = calendar_view.clicked_day(points)
     if day is not None:
         st.session_state[RANGE_KEY], st.session_state[DAY_KEY] = ONE_DAY, day
+    st.session_state[CLICKS_KEY] = st.session_state.get(CLICKS_KEY, 0) + 1
 
 
 def calendar_section(context: AppContext, choice: Choice) -> None:
@@ -133,8 +137,9 @@ def calendar_section(context: AppContext, choice: Choice) -> None:
                 if choice.flow_id or choice.schedule_id else "No runs in the last 12 months yet.")
         return
     chosen = st.session_state.get(DAY_KEY) if st.session_state.get(RANGE_KEY) == ONE_DAY else None
-    st.altair_chart(calendar_view.calendar_chart(calendar, chosen), key=CALENDAR_KEY,
-                    on_select=_choose_clicked_day, selection_mode=calendar_view.SELECTION)
+    chart_key = f"{CALENDAR_KEY}_{st.session_state.get(CLICKS_KEY, 0)}"
+    st.altair_chart(calendar_view.calendar_chart(calendar, chosen), key=chart_key,
+                    on_select=functools.partial(_choose_clicked_day, chart_key), selection_mode=calendar_view.SELECTION)
     st.caption(f"Click a day to list its runs (days from midnight in {zone}). Colour: the share of finished runs "
                "that failed; grey: only skipped runs. By the Flow and Schedule filters.")
 

@@ -7,6 +7,8 @@ import json
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
+from streamlit.proto.WidgetStates_pb2 import WidgetState
+from streamlit.testing.v1.element_tree import Widget
 
 from automagik.clock import utcnow
 from automagik.db.models import TaskStatus
@@ -89,6 +91,55 @@ def test_a_berlin_day_across_the_clock_change_is_its_local_day(open_page, year):
     assert at.dataframe[0].value.iloc[0]["planned (Europe/Berlin)"] == "2026-03-29 00:30:00 CET"
     at.date_input(key="tasks_day").set_value(date(2026, 3, 28)).run()
     assert any(i.value.startswith("No runs match") for i in at.info)
+
+
+class CalendarClick(Widget):
+    """What the browser sends when a calendar cell is clicked: the chart's selection state.
+    AppTest has no element for chart selections, so the test puts this in the chart's place."""
+
+    def __init__(self, chart, day: str) -> None:
+        self.type, self.proto, self.root, self.id = "vega_lite_chart", chart.proto, chart.root, chart.proto.id
+        self.key, self.disabled, self._value = None, False, {calendar_view.SELECTION: [{"date": day}]}
+
+    @property
+    def value(self):
+        return self._value
+
+    @property
+    def _widget_state(self) -> WidgetState:
+        state = WidgetState(id=self.id)
+        state.string_value = json.dumps({"selection": self._value})
+        return state
+
+
+def click_day(at, day: str):
+    chart = calendar_chart(at)
+    for node in nodes_with_children(at._tree):
+        for position, child in node.children.items():
+            if child is chart:
+                node.children[position] = CalendarClick(chart, day)
+                return at.run()
+    raise AssertionError("the calendar chart is not in the page")
+
+
+def nodes_with_children(block):
+    if hasattr(block, "children"):
+        yield block
+        for child in block.children.values():
+            yield from nodes_with_children(child)
+
+
+def test_clicking_a_day_filters_the_runs_to_it_and_again_after_the_filter_changed(open_page, year):
+    at = open_page("tasks")
+    click_day(at, "2026-03-29")
+    assert at.selectbox(key="tasks_range").value == "One day"
+    assert at.date_input(key="tasks_day").value == date(2026, 3, 29)
+    assert _caption(at).startswith("1 run(s) match")
+    assert at.dataframe[0].value.iloc[0]["planned (Europe/Berlin)"] == "2026-03-29 00:30:00 CET"
+    at.selectbox(key="tasks_range").select("Last 7 days").run()
+    assert _caption(at).startswith("5 run(s) match")
+    click_day(at, "2026-03-29")  # the same day again: still a choice, not a repeat ignored
+    assert _caption(at).startswith("1 run(s) match")
 
 
 def test_a_click_on_a_cell_is_read_as_its_day():
