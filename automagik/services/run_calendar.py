@@ -110,7 +110,7 @@ def run_calendar(db: Database, zone: str, filters: TaskFilter = TaskFilter(), no
 
     The filter's flow and schedule apply; its statuses and time range do not (a day's colour
     needs every outcome, and the calendar is always the last twelve months). An id that names
-    nothing is NotFound, as for the Tasks list.
+    nothing is NotFound, as for the Tasks list; a unique start of one (8+ characters) will do.
     """
     tz = load_zone(zone)
     today = today_in(zone, now)
@@ -118,6 +118,8 @@ def run_calendar(db: Database, zone: str, filters: TaskFilter = TaskFilter(), no
     spans = [day_bounds(first + timedelta(days=n), tz) for n in range((today - first).days + 1)]
     days = _days_table(db, spans)
     scope = replace(filters, statuses=(), since=None, until=None)
+    if scope.flow_id or scope.schedule_id:
+        scope = check_named_ids(db, scope)  # NotFound for a typo; a short id made whole
 
     def runs_that(status: TaskStatus):
         # One index range count per day and outcome. Correlated counts rather than a JOIN with
@@ -137,7 +139,5 @@ def run_calendar(db: Database, zone: str, filters: TaskFilter = TaskFilter(), no
         for n, *by_outcome in session.execute(query):
             if any(by_outcome):
                 counts[n] = tuple(by_outcome)
-    if not counts:
-        check_named_ids(db, scope)
     rows = [DayCount(first + timedelta(days=n - 1), *by) for n, by in sorted(counts.items())]
     return RunCalendar(zone, first, today, rows)

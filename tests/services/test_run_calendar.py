@@ -96,6 +96,7 @@ def test_the_flow_and_schedule_filters_apply_but_not_statuses_or_range(db, flows
     echo = TaskFilter(statuses=("failed",), flow_id=ECHO_ID, since=utc(11, 21, 0), until=utc(11, 22, 0))
     assert by_day(run_calendar(db, BERLIN, echo, now=NOW)) == {date(2026, 11, 20): (1, 0, 0), date(2026, 11, 21): (0, 1, 0)}
     assert by_day(run_calendar(db, BERLIN, TaskFilter(flow_id=TWO_OUT_ID), now=NOW)) == {date(2026, 11, 21): (0, 1, 0)}
+    assert by_day(run_calendar(db, BERLIN, TaskFilter(flow_id=TWO_OUT_ID[:8]), now=NOW)) == {date(2026, 11, 21): (0, 1, 0)}
     assert run_calendar(db, BERLIN, TaskFilter(flow_id=TWO_OUT_ID), now=utc(11, 27, 9, year=2028)).days == []
     with pytest.raises(NotFound, match="Unknown flow id"):
         run_calendar(db, BERLIN, TaskFilter(flow_id="no-such-flow"), now=NOW)
