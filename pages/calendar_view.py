@@ -78,8 +78,10 @@ def calendar_chart(calendar: RunCalendar, chosen: date | None = None) -> alt.Cha
         alt.Chart(frame, title=alt.Title(f"Runs per day ({calendar.zone}), last 12 months", anchor="start", fontSize=13))
         .mark_rect(cornerRadius=2)
         .encode(
-            x=alt.X("week:O", title=None, axis=alt.Axis(labelExpr=month_labels, labelAngle=0, ticks=False, domain=False)),
-            y=alt.Y("weekday:O", title=None, sort=WEEKDAYS, axis=alt.Axis(ticks=False, domain=False)),
+            x=alt.X("week:O", title=None, scale=alt.Scale(paddingInner=0.15),
+                    axis=alt.Axis(labelExpr=month_labels, labelAngle=0, ticks=False, domain=False)),
+            y=alt.Y("weekday:O", title=None, sort=WEEKDAYS, scale=alt.Scale(paddingInner=0.15),
+                    axis=alt.Axis(ticks=False, domain=False)),
             color=alt.Color("colour:N", scale=None, legend=None),
             stroke=alt.when(alt.datum.chosen).then(alt.value("#111827")).otherwise(alt.value(None)),
             strokeWidth=alt.when(alt.datum.chosen).then(alt.value(2)).otherwise(alt.value(0)),
@@ -93,7 +95,7 @@ def calendar_chart(calendar: RunCalendar, chosen: date | None = None) -> alt.Cha
             ],
         )
         .add_params(pick)
-        .properties(height=150)
+        .properties(height=alt.Step(17))  # 17 px a weekday row: every label shows
     )
 
 
