@@ -2,6 +2,7 @@
 history, the renderer's peak memory, and a CSV export of every run.
 
     python bench/dashboard_scale.py [--tiny] [--backends sqlite,postgresql] [--sizes 1000,1000000]
+                                    [--calendar-only]
 
 For each backend and size, a fresh database is seeded with bulk inserts: the test server's
 two flows, 20 schedules (one of which has never run, like a new schedule), and N runs spread
@@ -16,8 +17,11 @@ and one in 50 of them names a model without a price). Then, each in its own proc
   streamed rows), written to a file; RSS sampled as it goes: it must stay flat.
 - download: the dashboard's "Download CSV" of every run ("All time"), which builds the whole
   file in memory (one byte buffer) before handing it to Streamlit; its peak RSS.
+- calendar: the run calendar's counts (automagik.services.run_calendar: twelve months of days
+  in Europe/Berlin, whole history and one flow), timed in this process, the median of 5 calls.
 
-Targets at 1,000,000 runs: every page <= 1 s and <= 2x its time at 1,000; export memory flat.
+Targets at 1,000,000 runs: every page <= 1 s and <= 2x its time at 1,000; export memory flat;
+the calendar (whole history) <= 300 ms.
 """
 
 from __future__ import annotations
@@ -63,6 +67,8 @@ from bench.common import (  # noqa: E402
 MEASURE = "dashboard"
 HELPERS = {"common", "chart_views", "frame", "__init__"}
 HISTORY = timedelta(days=60)
+CALENDAR_TARGET_MS = 300
+CALENDAR_ZONE = "Europe/Berlin"  # a zone with DST: its days are computed, not a UTC offset
 OUTPUTS = {ECHO_FLOW_ID: "ChatOutput-acc02", TWO_OUT_FLOW_ID: "ChatOutput-tw002"}
 
 
@@ -254,11 +260,30 @@ def child_download(url: str, child_out: Path, budget: float) -> None:
                                      "rss_before": base, "peak_rss_mb": peak_rss_mb()}))
 
 
+def time_calendar(url: str, flow_id: str | None = None, calls: int = 5) -> float:
+    """The run calendar's service call, median milliseconds of `calls` (after one warm-up)."""
+    from automagik.services.run_calendar import run_calendar
+    from automagik.services.tasks import TaskFilter
+
+    db = Database(url)
+    try:
+        filters = TaskFilter(flow_id=flow_id)
+        run_calendar(db, CALENDAR_ZONE, filters)
+        times = []
+        for _ in range(calls):
+            began = time.perf_counter()
+            run_calendar(db, CALENDAR_ZONE, filters)
+            times.append((time.perf_counter() - began) * 1000)
+        return sorted(times)[len(times) // 2]
+    finally:
+        db.dispose()
+
+
 # -- the benchmark --------------------------------------------------------------------------
 
 
 def measure_size(url: str, server_url: str, workdir: Path, system: str, runs: int, sizes: list[int],
-                 by_size: dict[int, dict], tiny: bool, budget: float) -> list[Row]:
+                 by_size: dict[int, dict], tiny: bool, budget: float, calendar_only: bool = False) -> list[Row]:
     """Seed one database and run the three children against it; a failing child is a note row."""
     size = f"{fmt_count(runs)} runs"
     backend = system.split("/")[-1]
@@ -270,6 +295,15 @@ def measure_size(url: str, server_url: str, workdir: Path, system: str, runs: in
     finally:
         db.dispose()
     rows.append(Row(MEASURE, system, size, "seed (bulk insert, runs + 2 log lines each)", runs / seconds, "runs/s"))
+    print(f"  {backend}, {size}: run calendar...", flush=True)
+    everything = time_calendar(url)
+    target, met = "", None
+    if runs == max(sizes):
+        target, met = f"<= {CALENDAR_TARGET_MS} ms", judged(tiny, everything <= CALENDAR_TARGET_MS)
+    rows.append(Row(MEASURE, system, size, "run calendar, 12 months (service)", everything, "ms", target, met))
+    rows.append(Row(MEASURE, system, size, "run calendar, one flow (service)", time_calendar(url, ECHO_FLOW_ID), "ms"))
+    if calendar_only:
+        return rows
     try:
         print(f"  {backend}, {size}: rendering the pages...", flush=True)
         render = run_child("render", url, server_url, workdir, 300 + runs / 500)
@@ -327,6 +361,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--export", metavar="URL", help="(internal) export every run of URL as CSV")
     p.add_argument("--download", metavar="URL", help="(internal) build the dashboard's all-time download")
     p.add_argument("--child-out", type=Path, help="(internal) where a child writes its result")
+    p.add_argument("--calendar-only", action="store_true", help="seed, then time the run calendar alone")
     p.add_argument("--budget", type=float, help="seconds the export and the download may read rows "
                    "(default 180, tiny 60); past it they stop and report the rate they reached")
     args = p.parse_args(argv)
@@ -356,7 +391,8 @@ def main(argv: list[str] | None = None) -> int:
                 for runs in sizes:
                     url = databases.new(backend, f"dashboard_{backend}_{runs}")
                     try:
-                        rows += measure_size(url, server.url, workdir, system, runs, sizes, by_size, tiny, budget)
+                        rows += measure_size(url, server.url, workdir, system, runs, sizes, by_size, tiny, budget,
+                                             args.calendar_only)
                     finally:
                         databases.drop(url)
         finally:

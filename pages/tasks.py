@@ -1,4 +1,5 @@
-"""Tasks: the history of runs, filtered and paged in SQL, one run in detail, CSV export, charts.
+"""Tasks: the history of runs, filtered and paged in SQL, one run in detail, CSV export, charts,
+and the run calendar (runs per day for a year), whose days filter the list below it.
 
 The filters rerun the page; the runs and the charts are two fragments that refresh
 themselves. The filters, the page and the selected run are widget or session state, kept
@@ -20,7 +21,7 @@ import streamlit as st
 from automagik.clock import utcnow
 from automagik.costfmt import PRICE_HINT, format_run_cost, format_token_counts, format_tokens, format_usd
 from automagik.db.models import TaskStatus
-from automagik.services import charts
+from automagik.services import charts, run_calendar
 from automagik.services import flows as flow_service
 from automagik.services import schedules as schedule_service
 from automagik.services import tasks as task_service
@@ -29,7 +30,7 @@ from automagik.services.errors import InvalidInput, NotFound
 from automagik.services.export import export_tasks_csv
 from automagik.services.serialize import duration_seconds, output_text
 from automagik.services.time_input import parse_time_input
-from pages import chart_views, common, frame
+from pages import calendar_view, chart_views, common, frame
 
 frame.ensure()  # before anything renders: see pages/frame.py
 
@@ -38,11 +39,15 @@ RANGES = {
     "Last 24 hours": timedelta(hours=24),
     "Last 7 days": timedelta(days=7),
     "Last 30 days": timedelta(days=30),
+    "One day": None,  # a day of the display zone: the day picker, or a click on the calendar
     "All time": None,
     "Custom": None,
 }
 PAGE_SIZES = [25, 50, 100]
 SELECTED_KEY = "tasks_selected_id"
+RANGE_KEY, DAY_KEY, CALENDAR_KEY = "tasks_range", "tasks_day", "tasks_calendar"
+CLICKS_KEY = "tasks_calendar_clicks"
+ONE_DAY = "One day"
 CHARTS_REFRESH_SECONDS = 60
 KEEP = "session"  # filters survive a visit to another page
 
@@ -81,8 +86,15 @@ def read_choice(context: AppContext) -> Choice | None:
                                       placeholder="Any status", persist_state=KEEP)
     triggers = columns[3].multiselect("Queued by", list(task_service.TRIGGERS), key="tasks_trigger",
                                       placeholder="Anything", persist_state=KEEP)
-    span = columns[4].selectbox("Planned", list(RANGES), index=1, key="tasks_range", persist_state=KEEP)
+    span = columns[4].selectbox("Planned", list(RANGES), index=1, key=RANGE_KEY, persist_state=KEEP)
     choice = Choice(tuple(statuses), flow_id, schedule_id, last=RANGES[span], triggers=tuple(triggers))
+    if span == ONE_DAY:
+        zone = common.zone()
+        # Today in the display zone, not the server's (st.date_input's own default).
+        st.session_state.setdefault(DAY_KEY, run_calendar.today_in(zone))
+        day = st.date_input(f"Day ({zone})", key=DAY_KEY, format="YYYY-MM-DD", persist_state=KEEP)
+        since, until = run_calendar.day_span(day, zone)
+        choice = replace(choice, since=since, until=until)
     if span == "Custom":
         left, right = st.columns(2)
         zone = common.zone()
@@ -103,6 +115,37 @@ def read_choice(context: AppContext) -> Choice | None:
         st.error(common.plain(exc.message.replace("--since", "From").replace("--until", "Until")))
         return None
     return choice
+
+
+def _choose_clicked_day(chart_key: str) -> None:
+    # A click on a calendar cell: runs before the rerun, so the Planned filter shows that day.
+    # The chart then gets a new key, which empties its selection: clicking the same day again
+    # later (after the filter changed) is a new selection, not a repeat that fires nothing.
+    points = st.session_state[chart_key]["selection"].get(calendar_view.SELECTION, [])
+    day = calendar_view.clicked_day(points)
+    if day is not None:
+        st.session_state[RANGE_KEY], st.session_state[DAY_KEY] = ONE_DAY, day
+    st.session_state[CLICKS_KEY] = st.session_state.get(CLICKS_KEY, 0) + 1
+
+
+def calendar_section(context: AppContext, choice: Choice) -> None:
+    """Runs per day for twelve months, by the Flow and Schedule filters (not Status: a day's
+    colour needs every outcome; not Planned: a click sets it)."""
+    zone = common.zone()
+    scope = task_service.TaskFilter(flow_id=choice.flow_id, schedule_id=choice.schedule_id)
+    calendar = common.attempt(lambda: run_calendar.run_calendar(context.db, zone, scope))
+    if calendar is None:
+        return
+    if not calendar.days:
+        st.info("No runs match the chosen flow and schedule in the last 12 months."
+                if choice.flow_id or choice.schedule_id else "No runs in the last 12 months yet.")
+        return
+    chosen = st.session_state.get(DAY_KEY) if st.session_state.get(RANGE_KEY) == ONE_DAY else None
+    chart_key = f"{CALENDAR_KEY}_{st.session_state.get(CLICKS_KEY, 0)}"
+    st.altair_chart(calendar_view.calendar_chart(calendar, chosen), key=chart_key,
+                    on_select=functools.partial(_choose_clicked_day, chart_key), selection_mode=calendar_view.SELECTION)
+    st.caption(f"Click a day to list its runs (days from midnight in {zone}). Colour: the share of finished runs "
+               "that failed; grey: only skipped runs. By the Flow and Schedule filters.")
 
 
 def _remember_selection(table_key: str, ids: list[str]) -> None:
@@ -317,6 +360,7 @@ def runs_section(choice: Choice) -> None:
 st.title("Tasks")
 chosen = read_choice(common.context())
 if chosen is not None:
+    calendar_section(common.context(), chosen)
     every = common.refresh_every()
     # The table refreshes at the dashboard's pace; the charts, whole-range aggregates, at most
     # once a minute. Both keep the filters, page and selection (widget state) across refreshes.

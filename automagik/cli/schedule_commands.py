@@ -264,11 +264,11 @@ def resume_schedule(context: AppContext, settings, args) -> int:
 
 
 def delete_schedule(context: AppContext, _settings, args) -> int:
-    schedule_service.delete_schedule(context.db, args.schedule_id)
+    deleted = schedule_service.delete_schedule(context.db, args.schedule_id)
     if args.json:
-        print_json({"id": args.schedule_id, "deleted": True})
+        print_json({"id": deleted, "deleted": True})
     else:
-        info(f"Schedule {args.schedule_id} deleted; its past runs stay in the task history.")
+        info(f"Schedule {deleted} deleted; its past runs stay in the task history.")
     return 0
 
 

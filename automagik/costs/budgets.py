@@ -11,7 +11,7 @@ was tried finish, so a day's spending can pass the budget by what those runs cos
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta, timezone
+from datetime import datetime
 from typing import Collection
 
 from sqlalchemy import func, select
@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from automagik.costfmt import usd
 from automagik.db.models import Task
 from automagik.scheduling import load_zone
+from automagik.scheduling.timezones import day_bounds
 
 
 @dataclass(frozen=True)
@@ -48,8 +49,7 @@ def today(now: datetime, zone: str) -> tuple[str, datetime, datetime]:
     day is 23 or 25 hours long)."""
     tz = load_zone(zone)
     local = now.astimezone(tz).date()
-    start = datetime.combine(local, time(), tzinfo=tz).astimezone(timezone.utc)
-    end = datetime.combine(local + timedelta(days=1), time(), tzinfo=tz).astimezone(timezone.utc)
+    start, end = day_bounds(local, tz)
     return local.isoformat(), start, end
 
 

@@ -16,7 +16,6 @@ from typing import Iterable
 
 import requests
 
-from automagik.costfmt import usd
 from automagik.costs.budgets import BudgetReached
 from automagik.db.models import TaskStatus
 from automagik.monitoring.incidents import Change, Kind

@@ -7,7 +7,7 @@ each decide what to do in those cases; this module only tells them which case th
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from .errors import InvalidTimezone, quoted
@@ -69,3 +69,12 @@ def end_of_gap(wall: datetime, zone: ZoneInfo) -> datetime:
         else:
             low = middle + 1
     return before + timedelta(seconds=low)
+
+
+def day_bounds(day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    """The UTC instants [start, end) of a calendar day in `zone`: midnight to midnight, so 23
+    or 25 hours long on the days clocks change. A midnight the clocks skip starts the day at
+    the jump (fold=0 reads it with the offset before), one shown twice at its first showing."""
+    start = datetime.combine(day, time(), tzinfo=zone).astimezone(timezone.utc)
+    end = datetime.combine(day + timedelta(days=1), time(), tzinfo=zone).astimezone(timezone.utc)
+    return start, end

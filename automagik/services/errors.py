@@ -27,6 +27,10 @@ class NotFound(InvalidInput):
     """An id that names nothing (flow, schedule, task)."""
 
 
+class AmbiguousId(InvalidInput):
+    """A short id that is the start of several ids: the message names them."""
+
+
 class BudgetExceeded(InvalidInput):
     """A run refused because its flow's daily budget is reached (it can be forced)."""
 

@@ -54,7 +54,7 @@ def export_tasks_csv(db: Database, filters: TaskFilter = TaskFilter(), rows_per_
 
 def write_tasks_csv(db: Database, path: str, filters: TaskFilter = TaskFilter()) -> int:
     """Write the export to `path`; returns the number of runs written."""
-    check_named_ids(db, filters)  # before the file is created
+    filters = check_named_ids(db, filters)  # before the file is created; a short id made whole
     written = 0
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)

@@ -26,7 +26,7 @@ from automagik.scheduling import (
 )
 from automagik.runs.schedules import schedule_trigger
 from automagik.services import chains
-from automagik.services.lookup import find, storable_id
+from automagik.services.lookup import find, resolve_id
 from automagik.services.errors import InvalidInput, NotFound
 from automagik.services.flow_input import checked_placeholders, parse_flow_input
 
@@ -161,11 +161,11 @@ def create_schedule(db: Database, spec: ScheduleSpec, default_timezone: str = "U
     if outcome is not None:
         chains.check_chain_input(params)
     with db.write() as session:
-        _ready_flow(session, spec.flow_id)
+        flow = _ready_flow(session, spec.flow_id)
         if outcome is not None:
             chains.check_upstream(session, spec.flow_id, timing.expr)
         schedule = Schedule(
-            flow_id=spec.flow_id,
+            flow_id=flow.id,
             schedule_type=timing.schedule_type,
             schedule_expr=timing.expr,
             timezone=timing.timezone,
@@ -295,9 +295,10 @@ def list_schedules(db: Database, status: str | None = None, flow_id: str | None 
             query = query.where(Schedule.status == ScheduleStatus(status))
         except ValueError:
             raise InvalidInput(f'Unknown schedule status "{status}": use active, paused or completed.') from None
-    if flow_id:
-        query = query.where(Schedule.flow_id == flow_id) if storable_id(flow_id) else query.where(false())
     with db.read() as session:
+        if flow_id:  # an id that names no flow lists nothing; a short one is made whole
+            flow_id = resolve_id(session, Flow, flow_id)
+            query = query.where(Schedule.flow_id == flow_id) if flow_id else query.where(false())
         return [
             ScheduleRow(schedule, name, status.value if hasattr(status, "value") else status, upstream_name)
             for schedule, name, status, upstream_name in session.execute(query)
@@ -343,10 +344,14 @@ def _resume(session, schedule: Schedule, now: datetime) -> None:
     schedule.paused_reason = None
 
 
-def delete_schedule(db: Database, schedule_id: str) -> None:
-    """Delete a schedule; its past runs stay in the history (their schedule_id becomes empty)."""
+def delete_schedule(db: Database, schedule_id: str) -> str:
+    """Delete a schedule; its past runs stay in the history (their schedule_id becomes empty).
+    Returns its whole id (the one given may be a short one)."""
     with db.write() as session:
-        session.delete(_get_for_update(session, schedule_id))
+        schedule = _get_for_update(session, schedule_id)
+        deleted = schedule.id
+        session.delete(schedule)
+        return deleted
 
 
 def pause_all(db: Database) -> int:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Iterable
 
@@ -16,7 +16,7 @@ from automagik.runs import manual, retention
 from automagik.services import chains
 from automagik.scheduling import InvalidSchedule
 from automagik.scheduling.interval import parse_interval
-from automagik.services.lookup import find, storable_id
+from automagik.services.lookup import find, resolve_id, storable_id
 from automagik.costs.budgets import BudgetReached, budgets_reached
 from automagik.services.errors import BudgetExceeded, InvalidInput, NotFound
 from automagik.services.flow_input import parse_flow_input
@@ -125,7 +125,7 @@ def run_flow_now(
             schedule = find(session, Schedule, schedule_id)
             if schedule is None:
                 raise NotFound(f'Unknown schedule id "{schedule_id}": see `schedules list` for the ids.')
-            flow_id = schedule.flow_id
+            flow_id, schedule_id = schedule.flow_id, schedule.id  # the whole id of a short one
             params = params or dict(schedule.flow_params)
             max_retries, timeout_seconds = schedule.max_retries, schedule.timeout_seconds
             input_zone = schedule.timezone
@@ -169,23 +169,28 @@ def list_tasks(db: Database, filters: TaskFilter = TaskFilter(), limit: int = 50
     limit = _checked_int("limit", limit, 1, MAX_PAGE_SIZE)
     offset = _checked_int("offset", offset, 0, 10**12)
     with db.read() as session:
-        rows = [TaskRow(*row) for row in session.execute(_rows_query(filters).limit(limit).offset(offset))]
-        if not rows:
-            _check_named_ids(session, filters)
-        return rows
+        filters = _full_ids(session, filters)
+        return [TaskRow(*row) for row in session.execute(_rows_query(filters).limit(limit).offset(offset))]
 
 
-def check_named_ids(db: Database, filters: TaskFilter) -> None:
-    """NotFound for a filter's flow or schedule id that names nothing (a typo, not "no runs")."""
+def check_named_ids(db: Database, filters: TaskFilter) -> TaskFilter:
+    """The filter with its flow and schedule ids whole (a short id resolved); NotFound for one
+    that names nothing (a typo, not "no runs")."""
     with db.read() as session:
-        _check_named_ids(session, filters)
+        return _full_ids(session, filters)
 
 
-def _check_named_ids(session, filters: TaskFilter) -> None:
-    if filters.flow_id is not None and find(session, Flow, filters.flow_id) is None:
-        raise NotFound(f'Unknown flow id "{filters.flow_id}": see `flows list` for the ids.')
-    if filters.schedule_id is not None and find(session, Schedule, filters.schedule_id) is None:
-        raise NotFound(f'Unknown schedule id "{filters.schedule_id}": see `schedules list` for the ids.')
+def _full_ids(session, filters: TaskFilter) -> TaskFilter:
+    flow_id, schedule_id = filters.flow_id, filters.schedule_id
+    if flow_id is not None:
+        flow_id = resolve_id(session, Flow, flow_id)
+        if flow_id is None:
+            raise NotFound(f'Unknown flow id "{filters.flow_id}": see `flows list` for the ids.')
+    if schedule_id is not None:
+        schedule_id = resolve_id(session, Schedule, schedule_id)
+        if schedule_id is None:
+            raise NotFound(f'Unknown schedule id "{filters.schedule_id}": see `schedules list` for the ids.')
+    return replace(filters, flow_id=flow_id, schedule_id=schedule_id)
 
 
 def count_tasks(db: Database, filters: TaskFilter = TaskFilter()) -> int:
@@ -200,15 +205,17 @@ def count_by_status(db: Database, filters: TaskFilter = TaskFilter()) -> dict[st
 
 
 def get_task(db: Database, task_id: str) -> TaskDetail:
+    """One run with its log lines, by its id or a unique start of it (8+ characters)."""
     with db.read() as session:
-        row = storable_id(task_id) and session.execute(
-            select(Task, Flow.name).join(Flow, Flow.id == Task.flow_id).where(Task.id == task_id)
+        full_id = resolve_id(session, Task, task_id)
+        row = full_id and session.execute(
+            select(Task, Flow.name).join(Flow, Flow.id == Task.flow_id).where(Task.id == full_id)
         ).first()
         if not row:
             raise NotFound(f'Unknown task id "{task_id}": see `tasks list` for the ids.')
-        logs = session.scalars(select(TaskLog).where(TaskLog.task_id == task_id).order_by(TaskLog.id)).all()
+        logs = session.scalars(select(TaskLog).where(TaskLog.task_id == full_id).order_by(TaskLog.id)).all()
         return TaskDetail(row[0], row[1], list(logs), chains.upstream_of(session, row[0]),
-                          chains.started_runs(session, task_id))
+                          chains.started_runs(session, full_id))
 
 
 def retry_task(db: Database, task_id: str, force: bool = False, zone: str = "UTC") -> Task:

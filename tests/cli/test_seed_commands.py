@@ -42,14 +42,16 @@ def run_seed(cli, langflow, env=None, *, fresh: bool, init=None):
     schedule_id = created.group(1)
 
     listing = ok_lines(cli("schedules", "list", env=env))
-    assert listing[0].split() == ["ID", "FLOW", "TYPE", "EXPRESSION", "ZONE", "STATUS", "NEXT", "RUN", "(Europe/Berlin)", "LAST", "RUN"]
+    assert listing[0].split() == ["ID", "FLOW", "TYPE", "EXPRESSION", "ZONE", "STATUS", "NEXT", "RUN", "(Europe/Berlin)", "LAST",
+                                  "RUN", "WHEN"]
     assert len(listing) == 2
     row = listing[1].split()
     assert row[0] == schedule_id
-    # ID, FLOW (the name may have spaces), TYPE, EXPRESSION, ZONE, STATUS, NEXT RUN (3 words), LAST RUN
-    assert row[-8:-4] == ["interval", "1m", "Europe/Berlin", "active"] and row[-1] == "-"
-    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d CES?T", " ".join(row[-4:-1]))
-    assert " ".join(row[1:-8]) == names[ECHO]
+    # ID, FLOW (the name may have spaces), TYPE, EXPRESSION, ZONE, STATUS, NEXT RUN (3 words), LAST RUN, WHEN
+    assert row[-10:-6] == ["interval", "1m", "Europe/Berlin", "active"] and row[-3] == "-"
+    assert row[-2:] == ["every", "1m"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d CES?T", " ".join(row[-6:-3]))
+    assert " ".join(row[1:-10]) == names[ECHO]
 
     tasks = ok_lines(cli("tasks", "list", env=env))
     assert tasks == ["No runs match."]

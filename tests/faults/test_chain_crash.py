@@ -15,7 +15,7 @@ import sqlite3
 import pytest
 from sqlalchemy import select, text
 
-from automagik.db.models import Flow, Schedule, Task, TaskStatus
+from automagik.db.models import Task, TaskStatus
 from automagik.services import schedules as schedule_service
 from automagik.services import tasks as task_service
 from automagik.services.schedules import ScheduleSpec
