@@ -17,6 +17,7 @@ import os
 import queue
 import re
 import shutil
+import sqlite3
 import subprocess
 import sys
 import sysconfig
@@ -118,6 +119,17 @@ def test_db_init_creates_the_schema_from_the_shipped_migrations(installed):
     assert init.stdout.startswith(f"Database sqlite:///{path} created (schema ")
     again = installed.run("automagik", "db", "init", DATABASE_URL=f"sqlite:///{path}")
     assert again.returncode == 0 and " is up to date (schema " in again.stdout, again.stdout + again.stderr
+
+
+def test_the_installed_daemon_runs_once_and_its_heartbeat_records_the_version(installed):
+    path = installed.root / "daemon.db"
+    assert installed.run("automagik", "db", "init", DATABASE_URL=f"sqlite:///{path}").returncode == 0
+    once = installed.run("automagik-daemon", "--once", DATABASE_URL=f"sqlite:///{path}", LANGFLOW_API_URL="http://127.0.0.1:9")
+    assert once.returncode == 0, once.stderr
+    assert " starting: " in once.stderr and " stopped" in once.stderr and "Traceback" not in once.stderr
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("SELECT version, stopped_at IS NOT NULL FROM daemons").fetchall() == [
+            (automagik.__version__, 1)]
 
 
 def test_without_database_url_the_database_goes_to_the_users_data_folder(installed):
