@@ -19,7 +19,17 @@ from automagik.langflow.urls import display_url, login_after_host, proxy_for, pr
 from automagik.scheduling import InvalidTimezone, load_zone
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_SQLITE_PATH = PROJECT_ROOT / "data" / "automagik.db"
+
+
+def _default_data_dir() -> Path:
+    """data/ in a checkout (app.py beside the package); installed by pip, PROJECT_ROOT is
+    site-packages, so the database goes to the user's data folder instead."""
+    if (PROJECT_ROOT / "app.py").is_file():
+        return PROJECT_ROOT / "data"
+    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "automagik"
+
+
+DEFAULT_SQLITE_PATH = _default_data_dir() / "automagik.db"
 DEFAULT_LANGFLOW_URL = "http://localhost:7860"
 # The database drivers requirements.txt installs, per backend.
 SUPPORTED_DRIVERS = {"sqlite": "pysqlite", "postgresql": "psycopg2"}

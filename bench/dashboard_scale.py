@@ -180,14 +180,15 @@ def run_child(mode: str, url: str, server_url: str, workdir: Path, timeout: floa
 
 
 def child_render(child_out: Path) -> None:
-    import runpy
-
     from streamlit.runtime.scriptrunner import script_runner
     from streamlit.testing.v1 import AppTest
 
+    from tests.ui.streamlit_pages_mode import checked_streamlit, run_app_py
+
     # As tests/ui/conftest.py: AppTest would otherwise run page files alone (Streamlit's older
     # pages/-folder mode); run app.py each time, as the server does once st.navigation ran.
-    script_runner._mpa_v1 = lambda main_script_path: runpy.run_path(main_script_path, run_name="__main__")
+    checked_streamlit()
+    script_runner._mpa_v1 = run_app_py
     pages = page_files()
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=600)
     began = time.perf_counter()

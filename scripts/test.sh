@@ -28,4 +28,9 @@ if ! langflow_problem=$(.venv/bin/python -m tests.real_langflow.install); then
   echo "warning: $AUTOMAGIK_LANGFLOW_UNAVAILABLE" >&2
 fi
 
-exec .venv/bin/python -m pytest "$@"
+# The slowest 10 tests and pytest's own time come last in its output, then this script's total
+# (installs and the LangFlow check included): a suite that slows down shows it in every run.
+status=0
+.venv/bin/python -m pytest --durations=10 "$@" || status=$?
+echo "scripts/test.sh: ${SECONDS}s in all (exit ${status})"
+exit "$status"

@@ -1,4 +1,5 @@
-"""`python -m automagik.cli.cli ...`: the command line. Thin: parse, call a service, print.
+"""`automagik ...` (installed), `python -m automagik ...` or `python -m automagik.cli.cli ...`:
+the command line. Thin: parse, call a service, print.
 
 Exit codes: 0 ok, 1 a failure at run time (LangFlow unreachable, database not ready...),
 2 bad input. Every failure is one line on stderr, never a traceback.
@@ -19,6 +20,7 @@ from automagik.services.context import open_context
 from automagik.services.errors import ServiceError
 
 EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
+PROG = "python -m automagik.cli.cli"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -29,9 +31,9 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_BAD_INPUT)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     parser = _Parser(
-        prog="python -m automagik.cli.cli",
+        prog=prog,
         description="Automagik: run LangFlow flows on a schedule and keep the history of every run.",
     )
     parser.add_argument("--version", action="version", version=f"automagik {__version__}")
@@ -41,9 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
+    """Run one command; `prog` is how the user called it, shown in usage and help."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    args = build_parser().parse_args(argv)
+    args = build_parser(prog).parse_args(argv)
     try:
         settings = load_settings()
     except ConfigError as exc:
@@ -67,6 +70,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         if context is not None:
             context.close()
+
+
+def run() -> None:
+    """The installed `automagik` command."""
+    sys.exit(main(prog="automagik"))
 
 
 if __name__ == "__main__":

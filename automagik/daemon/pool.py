@@ -33,8 +33,11 @@ class WorkerPool(Generic[Job]):
         on_done: Callable[[], None],
         queue_depth: int = 0,
         queue_within: float = 0.0,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.size, self.queue_depth, self.queue_within = size, queue_depth, queue_within
+        # Start times and the pace are read on this clock (tests pass one they move by hand).
+        self._monotonic = monotonic
         self._pace: float | None = None  # seconds per job, a moving average
         self._work, self._job_id, self._on_done = work, job_id, on_done
         self._waiting: list[tuple[float, int, Job]] = []  # heap of (start at, on the monotonic clock; order; job)
@@ -53,7 +56,7 @@ class WorkerPool(Generic[Job]):
         """Run `job` on the first free worker once `delay_seconds` have passed."""
         with self._lock:
             self._held.add(self._job_id(job))
-            item = (time.monotonic() + max(0.0, delay_seconds), next(self._order), job)
+            item = (self._monotonic() + max(0.0, delay_seconds), next(self._order), job)
             heapq.heappush(self._waiting, item)
             if self._waiting[0] is item:  # a new earliest job: the leader's sleep is too long now
                 self._leader = None
@@ -104,7 +107,7 @@ class WorkerPool(Generic[Job]):
                     if not self._waiting:
                         self._job_ready.wait()
                         continue
-                    start_in = self._waiting[0][0] - time.monotonic()
+                    start_in = self._waiting[0][0] - self._monotonic()
                     if start_in <= 0:
                         return heapq.heappop(self._waiting)[2]
                     if self._leader is not None:
@@ -126,13 +129,13 @@ class WorkerPool(Generic[Job]):
             job = self._next_job()
             if job is None:
                 return
-            began = time.monotonic()
+            began = self._monotonic()
             try:
                 self._work(job)
             except Exception:  # the runner records task failures itself; this is a database outage
                 log.exception("task %s: could not record its outcome; its lease will expire and it will be recovered", self._job_id(job))
             finally:
-                took = time.monotonic() - began
+                took = self._monotonic() - began
                 with self._lock:
                     self._pace = took if self._pace is None else 0.8 * self._pace + 0.2 * took
                     self._held.discard(self._job_id(job))

@@ -1,9 +1,11 @@
-"""Helpers for the CLI tests: a recording `cli`, parallel runs, quick in-process set-up.
+"""Helpers for the CLI tests: a recording `cli`, quick in-process set-up.
 
-Every CLI call is a real `python -m automagik.cli.cli` subprocess (~0.7 s, mostly imports), so
-set-up that is not itself under test (syncing, creating schedules, inserting finished runs)
-is done in-process through the services and the ORM, and independent calls of one test run
-side by side (`run_all`).
+`cli` runs a command through the CLI's entry function inside the test process
+(tests/support/cli_runner.py: its own environment, folder, stdin/stdout/stderr and exit code
+per call), so a command costs milliseconds, not a Python start-up. `cli_process` runs the real
+`python -m automagik.cli.cli` (~0.7 s, mostly imports): a handful of tests use it so the
+entry point itself stays covered. Set-up that is not itself under test (syncing, creating
+schedules, inserting finished runs) is done through the services and the ORM.
 
 Every command run here is recorded in RECORDED so that tests/cli/test_secrets.py can check,
 after all the others, that the API key never appeared in any output.
@@ -12,7 +14,6 @@ after all the others, that the API key never appeared in any output.
 from __future__ import annotations
 
 import json
-import os
 import re
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -28,12 +29,12 @@ from automagik.langflow import LangFlowClient
 from automagik.services import flows as flow_service
 from automagik.services import schedules as schedule_service
 from automagik.runs.states import log_row, write_logs
-from tests.conftest import PROJECT_ROOT, CliResult
+from tests.conftest import CliResult, cli_environment  # noqa: F401 - cli_environment: for pexpect runs
 from tests.langflow_server import ECHO_FLOW_ID, TWO_OUT_FLOW_ID
 
 ECHO = ECHO_FLOW_ID        # ChatInput-acc01 -> ChatOutput-acc02: components chosen automatically
 TWO_OUT = TWO_OUT_FLOW_ID  # ChatInput-tw001 -> ChatOutput-tw002 and ChatOutput-tw004: needs a choice
-PARALLEL_CALLS = 3         # CLI start-up is CPU-bound; more workers than this only queue up
+PARALLEL_CALLS = 3         # processes' start-up is CPU-bound; more workers than this only queue up
 
 
 @dataclass(frozen=True)
@@ -58,24 +59,32 @@ def pytest_collection_modifyitems(config, items):
         items[:] = [item for item in items if item not in last] + last
 
 
-@pytest.fixture
-def cli(cli):
-    """The suite's `cli`, recorded, and with stdin a closed pipe (never the terminal pytest runs in).
+def _recorded(run):
+    """`run` with stdin a closed pipe by default (never the terminal pytest runs in: from a
+    terminal, `flows sync` would wait for an answer), every call recorded."""
 
-    The suite's fixture inherits pytest's stdin when `input` is None: run from a terminal,
-    `flows sync` would then see a tty and wait for an answer.
-    """
-
-    def run(*args: str, input: str | None = "", env: dict | None = None, timeout: float = 60) -> CliResult:
-        result = cli(*args, input=input, env=env, timeout=timeout)
+    def recorded(*args: str, input: str | None = "", env: dict | None = None, timeout: float = 60) -> CliResult:
+        result = run(*args, input=input, env=env, timeout=timeout)
         record(args, result.stdout, result.stderr)
         return result
 
-    return run
+    return recorded
+
+
+@pytest.fixture
+def cli(cli_in_process):
+    """A CLI command run in-process through the entry function, recorded."""
+    return _recorded(cli_in_process)
+
+
+@pytest.fixture
+def cli_process(cli_process):
+    """A CLI command run as a real `python -m automagik.cli.cli` process, recorded."""
+    return _recorded(cli_process)
 
 
 def run_all(cli, *commands: tuple, env: dict | None = None) -> list[CliResult]:
-    """Run independent commands side by side; results in the order given.
+    """Run independent commands side by side (in-process ones take turns); results in the order given.
 
     A command is a tuple of arguments, or `(arguments, env)` for its own environment overrides.
     """
@@ -88,19 +97,6 @@ def run_all(cli, *commands: tuple, env: dict | None = None) -> list[CliResult]:
 
     with ThreadPoolExecutor(max_workers=PARALLEL_CALLS) as pool:
         return list(pool.map(one, commands))
-
-
-def cli_environment(settings, extra: dict | None = None) -> dict[str, str]:
-    """The environment the suite's `cli` fixture gives the CLI (for pexpect runs)."""
-    return {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("LANGFLOW_", "DATABASE_URL", "TIMEZONE"))},
-        "PYTHONPATH": str(PROJECT_ROOT),
-        "DATABASE_URL": settings.database_url,
-        "LANGFLOW_API_URL": settings.langflow_api_url,
-        "LANGFLOW_API_KEY": settings.langflow_api_key,
-        "TIMEZONE": settings.timezone,
-        **(extra or {}),
-    }
 
 
 # -- assertions -----------------------------------------------------------------------------

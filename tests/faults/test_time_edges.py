@@ -204,8 +204,9 @@ def test_naive_oneshot_is_read_in_timezone_and_fires_there(ready, frozen_clock, 
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-def test_cli_reads_a_naive_oneshot_in_timezone(cli, db, langflow):
+def test_cli_reads_a_naive_oneshot_in_timezone(cli_in_process, db, langflow):
     """The CLI's default zone is TIMEZONE; --timezone overrides it (real clock: dates years ahead)."""
+    cli = cli_in_process
     synced(db, langflow)
     from tests.cli.conftest import run_all
 

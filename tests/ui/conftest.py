@@ -8,7 +8,6 @@ test into the next.
 from __future__ import annotations
 
 import os
-import runpy
 
 import pytest
 import streamlit as st
@@ -17,6 +16,7 @@ from streamlit.testing.v1 import AppTest
 
 from tests.conftest import API_KEY, PROJECT_ROOT
 from tests.ui.helpers import page_errors
+from tests.ui.streamlit_pages_mode import checked_streamlit, run_app_py
 
 APP = PROJECT_ROOT / "app.py"
 ZONE = "Europe/Berlin"
@@ -27,18 +27,18 @@ def _clear_streamlit_caches() -> None:
     st.cache_data.clear()
 
 
-def _run_entry_point(main_script_path: str) -> None:
-    runpy.run_path(main_script_path, run_name="__main__")
+@pytest.fixture
+def app_py_runs_every_time(monkeypatch):
+    """AppTest runs app.py (and its st.navigation) on every run, as a server does after the
+    first page view. The only patch of Streamlit's internals in the suite, for the pinned
+    Streamlit only: see tests/ui/streamlit_pages_mode.py."""
+    checked_streamlit()
+    monkeypatch.setattr(script_runner, "_mpa_v1", run_app_py)
 
 
 @pytest.fixture
-def dashboard_env(database_url, langflow, monkeypatch, tmp_path):
+def dashboard_env(database_url, langflow, monkeypatch, tmp_path, app_py_runs_every_time):
     """The environment `streamlit run app.py` would get, pointed at this test's database."""
-    # A running server enters Streamlit's older pages/-folder mode only until app.py first
-    # calls st.navigation (pages/frame.py covers that moment; the browser test checks it).
-    # AppTest re-enters that mode at every run, which would run the page files alone and
-    # change widget ids across st.rerun(); run app.py each time, as the server then does.
-    monkeypatch.setattr(script_runner, "_mpa_v1", _run_entry_point)
     for name in list(os.environ):
         if name.startswith(("AUTOMAGIK_", "LANGFLOW_")) or name in ("DATABASE_URL", "TIMEZONE"):
             monkeypatch.delenv(name)
