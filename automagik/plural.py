@@ -5,7 +5,12 @@ from __future__ import annotations
 
 def counted(number: int, noun: str, plural: str | None = None) -> str:
     """ "1 run", "0 runs", "1,204 runs"; `plural` for nouns that do not take an "s"."""
-    return f"{number:,} {noun if number == 1 else plural or noun + 's'}"
+    return f"{number:,} {word_for(number, noun, plural)}"
+
+
+def word_for(number: int, noun: str, plural: str | None = None) -> str:
+    """The noun alone, as `number` asks: word_for(2, "run") is "runs"."""
+    return noun if number == 1 else plural or noun + "s"
 
 
 def agree(number: int, singular: str, plural: str) -> str:

@@ -14,6 +14,7 @@ import streamlit as st
 from automagik.db.models import Schedule
 from automagik.services import backfill as backfill_service
 from automagik.timefmt import format_local
+from automagik.plural import counted, word_for
 from pages import common
 
 ONLY_HELP = ("missing: fires that never got a run; failed: one more try of the runs that failed; all: both. "
@@ -51,13 +52,13 @@ def backfill_form(schedule: Schedule) -> None:
     yes = True
     if len(planned.fires) > backfill_service.WITHOUT_YES:
         yes = st.checkbox(f"Yes, backfill all {len(planned.fires):,} fires", key=f"{key}_yes")
-    if st.button(f"Queue {work:,} run(s)", type="primary", key=f"{key}_confirm", disabled=not yes):
+    if st.button(f"Queue {counted(work, 'run')}", type="primary", key=f"{key}_confirm", disabled=not yes):
         done = common.attempt(lambda: backfill_service.backfill_schedule(
             common.context().db, schedule.id, yes=yes, **request))
         if done is not None:
             st.session_state.pop(f"{key}_planned", None)
             common.flash("success", f"Backfill {done.backfill_id}: queued {done.queued} and redid {done.redone} "
-                                    f"run(s), at most {done.max_parallel} at once, oldest first. See them on the Tasks "
+                                    f"{word_for(done.queued + done.redone, 'run')}, at most {done.max_parallel} at once, oldest first. See them on the Tasks "
                                     "page (queued by backfill).")
             st.rerun()
 
@@ -72,6 +73,6 @@ def _preview_table(planned: backfill_service.BackfillResult, zone: str) -> None:
         hide_index=True,
         key=f"backfill_{planned.schedule_id}_table",
     )
-    st.caption(f"{len(planned.fires):,} fire(s) from {format_local(planned.range_from, zone)} to "
-               f"{format_local(planned.range_to, zone)}: {planned.queued:,} new run(s), {planned.redone:,} failed "
-               "run(s) tried again.")
+    st.caption(f"{counted(len(planned.fires), 'fire')} from {format_local(planned.range_from, zone)} to "
+               f"{format_local(planned.range_to, zone)}: {counted(planned.queued, 'new run')}, "
+               f"{counted(planned.redone, 'failed run')} tried again.")

@@ -13,6 +13,7 @@ from automagik.services import triggers as trigger_service
 from automagik.services.context import AppContext
 from automagik.services.daemons import DaemonState, list_daemons
 from automagik.services.flow_input import parse_typed_input, placeholder_help
+from automagik.plural import counted
 from pages import common, frame
 
 frame.ensure()  # before anything renders: see pages/frame.py
@@ -26,7 +27,7 @@ def sync_section(context: AppContext) -> None:
     bar = st.progress(0.0, text="Asking LangFlow for its flows…")
 
     def progress(done: int, total: int) -> None:
-        bar.progress(done / total, text=f"Synced {done} of {total} flow(s)")
+        bar.progress(done / total, text=f"Synced {done} of {counted(total, 'flow')}")
 
     def sync():
         with context.langflow() as client:
@@ -38,7 +39,7 @@ def sync_section(context: AppContext) -> None:
         return
     common.alert(
         "success",
-        f"Synced {report.total} flow(s): {len(report.added)} new, {len(report.updated)} changed, "
+        f"Synced {counted(report.total, 'flow')}: {len(report.added)} new, {len(report.updated)} changed, "
         f"{len(report.restored)} back, {len(report.removed)} gone from LangFlow.",
     )
     for notice in report.notices:
@@ -145,7 +146,7 @@ def limits_section(context: AppContext, flow: Flow) -> None:
         if saved is not None:
             budget = usd(saved.daily_budget_usd) if saved.daily_budget_usd else "none"
             common.flash("success", f'"{saved.name}": daily budget {budget}, at most '
-                                    f'{saved.max_concurrency or "unlimited"} run(s) at once.')
+                                    f'{counted(saved.max_concurrency, "run") if saved.max_concurrency else "unlimited runs"} at once.')
             st.rerun()
 
 

@@ -23,6 +23,7 @@ from automagik.services.flow_input import placeholder_help
 from automagik.services.input_preview import is_template, preview_input
 from automagik.timefmt import format_local
 from automagik.services.triggers import double_run_warning
+from automagik.plural import counted
 from pages import common, frame
 from pages.backfill_form import backfill_form
 
@@ -202,11 +203,11 @@ def bulk_buttons(context: AppContext) -> None:
     # A horizontal container, not columns: each button as wide as its label at any window width.
     row = st.container(horizontal=True)
     if row.button("Pause all", icon=":material/pause:"):
-        common.flash("success", f"Paused {schedule_service.pause_all(context.db)} schedule(s).")
+        common.flash("success", f"Paused {counted(schedule_service.pause_all(context.db), 'schedule')}.")
         st.rerun()
     if row.button("Resume all", icon=":material/play_arrow:"):
         resumed, refused = schedule_service.resume_all(context.db)
-        common.flash("success", f"Resumed {resumed} schedule(s).")
+        common.flash("success", f"Resumed {counted(resumed, 'schedule')}.")
         for reason in refused:
             common.flash("warning", reason)
         st.rerun()

@@ -30,6 +30,7 @@ from automagik.services.errors import InvalidInput, NotFound
 from automagik.services.export import export_tasks_csv
 from automagik.services.serialize import duration_seconds, output_text
 from automagik.services.time_input import parse_time_input
+from automagik.plural import agree, counted, word_for
 from pages import calendar_view, chart_views, common, frame
 
 frame.ensure()  # before anything renders: see pages/frame.py
@@ -302,7 +303,7 @@ def charts_section(choice: Choice) -> None:
             st.altair_chart(chart_views.duration_chart(stats, unit, zone, axis))
             st.caption(
                 f"Median (p50) and 95th percentile per {unit.value}, from the newest {len(sample):,} finished "
-                f"run(s) that match (at most {charts.DURATION_SAMPLE:,} are sampled)."
+                f"{word_for(len(sample), 'run')} that match (at most {charts.DURATION_SAMPLE:,} are sampled)."
             )
         else:
             st.info("No finished runs match.")
@@ -343,7 +344,7 @@ def runs_section(choice: Choice) -> None:
     total = task_service.count_tasks(context.db, filters)
     left, right = st.columns([3, 1])
     size = right.selectbox("Rows per page", PAGE_SIZES, key="tasks_page_size", persist_state=KEEP)
-    left.caption(f"{total} run(s) match · updated {common.when(now)}")
+    left.caption(f"{counted(total, 'run')} {agree(total, 'matches', 'match')} · updated {common.when(now)}")
     if total == 0:
         st.info("No runs match: a run appears here as soon as a schedule fires or you press “Run now” on the Flows page.")
         return

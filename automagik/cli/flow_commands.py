@@ -16,6 +16,7 @@ from automagik.services import triggers as trigger_service
 from automagik.services.serialize import flow_to_dict, schedule_to_dict, task_to_dict
 from automagik.services.triggers import describe_trigger
 from automagik.timefmt import format_local
+from automagik.plural import counted
 
 
 def register(groups) -> None:
@@ -119,7 +120,7 @@ def sync_flows(context: AppContext, settings, args) -> int:
     with context.langflow() as client:
         report = flow_service.sync_flows(context.db, client, choice=chosen)
     info(
-        f"Synced {report.total} flow(s) from {display_url(settings.langflow_api_url)}: {len(report.added)} new, "
+        f"Synced {counted(report.total, 'flow')} from {display_url(settings.langflow_api_url)}: {len(report.added)} new, "
         f"{len(report.updated)} changed, {len(report.restored)} back, {len(report.removed)} gone from LangFlow."
     )
     for notice in report.notices:
@@ -190,7 +191,7 @@ def update_flow(context: AppContext, settings, args) -> int:
              f"have cost {usd(flow.daily_budget_usd)}.")
     if "max_concurrency" in changes:
         info(f'Flow "{flow.name}" has no concurrency limit now.' if flow.max_concurrency is None else
-             f'Flow "{flow.name}": at most {flow.max_concurrency} run(s) at once, across every daemon.')
+             f'Flow "{flow.name}": at most {counted(flow.max_concurrency, "run")} at once, across every daemon.')
     return 0
 
 

@@ -21,6 +21,7 @@ from automagik.services.serialize import backfill_to_dict, iso, schedule_to_dict
 from automagik.services.triggers import double_run_warning
 from automagik.services.time_input import parse_time_input
 from automagik.timefmt import format_local
+from automagik.plural import counted
 
 
 def register(groups) -> None:
@@ -273,13 +274,13 @@ def delete_schedule(context: AppContext, _settings, args) -> int:
 
 
 def pause_all_schedules(context: AppContext, _settings, _args) -> int:
-    info(f"Paused {schedule_service.pause_all(context.db)} schedule(s).")
+    info(f"Paused {counted(schedule_service.pause_all(context.db), 'schedule')}.")
     return 0
 
 
 def resume_all_schedules(context: AppContext, _settings, _args) -> int:
     resumed, refused = schedule_service.resume_all(context.db)
-    info(f"Resumed {resumed} schedule(s).")
+    info(f"Resumed {counted(resumed, 'schedule')}.")
     for reason in refused:
         info(f"- not resumed: {reason}")
     return 0
@@ -335,9 +336,9 @@ def backfill_schedule(context: AppContext, settings, args) -> int:
         print_table(("FIRE (" + zone + ")", "TASK", "BACKFILL"),
                     [(format_local(f.at, zone), f.status, f.action) for f in result.fires],
                     empty="(no fire in the range)")
-        info(f"Dry run: {len(result.fires)} fire(s) from {span}; would queue {result.queued} and redo "
+        info(f"Dry run: {counted(len(result.fires), 'fire')} from {span}; would queue {result.queued} and redo "
              f"{result.redone} (nothing written).")
         return 0
-    info(f"Backfill {result.backfill_id}: {len(result.fires)} fire(s) from {span}; queued {result.queued}, "
+    info(f"Backfill {result.backfill_id}: {counted(len(result.fires), 'fire')} from {span}; queued {result.queued}, "
          f"redone {result.redone}, at most {result.max_parallel} at once. A running daemon runs them, oldest first.")
     return 0

@@ -11,6 +11,7 @@ from automagik.services.export import write_tasks_csv
 from automagik.services.serialize import duration_seconds, log_to_dict, output_text, task_to_dict
 from automagik.services.time_input import parse_time_input
 from automagik.timefmt import format_local
+from automagik.plural import counted, word_for
 
 
 def register(groups) -> None:
@@ -160,17 +161,19 @@ def export_tasks(context: AppContext, settings, args) -> int:
         count = write_tasks_csv(context.db, args.output, filters)
     except OSError as exc:
         raise InvalidInput(f"Cannot write {args.output}: {exc.strerror or exc}.") from None
-    info(f"Wrote {count} run(s) to {args.output}.")
+    info(f"Wrote {counted(count, 'run')} to {args.output}.")
     return 0
 
 
 def prune_tasks(context: AppContext, settings, args) -> int:
     statuses = tuple(s.strip().lower() for value in (args.status or []) for s in value.split(",") if s.strip())
     plan = task_service.plan_prune(context.db, args.older_than, statuses)
-    what = f"{'/'.join(s.value for s in plan.statuses)} run(s) planned before {format_local(plan.before, settings.timezone)}"
+    kinds = "/".join(s.value for s in plan.statuses)
+    before = f"planned before {format_local(plan.before, settings.timezone)}"
     if args.dry_run:
-        info(f"Would delete {plan.count} {what}, with their log lines (dry run: nothing deleted).")
+        info(f"Would delete {plan.count:,} {kinds} {word_for(plan.count, 'run')} {before}, "
+             "with their log lines (dry run: nothing deleted).")
         return 0
     deleted = task_service.prune(context.db, plan)
-    info(f"Deleted {deleted} {what}, with their log lines.")
+    info(f"Deleted {deleted:,} {kinds} {word_for(deleted, 'run')} {before}, with their log lines.")
     return 0

@@ -43,7 +43,7 @@ def test_dry_run_then_backfill_then_the_runs_show_their_origin(cli, db, settings
     assert lines[0].split() == ["FIRE", "(Europe/Berlin)", "TASK", "BACKFILL"]
     assert lines[1].split() == ["2026-11-01", "00:00:00", "CET", "-", "new"]
     assert lines[2].split() == ["2026-11-01", "06:00:00", "CET", "failed", "redo"]
-    assert lines[-1].startswith("Dry run: 4 fire(s) from 2026-11-01 00:00:00 CET to 2026-11-02 00:00:00 CET; "
+    assert lines[-1].startswith("Dry run: 4 fires from 2026-11-01 00:00:00 CET to 2026-11-02 00:00:00 CET; "
                                 "would queue 3 and redo 1 (nothing written).")
     planned = ok_json(dry_json)
     assert (planned["dry_run"], planned["backfill_id"], planned["fires"], planned["queued"], planned["redone"]) == (
@@ -63,7 +63,7 @@ def test_dry_run_then_backfill_then_the_runs_show_their_origin(cli, db, settings
     )
     [line] = ok_lines(again)  # twice: nothing more
     assert line.startswith("Backfill ") and line.endswith(
-        ": 4 fire(s) from 2026-11-01 00:00:00 CET to 2026-11-02 00:00:00 CET; queued 0, redone 0, at most 1 at "
+        ": 4 fires from 2026-11-01 00:00:00 CET to 2026-11-02 00:00:00 CET; queued 0, redone 0, at most 1 at "
         "once. A running daemon runs them, oldest first.")
     rows = ok_json(listed)
     assert sorted(r["scheduled_for"] for r in rows) == FIRES  # the redone one is among them, the same task

@@ -62,7 +62,7 @@ def test_list_and_sync_report(cli, langflow, db):
     # Without a terminal, sync chooses what is unambiguous and names the flows that need a choice.
     report = ok_lines(cli("flows", "sync"))
     assert report == [
-        f"Synced 2 flow(s) from {langflow.url}: 2 new, 0 changed, 0 back, 0 gone from LangFlow.",
+        f"Synced 2 flows from {langflow.url}: 2 new, 0 changed, 0 back, 0 gone from LangFlow.",
         NEEDS_CHOICE,
         f'- {TWO_OUT} "{names[TWO_OUT]}"',
         CHOOSE_HINT,
@@ -94,7 +94,7 @@ def test_list_and_sync_report(cli, langflow, db):
     renamed = [dict(f, name="Echo renamed") if f["id"] == ECHO else f for f in langflow.flows]
     langflow.set_flows(renamed)
     again = ok_lines(cli("flows", "sync"))
-    assert again[0] == f"Synced 3 flow(s) from {langflow.url}: 1 new, 1 changed, 0 back, 0 gone from LangFlow."
+    assert again[0] == f"Synced 3 flows from {langflow.url}: 1 new, 1 changed, 0 back, 0 gone from LangFlow."
     assert again[1:] == [NEEDS_CHOICE, f'- {TWO_OUT} "{names[TWO_OUT]}"', CHOOSE_HINT]
     echo = flow_service.get_flow(db, ECHO)
     assert echo.name == "Echo renamed" and echo.changed_at is not None
@@ -106,7 +106,7 @@ def test_sync_chooses_components_non_interactively(cli, langflow, db):
     chosen = ok_lines(cli("flows", "sync", "--flow-id", TWO_OUT,
                           "--input-component", "ChatInput-tw001", "--output-component", "ChatOutput-tw004"))
     assert chosen == [  # synced, chosen, and so nothing is left needing a choice
-        f"Synced 2 flow(s) from {langflow.url}: 2 new, 0 changed, 0 back, 0 gone from LangFlow.",
+        f"Synced 2 flows from {langflow.url}: 2 new, 0 changed, 0 back, 0 gone from LangFlow.",
         f'Flow "{names[TWO_OUT]}": input ChatInput-tw001, output ChatOutput-tw004.',
     ]
     two_out = flow_service.get_flow(db, TWO_OUT)
@@ -162,7 +162,7 @@ def test_interactive_sync_asks_for_two_out_output(langflow, db, settings, tmp_pa
                           env=cli_environment(settings), encoding="utf-8", timeout=30, dimensions=(50, 200))
     child.logfile_read = screen
     try:
-        child.expect_exact(f"Synced 3 flow(s) from {langflow.url}: 3 new, 0 changed, 0 back, 0 gone from LangFlow.")
+        child.expect_exact(f"Synced 3 flows from {langflow.url}: 3 new, 0 changed, 0 back, 0 gone from LangFlow.")
         child.expect_exact(f'Flow "{names[TWO_OUT]}" ({TWO_OUT}) needs a choice.')
         child.expect_exact("1. Chat Output · ChatOutput-tw002")
         child.expect_exact("2. Chat Output · ChatOutput-tw004")
@@ -220,7 +220,7 @@ def test_resync_marks_removed_flow_and_pauses_its_schedules(cli, langflow, db, s
     langflow.remove_flow(ECHO)
     report = ok_lines(cli("flows", "sync"))
     assert report == [
-        f"Synced 1 flow(s) from {langflow.url}: 0 new, 0 changed, 0 back, 1 gone from LangFlow.",
+        f"Synced 1 flow from {langflow.url}: 0 new, 0 changed, 0 back, 1 gone from LangFlow.",
         f'- Flow "{names[ECHO]}" is no longer in LangFlow: 2 schedules paused.',
     ]
 
@@ -243,7 +243,7 @@ def test_resync_marks_removed_flow_and_pauses_its_schedules(cli, langflow, db, s
     # Back in LangFlow: restored, selection intact; its schedules stay paused until resumed.
     langflow.set_flows(original)
     back = ok_lines(cli("flows", "sync"))
-    assert back == [f"Synced 2 flow(s) from {langflow.url}: 0 new, 0 changed, 1 back, 0 gone from LangFlow."]
+    assert back == [f"Synced 2 flows from {langflow.url}: 0 new, 0 changed, 1 back, 0 gone from LangFlow."]
     assert flow_service.get_flow(db, ECHO).removed_at is None
     assert {schedule_service.get_schedule(db, s).status for s in echo_schedules} == {ScheduleStatus.PAUSED}
 
@@ -288,7 +288,7 @@ def test_sync_report_shows_the_address_without_its_login(cli, langflow, db):
     """A user:password in LANGFLOW_API_URL reaches LangFlow (a proxy in front may want it), not the screen."""
     with_login = langflow.url.replace("://", "://ops-7f3a:pw-s3cr3t@", 1)
     report = ok_lines(cli("flows", "sync", env={"LANGFLOW_API_URL": with_login}))
-    assert report[0].startswith(f"Synced 2 flow(s) from {langflow.url}: "), report
+    assert report[0].startswith(f"Synced 2 flows from {langflow.url}: "), report
     langflow.pause()
     down = cli("flows", "sync", env={"LANGFLOW_API_URL": with_login})
     assert down.returncode == 1 and str(langflow.port) in down.output, down.output

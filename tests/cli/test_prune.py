@@ -21,15 +21,15 @@ def test_prune_deletes_only_old_finished_runs_and_a_dry_run_nothing(cli, db, set
                             ("tasks", "prune", "--older-than", "90d", "--status", "pending"),
                             ("tasks", "prune"))
     [line] = ok_lines(dry)
-    assert line.startswith("Would delete 3 completed/failed/skipped run(s) planned before ") and "dry run" in line
+    assert line.startswith("Would delete 3 completed/failed/skipped runs planned before ") and "dry run" in line
     assert_one_line_error(refused[0], 2, contains='"soon" is not an age')
     assert_one_line_error(refused[1], 2, contains='Only finished runs are pruned: "pending"')
     assert_one_line_error(refused[2], 2, contains="--older-than")
     assert len(table_rows(db, "tasks")) == 5  # nothing deleted yet
 
     [failed_only] = ok_lines(cli("tasks", "prune", "--older-than", "90d", "--status", "failed"))
-    assert failed_only.startswith("Deleted 1 failed run(s) planned before ")
+    assert failed_only.startswith("Deleted 1 failed run planned before ")
     [rest] = ok_lines(cli("tasks", "prune", "--older-than", "90d"))
-    assert rest.startswith("Deleted 2 completed/failed/skipped run(s)")
+    assert rest.startswith("Deleted 2 completed/failed/skipped runs")
     assert {row[0] for row in table_rows(db, "tasks")} == {pending, recent}
     assert not any(row[1] in old for row in table_rows(db, "task_logs"))

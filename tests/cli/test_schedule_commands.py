@@ -202,14 +202,14 @@ def test_pause_all_and_resume_all(cli, langflow, db, settings):
     echo_ids = [create_schedule(db, ECHO, "interval", "5m").id, create_schedule(db, ECHO, "cron", "*/15 * * * *").id]
     two_out_id = create_schedule(db, TWO_OUT, "interval", "1h").id
 
-    assert ok_lines(cli("schedules", "pause-all")) == ["Paused 3 schedule(s)."]
+    assert ok_lines(cli("schedules", "pause-all")) == ["Paused 3 schedules."]
     assert {schedule_service.get_schedule(db, s).status for s in echo_ids + [two_out_id]} == {ScheduleStatus.PAUSED}
 
     with db.write() as session:  # TwoOut has gone from LangFlow since: its schedule cannot resume
         session.get(Flow, TWO_OUT).removed_at = datetime.now(UTC)
     resumed = ok_lines(cli("schedules", "resume-all"))
     assert resumed == [
-        "Resumed 2 schedule(s).",
+        "Resumed 2 schedules.",
         f'- not resumed: Flow "{flow_names(langflow)[TWO_OUT]}" is no longer in LangFlow: sync flows, or schedule another flow.',
     ]
     still_paused = ok_json(cli("schedules", "list", "--status", "paused", "--json"))

@@ -38,7 +38,7 @@ def run_seed(cli, langflow, env=None, *, fresh: bool, init=None):
     assert len(init) == 1 and re.fullmatch(rf"Database \S+ {state}\.", init[0]), init
 
     sync = ok_lines(cli("flows", "sync", env=env))
-    assert sync[0] == f"Synced 2 flow(s) from {langflow.url}: 2 new, 0 changed, 0 back, 0 gone from LangFlow."
+    assert sync[0] == f"Synced 2 flows from {langflow.url}: 2 new, 0 changed, 0 back, 0 gone from LangFlow."
     assert f'- {TWO_OUT} "{names[TWO_OUT]}"' in sync  # no terminal: the ambiguous flow is named, not asked
 
     create = ok_lines(cli("schedules", "create", "--type", "interval", "--expr", "1m", "--input", SEED_INPUT, ECHO, env=env))

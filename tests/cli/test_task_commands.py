@@ -200,7 +200,7 @@ def test_export_csv_with_filters(cli, tmp_path, history):
         ("tasks", "export", "--status", "nope", "--output", str(files["refused"])),
         ("tasks", "export", "--output", str(tmp_path / "missing" / "x.csv")),
     )
-    assert ok_lines(everything) == [f"Wrote 4 run(s) to {files['all']}."]
+    assert ok_lines(everything) == [f"Wrote 4 runs to {files['all']}."]
     rows = read_csv(files["all"])
     assert [r["id"] for r in rows] == [h.two, h.failed, h.done, h.skipped]
     by_id = {r["id"]: r for r in rows}
@@ -222,7 +222,7 @@ def test_export_csv_with_filters(cli, tmp_path, history):
             if row[name]:
                 parse_utc(row[name])
 
-    assert ok_lines(completed) == [f"Wrote 1 run(s) to {files['completed']}."]
+    assert ok_lines(completed) == [f"Wrote 1 run to {files['completed']}."]
     assert [r["id"] for r in read_csv(files["completed"])] == [h.done]
     ok_lines(window)
     assert [r["id"] for r in read_csv(files["window"])] == [h.failed]
@@ -303,7 +303,7 @@ def test_tokens_and_cost_of_real_runs_in_list_show_json_and_csv(cli, db, setting
     assert shown["queued by"] == "manual" and shown["flow version"].startswith("LangFlow's updated_at ")
     assert any('no price known for model "llama3:8b"' in line for line in lines[lines.index("log:"):])
 
-    assert ok_lines(exported) == [f"Wrote 3 run(s) to {csv_file}."]
+    assert ok_lines(exported) == [f"Wrote 3 runs to {csv_file}."]
     rows = {row["id"]: row for row in read_csv(csv_file)}
     cells = {task_id: [row[k] for k in ("input_tokens", "output_tokens", "total_tokens", "model", "cost_usd")] for task_id, row in rows.items()}
     assert cells[priced][:4] == ["1200", "300", "1500", "gpt-4o-mini"] and float(cells[priced][4]) == pytest.approx(0.00036)

@@ -172,7 +172,7 @@ def test_sync_choose_schedule_watch_and_export(tmp_path):
             ]
 
             click(page, "Sync from LangFlow")
-            page.get_by_text("Synced 2 flow(s): 2 new").wait_for()
+            page.get_by_text("Synced 2 flows: 2 new").wait_for()
             # TwoOut has two outputs: nothing is preselected until the user picks one.
             assert page.get_by_role("combobox", name="Flow").input_value() == f"{TWO_OUT_NAME} · {TWO_OUT_ID}"
             assert page.get_by_role("combobox", name="Input component").input_value() == "Chat Input · ChatInput-tw001"
@@ -277,7 +277,7 @@ def test_password_gate_deep_link_and_names_shown_as_typed(tmp_path):
 
             open_page(page, "Flows")
             click(page, "Sync from LangFlow")
-            page.get_by_text("Synced 3 flow(s)").wait_for()
+            page.get_by_text("Synced 3 flows").wait_for()
             page.get_by_role("combobox", name="Flow").click()
             option = page.get_by_role("option").filter(has_text=odd_name)
             assert option.count() == 1  # the name, character for character

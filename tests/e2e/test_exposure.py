@@ -61,7 +61,7 @@ def test_the_dashboard_listens_on_loopback_and_shows_markup_as_text(tmp_path):
             page.get_by_role("heading", name="Overview", level=1).wait_for()
             open_page(page, "Flows")
             click(page, "Sync from LangFlow")
-            page.get_by_text("Synced 3 flow(s)").wait_for()
+            page.get_by_text("Synced 3 flows").wait_for()
             page.get_by_role("combobox", name="Flow").click()
             page.get_by_role("option").filter(has_text=SCRIPT_NAME).click()
             settle(page)

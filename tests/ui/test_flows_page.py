@@ -35,7 +35,7 @@ def _task_count(db) -> int:
 
 def test_sync_fills_the_table_and_preselects_unambiguous_components(open_page, db):
     at = _sync(open_page("flows"))
-    assert any(s.startswith("Synced 2 flow(s): 2 new") for s in alerts(at, "success"))
+    assert any(s.startswith("Synced 2 flows: 2 new") for s in alerts(at, "success"))
     assert _state(at) == {ECHO_NAME: "ready", TWO_OUT_NAME: "needs components"}
     # The page opens on the flow that needs a choice; its only input is preselected, its
     # two outputs are not, and they are labelled "display name · id".

@@ -158,10 +158,10 @@ def test_pause_all_and_resume_all(open_page, db, flows_ready):
     _create(db, flow_id=TWO_OUT_ID, kind="cron", expr="@daily")
     at = open_page("schedules")
     _button(at, "Pause all").click().run()
-    assert any(s == "Paused 2 schedule(s)." for s in alerts(at, "success"))
+    assert any(s == "Paused 2 schedules." for s in alerts(at, "success"))
     assert {s.status for s in _schedules(db)} == {ScheduleStatus.PAUSED}
     _button(at, "Resume all").click().run()
-    assert any(s == "Resumed 2 schedule(s)." for s in alerts(at, "success"))
+    assert any(s == "Resumed 2 schedules." for s in alerts(at, "success"))
     assert {s.status for s in _schedules(db)} == {ScheduleStatus.ACTIVE}
 
 
@@ -250,7 +250,7 @@ def test_backfill_previews_the_fires_then_queues_them_on_confirm(open_page, db, 
     assert list(preview["backfill"]) == ["new"] * 4
     assert _tasks(db) == []  # a preview writes nothing
 
-    _button(at, "Queue 4 run(s)").click().run()
+    _button(at, "Queue 4 runs").click().run()
     assert not page_errors(at)
     assert any(s.startswith("Backfill ") and "queued 4 and redid 0" in s for s in alerts(at, "success"))
     tasks = _tasks(db)

@@ -74,9 +74,9 @@ def test_choosing_a_day_lists_that_days_runs(open_page, year):
     at.selectbox(key="tasks_range").select("One day").run()
     picker = at.date_input(key="tasks_day")
     assert picker.label == f"Day ({ZONE})" and picker.value == year["today"]
-    assert _caption(at).startswith("4 run(s) match")
+    assert _caption(at).startswith("4 runs match")
     picker.set_value(year["today"] - timedelta(days=2)).run()
-    assert _caption(at).startswith("1 run(s) match")
+    assert _caption(at).startswith("1 run matches")
     assert list(at.dataframe[0].value["status"]) == ["skipped"]
     # The chosen day is outlined on the calendar.
     rows = chart_data(calendar_chart(at)).set_index("date")
@@ -87,7 +87,7 @@ def test_a_berlin_day_across_the_clock_change_is_its_local_day(open_page, year):
     at = open_page("tasks")
     at.selectbox(key="tasks_range").select("One day").run()
     at.date_input(key="tasks_day").set_value(year["spring"]).run()
-    assert _caption(at).startswith("1 run(s) match")
+    assert _caption(at).startswith("1 run matches")
     assert at.dataframe[0].value.iloc[0]["planned (Europe/Berlin)"] == "2026-03-29 00:30:00 CET"
     at.date_input(key="tasks_day").set_value(date(2026, 3, 28)).run()
     assert any(i.value.startswith("No runs match") for i in at.info)
@@ -134,12 +134,12 @@ def test_clicking_a_day_filters_the_runs_to_it_and_again_after_the_filter_change
     click_day(at, "2026-03-29")
     assert at.selectbox(key="tasks_range").value == "One day"
     assert at.date_input(key="tasks_day").value == date(2026, 3, 29)
-    assert _caption(at).startswith("1 run(s) match")
+    assert _caption(at).startswith("1 run matches")
     assert at.dataframe[0].value.iloc[0]["planned (Europe/Berlin)"] == "2026-03-29 00:30:00 CET"
     at.selectbox(key="tasks_range").select("Last 7 days").run()
-    assert _caption(at).startswith("5 run(s) match")
+    assert _caption(at).startswith("5 runs match")
     click_day(at, "2026-03-29")  # the same day again: still a choice, not a repeat ignored
-    assert _caption(at).startswith("1 run(s) match")
+    assert _caption(at).startswith("1 run matches")
 
 
 def test_a_click_on_a_cell_is_read_as_its_day():

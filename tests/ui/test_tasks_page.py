@@ -62,7 +62,7 @@ def _caption(at) -> str:
 
 def test_the_first_page_of_the_last_24_hours(open_page, history):
     at = open_page("tasks")
-    assert _caption(at).startswith("60 run(s) match")
+    assert _caption(at).startswith("60 runs match")
     (pages,) = at.pagination
     assert pages.num_pages == 3 and pages.value == 1
     table = at.dataframe[0].value
@@ -88,18 +88,18 @@ def test_paging_reads_the_next_rows(open_page, history):
 def test_filters_by_status_flow_schedule_and_time(open_page, history):
     at = open_page("tasks")
     at.multiselect(key="tasks_status").select("failed").run()
-    assert _caption(at).startswith("15 run(s) match")
+    assert _caption(at).startswith("15 runs match")
     assert set(at.dataframe[0].value["flow"]) == {TWO_OUT_NAME}
     at.multiselect(key="tasks_status").unselect("failed").run()
     at.selectbox(key="tasks_flow").select(ECHO_ID).run()
-    assert _caption(at).startswith("45 run(s) match")
+    assert _caption(at).startswith("45 runs match")
     at.selectbox(key="tasks_schedule").select(history["schedule"].id).run()
-    assert _caption(at).startswith("45 run(s) match")
+    assert _caption(at).startswith("45 runs match")
     at.selectbox(key="tasks_schedule").select(None).run()
     at.selectbox(key="tasks_range").select("All time").run()
-    assert _caption(at).startswith("46 run(s) match")
+    assert _caption(at).startswith("46 runs match")
     at.selectbox(key="tasks_range").select("Last hour").run()
-    assert _caption(at).startswith("45 run(s) match")
+    assert _caption(at).startswith("45 runs match")
     assert at.download_button[0].label == "Download CSV"
 
 
@@ -111,7 +111,7 @@ def test_a_custom_range_in_the_display_zone(open_page, history):
     until = (utcnow() - timedelta(days=2)).strftime("%Y-%m-%dT%H:%MZ")
     at.text_input(key="tasks_since").input(since).run()
     at.text_input(key="tasks_until").input(until).run()
-    assert _caption(at).startswith("1 run(s) match")
+    assert _caption(at).startswith("1 run matches")
     assert list(at.dataframe[0].value["flow"]) == [ECHO_NAME]
 
 
@@ -257,8 +257,8 @@ def test_runs_show_what_queued_them_and_filter_by_it(open_page, db, history):
     table = at.dataframe[0].value
     assert set(table["queued by"]) == {"schedule", "backfill"}
     at.multiselect(key="tasks_trigger").select("backfill").run()
-    assert _caption(at).startswith("1 run(s) match")
+    assert _caption(at).startswith("1 run matches")
     assert list(at.dataframe[0].value["id"]) == [backfilled]
     at.multiselect(key="tasks_trigger").select("manual").run()
-    assert _caption(at).startswith("1 run(s) match")
+    assert _caption(at).startswith("1 run matches")
     assert not page_errors(at)
