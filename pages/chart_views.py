@@ -26,6 +26,8 @@ _TIME_UNIT = {
     Bucket.DAY: "utcyearmonthdate",
 }
 _LABEL = {Bucket.MINUTE: "%H:%M", Bucket.HOUR: "%d %b %H:%M", Bucket.DAY: "%d %b"}
+# Counts of runs are whole: no "0.5 runs" tick when a bar holds one or two.
+COUNT_AXIS = alt.Axis(format=",d", tickMinStep=1)
 _STATUS_SCALE = alt.Scale(domain=list(STATUS_COLOURS), range=list(STATUS_COLOURS.values()))
 
 
@@ -64,7 +66,7 @@ def runs_chart(
         .mark_bar()
         .encode(
             x=_time_axis(unit, zone, title, span),
-            y=alt.Y("sum(runs):Q", title=f"runs per {unit.value}"),
+            y=alt.Y("sum(runs):Q", title=f"runs per {unit.value}", axis=COUNT_AXIS),
             color=alt.Color("status:N", scale=_STATUS_SCALE, title="status"),
             tooltip=[alt.Tooltip("when:N", title=f"{unit.value} from"), "status:N", alt.Tooltip("sum(runs):Q", title="runs")],
         )
@@ -150,7 +152,7 @@ def _per_day_per_flow(frame: pd.DataFrame, zone: str, span, measure: str, title:
         .mark_bar()
         .encode(
             x=_time_axis(Bucket.DAY, zone, "Planned day", span),
-            y=alt.Y(f"sum({measure}):Q", title=title),
+            y=alt.Y(f"sum({measure}):Q", title=title, axis=COUNT_AXIS if measure == "tokens" else alt.Axis()),
             color=alt.Color("flow:N", title="flow"),
             tooltip=[alt.Tooltip("day:N", title=f"day ({zone})"), "flow:N", alt.Tooltip("cost_text:N", title="cost"),
                      alt.Tooltip("tokens_text:N", title="tokens"), alt.Tooltip("runs:Q", title="runs with usage"),

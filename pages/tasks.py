@@ -169,7 +169,7 @@ def runs_table(rows: list[task_service.TaskRow]) -> None:
                 "flow": [r.flow_name for r in rows],
                 f"planned ({zone})": [common.when(r.task.scheduled_for) for r in rows],
                 f"started ({zone})": [common.when(r.task.started_at) for r in rows],
-                "duration (s)": [duration_seconds(r.task) for r in rows],
+                "duration (s)": [_duration(r.task) for r in rows],
                 "tries": [r.task.tries for r in rows],
                 "queued by": [r.task.trigger for r in rows],
                 "tokens": [format_tokens(r.task.total_tokens) for r in rows],
@@ -178,13 +178,25 @@ def runs_table(rows: list[task_service.TaskRow]) -> None:
                 "output / error": [(r.task.error or output_text(r.task) or "")[:200] for r in rows],
                 "id": ids,
             }
-        ),
+        ).style.map(_status_colour, subset=["status"]),
         hide_index=True,
         key=table_key,
         on_select=functools.partial(_remember_selection, table_key, ids),
         selection_mode="single-row",
         selection_default={"selection": {"rows": [ids.index(selected)]}} if selected in ids else None,
     )
+
+
+def _status_colour(status: str) -> str:
+    """The status in the colour the charts give it."""
+    colour = common.STATUS_COLOURS.get(status)
+    return f"color: {colour}; font-weight: 600" if colour else ""
+
+
+def _duration(task) -> str:
+    """Seconds to the millisecond; "-" for a run that never ran (skipped, or not yet)."""
+    seconds = duration_seconds(task)
+    return "-" if seconds is None else f"{seconds:.3f}"
 
 
 def _select(task_id: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pyarrow as pa
@@ -262,3 +263,24 @@ def test_runs_show_what_queued_them_and_filter_by_it(open_page, db, history):
     at.multiselect(key="tasks_trigger").select("manual").run()
     assert _caption(at).startswith("1 run matches")
     assert not page_errors(at)
+
+
+def test_status_has_its_colour_and_a_run_that_never_ran_has_no_duration(open_page, db, history):
+    skipped = add_task(db, status=TaskStatus.SKIPPED, planned=utcnow() - timedelta(seconds=1), output=None,
+                       error="skipped: previous run still going")
+    at = open_page("tasks")
+    table = at.dataframe[0].value.set_index("id")
+    assert table.loc[skipped, "duration (s)"] == "-"
+    assert table.loc[history["ids"][1], "duration (s)"] == "0.600"
+    # The status cells are styled in the charts' colours (green completed, red failed).
+    styles = at.dataframe[0].proto.arrow_data.styler.styles
+    assert "color: #2e9e5b" in styles and "color: #d64545" in styles and "color: #9aa0a6" in styles
+
+
+def test_counts_are_charted_in_whole_numbers(open_page, db, langflow):
+    ready_flows(db, langflow)
+    add_task(db)  # one run: a chart's default ticks would be 0.1, 0.2, ...
+    at = open_page("tasks")
+    [runs] = [chart for chart in range_charts(at) if "runs per" in chart.proto.spec]
+    axis = json.loads(runs.proto.spec)["encoding"]["y"]["axis"]
+    assert (axis["format"], axis["tickMinStep"]) == (",d", 1)
