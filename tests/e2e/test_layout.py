@@ -9,6 +9,7 @@ cells themselves are drawn on a canvas by Streamlit; what is checked there is th
 
 from __future__ import annotations
 
+import os
 import shutil
 
 import pytest
@@ -27,6 +28,8 @@ from tests.services.helpers import ECHO_ID, synced
 __all__ = ["pytestmark"]  # the e2e marks and the Chromium check of the browser test
 
 WIDTHS = (1024, 1280)
+# The pictures the README shows (all are kept in test-artifacts/).
+README_PICTURES = {"overview-1280", "tasks-1280", "schedules-1024"}
 PAGES = ("Overview", "Flows", "Schedules", "Tasks")
 LONG_NAME = "Weekly digest of every customer conversation, summarised for the team"
 
@@ -117,11 +120,9 @@ def test_no_page_is_cut_short(filled_stack, width):
 
 
 def _photograph(page, name: str) -> None:
-    import os
-
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
-    if os.environ.get("AUTOMAGIK_UPDATE_SCREENSHOTS") == "1":
+    if name in README_PICTURES and os.environ.get("AUTOMAGIK_UPDATE_SCREENSHOTS") == "1":
         README_SHOTS.mkdir(parents=True, exist_ok=True)
         shutil.copy(path, README_SHOTS / f"{name}.png")
