@@ -75,8 +75,7 @@ class Choice:
 def read_choice(context: AppContext) -> Choice | None:
     """The filter widgets; None (with one st.error) when they do not make sense."""
     flows = {f.id: f.name for f in flow_service.list_flows(context.db)}
-    schedules = {r.schedule.id: f"{r.flow_name} · {r.schedule.schedule_expr} · {r.schedule.id[:8]}"
-                 for r in schedule_service.list_schedules(context.db)}
+    schedules = schedule_service.schedule_choices(context.db)
     columns = st.columns(5)
     flow_id = columns[0].selectbox("Flow", [None, *flows], format_func=lambda f: "All flows" if f is None else flows[f],
                                    key="tasks_flow", persist_state=KEEP)

@@ -271,8 +271,10 @@ def describe_schedule(db: Database, schedule: Schedule) -> str:
         return chains.describe_schedule(schedule, chains.upstream_name(session, schedule))
 
 
-def list_schedules(db: Database, status: str | None = None, flow_id: str | None = None) -> list[ScheduleRow]:
-    """All schedules, soonest next run first, each with its flow's name and its last run's status."""
+def list_schedules(db: Database, status: str | None = None, flow_id: str | None = None, limit: int | None = None,
+                   offset: int = 0) -> list[ScheduleRow]:
+    """The schedules, soonest next run first (`limit` of them from `offset`, or all), each with
+    its flow's name and its last run's status."""
     # "max(scheduled_for) of this schedule" is an index-only lookup on the fire key; ordering
     # by scheduled_for instead made PostgreSQL scan the history backwards for idle schedules.
     last_fire = select(func.max(Task.scheduled_for)).where(Task.schedule_id == Schedule.id).correlate(Schedule)
@@ -288,8 +290,10 @@ def list_schedules(db: Database, status: str | None = None, flow_id: str | None 
         select(Schedule, Flow.name, last_status, upstream.name)
         .join(Flow, Flow.id == Schedule.flow_id)
         .outerjoin(upstream, and_(Schedule.schedule_type == ScheduleType.AFTER, upstream.id == Schedule.schedule_expr))
-        .order_by(Schedule.next_run_at.is_(None), Schedule.next_run_at, Schedule.created_at)
+        .order_by(Schedule.next_run_at.is_(None), Schedule.next_run_at, Schedule.created_at, Schedule.id)
     )
+    if limit is not None:
+        query = query.limit(limit).offset(offset)
     if status:
         try:
             query = query.where(Schedule.status == ScheduleStatus(status))
@@ -303,6 +307,18 @@ def list_schedules(db: Database, status: str | None = None, flow_id: str | None 
             ScheduleRow(schedule, name, status.value if hasattr(status, "value") else status, upstream_name)
             for schedule, name, status, upstream_name in session.execute(query)
         ]
+
+
+def schedule_choices(db: Database) -> dict[str, str]:
+    """Every schedule's id with a short label ("Echo · 5m · 1a2b3c4d"), soonest next run first,
+    for a filter's choices: three columns and no ORM objects, quick with 10,000 schedules."""
+    query = (
+        select(Schedule.id, Flow.name, Schedule.schedule_expr)
+        .join(Flow, Flow.id == Schedule.flow_id)
+        .order_by(Schedule.next_run_at.is_(None), Schedule.next_run_at, Schedule.created_at, Schedule.id)
+    )
+    with db.read() as session:
+        return {sid: f"{name} · {expr} · {sid[:8]}" for sid, name, expr in session.execute(query)}
 
 
 def pause_schedule(db: Database, schedule_id: str) -> Schedule:
@@ -410,6 +426,7 @@ __all__ = [
     "get_schedule",
     "describe_schedule",
     "list_schedules",
+    "schedule_choices",
     "pause_schedule",
     "resume_schedule",
     "delete_schedule",

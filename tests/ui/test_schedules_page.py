@@ -271,3 +271,19 @@ def test_backfill_refuses_bad_input_with_one_error_and_asks_again_after_a_change
     assert any("preview again" in c.value for c in at.caption)
     assert not [b for b in at.button if b.label.startswith("Queue")]
     assert _tasks(db) == []
+
+
+def test_many_schedules_are_listed_a_page_at_a_time(open_page, db, flows_ready):
+    made = [_create(db, expr=f"{minutes}m") for minutes in range(1, 231)]  # 230: three pages of 100
+    at = open_page("schedules")
+    assert not page_errors(at)
+    (pages,) = at.pagination
+    assert pages.num_pages == 3
+    assert len(at.dataframe[0].value) == 100
+    assert any(c.value.startswith("230 schedules, soonest next run first · 1–100 shown") for c in at.caption)
+    # The chooser offers this page's schedules; the last page holds the 30 furthest fires.
+    assert len(at.selectbox(key="schedules_selected").options) == 100
+    at.pagination[0].select(3).run()
+    last = at.dataframe[0].value
+    assert len(last) == 30 and set(last["id"]) == {s.id for s in made[200:]}
+    assert len(at.selectbox(key="schedules_selected").options) == 30
