@@ -207,10 +207,12 @@ class Task(Base):
             sqlite_where=text("upstream_task_id IS NOT NULL"),
             postgresql_where=text("upstream_task_id IS NOT NULL"),
         ),
+        # A backfill's waiting runs, oldest fire first (the claim takes them after all else due).
         Index(
             "ix_tasks_backfill",
             "backfill_id",
             "status",
+            "scheduled_for",
             sqlite_where=text("backfill_id IS NOT NULL"),
             postgresql_where=text("backfill_id IS NOT NULL"),
         ),

@@ -36,9 +36,8 @@ def watch(db: Database, me: str, now: datetime, heartbeat_seconds: float, grace_
             .where(Schedule.status == ScheduleStatus.ACTIVE, Schedule.next_run_at < since)).one()
         runs, oldest_run = session.execute(
             select(func.count(), func.min(Task.next_retry_at))
-            # A backfill's runs wait for its max_parallel by design: not a daemon falling behind.
-            .where(Task.status == TaskStatus.PENDING, Task.next_retry_at < since, Task.held_since.is_(None),
-                   Task.backfill_id.is_(None))).one()
+            # A backfill's runs waiting for their turn have no time yet (runs/backfill.py).
+            .where(Task.status == TaskStatus.PENDING, Task.next_retry_at < since, Task.held_since.is_(None))).one()
         opened = {kind: set(open_subjects(session, kind)) for kind in Kind}
         over = {
             Kind.FAILURE_STREAK: _streaks_over(session, opened[Kind.FAILURE_STREAK]),

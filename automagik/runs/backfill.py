@@ -3,9 +3,10 @@
 A fire is still identified by (schedule_id, scheduled_for): a backfilled run carries its
 historical fire as `scheduled_for`, so it can never duplicate a fire the daemon dispatched, and
 a second backfill of the same range finds every fire taken (`missing`) or no longer failed
-(`failed`). Its `next_retry_at` is the request's instant plus one microsecond per place in the
-range, so the claim's usual order (`next_retry_at`, on its index) takes a backfill's runs
-oldest fire first without a second sort key on the hot path.
+(`failed`). Its runs wait with no `next_retry_at`, out of the claim's queue of due work: the
+claim gives them the places left over once every fire, retry and manual run due has one, oldest
+fire first, at most the backfill's max_parallel (runs/leases.py). A backfill asked for never
+stands in front of the fires due while it runs.
 
 The fires are written in batches of BATCH_FIRES, each its own short write transaction and each
 idempotent (insert ... on conflict do nothing; an UPDATE whose WHERE repeats `failed`): ten
@@ -18,7 +19,7 @@ from __future__ import annotations
 import enum
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import bindparam, select, update
 
@@ -29,7 +30,6 @@ from automagik.runs.states import Transition, log_row, sources, target, write_lo
 from automagik.runs.templates import FireValues, render_input
 
 BATCH_FIRES = 500  # fires per write transaction
-_STEP = timedelta(microseconds=1)
 
 
 class Only(str, enum.Enum):
@@ -104,11 +104,6 @@ def run_backfill(db: Database, request: BackfillRequest, fires: list[datetime], 
         return session.get(Backfill, backfill_id)
 
 
-def _due(now: datetime, position: int) -> datetime:
-    """Due at once, ordered by the fire's place in the range (see the module docstring)."""
-    return now + _STEP * position
-
-
 def _queue_missing(session, schedule: Schedule, flow_name: str, backfill_id: str,
                    chunk: list[tuple[int, datetime]], now: datetime) -> int:
     rows = []
@@ -119,7 +114,7 @@ def _queue_missing(session, schedule: Schedule, flow_name: str, backfill_id: str
         values = FireValues(fire_time=fire, zone=schedule.timezone, task_id=task_id, flow_name=flow_name,
                             schedule_id=schedule.id)
         row.update(status=target(Transition.BACKFILL), input_data=render_input(schedule.flow_params or {}, values),
-                   next_retry_at=_due(now, position), trigger="backfill", backfill_id=backfill_id)
+                   next_retry_at=None, trigger="backfill", backfill_id=backfill_id)
         rows.append(row)
     inserted = _insert_tasks(session, session.get_bind().dialect.name, rows)
     write_logs(session, [log_row(task_id, LogLevel.INFO, f"queued by backfill {backfill_id}: a past fire that never ran",
@@ -142,12 +137,12 @@ def _redo_failed(session, schedule_id: str, backfill_id: str, chunk: list[tuple[
         return 0
     table = Task.__table__
     # One more try of the same row, as a person's retry gives: a task runs while tries <= max_retries.
-    rows = [{"task_id": task_id, "new_next_retry_at": _due(now, places[fire]),
-             "new_max_retries": max(max_retries, tries)} for task_id, fire, tries, max_retries in failed]
+    rows = [{"task_id": task_id, "new_max_retries": max(max_retries, tries)}
+            for task_id, fire, tries, max_retries in failed]
     session.execute(
         update(table)
         .where(table.c.id == bindparam("task_id"), table.c.status.in_(sources(Transition.BACKFILL_REDO)))
-        .values(status=target(Transition.BACKFILL_REDO), next_retry_at=bindparam("new_next_retry_at"),
+        .values(status=target(Transition.BACKFILL_REDO), next_retry_at=None,
                 max_retries=bindparam("new_max_retries"), finished_at=None, claimed_by=None, lease_until=None,
                 held_since=None, updated_at=now, trigger="backfill", backfill_id=backfill_id),
         rows,

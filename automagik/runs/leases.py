@@ -19,7 +19,7 @@ from sqlalchemy.orm import aliased
 from automagik.costs.budgets import budgets_reached
 from automagik.costs.prices import RunCost
 from automagik.db.engine import Database
-from automagik.db.models import Flow, LogLevel, Task, TaskStatus
+from automagik.db.models import Backfill, Flow, LogLevel, Task, TaskStatus
 from automagik.runs.chains import Ended, output_of, start_chains
 from automagik.runs.limits import (
     BackfillSlots, ServerLimits, note_held, note_starts, read_flow_rules, read_limits,
@@ -146,7 +146,11 @@ def _any_runnable(db: Database, until: datetime) -> bool:
     with db.read() as session:
         return session.scalar(
             select(Task.id).where(Task.status == TaskStatus.PENDING, Task.next_retry_at <= until).limit(1)
-        ) is not None
+        ) is not None or session.scalar(select(Task.id).where(_WAITING).limit(1)) is not None
+
+
+# A backfill's run waiting for its turn: pending, never given a time (runs/backfill.py).
+_WAITING = and_(Task.status == TaskStatus.PENDING, Task.next_retry_at.is_(None))
 
 
 def _claim(
@@ -218,6 +222,27 @@ def _claim(
                 break
         if len(rows) < wanted or (limits and limits.server_full):
             break
+    # A backfill's runs take the places left over, after every fire, retry and manual run due:
+    # queued when the backfill was asked for, they would otherwise stand in front of every fire
+    # due since, until the backfill is done. They wait with no next_retry_at, out of the queue
+    # above, and are taken here oldest fire first, at most max_parallel per backfill.
+    if len(chosen) < limit and not (limits and limits.server_full):
+        for backfill_id, task_id, flow_id in _waiting_backfill_runs(session, dialect, limit - len(chosen)):
+            if backfill_id in full_backfills:
+                continue
+            waits = backfills.admit(backfill_id, flow_id)
+            if waits:
+                held[task_id] = waits
+                full_backfills.add(backfill_id)
+                continue
+            if limits and not limits.admit(task_id, flow_id):
+                backfills.running[backfill_id] -= 1  # counted above, not started after all
+                if limits.server_full:
+                    break
+                continue
+            chosen.append(task_id)
+            if len(chosen) == limit:
+                break
     if limits:
         held.update(limits.held)
     note_held(session, held, now)
@@ -235,6 +260,7 @@ def _claim(
             tries=table.c.tries + 1,
             started_at=now,  # replaced by the attempt's real start when its outcome is recorded
             updated_at=now,
+            held_since=None,  # it waits no more: held again later (a retry), it is again noted and not overdue
         )
         .returning(table.c.id)
     ).all()
@@ -281,6 +307,28 @@ def _skip_fires_over_budget(session, chosen: list[str], budgets: dict[str, tuple
         if changed:
             write_logs(session, [log_row(task_id, LogLevel.WARNING, reason, now)])
     return [task_id for task_id in chosen if task_id not in over]
+
+
+def _waiting_backfill_runs(session, dialect: str, places: int):
+    """(backfill, task, flow) of the runs backfills have waiting, each backfill's oldest fires
+    first, the oldest backfill first: `2 * places` per backfill at most, each read on the
+    (backfill_id, status, scheduled_for) index."""
+    backfill_ids = session.scalars(
+        select(Backfill.id)
+        .where(exists().where(Task.backfill_id == Backfill.id, _WAITING))
+        .order_by(Backfill.created_at, Backfill.id)
+    ).all()
+    for backfill_id in backfill_ids:
+        query = (
+            select(Task.id, Task.flow_id)
+            .where(Task.backfill_id == backfill_id, _WAITING)
+            .order_by(Task.scheduled_for)
+            .limit(2 * places)
+        )
+        if dialect == "postgresql":
+            query = query.with_for_update(skip_locked=True, of=Task)
+        for task_id, flow_id in session.execute(query):
+            yield backfill_id, task_id, flow_id
 
 
 def _claimed(

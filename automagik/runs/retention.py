@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, or_, select
 
 from automagik.db.engine import Database
 from automagik.db.models import DaemonHeartbeat, Task, TaskLog, TaskStatus
@@ -17,7 +17,10 @@ BATCH = 500  # tasks per transaction
 
 
 def _prunable(before: datetime, statuses: tuple[TaskStatus, ...]):
-    return (Task.scheduled_for < before, Task.status.in_([s for s in statuses if s in FINISHED]))
+    # Planned and finished before the cut-off: a backfill runs last year's fires today, and
+    # pruning them at once would make those fires "missing" again for the next backfill.
+    return (Task.scheduled_for < before, or_(Task.finished_at.is_(None), Task.finished_at < before),
+            Task.status.in_([s for s in statuses if s in FINISHED]))
 
 
 def count_prunable(db: Database, before: datetime, statuses: tuple[TaskStatus, ...] = FINISHED) -> int:
@@ -27,8 +30,8 @@ def count_prunable(db: Database, before: datetime, statuses: tuple[TaskStatus, .
 
 def prune_tasks(db: Database, before: datetime, statuses: tuple[TaskStatus, ...] = FINISHED,
                 limit: int | None = None, go_on: Callable[[], bool] = lambda: True) -> int:
-    """Delete finished runs planned before `before` (of `statuses`), oldest first, BATCH at a
-    time, at most `limit`; returns how many. `go_on` is asked between batches."""
+    """Delete finished runs planned and finished before `before` (of `statuses`), oldest first,
+    BATCH at a time, at most `limit`; returns how many. `go_on` is asked between batches."""
     deleted = 0
     while (limit is None or deleted < limit) and go_on():
         size = BATCH if limit is None else min(BATCH, limit - deleted)

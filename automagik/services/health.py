@@ -58,7 +58,7 @@ def _check_daemons(context: AppContext, heartbeat_seconds: float, health: Health
 def _check_overdue(context: AppContext, now: datetime, grace_seconds: float, health: Health) -> None:
     """Fires no daemon dispatched, and runs no daemon started, more than the grace after their
     time. Runs waiting for a limit's slot are not overdue: they wait on purpose; nor are a
-    backfill's, which wait for its max_parallel by design (they stand for past fires)."""
+    backfill's runs waiting for their turn, which have no time yet (runs/backfill.py)."""
     zone, since = context.settings.timezone, now - timedelta(seconds=grace_seconds)
     with context.db.read() as session:
         fires, oldest_fire = session.execute(
@@ -67,8 +67,7 @@ def _check_overdue(context: AppContext, now: datetime, grace_seconds: float, hea
         ).one()
         runs, oldest_run = session.execute(
             select(func.count(), func.min(Task.next_retry_at))
-            .where(Task.status == TaskStatus.PENDING, Task.next_retry_at < since, Task.held_since.is_(None),
-                   Task.backfill_id.is_(None))
+            .where(Task.status == TaskStatus.PENDING, Task.next_retry_at < since, Task.held_since.is_(None))
         ).one()
     if fires:
         health.problems.append(

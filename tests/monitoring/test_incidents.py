@@ -14,9 +14,11 @@ from automagik.daemon.alerts import wait_for_alerts
 from automagik.daemon.loop import Daemon
 from automagik.daemon.settings import DaemonSettings
 from automagik.db.models import Schedule
-from automagik.monitoring.incidents import list_open
+from automagik.monitoring.incidents import Kind, list_open
+from automagik.monitoring.watch import watch
 from automagik.runs.fires import dispatch_due
-from automagik.runs.leases import claim_tasks
+from automagik.runs.leases import Attempt, claim_tasks, record_attempts, recover_expired
+from automagik.services import flows as flow_service
 from automagik.services import schedules as schedule_service
 from automagik.services import tasks as task_service
 from tests.services.helpers import ECHO_ID, client_for, synced
@@ -126,3 +128,22 @@ def test_every_failure_alerts_with_the_default_of_one(db, daemons, langflow, fro
         langflow.force_status = None
     wait_for_alerts(daemon._alerts)
     assert [alert.get("task_id") is not None for alert in hook.take()] == [True, True]
+
+
+def test_a_run_held_once_by_a_limit_is_reported_overdue_when_it_waits_again_for_no_reason(db, langflow, frozen_clock):
+    """Found by review: the mark of a run held by a limit (held_since) stayed after the run
+    started, so a run once held, then recovered after its daemon died, was never overdue again
+    however long no daemon took it."""
+    synced(db, langflow)
+    flow_service.update_flow_settings(db, ECHO_ID, max_concurrency=1)
+    task_service.run_flow_now(db, ECHO_ID, {"input": "a"})
+    second = task_service.run_flow_now(db, ECHO_ID, {"input": "b"})
+    [first_claimed] = claim_tasks(db, "d1", frozen_clock.now, 10, 60)  # the second waits: held
+    record_attempts(db, "d1", [Attempt(first_claimed.id, [], result={"text": "ok"})], frozen_clock.now)
+    [claimed] = claim_tasks(db, "d1", frozen_clock.now, 10, 60)
+    assert claimed.id == second.id
+    frozen_clock.advance(seconds=120)  # its daemon died: recovered, due again at once
+    recover_expired(db, frozen_clock.now)
+    frozen_clock.advance(hours=1)  # and no daemon takes it
+    changes = watch(db, "d-watch", frozen_clock.now, 10, 60)
+    assert [c.kind for c in changes if c.opened] == [Kind.RUNS_OVERDUE]

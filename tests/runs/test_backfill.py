@@ -68,9 +68,8 @@ def test_missing_fires_are_queued_once_with_their_historical_time_and_twice_adds
     new = [t for t in tasks if t.id != done]
     assert all(t.status is TaskStatus.PENDING and t.trigger == "backfill" and t.backfill_id == result.backfill_id
                for t in new)
-    # Due now, oldest fire first (the claim's order), never before now.
-    assert [t.next_retry_at for t in new] == sorted(t.next_retry_at for t in new)
-    assert all(T0 <= t.next_retry_at < T0 + timedelta(seconds=1) for t in new)
+    # Waiting for the places the schedules' own work leaves over: no time of their own.
+    assert all(t.next_retry_at is None for t in new)
     # The input stands for its own fire, in the schedule's zone.
     assert new[0].input_data["input"] == "report for 2026-11-27 at 2026-11-27T00:00:00+01:00"
     assert _logs(ready, new[0].id) == [f"queued by backfill {result.backfill_id}: a past fire that never ran"]
@@ -311,3 +310,17 @@ def test_ten_thousand_fires_are_written_in_short_batches(ready, hourly, monkeypa
     result = backfill_service.backfill_schedule(ready, hourly, "2025-10-06", "2026-11-27", yes=True, max_parallel=4)
     assert result.queued == 10_009 == _count(ready, Task)
     assert len(writes) == 1 + -(-10_009 // backfill_runs.BATCH_FIRES)  # the backfills row, then each batch
+
+
+def test_a_backfill_never_stands_in_front_of_the_fires_due_while_it_runs(ready, hourly, frozen_clock):
+    """Found by review: a backfill's runs, queued when it was asked for, were older than any fire
+    due since; with max_parallel as large as the daemon's free places, every claim took backfill
+    runs and the schedules' on-time fires waited until the whole backfill was done."""
+    backfill_service.backfill_schedule(ready, hourly, FROM, TO, max_parallel=2)
+    other = create_schedule(ready, ECHO_ID, "interval", "1m").id
+    fire = frozen_clock.advance(minutes=1)
+    assert dispatch_due(ready, fire, DaemonSettings(), "d1").fired >= 1  # the other schedule's on-time fire
+    claimed = _claim(ready, fire, "d1", limit=2)
+    assert [c.schedule_id for c in claimed if c.scheduled_for == fire] == [other]
+    # The place left over goes to the backfill, oldest fire first, within its max_parallel.
+    assert [c.scheduled_for for c in claimed if c.schedule_id == hourly] == FIRES[:1]

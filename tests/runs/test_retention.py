@@ -19,12 +19,14 @@ from automagik.runs.states import log_row, write_logs
 from tests.services.helpers import ECHO_ID, synced
 
 
-def _runs(db, count, age, status=TaskStatus.COMPLETED):
-    """`count` runs planned `age` ago, each with two log lines, as a daemon leaves them."""
+def _runs(db, count, age, status=TaskStatus.COMPLETED, finished_age=None):
+    """`count` runs planned `age` ago (finished then, or `finished_age` ago), each with two log
+    lines, as a daemon leaves them."""
     planned = utcnow() - age
+    finished = None if status in (TaskStatus.PENDING, TaskStatus.RUNNING) else utcnow() - (finished_age or age)
     rows = [dict(id=str(uuid.uuid4()), flow_id=ECHO_ID, status=status, input_data={}, tries=1, max_retries=0,
                  scheduled_for=planned - timedelta(seconds=n), created_at=planned, updated_at=planned,
-                 next_retry_at=planned) for n in range(count)]
+                 next_retry_at=planned, finished_at=finished) for n in range(count)]
     with db.write() as session:
         session.execute(Task.__table__.insert(), [{**row, "status": row["status"].value} for row in rows])
         write_logs(session, [log_row(row["id"], LogLevel.INFO, line, planned) for row in rows for line in ("a", "b")])
@@ -100,3 +102,16 @@ def test_the_daemon_prunes_old_runs_and_forgets_long_gone_daemons(ready):
     with ready.read() as session:
         assert set(session.scalars(select(Task.id))) == set(kept)
         assert session.scalars(select(DaemonHeartbeat.id)).all() == ["me:1"]
+
+
+def test_a_backfilled_run_of_an_old_fire_stays_until_it_is_old_itself(ready):
+    """Found by review: retention went by the planned time alone, so a backfill's runs of last
+    year's fires were pruned as soon as they finished, and the next backfill of that range ran
+    them all again (their fires "missing" once more)."""
+    backfilled = _runs(ready, 3, timedelta(days=365), finished_age=timedelta(hours=1))
+    old = _runs(ready, 2, timedelta(days=365))
+    before = utcnow() - timedelta(days=90)
+    assert retention.prune_tasks(ready, before) == 2
+    with ready.read() as session:
+        assert set(session.scalars(select(Task.id))) == set(backfilled)
+    assert not set(old) & set(backfilled)

@@ -55,7 +55,7 @@ def upgrade() -> None:
     op.create_index('uq_tasks_chain', 'tasks', ['upstream_task_id', 'schedule_id'], unique=True,
                     sqlite_where=sa.text('upstream_task_id IS NOT NULL'),
                     postgresql_where=sa.text('upstream_task_id IS NOT NULL'))
-    op.create_index('ix_tasks_backfill', 'tasks', ['backfill_id', 'status'],
+    op.create_index('ix_tasks_backfill', 'tasks', ['backfill_id', 'status', 'scheduled_for'],
                     sqlite_where=sa.text('backfill_id IS NOT NULL'), postgresql_where=sa.text('backfill_id IS NOT NULL'))
 
 
