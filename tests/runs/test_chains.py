@@ -137,7 +137,7 @@ def test_two_runs_ending_in_one_batch_each_start_their_own(chain, frozen_clock):
 def test_a_run_whose_planned_instant_is_taken_is_moved_not_dropped(chain, frozen_clock):
     db, digest, schedule = chain
     # A manual run of the chain's schedule queued at this very microsecond holds the fire key.
-    manual = task_service.run_flow_now(db, digest, schedule_id=schedule.id)
+    manual = task_service.run_flow_now(db, digest, {"input": "by hand"}, schedule_id=schedule.id)
     with db.write() as session:  # not runnable: the Echo run below is the only one claimed
         session.execute(update(Task).where(Task.id == manual.id).values(next_retry_at=frozen_clock.now + timedelta(days=1)))
     [task] = _claimed_echo(db, frozen_clock)

@@ -91,6 +91,21 @@ def test_one_flow_starts_at_most_the_limit_of_active_after_schedules(db, langflo
     assert sum(len(_started_runs(db, f)) for f in flows) == chains.MAX_FOLLOWERS
 
 
+def test_run_now_of_a_chain_whose_input_needs_the_upstream_output_is_refused(db, langflow, frozen_clock):
+    digest = langflow.add_flow("Digest")
+    synced(db, langflow)
+    schedule = _after(db, digest, ECHO_ID, '{"input": "summarize: {{ upstream_output }}"}')
+    with pytest.raises(InvalidInput, match=r"\{\{ upstream_output \}\} has a value only when a run of the flow"):
+        task_service.run_flow_now(db, digest, schedule_id=schedule.id)
+    with db.read() as session:
+        assert session.scalar(select(Task.id).where(Task.flow_id == digest)) is None
+    # With an input of its own it runs; a chain with no upstream output in its input runs as is.
+    given = task_service.run_flow_now(db, digest, '{"input": "by hand"}', schedule_id=schedule.id)
+    assert given.input_data["input"] == "by hand"
+    plain = _after(db, digest, ECHO_ID, '{"input": "digest {{ flow_name }}"}')
+    assert task_service.run_flow_now(db, digest, schedule_id=plain.id).input_data["input"] == "digest Digest"
+
+
 def test_two_creates_at_once_cannot_close_a_loop(db, database_url, langflow, frozen_clock, monkeypatch):
     """On PostgreSQL both checks used to pass, each blind to the other's uncommitted link."""
     digest = langflow.add_flow("Digest")
