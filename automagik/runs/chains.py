@@ -71,6 +71,10 @@ def start_chains(session, dialect: str, ended: list[Ended], now: datetime) -> li
     if not chains:
         return []
     names = dict(session.execute(select(Flow.id, Flow.name).where(Flow.id.in_(sorted({c[3] for c in chains})))).all())
+    # A chain's {{ fire_date }} and {{ fire_time }} are the upstream run's planned time: the run
+    # after a backfilled (or late) fire is about the day that fire stood for, not the day it ended.
+    planned = dict(session.execute(
+        select(Task.id, Task.scheduled_for).where(Task.id.in_(sorted({e.task_id for e in finals})))).all())
     rows, logs = [], {}
     for upstream in finals:
         for sid, upstream_flow, outcome, flow_id, params, max_retries, timeout, zone in chains:
@@ -81,7 +85,7 @@ def start_chains(session, dialect: str, ended: list[Ended], now: datetime) -> li
             # together must not share their chain's fire key (schedule_id, scheduled_for).
             when = now + _MICROSECOND * len(rows)
             task_id = str(uuid.uuid4())
-            values = FireValues(fire_time=when, zone=zone, task_id=task_id, flow_name=flow_name, schedule_id=sid,
+            values = FireValues(fire_time=planned.get(upstream.task_id) or when, zone=zone, task_id=task_id, flow_name=flow_name, schedule_id=sid,
                                 upstream_output=upstream.output)
             rows.append(_task_row(task_id, sid, flow_id, render_input(params or {}, values), max_retries, timeout,
                                   upstream.task_id, when, now))

@@ -90,6 +90,11 @@ def check_input(input_data: dict[str, Any], *, chained: bool = False) -> None:
             )
 
 
+def uses_chain_only(input_data: dict[str, Any]) -> bool:
+    """Whether the input has a placeholder only a chain's run can fill ({{ upstream_output }})."""
+    return any(match.group(1) in CHAIN_ONLY for text in _strings(input_data) for match in _TOKEN.finditer(text))
+
+
 def has_placeholders(input_data: dict[str, Any]) -> bool:
     """Whether rendering could change anything (the common input has no braces at all)."""
     return any("{{" in text for text in _strings(input_data))

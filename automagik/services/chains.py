@@ -6,14 +6,43 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select, text
 
-from automagik.db.models import Flow, Schedule, Task, TaskStatus
+from automagik.db.models import Flow, Schedule, ScheduleStatus, Task, TaskStatus
 from automagik.runs.templates import TemplateError, check_input
 from automagik.scheduling import InvalidSchedule, ScheduleType, describe
 from automagik.scheduling.after import check_outcome
 from automagik.services.errors import InvalidInput
 from automagik.services.lookup import find
+
+
+# Any constant of its own (not the claims'): the key of the advisory lock every change to the
+# chains' links takes on PostgreSQL, so that two changes at once cannot both pass the loop check
+# (or the limit below) each without seeing the other. SQLite runs one writer at a time already.
+CHAINS_LOCK_KEY = 0x61_75_74_6F_63_68_6E  # "autochn"
+# At most this many active after schedules follow one flow: every end of one of its runs queues
+# a run of each, inside the daemon's transaction that records the end.
+MAX_FOLLOWERS = 10
+
+
+def lock_chains(session) -> None:
+    """Serialize the changes to chain links until the caller's transaction ends (PostgreSQL)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHAINS_LOCK_KEY})
+
+
+def check_followers(session, upstream: Flow, schedule_id: str | None = None) -> None:
+    """Refuse one more active after schedule of `upstream` past MAX_FOLLOWERS (`schedule_id`, the
+    schedule being changed or resumed, does not count)."""
+    query = select(func.count()).select_from(Schedule).where(
+        Schedule.schedule_type == ScheduleType.AFTER, Schedule.schedule_expr == upstream.id,
+        Schedule.status == ScheduleStatus.ACTIVE)
+    if schedule_id is not None:
+        query = query.where(Schedule.id != schedule_id)
+    if (session.scalar(query) or 0) >= MAX_FOLLOWERS:
+        raise InvalidInput(
+            f'Flow "{upstream.name}" already has {MAX_FOLLOWERS} active after schedules, the most one flow may have: '
+            "each end of its runs starts them all at once. Pause or delete one first.")
 
 
 def checked_outcome(kind: ScheduleType, outcome: str | None) -> str | None:
@@ -32,7 +61,9 @@ def checked_outcome(kind: ScheduleType, outcome: str | None) -> str | None:
 def check_upstream(session, flow_id: str, upstream_id: str, schedule_id: str | None = None) -> Flow:
     """The upstream flow of a new (or changed) after schedule of `flow_id`: it must be a known
     flow, and following it must not close a loop (A after A, A after B after A), which would run
-    forever. `schedule_id` names the schedule being changed: its old link does not count."""
+    forever. `schedule_id` names the schedule being changed: its old link does not count. The
+    caller stores the returned flow's whole id (`upstream_id` may be a short one) and holds
+    lock_chains."""
     upstream = find(session, Flow, upstream_id)
     if upstream is None:
         raise InvalidInput(f'Unknown upstream flow id "{upstream_id}" for --expr: see `flows list` for the ids.')

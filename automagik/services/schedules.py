@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -162,12 +162,17 @@ def create_schedule(db: Database, spec: ScheduleSpec, default_timezone: str = "U
         chains.check_chain_input(params)
     with db.write() as session:
         flow = _ready_flow(session, spec.flow_id)
+        expr = timing.expr
         if outcome is not None:
-            chains.check_upstream(session, spec.flow_id, timing.expr)
+            chains.lock_chains(session)
+            upstream = chains.check_upstream(session, flow.id, timing.expr)
+            if not paused_reason:
+                chains.check_followers(session, upstream)
+            expr = upstream.id  # the whole id: the daemon matches a run's flow to it as stored
         schedule = Schedule(
             flow_id=flow.id,
             schedule_type=timing.schedule_type,
-            schedule_expr=timing.expr,
+            schedule_expr=expr,
             timezone=timing.timezone,
             anchor_at=timing.anchor_at,
             flow_params=params,
@@ -239,7 +244,11 @@ def update_schedule(
         if new_kind is ScheduleType.AFTER:
             chains.check_chain_input(schedule.flow_params or {})
             if timing_changed:
-                chains.check_upstream(session, schedule.flow_id, timing.expr, schedule.id)
+                chains.lock_chains(session)
+                upstream = chains.check_upstream(session, schedule.flow_id, timing.expr, schedule.id)
+                if schedule.status is not ScheduleStatus.PAUSED:
+                    chains.check_followers(session, upstream, schedule.id)
+                timing = replace(timing, expr=upstream.id)  # stored whole, as the daemon matches it
         if timing_changed:
             schedule.schedule_type, schedule.schedule_expr = timing.schedule_type, timing.expr
             schedule.timezone, schedule.anchor_at = timing.timezone, timing.anchor_at
@@ -344,6 +353,10 @@ def resume_schedule(db: Database, schedule_id: str) -> Schedule:
 def _resume(session, schedule: Schedule, now: datetime) -> None:
     _ready_flow(session, schedule.flow_id)
     if not fires_on_time(schedule.schedule_type):  # other runs' ends start it: no next fire to find
+        upstream = find(session, Flow, schedule.schedule_expr)
+        if upstream is not None:
+            chains.lock_chains(session)
+            chains.check_followers(session, upstream, schedule.id)
         schedule.status, schedule.next_run_at, schedule.updated_at = ScheduleStatus.ACTIVE, None, now
         schedule.paused_reason = None
         return

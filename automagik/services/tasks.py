@@ -13,6 +13,7 @@ from automagik.clock import utcnow
 from automagik.db.engine import Database
 from automagik.db.models import Flow, Schedule, Task, TaskLog, TaskStatus
 from automagik.runs import manual, retention
+from automagik.runs.templates import uses_chain_only
 from automagik.services import chains
 from automagik.scheduling import InvalidSchedule
 from automagik.scheduling.interval import parse_interval
@@ -126,6 +127,11 @@ def run_flow_now(
             if schedule is None:
                 raise NotFound(f'Unknown schedule id "{schedule_id}": see `schedules list` for the ids.')
             flow_id, schedule_id = schedule.flow_id, schedule.id  # the whole id of a short one
+            if not params and uses_chain_only(schedule.flow_params or {}):
+                raise InvalidInput(
+                    f"Schedule {schedule.id} cannot run now with its input: its {{{{ upstream_output }}}} has a "
+                    "value only when a run of the flow it follows ends. Run that flow, or run this flow with an "
+                    "input of its own.")
             params = params or dict(schedule.flow_params)
             max_retries, timeout_seconds = schedule.max_retries, schedule.timeout_seconds
             input_zone = schedule.timezone

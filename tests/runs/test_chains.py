@@ -137,7 +137,7 @@ def test_two_runs_ending_in_one_batch_each_start_their_own(chain, frozen_clock):
 def test_a_run_whose_planned_instant_is_taken_is_moved_not_dropped(chain, frozen_clock):
     db, digest, schedule = chain
     # A manual run of the chain's schedule queued at this very microsecond holds the fire key.
-    manual = task_service.run_flow_now(db, digest, schedule_id=schedule.id)
+    manual = task_service.run_flow_now(db, digest, {"input": "by hand"}, schedule_id=schedule.id)
     with db.write() as session:  # not runnable: the Echo run below is the only one claimed
         session.execute(update(Task).where(Task.id == manual.id).values(next_retry_at=frozen_clock.now + timedelta(days=1)))
     [task] = _claimed_echo(db, frozen_clock)
@@ -248,3 +248,23 @@ def test_a_chain_run_of_a_flow_over_its_budget_is_skipped_and_starts_nothing(cha
         skipped = session.get(Task, started.id)
     assert skipped.status is TaskStatus.SKIPPED and "budget" in skipped.error
     assert _tasks(db, flow_id=third) == []  # a skipped run is no end: the chain after Digest starts nothing
+
+
+def test_a_chain_runs_fire_date_is_the_upstream_runs_planned_day_not_its_end(db, langflow, frozen_clock):
+    """A digest after a backfilled report is about the day that report stood for."""
+    from automagik.services import backfill as backfill_service
+
+    digest = langflow.add_flow("Digest")
+    synced(db, langflow)
+    daily = schedule_service.create_schedule(db, ScheduleSpec(
+        ECHO_ID, "cron", "0 9 * * *", '{"input": "report {{ fire_date }}"}', timezone="Europe/Berlin"))
+    schedule_service.create_schedule(db, ScheduleSpec(
+        digest, "after", ECHO_ID, '{"input": "digest {{ fire_date }} {{ fire_time }}"}', timezone="Europe/Berlin"))
+    backfill_service.backfill_schedule(db, daily.id, "2026-11-01", "2026-11-02")
+    [upstream] = claim_tasks(db, "d1", frozen_clock.now + timedelta(seconds=1), 10, 60)
+    assert upstream.input_data["input"] == "report 2026-11-01"
+    frozen_clock.advance(hours=30)  # it ends much later, on another day
+    record_attempts(db, "d1", [_attempt(upstream)], frozen_clock.now)
+    [started] = _tasks(db, flow_id=digest)
+    assert started.input_data["input"] == "digest 2026-11-01 2026-11-01T09:00:00+01:00"
+    assert started.scheduled_for == frozen_clock.now  # it is queued to run now all the same
