@@ -43,7 +43,7 @@ ARTIFACTS = PROJECT_ROOT / "test-artifacts"
 README_SHOTS = PROJECT_ROOT / "docs" / "screenshots"
 TWO_OUT_NAME = "TwoOut 1a87"
 MESSAGE = "hello from the browser"
-MATCHING = re.compile(r"(\d+) run\(s\) match")
+MATCHING = re.compile(r"(\d+) runs? match")
 
 
 def shoot(page, name: str, readme: bool = False) -> None:
