@@ -94,14 +94,15 @@ def backfill_schedule(
     if len(fires) > WITHOUT_YES and not yes and not dry_run:
         raise InvalidInput(f"The range holds {len(fires):,} fires (more than {WITHOUT_YES:,}): pass --yes to "
                            "backfill them all.")
-    planned = _plan(db, schedule_id, chosen, fires, start, end)
-    request = BackfillRequest(schedule_id, start, end, chosen, parallel)
+    # The id typed may be a short one: from here on, the schedule's whole id.
+    planned = _plan(db, schedule.id, chosen, fires, start, end)
+    request = BackfillRequest(schedule.id, start, end, chosen, parallel)
     if dry_run:
-        return BackfillResult(schedule_id, start, end, chosen.value, parallel, True, planned,
+        return BackfillResult(schedule.id, start, end, chosen.value, parallel, True, planned,
                               queued=sum(p.action == "new" for p in planned),
                               redone=sum(p.action == "redo" for p in planned))
     backfill = run_backfill(db, request, fires, now)
-    return BackfillResult(schedule_id, start, end, chosen.value, parallel, False, planned, backfill.id,
+    return BackfillResult(schedule.id, start, end, chosen.value, parallel, False, planned, backfill.id,
                           backfill.queued, backfill.redone)
 
 

@@ -8,6 +8,10 @@ from __future__ import annotations
 import csv
 from datetime import datetime, timezone
 
+from sqlalchemy import select
+
+from automagik.db.models import Task
+
 from tests.cli.conftest import (
     ECHO,
     assert_one_line_error,
@@ -108,3 +112,15 @@ def test_every_bad_option_is_one_line_exit_2_and_nothing_written(cli, db, settin
     for result, message in zip(run_all(cli, *commands), messages, strict=True):
         assert_one_line_error(result, 2, contains=message)
     assert (table_rows(db, "tasks"), table_rows(db, "backfills")) == before
+
+
+def test_a_short_schedule_id_is_backfilled_like_the_whole_one(cli, db, settings):
+    sync_now(db, settings)
+    schedule = create_schedule(db, ECHO, "cron", "0 */6 * * *", timezone="Europe/Berlin").id
+    insert_task(db, ECHO, "completed", datetime(2026, 11, 1, 5, tzinfo=UTC), schedule_id=schedule)
+    planned = ok_json(cli("schedules", "backfill", schedule[:8], *RANGE, "--dry-run", "--json"))
+    assert (planned["schedule_id"], planned["queued"]) == (schedule, 3)  # the completed fire is left alone
+    done = ok_json(cli("schedules", "backfill", schedule[:8], *RANGE, "--json"))
+    assert (done["schedule_id"], done["queued"]) == (schedule, 3)
+    with db.read() as session:
+        assert session.scalars(select(Task.schedule_id)).all() == [schedule] * 4

@@ -84,6 +84,21 @@ def test_missing_fires_are_queued_once_with_their_historical_time_and_twice_adds
     assert len(_tasks(ready, hourly)) == 6
 
 
+def test_a_short_schedule_id_backfills_the_schedule_it_names(ready, hourly):
+    """The id a person types may be its first 8 characters (what the dashboard shows): the plan
+    reads, and the backfill writes, under the schedule's whole id."""
+    insert_task(ready, ECHO_ID, "completed", FIRES[1], schedule_id=hourly)
+    dry = backfill_service.backfill_schedule(ready, hourly[:8], FROM, TO, dry_run=True)
+    assert dry.schedule_id == hourly
+    assert [f.action for f in dry.fires] == ["new", None, "new", "new", "new", "new"]
+    assert dry.queued == 5
+    done = backfill_service.backfill_schedule(ready, hourly[:8], FROM, TO)
+    assert (done.schedule_id, done.queued) == (hourly, 5)
+    assert [t.scheduled_for for t in _tasks(ready, hourly)] == FIRES
+    with ready.read() as session:
+        assert session.get(Backfill, done.backfill_id).schedule_id == hourly
+
+
 def test_small_batches_are_each_idempotent(ready, hourly, frozen_clock):
     """Written two fires per transaction; a run cut short is completed by running it again."""
     request = backfill_runs.BackfillRequest(hourly, FIRES[0], FIRES[-1] + timedelta(hours=1), backfill_runs.Only.ALL, 2)
