@@ -11,6 +11,11 @@ The fires are written in batches of BATCH_FIRES, each its own short write transa
 idempotent (insert ... on conflict do nothing; an UPDATE whose WHERE repeats `failed`): ten
 thousand fires never hold SQLite's write lock for seconds, and a backfill cut short by a crash
 is completed by running it again. The counts on the backfills row grow with each batch.
+
+A schedule deleted meanwhile stops the backfill (each batch reads it first), and the delete
+skips the backfill's runs still pending
+(`skip_runs_of_deleted_schedule`, in the delete's transaction): with the schedule its backfills
+rows go too, and a run left pending would run outside its backfill's max_parallel.
 """
 
 from __future__ import annotations
@@ -102,6 +107,30 @@ def run_backfill(db: Database, request: BackfillRequest, fires: list[datetime], 
                     .execution_options(synchronize_session=False))
     with db.read() as session:
         return session.get(Backfill, backfill_id)
+
+
+SCHEDULE_DELETED = "skipped: its schedule was deleted"
+
+
+def skip_runs_of_deleted_schedule(session, schedule_id: str, now: datetime) -> int:
+    """In the transaction that deletes the schedule, before the delete: its backfills' runs still
+    pending are skipped with the reason (Transition.SKIP_QUEUED); returns how many. Runs already
+    going finish. On PostgreSQL the schedule row is locked first."""
+    session.execute(select(Schedule.id).where(Schedule.id == schedule_id).with_for_update())
+    table = Task.__table__
+    skipped = session.scalars(
+        update(table)
+        .where(table.c.backfill_id.in_(select(Backfill.id).where(Backfill.schedule_id == schedule_id)),
+               table.c.status.in_(sources(Transition.SKIP_QUEUED)))
+        # backfill_id: the delete's cascade empties it anyway; emptied here, PostgreSQL need not
+        # check it against the backfills row the same delete removes (a row this transaction
+        # changed is checked again on its next change, the cascade's SET NULL of schedule_id).
+        .values(status=target(Transition.SKIP_QUEUED), error=SCHEDULE_DELETED, finished_at=now, updated_at=now,
+                backfill_id=None)
+        .returning(table.c.id)
+    ).all()
+    write_logs(session, [log_row(task_id, LogLevel.WARNING, SCHEDULE_DELETED, now) for task_id in sorted(skipped)])
+    return len(skipped)
 
 
 def _due(now: datetime, position: int) -> datetime:

@@ -20,6 +20,7 @@ from automagik.runs.leases import Attempt, record_and_claim, record_attempts
 from automagik.scheduling import ScheduleType
 from automagik.services import backfill as backfill_service
 from automagik.services import flows as flow_service
+from automagik.services import schedules as schedule_service
 from automagik.services.errors import InvalidInput, NotFound
 from tests.cli.conftest import create_schedule, insert_task, table_rows
 from tests.services.helpers import ECHO_ID, synced
@@ -229,6 +230,44 @@ def test_a_backfill_and_its_schedule_do_not_hold_each_other_back(ready, hourly, 
     # the schedule busy), and skipped only because the schedule's own run still goes.
     result = dispatch_due(ready, fire + timedelta(hours=1), DaemonSettings(), "d1")
     assert (result.fired, result.skipped) == (0, 1)
+
+
+def test_a_paused_schedules_backfill_waits_and_goes_on_when_it_is_resumed(ready, hourly, frozen_clock):
+    """Pausing a schedule pauses its backfill too: its runs stay pending, held with the reason,
+    never skipped; resumed, they run oldest first, max_parallel at a time."""
+    backfill_service.backfill_schedule(ready, hourly, FROM, TO, max_parallel=2)
+    schedule_service.pause_schedule(ready, hourly)
+    now = T0 + timedelta(seconds=1)
+    assert _claim(ready, now, "d1") == [] and _claim(ready, now, "d2") == []
+    tasks = _tasks(ready, hourly)
+    assert all(t.status is TaskStatus.PENDING for t in tasks) and len(tasks) == 6
+    assert tasks[0].held_since == now and _logs(ready, tasks[0].id)[-1] == "waiting: its schedule is paused"
+    schedule_service.resume_schedule(ready, hourly)
+    assert sorted(c.scheduled_for for c in _claim(ready, now, "d1")) == FIRES[:2]
+
+
+def test_deleting_a_schedule_mid_backfill_skips_its_pending_runs(ready, hourly, frozen_clock):
+    """The backfills row goes with its schedule; its runs still pending would have run with no
+    limit at all (max_parallel=1: six at once). They are skipped, with the reason; the one going
+    finishes."""
+    backfill_service.backfill_schedule(ready, hourly, FROM, TO, max_parallel=1)
+    now = T0 + timedelta(seconds=1)
+    [going] = _claim(ready, now, "d1")
+    frozen_clock.now = now
+    schedule_service.delete_schedule(ready, hourly[:8])
+    assert _claim(ready, now, "d2") == []
+    with ready.read() as session:
+        tasks = {t.id: t for t in session.scalars(select(Task))}
+    assert tasks[going.id].status is TaskStatus.RUNNING
+    skipped = [t for t in tasks.values() if t.id != going.id]
+    assert len(skipped) == 5 and all(
+        (t.status, t.error, t.finished_at, t.schedule_id) == (TaskStatus.SKIPPED, "skipped: its schedule was deleted",
+                                                              now, None) for t in skipped)
+    assert _logs(ready, skipped[0].id)[-1] == "skipped: its schedule was deleted"
+    _done(ready, [going], now, "d1")
+    with ready.read() as session:
+        assert session.get(Task, going.id).status is TaskStatus.COMPLETED
+    assert _count(ready, Backfill) == 0
 
 
 def test_a_backfill_across_a_dst_change_gives_the_historical_fires(ready):
