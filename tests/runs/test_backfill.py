@@ -5,6 +5,7 @@ historical fires across a DST change, and bad input refused with nothing written
 
 from __future__ import annotations
 
+import functools
 import threading
 from datetime import datetime, timedelta, timezone
 
@@ -268,6 +269,63 @@ def test_deleting_a_schedule_mid_backfill_skips_its_pending_runs(ready, hourly, 
     with ready.read() as session:
         assert session.get(Task, going.id).status is TaskStatus.COMPLETED
     assert _count(ready, Backfill) == 0
+
+
+def test_a_schedule_deleted_before_its_backfill_is_written_is_not_found(ready, hourly, monkeypatch):
+    """Deleted between the service's checks and the first write: one line, nothing written."""
+    write_backfill = backfill_service.run_backfill
+
+    def deleted_first(db, *args, **kwargs):
+        schedule_service.delete_schedule(db, hourly)
+        return write_backfill(db, *args, **kwargs)
+
+    monkeypatch.setattr(backfill_service, "run_backfill", deleted_first)
+    with pytest.raises(NotFound) as refused:
+        backfill_service.backfill_schedule(ready, hourly, FROM, TO)
+    assert refused.value.message == f"Schedule {hourly} was deleted during the backfill: nothing of it will run."
+    assert _count(ready, Task) == 0 and _count(ready, Backfill) == 0
+
+
+def test_a_schedule_deleted_between_batches_stops_the_backfill_and_skips_its_runs(ready, hourly, monkeypatch):
+    """Deleted after the first batch (two fires) was written: the next batch finds no schedule,
+    the delete skipped the two runs, and the service says so in one line."""
+    write, writes = ready.write, []
+
+    def write_deleting_before_batch_two():
+        writes.append(1)
+        if len(writes) == 3:  # the backfills row, batch one, then this: batch two
+            schedule_service.delete_schedule(ready, hourly)
+        return write()
+
+    monkeypatch.setattr(ready, "write", write_deleting_before_batch_two)
+    monkeypatch.setattr(backfill_service, "run_backfill", functools.partial(backfill_runs.run_backfill, batch_fires=2))
+    with pytest.raises(NotFound) as refused:
+        backfill_service.backfill_schedule(ready, hourly, FROM, TO)
+    assert refused.value.message == (f"Schedule {hourly} was deleted during the backfill: nothing of it will run "
+                                     "(the 2 runs it had queued were skipped).")
+    with ready.read() as session:
+        assert [(t.scheduled_for, t.status) for t in session.scalars(select(Task).order_by(Task.scheduled_for))] == [
+            (FIRES[0], TaskStatus.SKIPPED), (FIRES[1], TaskStatus.SKIPPED)]
+    assert _count(ready, Backfill) == 0
+
+
+def test_run_backfill_reports_a_schedule_deleted_between_batches_from_its_own_counts(ready, hourly, monkeypatch):
+    """The backfills row went with the schedule (here deleted behind the service's back): the
+    result is what this call counted, not the row read again."""
+    request = backfill_runs.BackfillRequest(hourly, FIRES[0], FIRES[-1] + timedelta(hours=1), backfill_runs.Only.ALL, 1)
+    write, writes = ready.write, []
+
+    def write_deleting_before_batch_two():
+        writes.append(1)
+        if len(writes) == 3:
+            with write() as session:
+                session.delete(session.get(Schedule, hourly))
+        return write()
+
+    monkeypatch.setattr(ready, "write", write_deleting_before_batch_two)
+    written = backfill_runs.run_backfill(ready, request, FIRES, T0, batch_fires=2)
+    assert (written.fires, written.queued, written.redone, written.schedule_deleted) == (6, 2, 0, True)
+    assert written.backfill_id is not None
 
 
 def test_a_backfill_across_a_dst_change_gives_the_historical_fires(ready):
