@@ -309,6 +309,47 @@ def test_a_schedule_deleted_between_batches_stops_the_backfill_and_skips_its_run
     assert _count(ready, Backfill) == 0
 
 
+def test_a_delete_racing_a_batch_waits_for_it_and_skips_what_it_wrote(ready, hourly, monkeypatch):
+    """Another person deletes the schedule while a batch has read it but not yet written: the
+    delete waits for the batch (PostgreSQL: the batch's share lock on the schedule row; SQLite:
+    the write lock), then skips its runs; the next batch finds no schedule. Nothing runs and
+    nothing fails with a foreign key error."""
+    queue_missing, read, deleting, errors = backfill_runs._queue_missing, threading.Event(), [], []
+
+    def slow_batch(*args, **kwargs):
+        if not read.is_set():
+            read.set()
+            deleting[0].join(0.5)
+            assert deleting[0].is_alive(), "the delete did not wait for the batch"
+        return queue_missing(*args, **kwargs)
+
+    def delete():
+        read.wait(10)
+        try:
+            schedule_service.delete_schedule(ready, hourly)
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    deleting.append(threading.Thread(target=delete))
+    deleting[0].start()
+    monkeypatch.setattr(backfill_runs, "_queue_missing", slow_batch)
+    monkeypatch.setattr(backfill_service, "run_backfill", functools.partial(backfill_runs.run_backfill, batch_fires=2))
+    try:
+        backfill_service.backfill_schedule(ready, hourly, FROM, TO)
+        stopped = None  # the backfill's next batches took the write lock first (SQLite may)
+    except NotFound as exc:
+        stopped = exc.message
+    finally:
+        deleting[0].join(10)
+    assert not errors
+    with ready.read() as session:
+        statuses = session.scalars(select(Task.status)).all()
+    assert len(statuses) >= 2 and set(statuses) == {TaskStatus.SKIPPED}
+    assert stopped is None or stopped.endswith(f"(the {len(statuses)} runs it had queued were skipped).")
+    if ready.dialect == "postgresql":  # the delete runs as soon as the batch commits
+        assert len(statuses) == 2 and stopped is not None
+
+
 def test_run_backfill_reports_a_schedule_deleted_between_batches_from_its_own_counts(ready, hourly, monkeypatch):
     """The backfills row went with the schedule (here deleted behind the service's back): the
     result is what this call counted, not the row read again."""
