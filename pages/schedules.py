@@ -300,7 +300,8 @@ def schedule_actions(context: AppContext, row: schedule_service.ScheduleRow) -> 
     if buttons.button("Delete", key=f"delete_{schedule.id}", icon=":material/delete:"):
         st.session_state[CONFIRM_DELETE_KEY] = schedule.id
     if st.session_state.get(CONFIRM_DELETE_KEY) == schedule.id:
-        st.warning("Delete this schedule? Its past runs stay in the history.")
+        st.warning("Delete this schedule? Its past runs stay in the history; runs its backfills queued and "
+                   "not yet started are skipped.")
         confirm = st.container(horizontal=True)
         if confirm.button("Yes, delete", type="primary", key=f"confirm_delete_{schedule.id}"):
             st.session_state.pop(CONFIRM_DELETE_KEY, None)

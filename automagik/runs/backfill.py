@@ -12,6 +12,11 @@ The fires are written in batches of BATCH_FIRES, each its own short write transa
 idempotent (insert ... on conflict do nothing; an UPDATE whose WHERE repeats `failed`): ten
 thousand fires never hold SQLite's write lock for seconds, and a backfill cut short by a crash
 is completed by running it again. The counts on the backfills row grow with each batch.
+
+A schedule deleted meanwhile stops the backfill (each batch reads it first, on PostgreSQL under
+a share lock the delete waits for), and the delete skips the backfill's runs still pending
+(`skip_runs_of_deleted_schedule`, in the delete's transaction): with the schedule its backfills
+rows go too, and a run left pending would run outside its backfill's max_parallel.
 """
 
 from __future__ import annotations
@@ -70,11 +75,34 @@ class BackfillRequest:
     max_parallel: int
 
 
+@dataclass(frozen=True)
+class BackfillWritten:
+    """What run_backfill wrote, from its own counts (the backfills row goes with its schedule)."""
+
+    backfill_id: str | None  # None: the schedule was gone before anything was written
+    fires: int
+    queued: int
+    redone: int
+    schedule_deleted: bool = False  # the schedule was deleted before the backfill was all written
+
+
+def _schedule_row(session, schedule_id: str):
+    """The schedule and its flow's name, or None when it is gone. On PostgreSQL the schedule row
+    is share-locked (FOR KEY SHARE) until the transaction ends: a delete waits for the batch and
+    then skips what it queued, and a batch after a delete finds no schedule."""
+    return session.execute(
+        select(Schedule, Flow.name).join(Flow, Flow.id == Schedule.flow_id)
+        .where(Schedule.id == schedule_id)
+        .with_for_update(read=True, key_share=True, of=Schedule)).first()
+
+
 def run_backfill(db: Database, request: BackfillRequest, fires: list[datetime], now: datetime,
-                 batch_fires: int = BATCH_FIRES) -> Backfill:
-    """Record the backfill and queue (or redo) its fires, batch by batch; returns the backfills
-    row as it ends. A schedule deleted meanwhile stops it after the batch that saw it."""
+                 batch_fires: int = BATCH_FIRES) -> BackfillWritten:
+    """Record the backfill and queue (or redo) its fires, batch by batch; returns what was written.
+    A schedule deleted meanwhile stops it before the next write (`schedule_deleted`)."""
     with db.write() as session:
+        if _schedule_row(session, request.schedule_id) is None:
+            return BackfillWritten(None, len(fires), 0, 0, schedule_deleted=True)
         backfill = Backfill(
             schedule_id=request.schedule_id, range_from=request.range_from, range_to=request.range_to,
             only=request.only.value, max_parallel=request.max_parallel, fires=len(fires), queued=0, redone=0,
@@ -83,13 +111,12 @@ def run_backfill(db: Database, request: BackfillRequest, fires: list[datetime], 
         session.add(backfill)
         session.flush()
         backfill_id = backfill.id
+    queued_in_all = redone_in_all = 0
     for first in range(0, len(fires), batch_fires):
         with db.write() as session:
-            row = session.execute(
-                select(Schedule, Flow.name).join(Flow, Flow.id == Schedule.flow_id)
-                .where(Schedule.id == request.schedule_id)).first()
+            row = _schedule_row(session, request.schedule_id)
             if row is None:
-                break
+                return BackfillWritten(backfill_id, len(fires), queued_in_all, redone_in_all, schedule_deleted=True)
             schedule, flow_name = row
             chunk = list(enumerate(fires[first:first + batch_fires], start=first))
             queued = _queue_missing(session, schedule, flow_name, backfill_id, chunk, now) \
@@ -100,8 +127,34 @@ def run_backfill(db: Database, request: BackfillRequest, fires: list[datetime], 
                     update(Backfill).where(Backfill.id == backfill_id)
                     .values(queued=Backfill.queued + queued, redone=Backfill.redone + redone)
                     .execution_options(synchronize_session=False))
-    with db.read() as session:
-        return session.get(Backfill, backfill_id)
+        queued_in_all += queued
+        redone_in_all += redone
+    return BackfillWritten(backfill_id, len(fires), queued_in_all, redone_in_all)
+
+
+SCHEDULE_DELETED = "skipped: its schedule was deleted"
+
+
+def skip_runs_of_deleted_schedule(session, schedule_id: str, now: datetime) -> int:
+    """In the transaction that deletes the schedule, before the delete: its backfills' runs still
+    pending are skipped with the reason (Transition.SKIP_QUEUED); returns how many. Runs already
+    going finish. On PostgreSQL the schedule row is locked first, so a backfill batch being
+    written is waited for and its runs are skipped too."""
+    session.execute(select(Schedule.id).where(Schedule.id == schedule_id).with_for_update())
+    table = Task.__table__
+    skipped = session.scalars(
+        update(table)
+        .where(table.c.backfill_id.in_(select(Backfill.id).where(Backfill.schedule_id == schedule_id)),
+               table.c.status.in_(sources(Transition.SKIP_QUEUED)))
+        # backfill_id: the delete's cascade empties it anyway; emptied here, PostgreSQL need not
+        # check it against the backfills row the same delete removes (a row this transaction
+        # changed is checked again on its next change, the cascade's SET NULL of schedule_id).
+        .values(status=target(Transition.SKIP_QUEUED), error=SCHEDULE_DELETED, finished_at=now, updated_at=now,
+                backfill_id=None)
+        .returning(table.c.id)
+    ).all()
+    write_logs(session, [log_row(task_id, LogLevel.WARNING, SCHEDULE_DELETED, now) for task_id in sorted(skipped)])
+    return len(skipped)
 
 
 def _queue_missing(session, schedule: Schedule, flow_name: str, backfill_id: str,

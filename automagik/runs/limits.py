@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, func, insert, select, text, update
 
 from automagik.costs.budgets import budgets_reached
-from automagik.db.models import Backfill, Flow, LangFlowStart, LogLevel, Task, TaskStatus
+from automagik.db.models import Backfill, Flow, LangFlowStart, LogLevel, Schedule, ScheduleStatus, Task, TaskStatus
 from automagik.runs.states import log_row, write_logs
 
 # Any constant: the key of the advisory lock every claim under limits takes on PostgreSQL.
@@ -144,7 +144,9 @@ class BackfillSlots:
     backfill's runs wait on. Nothing is read until the claim meets a backfill's run (most claims
     never do); then the claim lock is taken on PostgreSQL, so that claims under a backfill's
     limit follow one another (as under the limits above), and each backfill's numbers are read
-    on its first run seen (two lookups on indexes).
+    on its first run seen (two queries on indexes): its max_parallel with whether its schedule is
+    paused (its runs then wait, held like any run a limit holds back, until it is resumed), then
+    its runs in flight.
 
     Taking the lock after the claim has locked its candidate rows cannot deadlock: whoever holds
     the lock only waits for nothing (its candidates are read with SKIP LOCKED and it writes only
@@ -156,6 +158,7 @@ class BackfillSlots:
         self._budget_reached: dict[str, str] | None = None  # flow id -> the reason of its reached budget
         self.max_parallel: dict[str, int] = {}
         self.running: dict[str, int] = {}
+        self.paused: set[str] = set()  # backfills whose schedule is paused: their runs wait
 
     def _start(self) -> dict[str, str]:
         if self._budget_reached is None:
@@ -168,8 +171,13 @@ class BackfillSlots:
     def _load(self, backfill_id: str) -> None:
         if backfill_id in self.max_parallel:
             return
-        self.max_parallel[backfill_id] = self._session.scalar(
-            select(Backfill.max_parallel).where(Backfill.id == backfill_id)) or 1
+        row = self._session.execute(
+            select(Backfill.max_parallel, Schedule.status).join(Schedule, Schedule.id == Backfill.schedule_id)
+            .where(Backfill.id == backfill_id)).first()
+        max_parallel, status = row if row is not None else (1, None)
+        self.max_parallel[backfill_id] = max_parallel or 1
+        if status is ScheduleStatus.PAUSED:
+            self.paused.add(backfill_id)
         self.running[backfill_id] = self._session.scalar(
             select(func.count()).select_from(Task)
             .where(Task.backfill_id == backfill_id, Task.status == TaskStatus.RUNNING)) or 0
@@ -177,9 +185,11 @@ class BackfillSlots:
     def admit(self, backfill_id: str, flow_id: str) -> str | None:
         """None when a run of the backfill may start (it is then counted), else why it waits."""
         budget_reached = self._start()
+        self._load(backfill_id)
+        if backfill_id in self.paused:
+            return "waiting: its schedule is paused"
         if flow_id in budget_reached:
             return f"waiting: {budget_reached[flow_id]}; a backfill's runs wait for the next day"
-        self._load(backfill_id)
         limit, running = self.max_parallel[backfill_id], self.running[backfill_id]
         if running >= limit:
             return f"waiting: backfill at its limit {running}/{limit}"

@@ -37,7 +37,9 @@ class Transition(enum.Enum):
     RECOVER_FAIL = "recover and fail"  # ... with no retries left: failed
     HAND_BACK = "hand back"  # its daemon shut down before the run ended: pending, the try not counted
     USER_RETRY = "user retry"  # a person asked for one more try of a failed task
-    SKIP_QUEUED = "skip queued"  # a fire queued but never tried: its flow's daily budget ran out first
+    # A queued run not started: its flow's daily budget ran out first (a fire never tried), or its
+    # backfill's schedule was deleted (runs/backfill.py).
+    SKIP_QUEUED = "skip queued"
     BACKFILL = "backfill"  # a past fire that has no task gets one, due at once (runs/backfill.py)
     BACKFILL_REDO = "backfill redo"  # a backfill asks for one more try of a failed fire's task
 

@@ -14,6 +14,10 @@ The rule for a time typed without an offset, read on the wall clock of the given
 
 A time with an offset or Z is taken as is. The zone is checked first, even when the text has an
 offset, so a bad zone is refused the same way whatever time comes with it.
+
+The year typed must be from MIN_YEAR to MAX_YEAR: no run of a scheduler predates 1970, and
+within a day of year 1 or 9999 the instant, or a walk of fires from it (a backfill's range),
+falls outside the calendar Python can count in.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from zoneinfo import ZoneInfo
 from .errors import InvalidTime, quoted
 from .timezones import end_of_gap, instants_at, load_zone
 
+MIN_YEAR, MAX_YEAR = 1970, 9998
 _EXAMPLES = 'like "2026-12-01 09:00", "2026-12-01T08:00:00Z" or "2026-12-01"'
 
 
@@ -32,16 +37,16 @@ def parse_typed_time(text: str, zone: str) -> datetime:
 
     Accepts a "T" or a space between date and time, a trailing "Z" (or "z"), an explicit
     offset, or a date alone (midnight). Raises InvalidTimezone for a bad zone and InvalidTime,
-    with one line saying why, for anything else that names no single instant.
+    with one line saying why, for anything else that names no single instant or whose year is
+    not from MIN_YEAR to MAX_YEAR.
     """
     wall_zone = load_zone(zone)
     moment = _read_iso(text)
-    try:
-        if moment.tzinfo is not None:
-            return moment.astimezone(timezone.utc)
-        instants = instants_at(moment, wall_zone)
-    except OverflowError:  # within hours of year 1 or 9999, UTC falls outside the calendar
-        raise InvalidTime(f"Invalid time {quoted(text)}: it is too close to year 1 or 9999; use a year from 2 to 9998.") from None
+    if not MIN_YEAR <= moment.year <= MAX_YEAR:
+        raise InvalidTime(f"Invalid time {quoted(text)}: the year must be from {MIN_YEAR} to {MAX_YEAR}.")
+    if moment.tzinfo is not None:
+        return moment.astimezone(timezone.utc)
+    instants = instants_at(moment, wall_zone)
     if not instants:
         raise _skipped(text, moment, zone, wall_zone)
     return instants[0]  # the first occurrence when the wall time is repeated: see the module docstring

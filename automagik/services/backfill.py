@@ -3,7 +3,8 @@
 Everything is checked before anything is written: the options, the schedule, the range (read by
 the one parser of typed times, in the zone given or the schedule's own), and the number of fires
 (past WITHOUT_YES a person must confirm; past MAX_FIRES the range is refused). A dry run plans
-the same way and writes nothing. The writing itself is automagik.runs.backfill's.
+the same way and writes nothing. The writing itself is automagik.runs.backfill's; a schedule
+deleted while it is written is NotFound (the delete skipped whatever it had queued).
 """
 
 from __future__ import annotations
@@ -94,15 +95,22 @@ def backfill_schedule(
     if len(fires) > WITHOUT_YES and not yes and not dry_run:
         raise InvalidInput(f"The range holds {len(fires):,} fires (more than {WITHOUT_YES:,}): pass --yes to "
                            "backfill them all.")
-    planned = _plan(db, schedule_id, chosen, fires, start, end)
-    request = BackfillRequest(schedule_id, start, end, chosen, parallel)
+    # The id typed may be a short one: from here on, the schedule's whole id.
+    planned = _plan(db, schedule.id, chosen, fires, start, end)
+    request = BackfillRequest(schedule.id, start, end, chosen, parallel)
     if dry_run:
-        return BackfillResult(schedule_id, start, end, chosen.value, parallel, True, planned,
+        return BackfillResult(schedule.id, start, end, chosen.value, parallel, True, planned,
                               queued=sum(p.action == "new" for p in planned),
                               redone=sum(p.action == "redo" for p in planned))
-    backfill = run_backfill(db, request, fires, now)
-    return BackfillResult(schedule_id, start, end, chosen.value, parallel, False, planned, backfill.id,
-                          backfill.queued, backfill.redone)
+    written = run_backfill(db, request, fires, now)
+    if written.schedule_deleted:
+        # Another person or process deleted the schedule meanwhile; the delete skipped whatever
+        # this backfill had queued, so nothing of it will run.
+        done = written.queued + written.redone
+        raise NotFound(f"Schedule {schedule_id} was deleted during the backfill: nothing of it will run"
+                       + (f" (the {done} runs it had queued were skipped)." if done else "."))
+    return BackfillResult(schedule.id, start, end, chosen.value, parallel, False, planned, written.backfill_id,
+                          written.queued, written.redone)
 
 
 def _plan(db: Database, schedule_id: str, only: Only, fires: list[datetime], start: datetime,

@@ -24,6 +24,7 @@ from automagik.scheduling import (
     preview_fires,
     schedule_type_of,
 )
+from automagik.runs.backfill import skip_runs_of_deleted_schedule
 from automagik.runs.schedules import schedule_trigger
 from automagik.services import chains
 from automagik.services.lookup import find, resolve_id
@@ -375,10 +376,13 @@ def _resume(session, schedule: Schedule, now: datetime) -> None:
 
 def delete_schedule(db: Database, schedule_id: str) -> str:
     """Delete a schedule; its past runs stay in the history (their schedule_id becomes empty).
-    Returns its whole id (the one given may be a short one)."""
+    Its backfills' runs still pending are skipped, in the same transaction: a backfill goes with
+    its schedule, and its runs would otherwise run outside its max_parallel. Returns its whole id
+    (the one given may be a short one)."""
     with db.write() as session:
         schedule = _get_for_update(session, schedule_id)
         deleted = schedule.id
+        skip_runs_of_deleted_schedule(session, deleted, utcnow())
         session.delete(schedule)
         return deleted
 

@@ -8,6 +8,10 @@ from __future__ import annotations
 import csv
 from datetime import datetime, timezone
 
+from sqlalchemy import select
+
+from automagik.db.models import Task
+
 from tests.cli.conftest import (
     ECHO,
     assert_one_line_error,
@@ -108,3 +112,30 @@ def test_every_bad_option_is_one_line_exit_2_and_nothing_written(cli, db, settin
     for result, message in zip(run_all(cli, *commands), messages, strict=True):
         assert_one_line_error(result, 2, contains=message)
     assert (table_rows(db, "tasks"), table_rows(db, "backfills")) == before
+
+
+def test_a_short_schedule_id_is_backfilled_like_the_whole_one(cli, db, settings):
+    sync_now(db, settings)
+    schedule = create_schedule(db, ECHO, "cron", "0 */6 * * *", timezone="Europe/Berlin").id
+    insert_task(db, ECHO, "completed", datetime(2026, 11, 1, 5, tzinfo=UTC), schedule_id=schedule)
+    planned = ok_json(cli("schedules", "backfill", schedule[:8], *RANGE, "--dry-run", "--json"))
+    assert (planned["schedule_id"], planned["queued"]) == (schedule, 3)  # the completed fire is left alone
+    done = ok_json(cli("schedules", "backfill", schedule[:8], *RANGE, "--json"))
+    assert (done["schedule_id"], done["queued"]) == (schedule, 3)
+    with db.read() as session:
+        assert session.scalars(select(Task.schedule_id)).all() == [schedule] * 4
+
+
+def test_a_range_outside_the_years_1970_to_9998_is_one_line_for_every_kind_of_schedule(cli, db, settings):
+    """Year 1 walked an interval's fires out of the calendar (OverflowError, a traceback)."""
+    sync_now(db, settings)
+    schedules = [create_schedule(db, ECHO, kind, expr, timezone="Europe/Berlin").id
+                 for kind, expr in (("interval", "1h"), ("cron", "0 * * * *"))]
+    ranges = [("0001-01-01T00:00Z", "0001-01-02T00:00Z"), ("0001-01-01", "0001-01-02"),
+              ("1900-01-01", "1900-01-02"), ("9999-12-31", "9999-12-31T12:00")]
+    commands = [("schedules", "backfill", schedule, "--from", start, "--to", end, *dry)
+                for schedule in schedules for start, end in ranges for dry in ((), ("--dry-run",))]
+    for result in run_all(cli, *commands):
+        assert_one_line_error(result, 2, contains="--from: Invalid time")
+        assert "the year must be from 1970 to 9998" in result.stderr
+    assert table_rows(db, "tasks") == [] and table_rows(db, "backfills") == []

@@ -5,6 +5,7 @@ historical fires across a DST change, and bad input refused with nothing written
 
 from __future__ import annotations
 
+import functools
 import threading
 from datetime import datetime, timedelta, timezone
 
@@ -20,6 +21,7 @@ from automagik.runs.leases import Attempt, record_and_claim, record_attempts
 from automagik.scheduling import ScheduleType
 from automagik.services import backfill as backfill_service
 from automagik.services import flows as flow_service
+from automagik.services import schedules as schedule_service
 from automagik.services.errors import InvalidInput, NotFound
 from tests.cli.conftest import create_schedule, insert_task, table_rows
 from tests.services.helpers import ECHO_ID, synced
@@ -81,6 +83,21 @@ def test_missing_fires_are_queued_once_with_their_historical_time_and_twice_adds
     again = backfill_service.backfill_schedule(ready, hourly, FROM, TO)
     assert (again.queued, again.redone) == (0, 0)
     assert len(_tasks(ready, hourly)) == 6
+
+
+def test_a_short_schedule_id_backfills_the_schedule_it_names(ready, hourly):
+    """The id a person types may be its first 8 characters (what the dashboard shows): the plan
+    reads, and the backfill writes, under the schedule's whole id."""
+    insert_task(ready, ECHO_ID, "completed", FIRES[1], schedule_id=hourly)
+    dry = backfill_service.backfill_schedule(ready, hourly[:8], FROM, TO, dry_run=True)
+    assert dry.schedule_id == hourly
+    assert [f.action for f in dry.fires] == ["new", None, "new", "new", "new", "new"]
+    assert dry.queued == 5
+    done = backfill_service.backfill_schedule(ready, hourly[:8], FROM, TO)
+    assert (done.schedule_id, done.queued) == (hourly, 5)
+    assert [t.scheduled_for for t in _tasks(ready, hourly)] == FIRES
+    with ready.read() as session:
+        assert session.get(Backfill, done.backfill_id).schedule_id == hourly
 
 
 def test_small_batches_are_each_idempotent(ready, hourly, frozen_clock):
@@ -213,6 +230,142 @@ def test_a_backfill_and_its_schedule_do_not_hold_each_other_back(ready, hourly, 
     # the schedule busy), and skipped only because the schedule's own run still goes.
     result = dispatch_due(ready, fire + timedelta(hours=1), DaemonSettings(), "d1")
     assert (result.fired, result.skipped) == (0, 1)
+
+
+def test_a_paused_schedules_backfill_waits_and_goes_on_when_it_is_resumed(ready, hourly, frozen_clock):
+    """Pausing a schedule pauses its backfill too: its runs stay pending, held with the reason,
+    never skipped; resumed, they run oldest first, max_parallel at a time."""
+    backfill_service.backfill_schedule(ready, hourly, FROM, TO, max_parallel=2)
+    schedule_service.pause_schedule(ready, hourly)
+    now = T0 + timedelta(seconds=1)
+    assert _claim(ready, now, "d1") == [] and _claim(ready, now, "d2") == []
+    tasks = _tasks(ready, hourly)
+    assert all(t.status is TaskStatus.PENDING for t in tasks) and len(tasks) == 6
+    assert tasks[0].held_since == now and _logs(ready, tasks[0].id)[-1] == "waiting: its schedule is paused"
+    schedule_service.resume_schedule(ready, hourly)
+    assert sorted(c.scheduled_for for c in _claim(ready, now, "d1")) == FIRES[:2]
+
+
+def test_deleting_a_schedule_mid_backfill_skips_its_pending_runs(ready, hourly, frozen_clock):
+    """The backfills row goes with its schedule; its runs still pending would have run with no
+    limit at all (max_parallel=1: six at once). They are skipped, with the reason; the one going
+    finishes."""
+    backfill_service.backfill_schedule(ready, hourly, FROM, TO, max_parallel=1)
+    now = T0 + timedelta(seconds=1)
+    [going] = _claim(ready, now, "d1")
+    frozen_clock.now = now
+    schedule_service.delete_schedule(ready, hourly[:8])
+    assert _claim(ready, now, "d2") == []
+    with ready.read() as session:
+        tasks = {t.id: t for t in session.scalars(select(Task))}
+    assert tasks[going.id].status is TaskStatus.RUNNING
+    skipped = [t for t in tasks.values() if t.id != going.id]
+    assert len(skipped) == 5 and all(
+        (t.status, t.error, t.finished_at, t.schedule_id) == (TaskStatus.SKIPPED, "skipped: its schedule was deleted",
+                                                              now, None) for t in skipped)
+    assert _logs(ready, skipped[0].id)[-1] == "skipped: its schedule was deleted"
+    _done(ready, [going], now, "d1")
+    with ready.read() as session:
+        assert session.get(Task, going.id).status is TaskStatus.COMPLETED
+    assert _count(ready, Backfill) == 0
+
+
+def test_a_schedule_deleted_before_its_backfill_is_written_is_not_found(ready, hourly, monkeypatch):
+    """Deleted between the service's checks and the first write: one line, nothing written."""
+    write_backfill = backfill_service.run_backfill
+
+    def deleted_first(db, *args, **kwargs):
+        schedule_service.delete_schedule(db, hourly)
+        return write_backfill(db, *args, **kwargs)
+
+    monkeypatch.setattr(backfill_service, "run_backfill", deleted_first)
+    with pytest.raises(NotFound) as refused:
+        backfill_service.backfill_schedule(ready, hourly, FROM, TO)
+    assert refused.value.message == f"Schedule {hourly} was deleted during the backfill: nothing of it will run."
+    assert _count(ready, Task) == 0 and _count(ready, Backfill) == 0
+
+
+def test_a_schedule_deleted_between_batches_stops_the_backfill_and_skips_its_runs(ready, hourly, monkeypatch):
+    """Deleted after the first batch (two fires) was written: the next batch finds no schedule,
+    the delete skipped the two runs, and the service says so in one line."""
+    write, writes = ready.write, []
+
+    def write_deleting_before_batch_two():
+        writes.append(1)
+        if len(writes) == 3:  # the backfills row, batch one, then this: batch two
+            schedule_service.delete_schedule(ready, hourly)
+        return write()
+
+    monkeypatch.setattr(ready, "write", write_deleting_before_batch_two)
+    monkeypatch.setattr(backfill_service, "run_backfill", functools.partial(backfill_runs.run_backfill, batch_fires=2))
+    with pytest.raises(NotFound) as refused:
+        backfill_service.backfill_schedule(ready, hourly, FROM, TO)
+    assert refused.value.message == (f"Schedule {hourly} was deleted during the backfill: nothing of it will run "
+                                     "(the 2 runs it had queued were skipped).")
+    with ready.read() as session:
+        assert [(t.scheduled_for, t.status) for t in session.scalars(select(Task).order_by(Task.scheduled_for))] == [
+            (FIRES[0], TaskStatus.SKIPPED), (FIRES[1], TaskStatus.SKIPPED)]
+    assert _count(ready, Backfill) == 0
+
+
+def test_a_delete_racing_a_batch_waits_for_it_and_skips_what_it_wrote(ready, hourly, monkeypatch):
+    """Another person deletes the schedule while a batch has read it but not yet written: the
+    delete waits for the batch (PostgreSQL: the batch's share lock on the schedule row; SQLite:
+    the write lock), then skips its runs; the next batch finds no schedule. Nothing runs and
+    nothing fails with a foreign key error."""
+    queue_missing, read, deleting, errors = backfill_runs._queue_missing, threading.Event(), [], []
+
+    def slow_batch(*args, **kwargs):
+        if not read.is_set():
+            read.set()
+            deleting[0].join(0.5)
+            assert deleting[0].is_alive(), "the delete did not wait for the batch"
+        return queue_missing(*args, **kwargs)
+
+    def delete():
+        read.wait(10)
+        try:
+            schedule_service.delete_schedule(ready, hourly)
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    deleting.append(threading.Thread(target=delete))
+    deleting[0].start()
+    monkeypatch.setattr(backfill_runs, "_queue_missing", slow_batch)
+    monkeypatch.setattr(backfill_service, "run_backfill", functools.partial(backfill_runs.run_backfill, batch_fires=2))
+    try:
+        backfill_service.backfill_schedule(ready, hourly, FROM, TO)
+        stopped = None  # the backfill's next batches took the write lock first (SQLite may)
+    except NotFound as exc:
+        stopped = exc.message
+    finally:
+        deleting[0].join(10)
+    assert not errors
+    with ready.read() as session:
+        statuses = session.scalars(select(Task.status)).all()
+    assert len(statuses) >= 2 and set(statuses) == {TaskStatus.SKIPPED}
+    assert stopped is None or stopped.endswith(f"(the {len(statuses)} runs it had queued were skipped).")
+    if ready.dialect == "postgresql":  # the delete runs as soon as the batch commits
+        assert len(statuses) == 2 and stopped is not None
+
+
+def test_run_backfill_reports_a_schedule_deleted_between_batches_from_its_own_counts(ready, hourly, monkeypatch):
+    """The backfills row went with the schedule (here deleted behind the service's back): the
+    result is what this call counted, not the row read again."""
+    request = backfill_runs.BackfillRequest(hourly, FIRES[0], FIRES[-1] + timedelta(hours=1), backfill_runs.Only.ALL, 1)
+    write, writes = ready.write, []
+
+    def write_deleting_before_batch_two():
+        writes.append(1)
+        if len(writes) == 3:
+            with write() as session:
+                session.delete(session.get(Schedule, hourly))
+        return write()
+
+    monkeypatch.setattr(ready, "write", write_deleting_before_batch_two)
+    written = backfill_runs.run_backfill(ready, request, FIRES, T0, batch_fires=2)
+    assert (written.fires, written.queued, written.redone, written.schedule_deleted) == (6, 2, 0, True)
+    assert written.backfill_id is not None
 
 
 def test_a_backfill_across_a_dst_change_gives_the_historical_fires(ready):
