@@ -19,7 +19,7 @@ from sqlalchemy.orm import aliased
 from automagik.costs.budgets import budgets_reached
 from automagik.costs.prices import RunCost
 from automagik.db.engine import Database
-from automagik.db.models import Backfill, Flow, LogLevel, Task, TaskStatus
+from automagik.db.models import Backfill, Flow, LogLevel, Schedule, ScheduleStatus, Task, TaskStatus
 from automagik.runs.chains import Ended, output_of, start_chains
 from automagik.runs.limits import (
     BackfillSlots, ServerLimits, note_held, note_starts, read_flow_rules, read_limits,
@@ -142,11 +142,17 @@ def record_attempts(
 
 
 def _any_runnable(db: Database, until: datetime) -> bool:
-    """Look before locking (see dispatch_due): most ticks find nothing to claim."""
+    """Look before locking (see dispatch_due): most ticks find nothing to claim. A backfill of a
+    paused schedule waits without making every tick take the write lock to hold it again."""
     with db.read() as session:
         return session.scalar(
             select(Task.id).where(Task.status == TaskStatus.PENDING, Task.next_retry_at <= until).limit(1)
-        ) is not None or session.scalar(select(Task.id).where(_WAITING).limit(1)) is not None
+        ) is not None or session.scalar(
+            select(Backfill.id)
+            .join(Schedule, Schedule.id == Backfill.schedule_id)
+            .where(Schedule.status != ScheduleStatus.PAUSED, exists().where(Task.backfill_id == Backfill.id, _WAITING))
+            .limit(1)
+        ) is not None
 
 
 # A backfill's run waiting for its turn: pending, never given a time (runs/backfill.py).
