@@ -191,6 +191,18 @@ def _claim(
     full_flows: set[str] = set()
     full_backfills: set[str] = set()
     held: dict[str, str] = {}
+
+    def backfill_admits(task_id: str, flow_id: str, backfill_id: str) -> bool:
+        """Whether the backfill has a place for this run (then counted); a backfill found full
+        holds this run, and its others are passed over for the rest of the claim."""
+        if backfill_id in full_backfills:
+            return False
+        waits = backfills.admit(backfill_id, flow_id)
+        if waits:
+            held[task_id] = waits
+            full_backfills.add(backfill_id)
+        return not waits
+
     while len(chosen) < limit:
         window = candidates
         if chosen:
@@ -207,14 +219,8 @@ def _claim(
         for task_id, schedule_id, flow_id, backfill_id in rows:
             if backfill_id is None and schedule_id is not None and schedule_id in seen:
                 continue
-            if backfill_id is not None:
-                if backfill_id in full_backfills:
-                    continue
-                waits = backfills.admit(backfill_id, flow_id)
-                if waits:
-                    held[task_id] = waits
-                    full_backfills.add(backfill_id)
-                    continue
+            if backfill_id is not None and not backfill_admits(task_id, flow_id, backfill_id):
+                continue
             if limits and not limits.admit(task_id, flow_id):
                 if backfill_id is not None:
                     backfills.running[backfill_id] -= 1  # counted above, not started after all
@@ -234,12 +240,7 @@ def _claim(
     # above, and are taken here oldest fire first, at most max_parallel per backfill.
     if len(chosen) < limit and not (limits and limits.server_full):
         for backfill_id, task_id, flow_id in _waiting_backfill_runs(session, dialect, limit - len(chosen)):
-            if backfill_id in full_backfills:
-                continue
-            waits = backfills.admit(backfill_id, flow_id)
-            if waits:
-                held[task_id] = waits
-                full_backfills.add(backfill_id)
+            if not backfill_admits(task_id, flow_id, backfill_id):
                 continue
             if limits and not limits.admit(task_id, flow_id):
                 backfills.running[backfill_id] -= 1  # counted above, not started after all
