@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
 
-_source: Callable[[], datetime] = lambda: datetime.now(timezone.utc)  # noqa: E731
+_source: Callable[[], datetime] = lambda: datetime.now(UTC)  # noqa: E731
 
 
 def utcnow() -> datetime:
@@ -20,4 +20,4 @@ def set_clock(source: Callable[[], datetime]) -> None:
 
 
 def reset_clock() -> None:
-    set_clock(lambda: datetime.now(timezone.utc))
+    set_clock(lambda: datetime.now(UTC))

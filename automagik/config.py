@@ -8,9 +8,9 @@ program with a message naming the variable instead of failing later in the middl
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
 from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
@@ -128,7 +128,9 @@ def _check_proxy(langflow_url: str, environ: Mapping[str, str]) -> None:
 def _check_api_key(key: str | None) -> str | None:
     # Sent as an HTTP header, so only printable ASCII can travel; the key itself is never echoed.
     if key is not None and not (key.isascii() and key.isprintable()):
-        raise ConfigError("LANGFLOW_API_KEY contains characters an HTTP header cannot carry: copy the key again from LangFlow.")
+        raise ConfigError(
+            "LANGFLOW_API_KEY contains characters an HTTP header cannot carry: copy the key again from LangFlow."
+        )
     return key
 
 
@@ -160,7 +162,9 @@ def _check_timezone(name: str) -> str:
     try:
         load_zone(name)
     except InvalidTimezone:
-        raise ConfigError(f"TIMEZONE={name!r} is not a known time zone: expected an IANA name like Europe/Berlin or UTC.") from None
+        raise ConfigError(
+            f"TIMEZONE={name!r} is not a known time zone: expected an IANA name like Europe/Berlin or UTC."
+        ) from None
     return name
 
 

@@ -6,6 +6,7 @@ amount becomes "-", never "$0.00" (a run whose model has no price did cost somet
 
 from __future__ import annotations
 
+
 def usd(amount: float) -> str:
     """Dollars to the cent, or to four significant digits below a cent (LLM runs cost little)."""
     if amount == 0 or abs(amount) >= 0.01:

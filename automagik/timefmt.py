@@ -16,4 +16,3 @@ def format_local(moment: datetime | None, zone: str, seconds: bool = True) -> st
         return "-"
     local = moment.astimezone(ZoneInfo(zone))
     return local.strftime("%Y-%m-%d %H:%M:%S %Z" if seconds else "%Y-%m-%d %H:%M %Z")
-

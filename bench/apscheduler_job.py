@@ -29,8 +29,12 @@ def fire(url: str, api_key: str, flow_id: str, input_component: str, output_comp
     started = time.time()
     try:
         _client(url, api_key).run_flow(
-            flow_id, input_component=input_component, output_component=output_component, input_text=text,
-            tweaks=None, timeout=300.0,
+            flow_id,
+            input_component=input_component,
+            output_component=output_component,
+            input_text=text,
+            tweaks=None,
+            timeout=300.0,
         )
     except LangFlowError as exc:
         return started, exc.message

@@ -21,10 +21,10 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -102,7 +102,7 @@ def table(rows: Sequence[Row]) -> str:
     """A plain-text table for the terminal."""
     cells = [list(COLUMNS)] + [_cells(r) for r in rows]
     widths = [max(len(line[i]) for line in cells) for i in range(len(COLUMNS))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in cells]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=False)).rstrip() for line in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 
@@ -141,9 +141,13 @@ def parser(description: str) -> argparse.ArgumentParser:
     p.add_argument("--tiny", action="store_true", help="CI sizes: proves the benchmark runs, judges no target")
     p.add_argument("--backends", default=",".join(BACKENDS), help="comma-separated: sqlite,postgresql")
     p.add_argument("--rows-out", help="append the result rows here as JSON lines (used by run_all.py)")
-    p.add_argument("--profile", type=Path, metavar="DIR",
-                   help="py-spy the measured process (GIL-holding samples) into DIR/*.txt; "
-                        "summarise with bench/profile_summary.py")
+    p.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="py-spy the measured process (GIL-holding samples) into DIR/*.txt; "
+        "summarise with bench/profile_summary.py",
+    )
     return p
 
 
@@ -188,7 +192,7 @@ class Spread:
     max: float
 
     @classmethod
-    def of(cls, values: Iterable[float]) -> "Spread":
+    def of(cls, values: Iterable[float]) -> Spread:
         ordered = sorted(values)
         if not ordered:
             nan = float("nan")
@@ -264,8 +268,9 @@ def stop_process(proc: subprocess.Popen, timeout: float = 60.0) -> int | None:
 class FakeServer:
     """bench/fake_server.py in its own process on 127.0.0.1; stop() returns the recorded arrivals."""
 
-    def __init__(self, workdir: Path, name: str = "langflow", *, fail_first_seconds: float = 0.0,
-                 latency: float = 0.0) -> None:
+    def __init__(
+        self, workdir: Path, name: str = "langflow", *, fail_first_seconds: float = 0.0, latency: float = 0.0
+    ) -> None:
         self.port = free_port()
         self.latency = latency  # seconds every run takes
         self.record = workdir / f"{name}-{self.port}-arrivals.json"
@@ -277,13 +282,28 @@ class FakeServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> "FakeServer":
+    def start(self) -> FakeServer:
         with open(self.log, "w") as log:
             self.proc = subprocess.Popen(
-                [PYTHON, "-m", "bench.fake_server", "--port", str(self.port), "--api-key", API_KEY,
-                 "--record", str(self.record), "--fail-first-seconds", str(self.fail_first_seconds),
-                 "--latency", str(self.latency)],
-                cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                [
+                    PYTHON,
+                    "-m",
+                    "bench.fake_server",
+                    "--port",
+                    str(self.port),
+                    "--api-key",
+                    API_KEY,
+                    "--record",
+                    str(self.record),
+                    "--fail-first-seconds",
+                    str(self.fail_first_seconds),
+                    "--latency",
+                    str(self.latency),
+                ],
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, "PYTHONPATH": str(ROOT)},
             )
         wait_for_port(self.port, 30, self.proc)
         return self
@@ -304,7 +324,7 @@ class FakeServer:
             return []
         return [tuple(item) for item in json.loads(self.record.read_text())]
 
-    def __enter__(self) -> "FakeServer":
+    def __enter__(self) -> FakeServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -318,12 +338,24 @@ class BenchPostgres(ThrowawayPostgres):
     """A throwaway PostgreSQL server with PostgreSQL's own durability defaults (fsync and
     synchronous_commit on, as a user runs it), unlike the test suite's (which turns them off)."""
 
-    def start(self) -> "BenchPostgres":
-        self._run(str(self.bin / "initdb"), "-D", str(self.data), "-U", "automagik", "-A", "trust", "-E", "UTF8",
-                  "--no-sync")
+    def start(self) -> BenchPostgres:
+        self._run(
+            str(self.bin / "initdb"), "-D", str(self.data), "-U", "automagik", "-A", "trust", "-E", "UTF8", "--no-sync"
+        )
         options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c max_connections=200"
-        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-o", options, "-l", str(self.dir / "log"),
-                  "-w", "-t", "60", "start")
+        self._run(
+            str(self.bin / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-o",
+            options,
+            "-l",
+            str(self.dir / "log"),
+            "-w",
+            "-t",
+            "60",
+            "start",
+        )
         wait_for_port(self.port, 30)
         return self
 
@@ -405,7 +437,7 @@ class Workdir:
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def sync_echo_flow(db: Database, server_url: str, *, two_out_too: bool = False) -> None:
@@ -453,7 +485,7 @@ def _copy_value(value: object) -> str:
         value = json.dumps(value)
     elif isinstance(value, bool):
         value = "t" if value else "f"
-    elif hasattr(value, "value") and isinstance(getattr(value, "value"), str):  # our str enums
+    elif hasattr(value, "value") and isinstance(value.value, str):  # our str enums
         value = value.value
     return '"' + str(value).replace('"', '""') + '"'
 
@@ -470,15 +502,18 @@ def _copy_chunk(db: Database, table, batch: list[dict]) -> None:
     raw = db.engine.raw_connection()
     try:
         with raw.cursor() as cursor:
-            cursor.copy_expert(
-                f'COPY {table.name} ({", ".join(columns)}) FROM STDIN WITH (FORMAT csv)', buffer)
+            cursor.copy_expert(f'COPY {table.name} ({", ".join(columns)}) FROM STDIN WITH (FORMAT csv)', buffer)
         raw.commit()
     finally:
         raw.close()
 
 
 def interval_schedule_rows(
-    first_fires: Sequence[datetime], every: timedelta, *, flow_id: str = ECHO_FLOW_ID, now: datetime | None = None,
+    first_fires: Sequence[datetime],
+    every: timedelta,
+    *,
+    flow_id: str = ECHO_FLOW_ID,
+    now: datetime | None = None,
     inputs: Sequence[str] | None = None,
 ) -> Iterator[dict]:
     """Active interval schedules whose first fire is each of `first_fires` (anchor = first - every),
@@ -515,16 +550,21 @@ def seed_schedules(db: Database, first_fires: Sequence[datetime], every: timedel
 
 
 def daemon_environment(database_url: str, server_url: str, extra: dict | None = None) -> dict:
-    environ = {k: v for k, v in os.environ.items()
-               if not k.startswith(("AUTOMAGIK_", "LANGFLOW_")) and k not in ("DATABASE_URL", "TIMEZONE")}
-    environ.update({
-        "PYTHONPATH": str(ROOT),
-        "DATABASE_URL": database_url,
-        "LANGFLOW_API_URL": server_url,
-        "LANGFLOW_API_KEY": API_KEY,
-        "TIMEZONE": "UTC",
-        "AUTOMAGIK_LOG_LEVEL": "WARNING",
-    })
+    environ = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AUTOMAGIK_", "LANGFLOW_")) and k not in ("DATABASE_URL", "TIMEZONE")
+    }
+    environ.update(
+        {
+            "PYTHONPATH": str(ROOT),
+            "DATABASE_URL": database_url,
+            "LANGFLOW_API_URL": server_url,
+            "LANGFLOW_API_KEY": API_KEY,
+            "TIMEZONE": "UTC",
+            "AUTOMAGIK_LOG_LEVEL": "WARNING",
+        }
+    )
     environ.update(extra or {})
     return environ
 
@@ -532,19 +572,29 @@ def daemon_environment(database_url: str, server_url: str, extra: dict | None = 
 class DaemonProcess:
     """`scheduler_daemon.py --workers 16` as a process, logging to a file in the work folder."""
 
-    def __init__(self, database_url: str, server_url: str, workdir: Path, *, workers: int = WORKERS,
-                 extra_env: dict | None = None, name: str = "daemon") -> None:
+    def __init__(
+        self,
+        database_url: str,
+        server_url: str,
+        workdir: Path,
+        *,
+        workers: int = WORKERS,
+        extra_env: dict | None = None,
+        name: str = "daemon",
+    ) -> None:
         self.database_url, self.server_url, self.workdir = database_url, server_url, workdir
         self.workers, self.extra_env = workers, extra_env
         self.log = workdir / f"{name}.log"
         self.proc: subprocess.Popen | None = None
 
-    def start(self, db: Database, timeout: float = 60.0) -> "DaemonProcess":
+    def start(self, db: Database, timeout: float = 60.0) -> DaemonProcess:
         """Start it and wait until its heartbeat row shows it running (its first tick is next)."""
         with open(self.log, "w") as log:
             self.proc = subprocess.Popen(
                 [PYTHON, str(ROOT / "scheduler_daemon.py"), "--workers", str(self.workers)],
-                cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT,
+                cwd=self.workdir,
+                stdout=log,
+                stderr=subprocess.STDOUT,
                 env=daemon_environment(self.database_url, self.server_url, self.extra_env),
             )
         deadline = time.monotonic() + timeout
@@ -552,8 +602,9 @@ class DaemonProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"the daemon exited with {self.proc.returncode}:\n{self.log.read_text()[-3000:]}")
             with db.read() as session:
-                if session.scalar(select(func.count()).select_from(DaemonHeartbeat).where(
-                        DaemonHeartbeat.pid == self.proc.pid)):
+                if session.scalar(
+                    select(func.count()).select_from(DaemonHeartbeat).where(DaemonHeartbeat.pid == self.proc.pid)
+                ):
                     return self
             time.sleep(0.05)
         raise RuntimeError(f"the daemon did not start within {timeout:g} s")
@@ -593,11 +644,17 @@ def finished_statuses() -> list[TaskStatus]:
 
 def git_commit() -> str:
     try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                             timeout=10)
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=10
+        )
         commit = out.stdout.strip() or "unknown"
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
         return commit + ("+changes" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
@@ -614,14 +671,27 @@ class PySpy:
         self.pid, self.path, self.rate = pid, path, rate
         self.proc: subprocess.Popen | None = None
 
-    def __enter__(self) -> "PySpy":
+    def __enter__(self) -> PySpy:
         spy = shutil.which("py-spy") or str(Path(PYTHON).parent / "py-spy")
         if self.path is None or not Path(spy).exists():
             return self
         self.proc = subprocess.Popen(
-            [spy, "record", "--pid", str(self.pid), "--format", "raw", "--output", str(self.path),
-             "--rate", str(self.rate), "--gil", "--nonblocking"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                spy,
+                "record",
+                "--pid",
+                str(self.pid),
+                "--format",
+                "raw",
+                "--output",
+                str(self.path),
+                "--rate",
+                str(self.rate),
+                "--gil",
+                "--nonblocking",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         return self
 

@@ -132,10 +132,14 @@ def measure(url: str, server_url: str, runs: int, spread: int = 0, seconds: floa
         db.dispose()
     elapsed = (last - t0).total_seconds()
     if spread:
-        lines = [f"{spread} schedules every 10 s, spread: {runs} fires in {seconds:g} s; process CPU "
-                 f"{cpu * 1000 / runs:.2f} ms per fire ({cpu / elapsed * 100:.0f} % of a core)"]
+        lines = [
+            f"{spread} schedules every 10 s, spread: {runs} fires in {seconds:g} s; process CPU "
+            f"{cpu * 1000 / runs:.2f} ms per fire ({cpu / elapsed * 100:.0f} % of a core)"
+        ]
     else:
-        lines = [f"{runs} runs in {elapsed:.2f} s: {runs / elapsed:.0f} runs/s; process CPU {cpu * 1000 / runs:.2f} ms per run"]
+        lines = [
+            f"{runs} runs in {elapsed:.2f} s: {runs / elapsed:.0f} runs/s; process CPU {cpu * 1000 / runs:.2f} ms per run"
+        ]
     for label in ("record_and_claim",):
         if timings.calls[label]:
             lines.append(f"items per {label} call: {timings.items[label] / timings.calls[label]:.2f}")
@@ -144,8 +148,10 @@ def measure(url: str, server_url: str, runs: int, spread: int = 0, seconds: floa
         calls = timings.calls[label]
         if not calls:
             continue
-        lines.append(f"{label:<26}{calls:>8}{calls / runs:>9.2f}{timings.wall[label] / calls * 1000:>9.2f}ms"
-                     f"{timings.cpu[label] / calls * 1000:>8.2f}ms{timings.cpu[label] / runs * 1000:>7.2f}ms")
+        lines.append(
+            f"{label:<26}{calls:>8}{calls / runs:>9.2f}{timings.wall[label] / calls * 1000:>9.2f}ms"
+            f"{timings.cpu[label] / calls * 1000:>8.2f}ms{timings.cpu[label] / runs * 1000:>7.2f}ms"
+        )
     return "\n".join(lines)
 
 
@@ -154,8 +160,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--runs", type=int, default=3000)
     p.add_argument("--spread", type=int, default=0, help="instead: N schedules every 10 s, spread evenly")
     p.add_argument("--seconds", type=float, default=20.0, help="with --spread: the window measured")
-    p.add_argument("--switch-interval", type=float, help="an experiment: sys.setswitchinterval(S) first "
-                   "(Python's default 0.005: how long a thread waiting for the GIL may wait)")
+    p.add_argument(
+        "--switch-interval",
+        type=float,
+        help="an experiment: sys.setswitchinterval(S) first "
+        "(Python's default 0.005: how long a thread waiting for the GIL may wait)",
+    )
     args = p.parse_args(argv)
     if args.switch_interval:
         sys.setswitchinterval(args.switch_interval)

@@ -128,15 +128,18 @@ class Probe:
     def now(self) -> float:
         return time.monotonic() - self.origin
 
-    def timeline(self, end: float) -> "Timeline":
+    def timeline(self, end: float) -> Timeline:
         """What began before `end`: a shutdown's own transactions are not part of a measure."""
+
         def kept(spans: list[Span]) -> list[Span]:
             return [s for s in list(spans) if s.began < end]
+
         return Timeline(end, kept(self.beats), kept(self.ticks), kept(self.writes), kept(self.reads))
 
     def _record(self, spans: list[Span], what: str, began: float, ok: bool, statements: str = "") -> None:
-        spans.append(Span(what, began - self.origin, time.monotonic() - began, threading.current_thread().name,
-                          ok, statements))
+        spans.append(
+            Span(what, began - self.origin, time.monotonic() - began, threading.current_thread().name, ok, statements)
+        )
 
     def _noted(self) -> Noted | None:
         return getattr(self._local, "noted", None)
@@ -219,7 +222,7 @@ class Timeline:
         """(from, to) between the start, each successful beat, and the end: a daemon that
         stopped beating shows as a gap running to the end."""
         moments = [0.0] + sorted(s.began for s in self.beats if s.ok) + [self.end]
-        return list(zip(moments, moments[1:]))
+        return list(zip(moments, moments[1:], strict=False))
 
     def longest_gap(self) -> tuple[float, float]:
         return max(self.heartbeat_gaps(), key=lambda gap: gap[1] - gap[0])
@@ -230,23 +233,34 @@ class Timeline:
     def report(self, top: int = 8) -> list[str]:
         """Where the time went: transactions by function, the longest writes and ticks (with
         what each tick spent its time on), the longest heartbeat gap and the ticks inside it."""
-        lines = [f"  write transactions by function ({len(self.writes)}):", *by_function(self.writes),
-                 f"  read transactions by function ({len(self.reads)}):", *by_function(self.reads)]
+        lines = [
+            f"  write transactions by function ({len(self.writes)}):",
+            *by_function(self.writes),
+            f"  read transactions by function ({len(self.reads)}):",
+            *by_function(self.reads),
+        ]
         for kind, spans, count in (("write", self.writes, top), ("read", self.reads, 3)):
             lines.append(f"  longest {kind} transactions:")
             for span in sorted(spans, key=lambda s: -s.seconds)[:count]:
-                lines.append(f"    +{span.began:6.2f} s  {span.seconds * 1000:7.1f} ms  {span.what}"
-                             + ("" if span.ok else " (rolled back)") + f": {span.statements}")
+                lines.append(
+                    f"    +{span.began:6.2f} s  {span.seconds * 1000:7.1f} ms  {span.what}"
+                    + ("" if span.ok else " (rolled back)")
+                    + f": {span.statements}"
+                )
         for tick in sorted(self.ticks, key=lambda s: -s.seconds)[:3]:
-            lines.append(f"  tick at +{tick.began:.2f} s ({tick.what}): {tick.seconds * 1000:.0f} ms: "
-                         f"{self.tick_breakdown(tick)}")
+            lines.append(
+                f"  tick at +{tick.began:.2f} s ({tick.what}): {tick.seconds * 1000:.0f} ms: "
+                f"{self.tick_breakdown(tick)}"
+            )
         began, ended = self.longest_gap()
         ticks = inside(self.ticks, began, ended)
         longest = max((t.seconds for t in ticks), default=0.0)
         slowest_beat = max((b.seconds for b in self.beats), default=0.0)
-        lines.append(f"  longest heartbeat gap: +{began:.2f} s to +{ended:.2f} s ({ended - began:.2f} s): "
-                     f"{len(ticks)} tick(s) began in it, {sum(t.seconds for t in ticks):.2f} s in all, the longest "
-                     f"{longest * 1000:.0f} ms; beats took up to {slowest_beat * 1000:.0f} ms")
+        lines.append(
+            f"  longest heartbeat gap: +{began:.2f} s to +{ended:.2f} s ({ended - began:.2f} s): "
+            f"{len(ticks)} tick(s) began in it, {sum(t.seconds for t in ticks):.2f} s in all, the longest "
+            f"{longest * 1000:.0f} ms; beats took up to {slowest_beat * 1000:.0f} ms"
+        )
         return lines
 
     def tick_breakdown(self, tick: Span) -> str:
@@ -254,12 +268,15 @@ class Timeline:
         pool, waiting for the GIL)."""
         spans = inside(self.writes, tick.began, tick.ended, DAEMON_THREAD) + [
             Span("read: " + s.what, s.began, s.seconds, s.thread)
-            for s in inside(self.reads, tick.began, tick.ended, DAEMON_THREAD)]
+            for s in inside(self.reads, tick.began, tick.ended, DAEMON_THREAD)
+        ]
         totals: dict[str, list[float]] = defaultdict(list)
         for span in spans:
             totals[span.what].append(span.seconds)
-        parts = [f"{what} {len(v)}x {sum(v) * 1000:.0f} ms (max {max(v) * 1000:.0f})"
-                 for what, v in sorted(totals.items(), key=lambda item: -sum(item[1]))]
+        parts = [
+            f"{what} {len(v)}x {sum(v) * 1000:.0f} ms (max {max(v) * 1000:.0f})"
+            for what, v in sorted(totals.items(), key=lambda item: -sum(item[1]))
+        ]
         rest = tick.seconds - sum(s.seconds for s in spans)
         return "; ".join(parts + [f"outside transactions {rest * 1000:.0f} ms"])
 
@@ -276,8 +293,10 @@ def by_function(spans: list[Span]) -> list[str]:
     lines = []
     for what, values in sorted(groups.items(), key=lambda item: -max(item[1])):
         values.sort()
-        lines.append(f"    {what:<34}{len(values):>7}  p50 {percentile(values, 50):7.1f}  p99 "
-                     f"{percentile(values, 99):7.1f}  max {values[-1]:7.1f}  total {sum(values):8.0f} ms")
+        lines.append(
+            f"    {what:<34}{len(values):>7}  p50 {percentile(values, 50):7.1f}  p99 "
+            f"{percentile(values, 99):7.1f}  max {values[-1]:7.1f}  total {sum(values):8.0f} ms"
+        )
     return lines
 
 
@@ -292,5 +311,8 @@ class LogCapture(logging.Handler):
         self.records.append(record)
 
     def errors(self) -> list[str]:
-        return [r.getMessage() + (f" ({r.exc_info[0].__name__}: {r.exc_info[1]})" if r.exc_info else "")
-                for r in self.records if r.levelno >= logging.ERROR]
+        return [
+            r.getMessage() + (f" ({r.exc_info[0].__name__}: {r.exc_info[1]})" if r.exc_info else "")
+            for r in self.records
+            if r.levelno >= logging.ERROR
+        ]

@@ -98,8 +98,11 @@ def seed(db: Database, server_url: str, runs: int) -> float:
     schedule_ids = []
     for n in range(20):
         flow = ECHO_FLOW_ID if n % 2 == 0 else TWO_OUT_FLOW_ID
-        spec = (schedule_service.ScheduleSpec(flow, "interval", f"{5 + n}m", {"input": f"hello {n}"})
-                if n % 3 else schedule_service.ScheduleSpec(flow, "cron", f"{n} * * * *", {"input": f"hi {n}"}))
+        spec = (
+            schedule_service.ScheduleSpec(flow, "interval", f"{5 + n}m", {"input": f"hello {n}"})
+            if n % 3
+            else schedule_service.ScheduleSpec(flow, "cron", f"{n} * * * *", {"input": f"hi {n}"})
+        )
         schedule_ids.append(schedule_service.create_schedule(db, spec).id)
     now = utcnow()
     oldest = now - HISTORY
@@ -119,22 +122,42 @@ def seed(db: Database, server_url: str, runs: int) -> float:
             done = status is TaskStatus.COMPLETED
             priced = i % 50 != 0
             yield {
-                "id": ids[i], "flow_id": flow,
+                "id": ids[i],
+                "flow_id": flow,
                 # Every 20th run is manual, which leaves the 20th schedule without runs (a new one).
                 "schedule_id": None if i % 20 == 19 else schedule_ids[(i // 2) % 10 * 2 + (i % 2)],
-                "status": status, "input_data": {"input": text, "tweaks": {}},
-                "result": {"text": text, "session_id": flow, "component_id": OUTPUTS[flow],
-                           "message": {"text": text, "sender": "Machine", "sender_name": "AI", "session_id": flow},
-                           "latency_ms": 3.2, "status_code": 200} if status is TaskStatus.COMPLETED else None,
-                "error": ("LangFlow answered HTTP 500: Error running graph: simulated failure in ChatOutput"
-                          if status is TaskStatus.FAILED else
-                          "skipped: the previous run of this schedule was still going"
-                          if status is TaskStatus.SKIPPED else None),
+                "status": status,
+                "input_data": {"input": text, "tweaks": {}},
+                "result": {
+                    "text": text,
+                    "session_id": flow,
+                    "component_id": OUTPUTS[flow],
+                    "message": {"text": text, "sender": "Machine", "sender_name": "AI", "session_id": flow},
+                    "latency_ms": 3.2,
+                    "status_code": 200,
+                }
+                if status is TaskStatus.COMPLETED
+                else None,
+                "error": (
+                    "LangFlow answered HTTP 500: Error running graph: simulated failure in ChatOutput"
+                    if status is TaskStatus.FAILED
+                    else "skipped: the previous run of this schedule was still going"
+                    if status is TaskStatus.SKIPPED
+                    else None
+                ),
                 "tries": 0 if status is TaskStatus.SKIPPED else 4 if status is TaskStatus.FAILED else 1,
-                "max_retries": 3, "timeout_seconds": None, "scheduled_for": planned, "next_retry_at": None,
-                "claimed_by": None, "lease_until": None, "created_at": planned, "started_at": started,
-                "finished_at": finished, "updated_at": finished,
-                "input_tokens": 1200 if done else None, "output_tokens": 300 if done else None,
+                "max_retries": 3,
+                "timeout_seconds": None,
+                "scheduled_for": planned,
+                "next_retry_at": None,
+                "claimed_by": None,
+                "lease_until": None,
+                "created_at": planned,
+                "started_at": started,
+                "finished_at": finished,
+                "updated_at": finished,
+                "input_tokens": 1200 if done else None,
+                "output_tokens": 300 if done else None,
                 "total_tokens": 1500 if done else None,
                 "model": ("gpt-4o-mini" if priced else "llama3:8b") if done else None,
                 "cost_usd": 0.00036 if done and priced else None,
@@ -143,10 +166,18 @@ def seed(db: Database, server_url: str, runs: int) -> float:
     def logs():
         for i in range(runs):
             planned = oldest + step * i
-            yield {"task_id": ids[i], "level": LogLevel.INFO, "message": "try 1 of 4: sent to LangFlow by daemon "
-                   "bench:4242:a1b2c3", "created_at": planned}
-            yield {"task_id": ids[i], "level": LogLevel.INFO, "message": "LangFlow answered HTTP 200 in 3 ms: "
-                   "9 characters from ChatOutput-acc02", "created_at": planned + timedelta(milliseconds=5)}
+            yield {
+                "task_id": ids[i],
+                "level": LogLevel.INFO,
+                "message": "try 1 of 4: sent to LangFlow by daemon " "bench:4242:a1b2c3",
+                "created_at": planned,
+            }
+            yield {
+                "task_id": ids[i],
+                "level": LogLevel.INFO,
+                "message": "LangFlow answered HTTP 200 in 3 ms: " "9 characters from ChatOutput-acc02",
+                "created_at": planned + timedelta(milliseconds=5),
+            }
 
     insert_rows(db, Task.__table__, tasks(), chunk=10_000)
     insert_rows(db, TaskLog.__table__, logs(), chunk=20_000)
@@ -163,12 +194,22 @@ def seed(db: Database, server_url: str, runs: int) -> float:
 
 
 def _child_env(url: str, server_url: str) -> dict:
-    environ = {k: v for k, v in os.environ.items()
-               if not k.startswith(("AUTOMAGIK_", "LANGFLOW_")) and k not in ("DATABASE_URL", "TIMEZONE")}
-    environ.update({"PYTHONPATH": str(ROOT), "DATABASE_URL": url, "LANGFLOW_API_URL": server_url,
-                    "LANGFLOW_API_KEY": API_KEY, "TIMEZONE": "UTC",
-                    # AppTest runs each fragment once per run; no timers are wanted (as in tests/ui).
-                    "AUTOMAGIK_DASHBOARD_REFRESH_SECONDS": "0"})
+    environ = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AUTOMAGIK_", "LANGFLOW_")) and k not in ("DATABASE_URL", "TIMEZONE")
+    }
+    environ.update(
+        {
+            "PYTHONPATH": str(ROOT),
+            "DATABASE_URL": url,
+            "LANGFLOW_API_URL": server_url,
+            "LANGFLOW_API_KEY": API_KEY,
+            "TIMEZONE": "UTC",
+            # AppTest runs each fragment once per run; no timers are wanted (as in tests/ui).
+            "AUTOMAGIK_DASHBOARD_REFRESH_SECONDS": "0",
+        }
+    )
     return environ
 
 
@@ -176,7 +217,11 @@ def run_child(mode: str, url: str, server_url: str, workdir: Path, timeout: floa
     out = workdir / f"{mode}-{time.monotonic_ns()}.json"
     completed = subprocess.run(
         [PYTHON, str(Path(__file__).resolve()), f"--{mode}", url, "--child-out", str(out), "--budget", str(budget)],
-        cwd=workdir, env=_child_env(url, server_url), capture_output=True, text=True, timeout=timeout,
+        cwd=workdir,
+        env=_child_env(url, server_url),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
     if completed.returncode != 0 or not out.exists():
         tail = (completed.stderr or completed.stdout).strip()[-2000:]
@@ -206,8 +251,17 @@ def child_render(child_out: Path) -> None:
             at.switch_page(f"pages/{page}.py").run()
             visit[page] = time.perf_counter() - began
             problems += [f"{page}: {e.value}" for e in at.exception] + [f"{page}: {e.value}" for e in at.error]
-    child_out.write_text(json.dumps({"startup": startup, "first": first, "again": again,
-                                     "peak_rss_mb": peak_rss_mb(), "problems": sorted(set(problems))}))
+    child_out.write_text(
+        json.dumps(
+            {
+                "startup": startup,
+                "first": first,
+                "again": again,
+                "peak_rss_mb": peak_rss_mb(),
+                "problems": sorted(set(problems)),
+            }
+        )
+    )
 
 
 def child_export(url: str, child_out: Path, budget: float) -> None:
@@ -233,9 +287,20 @@ def child_export(url: str, child_out: Path, budget: float) -> None:
     db.dispose()
     rows -= 1  # the header
     early = next((rss for n, rss in samples if n >= rows * 0.1), samples[0][1])
-    child_out.write_text(json.dumps({"rows": rows, "seconds": elapsed, "bytes": size, "finished": finished,
-                                     "rss_at_10pct": early, "rss_end": samples[-1][1],
-                                     "rss_max": max(r for _, r in samples), "peak_rss_mb": peak_rss_mb()}))
+    child_out.write_text(
+        json.dumps(
+            {
+                "rows": rows,
+                "seconds": elapsed,
+                "bytes": size,
+                "finished": finished,
+                "rss_at_10pct": early,
+                "rss_end": samples[-1][1],
+                "rss_max": max(r for _, r in samples),
+                "peak_rss_mb": peak_rss_mb(),
+            }
+        )
+    )
 
 
 def child_download(url: str, child_out: Path, budget: float) -> None:
@@ -262,8 +327,18 @@ def child_download(url: str, child_out: Path, budget: float) -> None:
     size = len(data)
     del data, buffer
     db.dispose()
-    child_out.write_text(json.dumps({"seconds": elapsed, "bytes": size, "rows": rows - 1, "finished": finished,
-                                     "rss_before": base, "peak_rss_mb": peak_rss_mb()}))
+    child_out.write_text(
+        json.dumps(
+            {
+                "seconds": elapsed,
+                "bytes": size,
+                "rows": rows - 1,
+                "finished": finished,
+                "rss_before": base,
+                "peak_rss_mb": peak_rss_mb(),
+            }
+        )
+    )
 
 
 def time_calendar(url: str, flow_id: str | None = None, calls: int = 5) -> float:
@@ -297,13 +372,22 @@ def seed_schedules(db: Database, server_url: str, count: int) -> None:
         for n in range(count):
             cron = n % 2 == 0
             yield {
-                "id": str(uuid.uuid4()), "flow_id": ECHO_FLOW_ID if n % 3 else TWO_OUT_FLOW_ID,
+                "id": str(uuid.uuid4()),
+                "flow_id": ECHO_FLOW_ID if n % 3 else TWO_OUT_FLOW_ID,
                 "schedule_type": "cron" if cron else "interval",
                 "schedule_expr": f"{n % 60} {n % 24} * * *" if cron else f"{5 + n % 500}m",
-                "timezone": rng.choice(zones), "anchor_at": now, "flow_params": {"input": f"hello {n}"},
-                "next_run_at": now + timedelta(seconds=n), "status": "active", "max_retries": 3,
-                "timeout_seconds": None, "missed_policy": "coalesce", "last_run_at": None, "created_at": now,
-                "updated_at": now, "alert_after_failures": 1,
+                "timezone": rng.choice(zones),
+                "anchor_at": now,
+                "flow_params": {"input": f"hello {n}"},
+                "next_run_at": now + timedelta(seconds=n),
+                "status": "active",
+                "max_retries": 3,
+                "timeout_seconds": None,
+                "missed_policy": "coalesce",
+                "last_run_at": None,
+                "created_at": now,
+                "updated_at": now,
+                "alert_after_failures": 1,
             }
 
     insert_rows(db, Schedule.__table__, schedules())
@@ -325,8 +409,11 @@ def measure_schedules(url: str, server_url: str, workdir: Path, system: str, cou
     rows = []
     for page in ("schedules", "tasks"):
         again = render["again"][page] * 1000
-        target, met = ("", None) if page != "schedules" else (
-            f"<= {SCHEDULES_TARGET_MS} ms", judged(tiny, again <= SCHEDULES_TARGET_MS))
+        target, met = (
+            ("", None)
+            if page != "schedules"
+            else (f"<= {SCHEDULES_TARGET_MS} ms", judged(tiny, again <= SCHEDULES_TARGET_MS))
+        )
         rows.append(Row(MEASURE, system, size, f"page {page}: render", again, "ms", target, met))
     return rows
 
@@ -334,8 +421,18 @@ def measure_schedules(url: str, server_url: str, workdir: Path, system: str, cou
 # -- the benchmark --------------------------------------------------------------------------
 
 
-def measure_size(url: str, server_url: str, workdir: Path, system: str, runs: int, sizes: list[int],
-                 by_size: dict[int, dict], tiny: bool, budget: float, calendar_only: bool = False) -> list[Row]:
+def measure_size(
+    url: str,
+    server_url: str,
+    workdir: Path,
+    system: str,
+    runs: int,
+    sizes: list[int],
+    by_size: dict[int, dict],
+    tiny: bool,
+    budget: float,
+    calendar_only: bool = False,
+) -> list[Row]:
     """Seed one database and run the three children against it; a failing child is a note row."""
     size = f"{fmt_count(runs)} runs"
     backend = system.split("/")[-1]
@@ -380,13 +477,33 @@ def measure_size(url: str, server_url: str, workdir: Path, system: str, runs: in
         export = run_child("export", url, server_url, workdir, budget + 300, budget)
         growth = export["rss_end"] - export["rss_at_10pct"]
         rate = export["rows"] / export["seconds"]
-        done = "" if export["finished"] else f" (stopped after {export['seconds']:.0f} s at {fmt_count(export['rows'])})"
+        done = (
+            "" if export["finished"] else f" (stopped after {export['seconds']:.0f} s at {fmt_count(export['rows'])})"
+        )
         rows.append(Row(MEASURE, system, size, "CSV export (streamed) rows/s" + done, rate, "rows/s"))
         if not export["finished"]:
-            rows.append(Row(MEASURE, system, size, "CSV export: all rows at that rate would take", runs / rate / 60,
-                            "min", f"finishes within {budget:g} s", judged(tiny, False)))
-        rows.append(Row(MEASURE, system, size, "CSV export RSS at 10% / end / peak",
-                        f"{export['rss_at_10pct']:.0f} / {export['rss_end']:.0f} / {export['peak_rss_mb']:.0f}", "MB"))
+            rows.append(
+                Row(
+                    MEASURE,
+                    system,
+                    size,
+                    "CSV export: all rows at that rate would take",
+                    runs / rate / 60,
+                    "min",
+                    f"finishes within {budget:g} s",
+                    judged(tiny, False),
+                )
+            )
+        rows.append(
+            Row(
+                MEASURE,
+                system,
+                size,
+                "CSV export RSS at 10% / end / peak",
+                f"{export['rss_at_10pct']:.0f} / {export['rss_end']:.0f} / {export['peak_rss_mb']:.0f}",
+                "MB",
+            )
+        )
         flat_target, flat_met = "", None
         if runs == max(sizes):
             flat_target, flat_met = "flat: <= 20 MB growth after 10%", judged(tiny, growth <= 20)
@@ -396,14 +513,22 @@ def measure_size(url: str, server_url: str, workdir: Path, system: str, runs: in
         print(f"  {backend}, {size}: dashboard download, all time (at most {budget:g} s)...", flush=True)
         download = run_child("download", url, server_url, workdir, budget + 300, budget)
         label = "" if download["finished"] else f" (first {fmt_count(download['rows'])} rows)"
-        rows.append(Row(MEASURE, system, size, "dashboard Download CSV (all time): peak RSS" + label,
-                        download["peak_rss_mb"], "MB"))
-        rows.append(Row(MEASURE, system, size, "dashboard Download CSV (all time): file" + label,
-                        download["bytes"] / 1e6, "MB"))
+        rows.append(
+            Row(
+                MEASURE,
+                system,
+                size,
+                "dashboard Download CSV (all time): peak RSS" + label,
+                download["peak_rss_mb"],
+                "MB",
+            )
+        )
+        rows.append(
+            Row(MEASURE, system, size, "dashboard Download CSV (all time): file" + label, download["bytes"] / 1e6, "MB")
+        )
     except (RuntimeError, subprocess.TimeoutExpired) as exc:
         rows.append(Row(MEASURE, system, size, "export failed", str(exc).strip().splitlines()[-1][:200], met=False))
     return rows
-
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -414,8 +539,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--download", metavar="URL", help="(internal) build the dashboard's all-time download")
     p.add_argument("--child-out", type=Path, help="(internal) where a child writes its result")
     p.add_argument("--calendar-only", action="store_true", help="seed, then time the run calendar alone")
-    p.add_argument("--budget", type=float, help="seconds the export and the download may read rows "
-                   "(default 180, tiny 60); past it they stop and report the rate they reached")
+    p.add_argument(
+        "--budget",
+        type=float,
+        help="seconds the export and the download may read rows "
+        "(default 180, tiny 60); past it they stop and report the rate they reached",
+    )
     args = p.parse_args(argv)
     if args.render:
         child_render(args.child_out)
@@ -443,8 +572,9 @@ def main(argv: list[str] | None = None) -> int:
                 for runs in sizes:
                     url = databases.new(backend, f"dashboard_{backend}_{runs}")
                     try:
-                        rows += measure_size(url, server.url, workdir, system, runs, sizes, by_size, tiny, budget,
-                                             args.calendar_only)
+                        rows += measure_size(
+                            url, server.url, workdir, system, runs, sizes, by_size, tiny, budget, args.calendar_only
+                        )
                     finally:
                         databases.drop(url)
                 if args.calendar_only:

@@ -27,11 +27,15 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the project root, for `python bench/...`
 
+from sqlalchemy import func, select  # noqa: E402
+
+from automagik.db.engine import Database  # noqa: E402
+from automagik.db.models import Task, TaskStatus  # noqa: E402
 from bench.common import (  # noqa: E402
     API_KEY,
     ECHO_FLOW_ID,
@@ -40,8 +44,8 @@ from bench.common import (  # noqa: E402
     WORKERS,
     DaemonProcess,
     Databases,
-    PySpy,
     FakeServer,
+    PySpy,
     Row,
     Spread,
     Workdir,
@@ -56,10 +60,6 @@ from bench.common import (  # noqa: E402
     sync_echo_flow,
     utcnow,
 )
-from sqlalchemy import func, select  # noqa: E402
-
-from automagik.db.engine import Database  # noqa: E402
-from automagik.db.models import Task, TaskStatus  # noqa: E402
 
 MEASURE = "dispatch lateness"
 
@@ -105,8 +105,11 @@ class Outcome:
     note: str = ""
 
     def fires_text(self) -> str:
-        extra = [f"{n} {what}" for n, what in ((self.skipped, "skipped"), (self.failed, "failed"),
-                                                 (self.missed, "missed")) if n]
+        extra = [
+            f"{n} {what}"
+            for n, what in ((self.skipped, "skipped"), (self.failed, "failed"), (self.missed, "missed"))
+            if n
+        ]
         return f"{fmt_count(self.ran)} / {fmt_count(self.expected)}" + (f" ({', '.join(extra)})" if extra else "")
 
 
@@ -139,8 +142,15 @@ def sleep_until(moment: datetime) -> None:
         time.sleep(min(left, 0.5))
 
 
-def run_automagik(databases: Databases, backend: str, case: Case, workdir: Path, grace: float, lead: float,
-                  profile: Path | None = None) -> Outcome:
+def run_automagik(
+    databases: Databases,
+    backend: str,
+    case: Case,
+    workdir: Path,
+    grace: float,
+    lead: float,
+    profile: Path | None = None,
+) -> Outcome:
     name = f"{case.shape}_{case.jobs}_{backend}"
     server = FakeServer(workdir, f"lf-{name}").start()
     url = databases.new(backend, f"dispatch_{name}")
@@ -168,8 +178,11 @@ def run_automagik(databases: Databases, backend: str, case: Case, workdir: Path,
             finished = [TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.SKIPPED]
             while time.monotonic() < deadline:
                 with db.read() as session:
-                    done = session.scalar(select(func.count()).select_from(Task).where(
-                        Task.scheduled_for < t_end, Task.status.in_(finished)))
+                    done = session.scalar(
+                        select(func.count())
+                        .select_from(Task)
+                        .where(Task.scheduled_for < t_end, Task.status.in_(finished))
+                    )
                 if done >= expected:
                     break
                 time.sleep(0.5)
@@ -177,8 +190,11 @@ def run_automagik(databases: Databases, backend: str, case: Case, workdir: Path,
             daemon.stop()
         errors = daemon.errors()
         with db.read() as session:
-            rows = session.execute(select(Task.scheduled_for, Task.started_at, Task.status).where(
-                Task.scheduled_for < t_end, Task.schedule_id.is_not(None))).all()
+            rows = session.execute(
+                select(Task.scheduled_for, Task.started_at, Task.status).where(
+                    Task.scheduled_for < t_end, Task.schedule_id.is_not(None)
+                )
+            ).all()
     finally:
         db.dispose()
         arrivals = server.stop()
@@ -188,14 +204,18 @@ def run_automagik(databases: Databases, backend: str, case: Case, workdir: Path,
     outcome.failed = sum(1 for *_, status in rows if status is TaskStatus.FAILED)
     outcome.skipped = sum(1 for *_, status in rows if status is TaskStatus.SKIPPED)
     outcome.missed = max(0, expected - outcome.ran - outcome.failed - outcome.skipped)
-    outcome.start = Spread.of((started - planned).total_seconds() for planned, started, status in rows
-                              if started is not None and status is not TaskStatus.SKIPPED)
+    outcome.start = Spread.of(
+        (started - planned).total_seconds()
+        for planned, started, status in rows
+        if started is not None and status is not TaskStatus.SKIPPED
+    )
     outcome.arrival = Spread.of(arrival_lateness(arrivals, first, case.period, t0, t_end))
     if errors:
         outcome.note = f"{len(errors)} error line(s) in the daemon log, first: {errors[0][:200]}"
     if overran:
-        outcome.note = ("seeding overran the lead time: the first fires may be late for the benchmark's sake. "
-                        + outcome.note).strip()
+        outcome.note = (
+            "seeding overran the lead time: the first fires may be late for the benchmark's sake. " + outcome.note
+        ).strip()
     return outcome
 
 
@@ -237,7 +257,7 @@ def run_apscheduler(case: Case, workdir: Path, grace: float, lead: float) -> Out
         jobstores={"default": SQLAlchemyJobStore(url=f"sqlite:///{store}")},
         executors={"default": ThreadPoolExecutor(WORKERS)},
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60},
-        timezone=timezone.utc,
+        timezone=UTC,
     )
     scheduler.add_listener(listener, EVENT_JOB_EXECUTED | EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES | EVENT_JOB_ERROR)
     arrivals = []
@@ -248,9 +268,12 @@ def run_apscheduler(case: Case, workdir: Path, grace: float, lead: float) -> Out
         far = utcnow() + timedelta(days=1)
         began = time.perf_counter()
         for i in range(10):
-            scheduler.add_job("bench.apscheduler_job:fire", IntervalTrigger(seconds=3600, start_date=far),
-                              args=["http://127.0.0.1:9", API_KEY, ECHO_FLOW_ID, ECHO_INPUT, ECHO_OUTPUT, "x"],
-                              id=f"calibrate{i}")
+            scheduler.add_job(
+                "bench.apscheduler_job:fire",
+                IntervalTrigger(seconds=3600, start_date=far),
+                args=["http://127.0.0.1:9", API_KEY, ECHO_FLOW_ID, ECHO_INPUT, ECHO_OUTPUT, "x"],
+                id=f"calibrate{i}",
+            )
         per_job = (time.perf_counter() - began) / 10
         scheduler.remove_all_jobs()
         t0 = utcnow() + timedelta(seconds=lead + case.jobs * per_job * 2)
@@ -258,8 +281,10 @@ def run_apscheduler(case: Case, workdir: Path, grace: float, lead: float) -> Out
         for i, fire in enumerate(first):
             scheduler.add_job(
                 "bench.apscheduler_job:fire",
-                IntervalTrigger(seconds=case.period.total_seconds(), start_date=fire, timezone=timezone.utc),
-                args=[server.url, API_KEY, ECHO_FLOW_ID, ECHO_INPUT, ECHO_OUTPUT, f"s{i}"], id=f"s{i}", name=f"s{i}",
+                IntervalTrigger(seconds=case.period.total_seconds(), start_date=fire, timezone=UTC),
+                args=[server.url, API_KEY, ECHO_FLOW_ID, ECHO_INPUT, ECHO_OUTPUT, f"s{i}"],
+                id=f"s{i}",
+                name=f"s{i}",
             )
         overran = (t0 - utcnow()).total_seconds() < 0.5
         t_end = t0 + case.window
@@ -273,7 +298,8 @@ def run_apscheduler(case: Case, workdir: Path, grace: float, lead: float) -> Out
         while True:
             with lock:
                 accounted = sum(1 for planned, *_ in executed if planned < end) + sum(
-                    1 for planned in missed + skipped + crashed if planned < end)
+                    1 for planned in missed + skipped + crashed if planned < end
+                )
             if accounted >= expected:
                 break
             if time.monotonic() >= deadline:
@@ -301,8 +327,10 @@ def run_apscheduler(case: Case, workdir: Path, grace: float, lead: float) -> Out
     if errors:
         outcome.note = f"first error: {errors[0][:200]}"
     if overran:
-        outcome.note = ("adding the jobs overran the lead time: the first fires may be late for the benchmark's "
-                        "sake. " + outcome.note).strip()
+        outcome.note = (
+            "adding the jobs overran the lead time: the first fires may be late for the benchmark's "
+            "sake. " + outcome.note
+        ).strip()
     return outcome
 
 
@@ -317,14 +345,22 @@ def rows_for(case: Case, outcomes: list[Outcome], tiny: bool) -> list[Row]:
     for o in outcomes:
         base = dict(measure=f"{MEASURE}: {case.shape}", backend=o.system, size=size)
         spread = o.start
-        rows.append(Row(**base, metric="start lateness p50 / p95 / p99 / max",
-                        value=" / ".join(f"{ms(v):.1f}" for v in (spread.p50, spread.p95, spread.p99, spread.max))
-                        if spread.n else None, unit="ms"))
+        rows.append(
+            Row(
+                **base,
+                metric="start lateness p50 / p95 / p99 / max",
+                value=" / ".join(f"{ms(v):.1f}" for v in (spread.p50, spread.p95, spread.p99, spread.max))
+                if spread.n
+                else None,
+                unit="ms",
+            )
+        )
         fires_target, fires_met = "", None
         if o.system.startswith("automagik") and case.shape == "spread" and case.jobs >= 5000:
             fires_target, fires_met = "every fire runs", judged(tiny, o.ran == o.expected)
-        rows.append(Row(**base, metric="fires run / expected", value=o.fires_text(), target=fires_target,
-                        met=fires_met))
+        rows.append(
+            Row(**base, metric="fires run / expected", value=o.fires_text(), target=fires_target, met=fires_met)
+        )
         target, met = "", None
         p99 = ms(spread.p99) if spread.n else None
         if o.system.startswith("automagik") and p99 is not None:
@@ -342,8 +378,14 @@ def rows_for(case: Case, outcomes: list[Outcome], tiny: bool) -> list[Row]:
                 met = judged(tiny, ok)
         rows.append(Row(**base, metric="p99 start lateness", value=p99, unit="ms", target=target, met=met))
         if o.arrival is not None and o.arrival.n:
-            rows.append(Row(**base, metric="arrival at server p50 / p99",
-                            value=f"{ms(o.arrival.p50):.1f} / {ms(o.arrival.p99):.1f}", unit="ms"))
+            rows.append(
+                Row(
+                    **base,
+                    metric="arrival at server p50 / p99",
+                    value=f"{ms(o.arrival.p50):.1f} / {ms(o.arrival.p99):.1f}",
+                    unit="ms",
+                )
+            )
         if o.cpu_share is not None:
             rows.append(Row(**base, metric="scheduler process CPU", value=o.cpu_share * 100, unit="% of a core"))
         if reference is not None and o is not reference and spread.n and reference.start.n:
@@ -386,9 +428,17 @@ def main(argv: list[str] | None = None) -> int:
                 outcomes = []
                 for backend in backends_of(args):
                     print(f"  {case.label}: automagik on {backend}...", flush=True)
-                    outcomes.append(run_automagik(
-                        databases, backend, case, workdir, grace, lead,
-                        profile_path(args, f"dispatch-{case.shape}-{case.jobs}-{backend}")))
+                    outcomes.append(
+                        run_automagik(
+                            databases,
+                            backend,
+                            case,
+                            workdir,
+                            grace,
+                            lead,
+                            profile_path(args, f"dispatch-{case.shape}-{case.jobs}-{backend}"),
+                        )
+                    )
                 if with_aps:
                     print(f"  {case.label}: apscheduler...", flush=True)
                     outcomes.append(run_apscheduler(case, workdir, grace, lead))

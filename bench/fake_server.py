@@ -74,8 +74,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--api-key", required=True)
     parser.add_argument("--record", help="where to write the arrivals on exit (JSON)")
     parser.add_argument("--record-limit", type=int, default=2_000_000)
-    parser.add_argument("--fail-first-seconds", type=float, default=0.0,
-                        help="runs answer HTTP 500 for this long after listening, and again after each SIGUSR1")
+    parser.add_argument(
+        "--fail-first-seconds",
+        type=float,
+        default=0.0,
+        help="runs answer HTTP 500 for this long after listening, and again after each SIGUSR1",
+    )
     parser.add_argument("--latency", type=float, default=0.0, help="seconds every run takes")
     args = parser.parse_args(argv)
     fake = FakeLangFlow(api_key=args.api_key, port=args.port, host="127.0.0.1", record_limit=args.record_limit)

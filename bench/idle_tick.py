@@ -61,12 +61,24 @@ def seed(db: Database, schedules: int) -> None:
         for row in rows:
             planned = row["next_run_at"] - every
             yield {
-                "id": str(uuid.uuid4()), "flow_id": ECHO_FLOW_ID, "schedule_id": row["id"],
-                "status": TaskStatus.COMPLETED, "input_data": row["flow_params"],
-                "result": {"text": "s", "status_code": 200}, "error": None, "tries": 1, "max_retries": 3,
-                "timeout_seconds": None, "scheduled_for": planned, "next_retry_at": None, "claimed_by": None,
-                "lease_until": None, "created_at": planned, "started_at": planned,
-                "finished_at": planned + timedelta(milliseconds=3), "updated_at": planned,
+                "id": str(uuid.uuid4()),
+                "flow_id": ECHO_FLOW_ID,
+                "schedule_id": row["id"],
+                "status": TaskStatus.COMPLETED,
+                "input_data": row["flow_params"],
+                "result": {"text": "s", "status_code": 200},
+                "error": None,
+                "tries": 1,
+                "max_retries": 3,
+                "timeout_seconds": None,
+                "scheduled_for": planned,
+                "next_retry_at": None,
+                "claimed_by": None,
+                "lease_until": None,
+                "created_at": planned,
+                "started_at": planned,
+                "finished_at": planned + timedelta(milliseconds=3),
+                "updated_at": planned,
             }
 
     insert_rows(db, Task.__table__, history())
@@ -118,11 +130,24 @@ def main(argv: list[str] | None = None) -> int:
                 spread = measure(url, server.url, ticks)
                 databases.drop(url)
                 base = dict(measure=MEASURE, backend=f"automagik/{backend}", size=size)
-                rows.append(Row(**base, metric="tick p50 / p95 / max",
-                                value=f"{spread.p50 * 1000:.2f} / {spread.p95 * 1000:.2f} / {spread.max * 1000:.2f}",
-                                unit="ms"))
-                rows.append(Row(**base, metric="tick (median)", value=spread.p50 * 1000, unit="ms",
-                                target="<= 10 ms", met=judged(tiny, spread.p50 * 1000 <= 10)))
+                rows.append(
+                    Row(
+                        **base,
+                        metric="tick p50 / p95 / max",
+                        value=f"{spread.p50 * 1000:.2f} / {spread.p95 * 1000:.2f} / {spread.max * 1000:.2f}",
+                        unit="ms",
+                    )
+                )
+                rows.append(
+                    Row(
+                        **base,
+                        metric="tick (median)",
+                        value=spread.p50 * 1000,
+                        unit="ms",
+                        target="<= 10 ms",
+                        met=judged(tiny, spread.p50 * 1000 <= 10),
+                    )
+                )
         finally:
             databases.close()
     emit(rows, args, f"{MEASURE} ({load_note()})")

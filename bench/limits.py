@@ -62,15 +62,18 @@ def run_case(databases: Databases, backend: str, runs: int, daemons: int, limit:
     try:
         sync_echo_flow(db, server.url)
         flow_service.update_flow_settings(db, ECHO_FLOW_ID, max_concurrency=limit)
-        started = [DaemonProcess(url, server.url, workdir, name=f"daemon-limits-{backend}-{n}").start(db)
-                   for n in range(daemons)]
+        started = [
+            DaemonProcess(url, server.url, workdir, name=f"daemon-limits-{backend}-{n}").start(db)
+            for n in range(daemons)
+        ]
         for _ in range(runs):
             task_service.run_flow_now(db, ECHO_FLOW_ID, '{"input": "x"}', max_retries=0)
         deadline = time.monotonic() + 60 + runs * RUN_SECONDS / limit * 3
         while time.monotonic() < deadline:
             with db.read() as session:
-                left = session.scalars(select(Task.id).where(Task.status.in_(
-                    [TaskStatus.PENDING, TaskStatus.RUNNING])).limit(1)).first()
+                left = session.scalars(
+                    select(Task.id).where(Task.status.in_([TaskStatus.PENDING, TaskStatus.RUNNING])).limit(1)
+                ).first()
             if left is None:
                 break
             time.sleep(0.25)
@@ -85,8 +88,13 @@ def run_case(databases: Databases, backend: str, runs: int, daemons: int, limit:
         databases.drop(url)
     done = [(s.timestamp(), f.timestamp()) for status, s, f in rows if status is TaskStatus.COMPLETED]
     elapsed = max(f for _, f in done) - min(s for s, _ in done) if done else float("nan")
-    return {"completed": len(done), "other": len(rows) - len(done), "most": most_in_flight(done),
-            "rate": len(done) / elapsed if done else 0.0, "errors": errors}
+    return {
+        "completed": len(done),
+        "other": len(rows) - len(done),
+        "most": most_in_flight(done),
+        "rate": len(done) / elapsed if done else 0.0,
+        "errors": errors,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -109,12 +117,36 @@ def main(argv: list[str] | None = None) -> int:
                 result = run_case(databases, backend, runs, args.daemons, args.limit, workdir)
                 who = f"automagik/{backend}"
                 rows += [
-                    Row(MEASURE, who, size, "most runs in flight at once", result["most"], "",
-                        f"<= {args.limit}", judged(args.tiny, result["most"] <= args.limit)),
-                    Row(MEASURE, who, size, "runs completed / other", f"{result['completed']} / {result['other']}", "",
-                        "all / 0", judged(args.tiny, result["completed"] == runs and result["other"] == 0)),
-                    Row(MEASURE, who, size, "throughput", result["rate"], "runs/s",
-                        f">= {0.9 * ideal:g} (90 % of {ideal:g})", judged(args.tiny, result["rate"] >= 0.9 * ideal)),
+                    Row(
+                        MEASURE,
+                        who,
+                        size,
+                        "most runs in flight at once",
+                        result["most"],
+                        "",
+                        f"<= {args.limit}",
+                        judged(args.tiny, result["most"] <= args.limit),
+                    ),
+                    Row(
+                        MEASURE,
+                        who,
+                        size,
+                        "runs completed / other",
+                        f"{result['completed']} / {result['other']}",
+                        "",
+                        "all / 0",
+                        judged(args.tiny, result["completed"] == runs and result["other"] == 0),
+                    ),
+                    Row(
+                        MEASURE,
+                        who,
+                        size,
+                        "throughput",
+                        result["rate"],
+                        "runs/s",
+                        f">= {0.9 * ideal:g} (90 % of {ideal:g})",
+                        judged(args.tiny, result["rate"] >= 0.9 * ideal),
+                    ),
                 ]
                 for line in result["errors"][:5]:
                     print(f"  daemon error: {line}", flush=True)

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the project root, for `python bench/...`
@@ -50,20 +50,26 @@ def run_one(name: str, args: argparse.Namespace, rows_out: Path) -> tuple[int, f
         command += ["--backends", args.backends]
     began = time.monotonic()
     print(f"== {name}: {' '.join(command[1:])}", flush=True)
-    completed = subprocess.run(command, cwd=ROOT, stdout=sys.stdout, stderr=subprocess.PIPE, text=True,
-                               timeout=args.timeout)
+    completed = subprocess.run(
+        command, cwd=ROOT, stdout=sys.stdout, stderr=subprocess.PIPE, text=True, timeout=args.timeout
+    )
     if completed.stderr:
         sys.stderr.write(completed.stderr[-5000:])
     tail = (completed.stderr or "").strip().splitlines()
     return completed.returncode, time.monotonic() - began, tail[-1] if tail else ""
 
 
-def append_results(rows: list[Row], args: argparse.Namespace, started: datetime, seconds: float, commit: str,
-                   load_at_start: str) -> None:
-    heading = (f"## {started:%Y-%m-%d %H:%M} UTC · commit {commit} · {os.cpu_count()} CPUs · "
-               f"{'tiny (CI) sizes' if args.tiny else 'real sizes'}")
-    details = (f"Backends: {args.backends or 'sqlite,postgresql'}. Took {seconds / 60:.1f} min. "
-               f"Machine at the start: {load_at_start}; at the end: {load_note()}.")
+def append_results(
+    rows: list[Row], args: argparse.Namespace, started: datetime, seconds: float, commit: str, load_at_start: str
+) -> None:
+    heading = (
+        f"## {started:%Y-%m-%d %H:%M} UTC · commit {commit} · {os.cpu_count()} CPUs · "
+        f"{'tiny (CI) sizes' if args.tiny else 'real sizes'}"
+    )
+    details = (
+        f"Backends: {args.backends or 'sqlite,postgresql'}. Took {seconds / 60:.1f} min. "
+        f"Machine at the start: {load_at_start}; at the end: {load_note()}."
+    )
     text = RESULTS_FILE.read_text(encoding="utf-8") if RESULTS_FILE.exists() else HEADER
     if not text.endswith("\n"):
         text += "\n"
@@ -86,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [n for n in chosen if n not in BENCHMARKS]
     if unknown:
         p.error(f"unknown benchmark(s): {', '.join(unknown)}")
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     began = time.monotonic()
     commit, load_at_start = git_commit(), load_note()
     print(f"benchmarks at {started:%Y-%m-%d %H:%M} UTC, commit {commit}, {load_at_start}", flush=True)
@@ -103,8 +109,9 @@ def main(argv: list[str] | None = None) -> int:
             rows += produced
             if code != 0 or not produced:
                 failed += 1
-                rows.append(Row(BENCHMARKS[name], "-", "-", "benchmark crashed",
-                                f"exit {code}: {last_line}"[:200], met=False))
+                rows.append(
+                    Row(BENCHMARKS[name], "-", "-", "benchmark crashed", f"exit {code}: {last_line}"[:200], met=False)
+                )
             print(f"== {name}: exit {code} after {seconds:.0f} s", flush=True)
     seconds = time.monotonic() - began
     print(f"\nAll benchmarks ({'tiny' if args.tiny else 'real'} sizes), {seconds / 60:.1f} min, {load_note()}")

@@ -50,8 +50,8 @@ from sqlalchemy import func, select  # noqa: E402
 from automagik.config import Settings  # noqa: E402
 from automagik.daemon.loop import Daemon  # noqa: E402
 from automagik.daemon.settings import DaemonSettings  # noqa: E402
-from automagik.db.engine import Database  # noqa: E402
 from automagik.db import statistics  # noqa: E402
+from automagik.db.engine import Database  # noqa: E402
 from automagik.db.models import Schedule, ScheduleStatus, Task, TaskStatus  # noqa: E402
 from automagik.runs.schedules import schedule_trigger  # noqa: E402
 from bench.common import (  # noqa: E402
@@ -92,8 +92,10 @@ class Shape:
 
     @property
     def label(self) -> str:
-        return (f"{fmt_count(self.schedules)} schedules, {fmt_count(self.herd)} at once, "
-                f"{self.outage:g} s down, {self.window:g} s")
+        return (
+            f"{fmt_count(self.schedules)} schedules, {fmt_count(self.herd)} at once, "
+            f"{self.outage:g} s down, {self.window:g} s"
+        )
 
 
 FULL = Shape(10_000, 2_000, timedelta(seconds=60), 30.0, 90.0)
@@ -120,13 +122,24 @@ def pending_retry_rows(schedules: list[dict], shape: Shape, t0: datetime, now: d
     for index, schedule in enumerate(schedules):
         previous = schedule["next_run_at"] - shape.period
         yield {
-            "id": str(uuid.uuid4()), "flow_id": schedule["flow_id"], "schedule_id": schedule["id"],
-            "status": TaskStatus.PENDING, "input_data": schedule["flow_params"], "result": None,
-            "error": "LangFlow answered HTTP 500", "tries": 1, "max_retries": schedule["max_retries"],
-            "timeout_seconds": None, "scheduled_for": previous,
+            "id": str(uuid.uuid4()),
+            "flow_id": schedule["flow_id"],
+            "schedule_id": schedule["id"],
+            "status": TaskStatus.PENDING,
+            "input_data": schedule["flow_params"],
+            "result": None,
+            "error": "LangFlow answered HTTP 500",
+            "tries": 1,
+            "max_retries": schedule["max_retries"],
+            "timeout_seconds": None,
+            "scheduled_for": previous,
             "next_retry_at": t0 + span * (index + 1) / len(schedules),
-            "claimed_by": None, "lease_until": None, "created_at": previous, "started_at": previous,
-            "finished_at": None, "updated_at": now,
+            "claimed_by": None,
+            "lease_until": None,
+            "created_at": previous,
+            "started_at": previous,
+            "finished_at": None,
+            "updated_at": now,
         }
 
 
@@ -135,11 +148,15 @@ def seed(db: Database, shape: Shape, t0: datetime) -> Seeded:
     each sends its own input text (h0..., s0...) so a run at the server traces back to it."""
     now = utcnow()
     spread = shape.schedules - shape.herd
-    herd = list(interval_schedule_rows([t0] * shape.herd, shape.period, now=now,
-                                       inputs=[f"h{i}" for i in range(shape.herd)]))
+    herd = list(
+        interval_schedule_rows([t0] * shape.herd, shape.period, now=now, inputs=[f"h{i}" for i in range(shape.herd)])
+    )
     step = shape.period / max(1, spread)
-    others = list(interval_schedule_rows([t0 + step * i for i in range(spread)], shape.period, now=now,
-                                         inputs=[f"s{i}" for i in range(spread)]))
+    others = list(
+        interval_schedule_rows(
+            [t0 + step * i for i in range(spread)], shape.period, now=now, inputs=[f"s{i}" for i in range(spread)]
+        )
+    )
     insert_rows(db, Schedule.__table__, herd + others)
     retries = list(pending_retry_rows(herd[: shape.herd // 2], shape, t0, now))
     insert_rows(db, Task.__table__, retries)
@@ -159,7 +176,7 @@ class Soak:
     timeline: Timeline | None = None  # what the wrappers saw in the window
     behind: int = 0  # active schedules whose next_run_at was > SETTLE in the past at the end
     most_behind: float = 0.0  # seconds
-    fires: "FireCheck | None" = None
+    fires: FireCheck | None = None
     served: Counter = field(default_factory=Counter)  # HTTP status -> runs the server answered
     cpu: float = 0.0  # this process's CPU seconds over the window (the daemon, mostly)
     errors: list[str] = field(default_factory=list)
@@ -177,7 +194,8 @@ def schedules_behind(db: Database, moment: datetime) -> tuple[int, float]:
     with db.read() as session:
         count, oldest = session.execute(
             select(func.count(), func.min(Schedule.next_run_at)).where(
-                Schedule.status == ScheduleStatus.ACTIVE, Schedule.next_run_at < moment - SETTLE)
+                Schedule.status == ScheduleStatus.ACTIVE, Schedule.next_run_at < moment - SETTLE
+            )
         ).one()
     return count, (moment - oldest).total_seconds() if oldest is not None else 0.0
 
@@ -221,8 +239,9 @@ def run_daemon(soak: Soak, url: str, server: FakeServer, db: Database, daemon_st
     return end
 
 
-def run_soak(databases: Databases, backend: str, shape: Shape, beat_every: float, workdir: Path,
-             analyze: bool = True) -> Soak:
+def run_soak(
+    databases: Databases, backend: str, shape: Shape, beat_every: float, workdir: Path, analyze: bool = True
+) -> Soak:
     soak = Soak(backend, shape, beat_every)
     url = databases.new(backend, f"soak_{backend}")
     db = Database(url)
@@ -292,8 +311,11 @@ def check_fires(db: Database, seeded: Seeded, cutoff: datetime) -> FireCheck:
     made = Counter((sid, planned) for sid, planned, _ in fires)
     by_id = {row["id"]: row for row in seeded.schedules}
     triggers = {sid: schedule_trigger(Schedule(**row)) for sid, row in by_id.items()}
-    unexpected = [key for key in made if key[0] not in by_id
-                  or not is_a_fire(triggers[key[0]], by_id[key[0]]["next_run_at"], key[1])]
+    unexpected = [
+        key
+        for key in made
+        if key[0] not in by_id or not is_a_fire(triggers[key[0]], by_id[key[0]]["next_run_at"], key[1])
+    ]
     return FireCheck(
         expected=len(expected),
         exactly_once=sum(1 for key in expected if made[key] == 1),
@@ -311,14 +333,18 @@ def check_fires(db: Database, seeded: Seeded, cutoff: datetime) -> FireCheck:
 def diagnosis(soak: Soak) -> str:
     """Where the time went, to find the cause of a missed target."""
     timeline = soak.timeline
-    lines = [f"\n{soak.backend}: where the time went (seconds since the daemon started; herd at +1 s, "
-             f"LangFlow down until +{soak.shape.outage:g} s, window ends at +{timeline.end:.1f} s)",
-             *timeline.report()]
+    lines = [
+        f"\n{soak.backend}: where the time went (seconds since the daemon started; herd at +1 s, "
+        f"LangFlow down until +{soak.shape.outage:g} s, window ends at +{timeline.end:.1f} s)",
+        *timeline.report(),
+    ]
     fires = soak.fires
     for name, keys in (("missing fires", fires.missing), ("tasks off their schedule's trigger", fires.unexpected)):
         if keys:
-            lines.append(f"  {name}: {len(keys)}, the first: "
-                         + ", ".join(f"{sid[:8]} at {planned:%H:%M:%S.%f}" for sid, planned in keys[:5]))
+            lines.append(
+                f"  {name}: {len(keys)}, the first: "
+                + ", ".join(f"{sid[:8]} at {planned:%H:%M:%S.%f}" for sid, planned in keys[:5])
+            )
     lines += [f"  daemon error: {error[:300]}" for error in soak.errors[:5]]
     return "\n".join(lines)
 
@@ -348,8 +374,13 @@ def rows_for(soak: Soak, tiny: bool) -> list[Row]:
     rows = [
         row("longest heartbeat gap", gap, "s", f"<= {gap_limit:g} s", gap <= gap_limit),
         row("longest tick", longest_tick.seconds * 1000 if longest_tick else None, "ms"),
-        row("longest write transaction", writes[-1] if writes else None, "ms", f"<= {WRITE_TARGET_MS:g} ms",
-            bool(writes) and writes[-1] <= WRITE_TARGET_MS),
+        row(
+            "longest write transaction",
+            writes[-1] if writes else None,
+            "ms",
+            f"<= {WRITE_TARGET_MS:g} ms",
+            bool(writes) and writes[-1] <= WRITE_TARGET_MS,
+        ),
         row("p99 write transaction", percentile(writes, 99), "ms"),
         row("write transactions", fmt_count(len(writes))),
     ]
@@ -358,14 +389,25 @@ def rows_for(soak: Soak, tiny: bool) -> list[Row]:
     missing = len(fires.missing)
     rows += [
         row("fires expected", fmt_count(fires.expected)),
-        row("fires made exactly once", f"{fmt_count(fires.exactly_once)} / {fmt_count(fires.expected)}",
-            target="all", ok=fires.exactly_once == fires.expected),
-        row("duplicates / missing", f"{fires.duplicates} / {missing}", target="0 / 0",
-            ok=fires.duplicates == 0 and missing == 0),
+        row(
+            "fires made exactly once",
+            f"{fmt_count(fires.exactly_once)} / {fmt_count(fires.expected)}",
+            target="all",
+            ok=fires.exactly_once == fires.expected,
+        ),
+        row(
+            "duplicates / missing",
+            f"{fires.duplicates} / {missing}",
+            target="0 / 0",
+            ok=fires.duplicates == 0 and missing == 0,
+        ),
         row("tasks off their schedule's trigger", len(fires.unexpected), target="0", ok=not fires.unexpected),
-        row(f"schedules behind at the end (> {SETTLE.total_seconds():g} s)",
+        row(
+            f"schedules behind at the end (> {SETTLE.total_seconds():g} s)",
             f"{soak.behind}" + (f" (oldest {soak.most_behind:.1f} s)" if soak.behind else ""),
-            target="0", ok=soak.behind == 0),
+            target="0",
+            ok=soak.behind == 0,
+        ),
         row(f"fires' tasks at the end: {' / '.join(STATUSES)}", counts_text(fires.statuses)),
         row(f"seeded retries at the end: {' / '.join(STATUSES)}", counts_text(fires.retries)),
         row("runs answered HTTP 500 / 200", f"{fmt_count(soak.served[500])} / {fmt_count(soak.served[200])}"),
@@ -392,14 +434,20 @@ def main(argv: list[str] | None = None) -> int:
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--seconds", type=float, help="the window the daemon runs (default 90, tiny 15)")
     p.add_argument("--outage-seconds", type=float, help="LangFlow answers 500 this long (default 30, tiny 5)")
-    p.add_argument("--heartbeat-seconds", type=float,
-                   default=float(os.environ.get("AUTOMAGIK_HEARTBEAT_SECONDS") or 5.0),
-                   help="the daemon's heartbeat (default AUTOMAGIK_HEARTBEAT_SECONDS or 5)")
+    p.add_argument(
+        "--heartbeat-seconds",
+        type=float,
+        default=float(os.environ.get("AUTOMAGIK_HEARTBEAT_SECONDS") or 5.0),
+        help="the daemon's heartbeat (default AUTOMAGIK_HEARTBEAT_SECONDS or 5)",
+    )
     p.add_argument("--schedules", type=int, help="schedules in all (default 10000, tiny 300)")
     p.add_argument("--herd", type=int, help="of which due in the same second (default 2000, tiny 60)")
-    p.add_argument("--unanalyzed", action="store_true",
-                   help="leave the query planner without statistics after seeding (a database just bulk-loaded; "
-                        "on PostgreSQL until autovacuum's first ANALYZE, up to a minute into the soak)")
+    p.add_argument(
+        "--unanalyzed",
+        action="store_true",
+        help="leave the query planner without statistics after seeding (a database just bulk-loaded; "
+        "on PostgreSQL until autovacuum's first ANALYZE, up to a minute into the soak)",
+    )
     args = p.parse_args(argv)
     shape = shape_of(args)
     if not 0 <= shape.herd <= shape.schedules:

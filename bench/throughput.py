@@ -40,8 +40,8 @@ from bench.common import (  # noqa: E402
     WORKERS,
     DaemonProcess,
     Databases,
-    PySpy,
     FakeServer,
+    PySpy,
     Row,
     Workdir,
     backends_of,
@@ -59,15 +59,24 @@ from bench.common import (  # noqa: E402
 MEASURE = "throughput"
 
 
-def run_automagik(databases: Databases, backend: str, runs: int, workdir: Path, timeout: float,
-                  profile: Path | None = None, daemons: int = 1) -> dict:
+def run_automagik(
+    databases: Databases,
+    backend: str,
+    runs: int,
+    workdir: Path,
+    timeout: float,
+    profile: Path | None = None,
+    daemons: int = 1,
+) -> dict:
     server = FakeServer(workdir, f"lf-throughput-{backend}").start()
     url = databases.new(backend, f"throughput_{backend}")
     db = Database(url)
     try:
         sync_echo_flow(db, server.url)
-        started = [DaemonProcess(url, server.url, workdir, name=f"daemon-throughput-{backend}-{n}").start(db)
-                   for n in range(daemons)]
+        started = [
+            DaemonProcess(url, server.url, workdir, name=f"daemon-throughput-{backend}-{n}").start(db)
+            for n in range(daemons)
+        ]
         daemon = started[0]
         try:
             t0 = utcnow() + timedelta(seconds=2.5 + runs * 0.0001)
@@ -82,8 +91,7 @@ def run_automagik(databases: Databases, backend: str, runs: int, workdir: Path, 
             with PySpy(daemon.pid, profile):
                 while time.monotonic() < deadline:
                     with db.read() as session:
-                        done = session.scalar(select(func.count()).select_from(Task).where(
-                            Task.status.in_(finished)))
+                        done = session.scalar(select(func.count()).select_from(Task).where(Task.status.in_(finished)))
                     if done >= runs:
                         break
                     time.sleep(0.25)
@@ -92,8 +100,9 @@ def run_automagik(databases: Databases, backend: str, runs: int, workdir: Path, 
             for each in started:
                 each.stop()
         with db.read() as session:
-            completed = session.scalar(select(func.count()).select_from(Task).where(
-                Task.status == TaskStatus.COMPLETED)) or 0
+            completed = (
+                session.scalar(select(func.count()).select_from(Task).where(Task.status == TaskStatus.COMPLETED)) or 0
+            )
             last = session.scalar(select(func.max(Task.finished_at)))
         errors = [line for each in started for line in each.errors()]
     finally:
@@ -101,8 +110,13 @@ def run_automagik(databases: Databases, backend: str, runs: int, workdir: Path, 
         server.stop()
         databases.drop(url)
     elapsed = (last - t0).total_seconds() if last else float("nan")
-    return {"completed": completed, "elapsed": elapsed, "rate": completed / elapsed if last else 0.0,
-            "cpu": cpu, "errors": errors}
+    return {
+        "completed": completed,
+        "elapsed": elapsed,
+        "rate": completed / elapsed if last else 0.0,
+        "cpu": cpu,
+        "errors": errors,
+    }
 
 
 def _loop(runs: int, one_run) -> dict:
@@ -132,8 +146,13 @@ def _loop(runs: int, one_run) -> dict:
     for thread in threads:
         thread.join()
     elapsed = time.perf_counter() - began
-    return {"completed": outcome["ok"], "failed": outcome["failed"], "elapsed": elapsed,
-            "rate": outcome["ok"] / elapsed, "cpu": time.process_time() - cpu_before}
+    return {
+        "completed": outcome["ok"],
+        "failed": outcome["failed"],
+        "elapsed": elapsed,
+        "rate": outcome["ok"] / elapsed,
+        "cpu": time.process_time() - cpu_before,
+    }
 
 
 def run_plain_loop(runs: int, workdir: Path) -> dict:
@@ -146,8 +165,12 @@ def run_plain_loop(runs: int, workdir: Path) -> dict:
             session = state.get("session")
             if session is None:
                 session = state["session"] = requests.Session()
-            body = {"input_type": "chat", "output_type": "chat", "output_component": ECHO_OUTPUT,
-                    "tweaks": {ECHO_INPUT: {"input_value": "hello"}}}
+            body = {
+                "input_type": "chat",
+                "output_type": "chat",
+                "output_component": ECHO_OUTPUT,
+                "tweaks": {ECHO_INPUT: {"input_value": "hello"}},
+            }
             response = session.post(url, params={"stream": "false"}, json=body, headers=headers, timeout=(5, 300))
             response.raise_for_status()
             response.json()
@@ -158,13 +181,16 @@ def run_plain_loop(runs: int, workdir: Path) -> dict:
 def run_client_loop(runs: int, workdir: Path) -> dict:
     """The same loop through automagik's LangFlowClient: the daemon's HTTP work without the scheduler."""
     with FakeServer(workdir, "lf-throughput-client") as server:
+
         def one_run(state: dict) -> None:
             client = state.get("client")
             if client is None:
-                client = state["client"] = LangFlowClient(server.url, api_key=API_KEY, connect_timeout=5,
-                                                          read_timeout=300)
-            client.run_flow(ECHO_FLOW_ID, input_component=ECHO_INPUT, output_component=ECHO_OUTPUT,
-                            input_text="hello", timeout=300)
+                client = state["client"] = LangFlowClient(
+                    server.url, api_key=API_KEY, connect_timeout=5, read_timeout=300
+                )
+            client.run_flow(
+                ECHO_FLOW_ID, input_component=ECHO_INPUT, output_component=ECHO_OUTPUT, input_text="hello", timeout=300
+            )
 
         return _loop(runs, one_run)
 
@@ -190,27 +216,58 @@ def main(argv: list[str] | None = None) -> int:
         try:
             for backend in backends_of(args):
                 print(f"  automagik on {backend}...", flush=True)
-                results[backend] = run_automagik(databases, backend, runs, workdir, timeout,
-                                                 profile_path(args, f"throughput-{backend}"), args.daemons)
+                results[backend] = run_automagik(
+                    databases,
+                    backend,
+                    runs,
+                    workdir,
+                    timeout,
+                    profile_path(args, f"throughput-{backend}"),
+                    args.daemons,
+                )
         finally:
             databases.close()
     loop_rows = (("plain requests loop", plain), ("LangFlowClient loop", client))
     for name, loop in loop_rows:
         rows.append(Row(MEASURE, name, size, "runs per second", loop["rate"], "runs/s"))
-        rows.append(Row(MEASURE, name, size, "CPU per run (client process)",
-                        loop["cpu"] / max(1, loop["completed"]) * 1000, "ms"))
+        rows.append(
+            Row(
+                MEASURE,
+                name,
+                size,
+                "CPU per run (client process)",
+                loop["cpu"] / max(1, loop["completed"]) * 1000,
+                "ms",
+            )
+        )
     for backend, result in results.items():
         system = f"automagik/{backend}" + (f" x{args.daemons} daemons" if args.daemons > 1 else "")
-        rows.append(Row(MEASURE, system, size, "completed / due",
-                        f"{fmt_count(result['completed'])} / {fmt_count(runs)}", target="all",
-                        met=judged(tiny, result["completed"] == runs)))
+        rows.append(
+            Row(
+                MEASURE,
+                system,
+                size,
+                "completed / due",
+                f"{fmt_count(result['completed'])} / {fmt_count(runs)}",
+                target="all",
+                met=judged(tiny, result["completed"] == runs),
+            )
+        )
         rows.append(Row(MEASURE, system, size, "runs per second", result["rate"], "runs/s"))
-        rows.append(Row(MEASURE, system, size, "CPU per run (daemon processes)" if args.daemons > 1 else
-                        "CPU per run (daemon process)",
-                        result["cpu"] / max(1, result["completed"]) * 1000, "ms"))
+        rows.append(
+            Row(
+                MEASURE,
+                system,
+                size,
+                "CPU per run (daemon processes)" if args.daemons > 1 else "CPU per run (daemon process)",
+                result["cpu"] / max(1, result["completed"]) * 1000,
+                "ms",
+            )
+        )
         ratio = result["rate"] / plain["rate"] if plain["rate"] else float("nan")
-        rows.append(Row(MEASURE, system, size, "ratio to the plain loop", ratio, "x", ">= 0.5",
-                        judged(tiny, ratio >= 0.5)))
+        rows.append(
+            Row(MEASURE, system, size, "ratio to the plain loop", ratio, "x", ">= 0.5", judged(tiny, ratio >= 0.5))
+        )
         if result["errors"]:
             rows.append(Row(MEASURE, system, size, "note", f"daemon log: {result['errors'][0][:200]}"))
     emit(rows, args, f"{MEASURE} ({load_note()})")

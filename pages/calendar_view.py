@@ -9,8 +9,9 @@ move a run to another day.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, timedelta
-from typing import Any, Iterable
+from typing import Any
 
 import altair as alt
 import pandas as pd
@@ -32,20 +33,22 @@ def calendar_frame(calendar: RunCalendar, chosen: date | None = None) -> pd.Data
         counts = counted.get(day)
         completed, failed, skipped = (counts.completed, counts.failed, counts.skipped) if counts else (0, 0, 0)
         share = counts.failure_share if counts else None
-        rows.append({
-            "date": day.isoformat(),
-            "label": day.strftime("%a %d %b %Y"),
-            "week": (day - timedelta(days=day.weekday())).isoformat(),
-            "weekday": WEEKDAYS[day.weekday()],
-            "completed": completed,
-            "failed": failed,
-            "skipped": skipped,
-            "runs": completed + failed + skipped,
-            "share": share,
-            "share_text": "-" if share is None else f"{share:.0%}",
-            "colour": cell_colour(completed, failed, skipped),
-            "chosen": day == chosen,
-        })
+        rows.append(
+            {
+                "date": day.isoformat(),
+                "label": day.strftime("%a %d %b %Y"),
+                "week": (day - timedelta(days=day.weekday())).isoformat(),
+                "weekday": WEEKDAYS[day.weekday()],
+                "completed": completed,
+                "failed": failed,
+                "skipped": skipped,
+                "runs": completed + failed + skipped,
+                "share": share,
+                "share_text": "-" if share is None else f"{share:.0%}",
+                "colour": cell_colour(completed, failed, skipped),
+                "chosen": day == chosen,
+            }
+        )
         day += timedelta(days=1)
     return pd.DataFrame(rows)
 
@@ -55,8 +58,8 @@ _SCALE = [STATUS_COLOURS["completed"], "#f0ad4e", STATUS_COLOURS["failed"]]
 
 
 def _mix(low: str, high: str, t: float) -> str:
-    a, b = (tuple(int(c[i:i + 2], 16) for i in (1, 3, 5)) for c in (low, high))
-    return "#" + "".join(f"{round(x + (y - x) * t):02x}" for x, y in zip(a, b))
+    a, b = (tuple(int(c[i : i + 2], 16) for i in (1, 3, 5)) for c in (low, high))
+    return "#" + "".join(f"{round(x + (y - x) * t):02x}" for x, y in zip(a, b, strict=False))
 
 
 def cell_colour(completed: int, failed: int, skipped: int) -> str:
@@ -75,13 +78,24 @@ def calendar_chart(calendar: RunCalendar, chosen: date | None = None) -> alt.Cha
     # Month names under the first week of each month; the weeks themselves are unlabelled.
     month_labels = "utcdate(toDate(datum.value)) <= 7 ? utcFormat(toDate(datum.value), '%b') : ''"
     return (
-        alt.Chart(frame, title=alt.Title(f"Runs per day ({calendar.zone}), last 12 months", anchor="start", fontSize=13))
+        alt.Chart(
+            frame, title=alt.Title(f"Runs per day ({calendar.zone}), last 12 months", anchor="start", fontSize=13)
+        )
         .mark_rect(cornerRadius=2)
         .encode(
-            x=alt.X("week:O", title=None, scale=alt.Scale(paddingInner=0.15),
-                    axis=alt.Axis(labelExpr=month_labels, labelAngle=0, ticks=False, domain=False)),
-            y=alt.Y("weekday:O", title=None, sort=WEEKDAYS, scale=alt.Scale(paddingInner=0.15),
-                    axis=alt.Axis(ticks=False, domain=False)),
+            x=alt.X(
+                "week:O",
+                title=None,
+                scale=alt.Scale(paddingInner=0.15),
+                axis=alt.Axis(labelExpr=month_labels, labelAngle=0, ticks=False, domain=False),
+            ),
+            y=alt.Y(
+                "weekday:O",
+                title=None,
+                sort=WEEKDAYS,
+                scale=alt.Scale(paddingInner=0.15),
+                axis=alt.Axis(ticks=False, domain=False),
+            ),
             color=alt.Color("colour:N", scale=None, legend=None),
             stroke=alt.when(alt.datum.chosen).then(alt.value("#111827")).otherwise(alt.value(None)),
             strokeWidth=alt.when(alt.datum.chosen).then(alt.value(2)).otherwise(alt.value(0)),

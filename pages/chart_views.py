@@ -48,8 +48,12 @@ def _time_axis(unit: Bucket, zone: str, title: str, span: tuple[datetime, dateti
 
 
 def runs_chart(
-    counts: list[RunCount], unit: Bucket, zone: str, span: tuple[datetime, datetime] | None = None,
-    title: str = "Planned time", changes: list[FlowChange] = (),
+    counts: list[RunCount],
+    unit: Bucket,
+    zone: str,
+    span: tuple[datetime, datetime] | None = None,
+    title: str = "Planned time",
+    changes: list[FlowChange] = (),
 ) -> alt.Chart:
     """Runs per bucket, one bar per bucket stacked by status; a dashed rule where a flow changed
     in LangFlow."""
@@ -68,18 +72,30 @@ def runs_chart(
             x=_time_axis(unit, zone, title, span),
             y=alt.Y("sum(runs):Q", title=f"runs per {unit.value}", axis=COUNT_AXIS),
             color=alt.Color("status:N", scale=_STATUS_SCALE, title="status"),
-            tooltip=[alt.Tooltip("when:N", title=f"{unit.value} from"), "status:N", alt.Tooltip("sum(runs):Q", title="runs")],
+            tooltip=[
+                alt.Tooltip("when:N", title=f"{unit.value} from"),
+                "status:N",
+                alt.Tooltip("sum(runs):Q", title="runs"),
+            ],
         )
     )
     if not changes:
         return bars
-    marks = pd.DataFrame({
-        "time": [_wall_time(c.at, zone) for c in changes],
-        "when": [format_local(c.at, zone) for c in changes],
-        "flow": [c.flow_name for c in changes],
-    })
-    rules = alt.Chart(marks).mark_rule(strokeDash=[4, 4], color="#6b7280").encode(
-        x="time:T", tooltip=[alt.Tooltip("flow:N", title="flow changed in LangFlow"), alt.Tooltip("when:N", title="at")])
+    marks = pd.DataFrame(
+        {
+            "time": [_wall_time(c.at, zone) for c in changes],
+            "when": [format_local(c.at, zone) for c in changes],
+            "flow": [c.flow_name for c in changes],
+        }
+    )
+    rules = (
+        alt.Chart(marks)
+        .mark_rule(strokeDash=[4, 4], color="#6b7280")
+        .encode(
+            x="time:T",
+            tooltip=[alt.Tooltip("flow:N", title="flow changed in LangFlow"), alt.Tooltip("when:N", title="at")],
+        )
+    )
     return alt.layer(bars, rules)
 
 
@@ -88,8 +104,13 @@ def duration_chart(
 ) -> alt.Chart:
     """Median and 95th percentile of run durations per bucket, as two lines."""
     rows = [
-        {"time": _wall_time(s.start, zone), "when": format_local(s.start, zone, seconds=False),
-         "measure": name, "seconds": value, "runs": s.runs}
+        {
+            "time": _wall_time(s.start, zone),
+            "when": format_local(s.start, zone, seconds=False),
+            "measure": name,
+            "seconds": value,
+            "runs": s.runs,
+        }
         for s in stats
         for name, value in (("p50", s.p50), ("p95", s.p95))
     ]
@@ -100,9 +121,15 @@ def duration_chart(
         .encode(
             x=_time_axis(unit, zone, "Planned time", span),
             y=alt.Y("seconds:Q", title="duration (s)"),
-            color=alt.Color("measure:N", title="", scale=alt.Scale(domain=["p50", "p95"], range=["#3b82f6", "#d64545"])),
-            tooltip=[alt.Tooltip("when:N", title=f"{unit.value} from"), "measure:N",
-                     alt.Tooltip("seconds:Q", format=".2f"), alt.Tooltip("runs:Q", title="runs sampled")],
+            color=alt.Color(
+                "measure:N", title="", scale=alt.Scale(domain=["p50", "p95"], range=["#3b82f6", "#d64545"])
+            ),
+            tooltip=[
+                alt.Tooltip("when:N", title=f"{unit.value} from"),
+                "measure:N",
+                alt.Tooltip("seconds:Q", format=".2f"),
+                alt.Tooltip("runs:Q", title="runs sampled"),
+            ],
         )
     )
 
@@ -137,8 +164,9 @@ def _usage_frame(rows: list[FlowUsage], zone: str) -> pd.DataFrame:
             "cost": [r.usage.cost_usd for r in rows],
             "cost_text": [format_usd(r.usage.cost_usd) for r in rows],
             "tokens": [r.usage.total_tokens for r in rows],
-            "tokens_text": [format_token_counts(r.usage.input_tokens, r.usage.output_tokens, r.usage.total_tokens)
-                            for r in rows],
+            "tokens_text": [
+                format_token_counts(r.usage.input_tokens, r.usage.output_tokens, r.usage.total_tokens) for r in rows
+            ],
             "runs": [r.usage.runs for r in rows],
             "unpriced": [r.usage.unpriced for r in rows],
         }
@@ -154,9 +182,14 @@ def _per_day_per_flow(frame: pd.DataFrame, zone: str, span, measure: str, title:
             x=_time_axis(Bucket.DAY, zone, "Planned day", span),
             y=alt.Y(f"sum({measure}):Q", title=title, axis=COUNT_AXIS if measure == "tokens" else alt.Axis()),
             color=alt.Color("flow:N", title="flow"),
-            tooltip=[alt.Tooltip("day:N", title=f"day ({zone})"), "flow:N", alt.Tooltip("cost_text:N", title="cost"),
-                     alt.Tooltip("tokens_text:N", title="tokens"), alt.Tooltip("runs:Q", title="runs with usage"),
-                     alt.Tooltip("unpriced:Q", title="of them, cost unknown")],
+            tooltip=[
+                alt.Tooltip("day:N", title=f"day ({zone})"),
+                "flow:N",
+                alt.Tooltip("cost_text:N", title="cost"),
+                alt.Tooltip("tokens_text:N", title="tokens"),
+                alt.Tooltip("runs:Q", title="runs with usage"),
+                alt.Tooltip("unpriced:Q", title="of them, cost unknown"),
+            ],
         )
     )
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Callable
 from datetime import datetime
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 import streamlit as st
 

@@ -7,13 +7,13 @@ import streamlit as st
 
 from automagik.costfmt import usd
 from automagik.db.models import Flow
+from automagik.plural import counted
 from automagik.services import flows as flow_service
 from automagik.services import tasks as task_service
 from automagik.services import triggers as trigger_service
 from automagik.services.context import AppContext
 from automagik.services.daemons import DaemonState, list_daemons
 from automagik.services.flow_input import parse_typed_input, placeholder_help
-from automagik.plural import counted
 from pages import common, frame
 
 frame.ensure()  # before anything renders: see pages/frame.py
@@ -129,24 +129,43 @@ def components_section(context: AppContext, flow: Flow) -> None:
 
 def limits_section(context: AppContext, flow: Flow) -> None:
     st.subheader("Budget and limits")
-    st.caption(f"Daily budget: once the flow's runs of a day ({common.zone()}) have cost this much, its further "
-               "fires that day are skipped and one alert is sent; runs resume the next day (runs whose model has "
-               "no known price count as nothing). Concurrency: runs of this flow in flight at once, across every "
-               "daemon; the others wait, pending, and start as slots free.")
+    st.caption(
+        f"Daily budget: once the flow's runs of a day ({common.zone()}) have cost this much, its further "
+        "fires that day are skipped and one alert is sent; runs resume the next day (runs whose model has "
+        "no known price count as nothing). Concurrency: runs of this flow in flight at once, across every "
+        "daemon; the others wait, pending, and start as slots free."
+    )
     left, right = st.columns(2)
-    amount = left.number_input("Daily budget (USD, 0 for none)", min_value=0.0,
-                               max_value=flow_service.MAX_DAILY_BUDGET_USD, value=float(flow.daily_budget_usd or 0.0),
-                               step=1.0, format="%.2f", key=f"flows_budget_{flow.id}")
-    concurrency = right.number_input("Max runs at once (0 for no limit)", min_value=0,
-                                     max_value=flow_service.MAX_CONCURRENCY_LIMIT, value=int(flow.max_concurrency or 0),
-                                     step=1, key=f"flows_concurrency_{flow.id}")
+    amount = left.number_input(
+        "Daily budget (USD, 0 for none)",
+        min_value=0.0,
+        max_value=flow_service.MAX_DAILY_BUDGET_USD,
+        value=float(flow.daily_budget_usd or 0.0),
+        step=1.0,
+        format="%.2f",
+        key=f"flows_budget_{flow.id}",
+    )
+    concurrency = right.number_input(
+        "Max runs at once (0 for no limit)",
+        min_value=0,
+        max_value=flow_service.MAX_CONCURRENCY_LIMIT,
+        value=int(flow.max_concurrency or 0),
+        step=1,
+        key=f"flows_concurrency_{flow.id}",
+    )
     if st.button("Save budget and limits", key=f"flows_limits_save_{flow.id}"):
-        saved = common.attempt(lambda: flow_service.update_flow_settings(
-            context.db, flow.id, daily_budget_usd=amount or None, max_concurrency=int(concurrency) or None))
+        saved = common.attempt(
+            lambda: flow_service.update_flow_settings(
+                context.db, flow.id, daily_budget_usd=amount or None, max_concurrency=int(concurrency) or None
+            )
+        )
         if saved is not None:
             budget = usd(saved.daily_budget_usd) if saved.daily_budget_usd else "none"
-            common.flash("success", f'"{saved.name}": daily budget {budget}, at most '
-                                    f'{counted(saved.max_concurrency, "run") if saved.max_concurrency else "unlimited runs"} at once.')
+            common.flash(
+                "success",
+                f'"{saved.name}": daily budget {budget}, at most '
+                f'{counted(saved.max_concurrency, "run") if saved.max_concurrency else "unlimited runs"} at once.',
+            )
             st.rerun()
 
 
@@ -158,23 +177,30 @@ def triggers_section(context: AppContext, flow: Flow) -> None:
     if not flow.langflow_triggers:
         return
     st.subheader("LangFlow's own triggers")
-    st.caption("LangFlow fires these by itself. Adopting one creates the same cron schedule here (its runs get "
-               "history, cost, budgets and alerts) and disables it in LangFlow, so the flow does not run twice.")
+    st.caption(
+        "LangFlow fires these by itself. Adopting one creates the same cron schedule here (its runs get "
+        "history, cost, budgets and alerts) and disables it in LangFlow, so the flow does not run twice."
+    )
     firing = {t["id"] for t in trigger_service.firing_triggers(flow)}
     for trigger in flow.langflow_triggers:
         left, right = st.columns([5, 1])
-        left.text(f"{trigger_service.describe_trigger(trigger)}"
-                  + (f" · next fire {trigger['next_fire_at']}" if trigger.get("next_fire_at") else "")
-                  + (f" · last error: {trigger['last_error']}" if trigger.get("last_error") else ""))
+        left.text(
+            f"{trigger_service.describe_trigger(trigger)}"
+            + (f" · next fire {trigger['next_fire_at']}" if trigger.get("next_fire_at") else "")
+            + (f" · last error: {trigger['last_error']}" if trigger.get("last_error") else "")
+        )
         if trigger["id"] in firing and right.button("Adopt", key=f"flows_adopt_{trigger['id']}"):
+
             def adopt():
                 with context.langflow() as client:
-                    return trigger_service.adopt_trigger(context.db, client, trigger["id"])
+                    return trigger_service.adopt_trigger(context.db, client, trigger["id"])  # noqa: B023 - called at once
 
             adopted = common.attempt(adopt)
             if adopted is not None:
-                common.flash("success", f"Created schedule {adopted.schedule.id} and disabled LangFlow trigger "
-                                        f"{trigger['id']}.")
+                common.flash(
+                    "success",
+                    f"Created schedule {adopted.schedule.id} and disabled LangFlow trigger " f"{trigger['id']}.",
+                )
                 st.rerun()
 
 
@@ -188,7 +214,8 @@ def run_section(context: AppContext, flow: Flow) -> None:
         help="The text may hold " + placeholder_help(code=True, zone="TIMEZONE") + ".",
     )
     force = flow.daily_budget_usd is not None and st.checkbox(
-        "Run even if the daily budget is reached", key=f"flows_run_force_{flow.id}")
+        "Run even if the daily budget is reached", key=f"flows_run_force_{flow.id}"
+    )
     if not st.button("Run now", key=f"flows_run_{flow.id}", icon=":material/play_arrow:"):
         return
 
@@ -199,7 +226,10 @@ def run_section(context: AppContext, flow: Flow) -> None:
     if task is None:
         return
     common.alert("success", f"Queued run {task.id}: see it on the Tasks page.")
-    if not any(d.state is DaemonState.ALIVE for d in list_daemons(context.db, heartbeat_seconds=common.options().heartbeat_seconds)):
+    if not any(
+        d.state is DaemonState.ALIVE
+        for d in list_daemons(context.db, heartbeat_seconds=common.options().heartbeat_seconds)
+    ):
         common.alert("warning", "No daemon is running, so the run waits: start one with `python scheduler_daemon.py`.")
 
 

@@ -16,13 +16,13 @@ import streamlit as st
 from automagik.clock import utcnow
 from automagik.costfmt import format_tokens, format_usd
 from automagik.monitoring.incidents import list_open
+from automagik.plural import agree, counted
 from automagik.scheduling import describe
 from automagik.services import charts, overview
 from automagik.services.context import AppContext
 from automagik.services.daemons import DaemonState, summarize_daemons
 from automagik.services.serialize import output_text
 from automagik.services.tasks import TaskFilter
-from automagik.plural import agree, counted
 from pages import chart_views, common, frame
 
 frame.ensure()  # before anything renders: see pages/frame.py
@@ -61,7 +61,9 @@ def daemons_panel(context: AppContext, now) -> None:
     st.subheader("Daemons")
     summary = summarize_daemons(context.db, now, common.options().heartbeat_seconds, describe_time=common.when)
     common.alert("success" if summary.alive else "warning", summary.message)
-    shown = [d for d in summary.daemons if d.state is not DaemonState.STOPPED or d.stopped_at > now - timedelta(hours=1)]
+    shown = [
+        d for d in summary.daemons if d.state is not DaemonState.STOPPED or d.stopped_at > now - timedelta(hours=1)
+    ]
     if shown:
         st.dataframe(
             pd.DataFrame(
@@ -89,8 +91,10 @@ def counts_panel(context: AppContext, now) -> None:
     st.caption(f"Last 24 h by status: {by_status}.")
     if counts.flows_needing_components:
         needing = counts.flows_needing_components
-        st.caption(f"{counted(needing, 'flow')} {agree(needing, 'needs its', 'need their')} components chosen on the "
-                   "Flows page.")
+        st.caption(
+            f"{counted(needing, 'flow')} {agree(needing, 'needs its', 'need their')} components chosen on the "
+            "Flows page."
+        )
 
 
 def runs_per_hour(context: AppContext, now) -> None:
@@ -148,8 +152,11 @@ def cost_panel() -> None:
     st.subheader("Cost")
     summary = _cost_summary(context, context.settings.database_url, common.zone())
     columns = st.columns(3)
-    columns[0].metric(f"Today ({common.zone()})", format_usd(summary.today.cost_usd),
-                      help="Runs that finished since midnight, whose cost is known (what daily budgets count).")
+    columns[0].metric(
+        f"Today ({common.zone()})",
+        format_usd(summary.today.cost_usd),
+        help="Runs that finished since midnight, whose cost is known (what daily budgets count).",
+    )
     columns[1].metric(f"Last {summary.window_days} days", format_usd(summary.window.cost_usd))
     columns[2].metric(f"Tokens, last {summary.window_days} days", format_tokens(summary.window.total_tokens))
     if summary.unpriced_note:
@@ -168,8 +175,10 @@ def cost_panel() -> None:
             hide_index=True,
         )
     else:
-        st.info(f"No run of the last {summary.window_days} days reported token usage (LangFlow reports it for "
-                "flows whose LLM components do).")
+        st.info(
+            f"No run of the last {summary.window_days} days reported token usage (LangFlow reports it for "
+            "flows whose LLM components do)."
+        )
     st.caption(f"Runs count on the day they finished, as for daily budgets; as of {common.when(summary.as_of)}.")
 
 

@@ -13,6 +13,7 @@ import streamlit as st
 
 from automagik.clock import utcnow
 from automagik.db.models import MissedRunPolicy, Schedule, ScheduleStatus
+from automagik.plural import counted
 from automagik.scheduling import ScheduleType, describe
 from automagik.scheduling.after import OUTCOMES, describe_after
 from automagik.services import flows as flow_service
@@ -22,9 +23,8 @@ from automagik.services.context import AppContext
 from automagik.services.errors import InvalidInput
 from automagik.services.flow_input import placeholder_help
 from automagik.services.input_preview import is_template, preview_input
-from automagik.timefmt import format_local
 from automagik.services.triggers import double_run_warning
-from automagik.plural import counted
+from automagik.timefmt import format_local
 from pages import common, frame
 from pages.backfill_form import backfill_form
 
@@ -43,8 +43,10 @@ POLICY_HELP = (
     "After downtime: coalesce runs the latest missed fire once; skip runs none and waits for the "
     "next fire; all runs every missed fire (up to AUTOMAGIK_CATCH_UP_LIMIT)."
 )
-INPUT_HELP = ('JSON: {"input": "message"}, with optional "tweaks": {"Component-id": {"field": "value"}}. '
-              "The text and tweak values may hold " + placeholder_help(chains=True, code=True) + ".")
+INPUT_HELP = (
+    'JSON: {"input": "message"}, with optional "tweaks": {"Component-id": {"field": "value"}}. '
+    "The text and tweak values may hold " + placeholder_help(chains=True, code=True) + "."
+)
 ZONES = sorted(available_timezones())
 PAGE_SIZE = 100
 
@@ -75,15 +77,22 @@ def timing_preview(kind: str, expr: str, zone: str) -> datetime | None:
     return fires[0]
 
 
-def input_preview(raw: str, kind: str, fire: datetime | None, zone: str, flow_name: str,
-                  schedule_id: str | None = None) -> None:
+def input_preview(
+    raw: str, kind: str, fire: datetime | None, zone: str, flow_name: str, schedule_id: str | None = None
+) -> None:
     """Why the input is refused, or, when it has placeholders and the timing a next fire, what
     that fire would send (as text: it is user data)."""
     if not raw.strip():
         return
     try:
-        sent = preview_input(raw, fire_time=fire or utcnow(), zone=zone, flow_name=flow_name, schedule_id=schedule_id,
-                             chained=schedule_service.is_chain(kind))
+        sent = preview_input(
+            raw,
+            fire_time=fire or utcnow(),
+            zone=zone,
+            flow_name=flow_name,
+            schedule_id=schedule_id,
+            chained=schedule_service.is_chain(kind),
+        )
     except InvalidInput as exc:
         st.error(common.plain(exc.message))
         return
@@ -99,20 +108,31 @@ def _type_label(kind: str) -> str:
     return TYPE_LABELS.get(kind, kind)
 
 
-def after_fields(left, right, flow_id: str, key: str, upstream_id: str | None = None,
-                 outcome: str | None = None) -> tuple[str | None, str]:
+def after_fields(
+    left, right, flow_id: str, key: str, upstream_id: str | None = None, outcome: str | None = None
+) -> tuple[str | None, str]:
     """The upstream flow and the outcome of a schedule of type after (the flow itself is left out:
     a flow cannot run after itself)."""
     flows = [f for f in flow_service.list_flows(common.context().db, include_removed=False) if f.id != flow_id]
     names = {f.id: f"{f.name} · {f.id}" for f in flows}
     ids = list(names)
-    upstream = left.selectbox("After flow", ids, format_func=names.get, key=f"{key}_upstream",
-                              index=ids.index(upstream_id) if upstream_id in ids else (0 if ids else None),
-                              help="This schedule's flow runs when a run of that flow ends.")
+    upstream = left.selectbox(
+        "After flow",
+        ids,
+        format_func=names.get,
+        key=f"{key}_upstream",
+        index=ids.index(upstream_id) if upstream_id in ids else (0 if ids else None),
+        help="This schedule's flow runs when a run of that flow ends.",
+    )
     kinds = list(OUTCOMES)
-    chosen = right.selectbox("When its runs", kinds, format_func=OUTCOME_LABELS.get, key=f"{key}_outcome",
-                             index=kinds.index(outcome) if outcome in kinds else 0,
-                             help="Its input may use {{ upstream_output }}: that run's output (or its error).")
+    chosen = right.selectbox(
+        "When its runs",
+        kinds,
+        format_func=OUTCOME_LABELS.get,
+        key=f"{key}_outcome",
+        index=kinds.index(outcome) if outcome in kinds else 0,
+        help="Its input may use {{ upstream_output }}: that run's output (or its error).",
+    )
     return upstream, chosen
 
 
@@ -127,8 +147,13 @@ def create_form() -> None:
     names = {f.id: f"{f.name} · {f.id}" for f in ready}
     flow_id = st.selectbox("Flow", list(names), format_func=names.get, key="new_flow")
     left, middle, right = st.columns([1, 2, 2])
-    kind = left.selectbox("Type", [t.value for t in ScheduleType], key="new_type", format_func=_type_label,
-                          help="\n".join(f"{t.value}: {t.doc}" for t in ScheduleType))
+    kind = left.selectbox(
+        "Type",
+        [t.value for t in ScheduleType],
+        key="new_type",
+        format_func=_type_label,
+        help="\n".join(f"{t.value}: {t.doc}" for t in ScheduleType),
+    )
     outcome, next_fire = None, None
     if kind == AFTER:
         expr, outcome = after_fields(middle, right, flow_id, "new")
@@ -138,31 +163,56 @@ def create_form() -> None:
         else:
             st.info("No other flow to follow: sync flows first.")
     else:
-        expr = middle.text_input("Expression", key="new_expr", live=True,
-                                 placeholder=EXAMPLES[kind].removeprefix("like "))
-        zone = right.selectbox("Time zone", ZONES, index=ZONES.index(context.settings.timezone)
-                               if context.settings.timezone in ZONES else None, key="new_zone")
+        expr = middle.text_input(
+            "Expression", key="new_expr", live=True, placeholder=EXAMPLES[kind].removeprefix("like ")
+        )
+        zone = right.selectbox(
+            "Time zone",
+            ZONES,
+            index=ZONES.index(context.settings.timezone) if context.settings.timezone in ZONES else None,
+            key="new_zone",
+        )
         next_fire = timing_preview(kind, expr, zone or "UTC")
-    raw_input = st.text_area("Input (JSON)", key="new_input", height=80, help=INPUT_HELP,
-                             placeholder='{"input": "Digest of {{ fire_date }}", "tweaks": {"Component-id": {"field": "value"}}}')
+    raw_input = st.text_area(
+        "Input (JSON)",
+        key="new_input",
+        height=80,
+        help=INPUT_HELP,
+        placeholder='{"input": "Digest of {{ fire_date }}", "tweaks": {"Component-id": {"field": "value"}}}',
+    )
     input_preview(raw_input, kind, next_fire, zone or "UTC", next(f.name for f in ready if f.id == flow_id))
     left, middle, right = st.columns(3)
-    retries = left.number_input("Max retries", min_value=0, max_value=schedule_service.MAX_RETRIES_LIMIT,
-                                value=3, step=1, key="new_retries")
-    timeout = middle.number_input("Timeout (seconds)", min_value=1, max_value=schedule_service.TIMEOUT_LIMIT_SECONDS,
-                                  value=None, step=1, key="new_timeout",
-                                  placeholder="daemon default", help="Empty: AUTOMAGIK_RUN_TIMEOUT_SECONDS.")
-    policy = right.selectbox("Missed runs", [p.value for p in MissedRunPolicy], key="new_policy", help=POLICY_HELP,
-                             disabled=kind == AFTER)
+    retries = left.number_input(
+        "Max retries", min_value=0, max_value=schedule_service.MAX_RETRIES_LIMIT, value=3, step=1, key="new_retries"
+    )
+    timeout = middle.number_input(
+        "Timeout (seconds)",
+        min_value=1,
+        max_value=schedule_service.TIMEOUT_LIMIT_SECONDS,
+        value=None,
+        step=1,
+        key="new_timeout",
+        placeholder="daemon default",
+        help="Empty: AUTOMAGIK_RUN_TIMEOUT_SECONDS.",
+    )
+    policy = right.selectbox(
+        "Missed runs", [p.value for p in MissedRunPolicy], key="new_policy", help=POLICY_HELP, disabled=kind == AFTER
+    )
     double = double_run_warning(context.db, flow_id)
     if double:
         common.alert("warning", double.replace("`flows adopt-trigger TRIGGER_ID`", "Adopting it on the Flows page"))
     if not st.button("Create schedule", type="primary", key="new_create"):
         return
     spec = schedule_service.ScheduleSpec(
-        flow_id=flow_id, schedule_type=kind, schedule_expr=expr, flow_input=raw_input or None,
-        timezone=zone, max_retries=int(retries), timeout_seconds=None if timeout is None else int(timeout),
-        missed_policy=policy, after_outcome=outcome,
+        flow_id=flow_id,
+        schedule_type=kind,
+        schedule_expr=expr,
+        flow_input=raw_input or None,
+        timezone=zone,
+        max_retries=int(retries),
+        timeout_seconds=None if timeout is None else int(timeout),
+        missed_policy=policy,
+        after_outcome=outcome,
     )
     created = common.attempt(lambda: schedule_service.create_schedule(context.db, spec, context.settings.timezone))
     if created is not None:
@@ -187,8 +237,10 @@ def schedules_table(rows: list[schedule_service.ScheduleRow]) -> None:
                 "type": [r.schedule.schedule_type.value for r in rows],
                 "expression": [r.schedule.schedule_expr for r in rows],
                 "zone": [r.schedule.timezone for r in rows],
-                "status": [r.schedule.status.value + (f" ({r.schedule.paused_reason})" if r.schedule.paused_reason
-                                                      else "") for r in rows],
+                "status": [
+                    r.schedule.status.value + (f" ({r.schedule.paused_reason})" if r.schedule.paused_reason else "")
+                    for r in rows
+                ],
                 f"next run ({zone})": [
                     format_local(r.schedule.next_run_at, zone) if r.schedule.status is ScheduleStatus.ACTIVE else "-"
                     for r in rows
@@ -221,35 +273,63 @@ def edit_form(context: AppContext, schedule: Schedule, flow_name: str) -> None:
     kinds, policies = [t.value for t in ScheduleType], [p.value for p in MissedRunPolicy]
     was_after = schedule.schedule_type is ScheduleType.AFTER
     # Outside the form: the type decides which fields the form shows (times, or a flow to follow).
-    kind = st.selectbox("Type", kinds, index=kinds.index(schedule.schedule_type.value), format_func=_type_label,
-                        key=f"edit_type_{schedule.id}")
+    kind = st.selectbox(
+        "Type",
+        kinds,
+        index=kinds.index(schedule.schedule_type.value),
+        format_func=_type_label,
+        key=f"edit_type_{schedule.id}",
+    )
     with st.form(f"edit_{schedule.id}"):
         left, right = st.columns(2)
         outcome = None
         if kind == AFTER:
-            expr, outcome = after_fields(left, right, schedule.flow_id, f"edit_{schedule.id}",
-                                         schedule.schedule_expr if was_after else None, schedule.after_outcome)
+            expr, outcome = after_fields(
+                left,
+                right,
+                schedule.flow_id,
+                f"edit_{schedule.id}",
+                schedule.schedule_expr if was_after else None,
+                schedule.after_outcome,
+            )
             expr, zone = expr or "", schedule.timezone
         else:
             expr = left.text_input("Expression", value="" if was_after else schedule.schedule_expr)
-            zone = right.selectbox("Time zone", ZONES,
-                                   index=ZONES.index(schedule.timezone) if schedule.timezone in ZONES else 0)
+            zone = right.selectbox(
+                "Time zone", ZONES, index=ZONES.index(schedule.timezone) if schedule.timezone in ZONES else 0
+            )
         raw_input = st.text_area("Input (JSON)", value=_json(schedule.flow_params), height=80, help=INPUT_HELP)
         left, middle, right = st.columns(3)
-        retries = left.number_input("Max retries", min_value=0, max_value=schedule_service.MAX_RETRIES_LIMIT,
-                                    value=schedule.max_retries, step=1)
-        timeout = middle.number_input("Timeout (seconds)", min_value=1, max_value=schedule_service.TIMEOUT_LIMIT_SECONDS,
-                                      value=schedule.timeout_seconds, step=1, placeholder="daemon default")
-        policy = right.selectbox("Missed runs", policies, index=policies.index(schedule.missed_policy.value), help=POLICY_HELP)
+        retries = left.number_input(
+            "Max retries", min_value=0, max_value=schedule_service.MAX_RETRIES_LIMIT, value=schedule.max_retries, step=1
+        )
+        timeout = middle.number_input(
+            "Timeout (seconds)",
+            min_value=1,
+            max_value=schedule_service.TIMEOUT_LIMIT_SECONDS,
+            value=schedule.timeout_seconds,
+            step=1,
+            placeholder="daemon default",
+        )
+        policy = right.selectbox(
+            "Missed runs", policies, index=policies.index(schedule.missed_policy.value), help=POLICY_HELP
+        )
         buttons = st.container(horizontal=True)  # each button as wide as its label, as elsewhere on the page
         saving = buttons.form_submit_button("Save changes")
-        buttons.form_submit_button("Preview input", help="What the next fire would send with these values; saves nothing.")
+        buttons.form_submit_button(
+            "Preview input", help="What the next fire would send with these values; saves nothing."
+        )
     if not saving:
         input_preview(raw_input, kind, _next_fire(schedule, kind, expr, zone), zone, flow_name, schedule.id)
         return
     changes = dict(
-        schedule_type=kind, schedule_expr=expr, timezone=zone, flow_input=raw_input or None,
-        max_retries=int(retries), timeout_seconds=None if timeout is None else int(timeout), missed_policy=policy,
+        schedule_type=kind,
+        schedule_expr=expr,
+        timezone=zone,
+        flow_input=raw_input or None,
+        max_retries=int(retries),
+        timeout_seconds=None if timeout is None else int(timeout),
+        missed_policy=policy,
     )
     if kind == AFTER:
         changes["after_outcome"] = outcome
@@ -293,15 +373,18 @@ def schedule_actions(context: AppContext, row: schedule_service.ScheduleRow) -> 
                 common.flash("success", f"Resumed schedule {schedule.id}: {_next_run(context, resumed)}.")
                 st.rerun()
     if buttons.button("Run now", key=f"run_{schedule.id}", icon=":material/bolt:"):
-        task = common.attempt(lambda: task_service.run_flow_now(context.db, schedule.flow_id, schedule_id=schedule.id,
-                                                                  zone=common.zone()))
+        task = common.attempt(
+            lambda: task_service.run_flow_now(context.db, schedule.flow_id, schedule_id=schedule.id, zone=common.zone())
+        )
         if task:
             common.alert("success", f"Queued run {task.id} with this schedule's input: see it on the Tasks page.")
     if buttons.button("Delete", key=f"delete_{schedule.id}", icon=":material/delete:"):
         st.session_state[CONFIRM_DELETE_KEY] = schedule.id
     if st.session_state.get(CONFIRM_DELETE_KEY) == schedule.id:
-        st.warning("Delete this schedule? Its past runs stay in the history; runs its backfills queued and "
-                   "not yet started are skipped.")
+        st.warning(
+            "Delete this schedule? Its past runs stay in the history; runs its backfills queued and "
+            "not yet started are skipped."
+        )
         confirm = st.container(horizontal=True)
         if confirm.button("Yes, delete", type="primary", key=f"confirm_delete_{schedule.id}"):
             st.session_state.pop(CONFIRM_DELETE_KEY, None)
@@ -338,8 +421,10 @@ pages = math.ceil(total / PAGE_SIZE)
 page = st.pagination(pages, key="schedules_page") if pages > 1 else 1
 rows = schedule_service.list_schedules(ctx.db, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
 first = (page - 1) * PAGE_SIZE + 1
-st.caption(f"{counted(total, 'schedule')}, soonest next run first" +
-           (f" · {first:,}–{first + len(rows) - 1:,} shown" if pages > 1 else ""))
+st.caption(
+    f"{counted(total, 'schedule')}, soonest next run first"
+    + (f" · {first:,}–{first + len(rows) - 1:,} shown" if pages > 1 else "")
+)
 schedules_table(rows)
 st.divider()
 st.subheader("Manage a schedule")

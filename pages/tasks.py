@@ -21,6 +21,7 @@ import streamlit as st
 from automagik.clock import utcnow
 from automagik.costfmt import PRICE_HINT, format_run_cost, format_token_counts, format_tokens, format_usd
 from automagik.db.models import TaskStatus
+from automagik.plural import agree, counted, word_for
 from automagik.services import charts, run_calendar
 from automagik.services import flows as flow_service
 from automagik.services import schedules as schedule_service
@@ -30,7 +31,6 @@ from automagik.services.errors import InvalidInput, NotFound
 from automagik.services.export import export_tasks_csv
 from automagik.services.serialize import duration_seconds, output_text
 from automagik.services.time_input import parse_time_input
-from automagik.plural import agree, counted, word_for
 from pages import calendar_view, chart_views, common, frame
 
 frame.ensure()  # before anything renders: see pages/frame.py
@@ -68,8 +68,9 @@ class Choice:
 
     def filter(self, now: datetime) -> task_service.TaskFilter:
         since = now - self.last if self.last else self.since
-        return task_service.TaskFilter(self.statuses, self.flow_id, self.schedule_id, since, self.until,
-                                       triggers=self.triggers)
+        return task_service.TaskFilter(
+            self.statuses, self.flow_id, self.schedule_id, since, self.until, triggers=self.triggers
+        )
 
 
 def read_choice(context: AppContext) -> Choice | None:
@@ -77,15 +78,26 @@ def read_choice(context: AppContext) -> Choice | None:
     flows = {f.id: f.name for f in flow_service.list_flows(context.db)}
     schedules = schedule_service.schedule_choices(context.db)
     columns = st.columns(5)
-    flow_id = columns[0].selectbox("Flow", [None, *flows], format_func=lambda f: "All flows" if f is None else flows[f],
-                                   key="tasks_flow", persist_state=KEEP)
-    schedule_id = columns[1].selectbox("Schedule", [None, *schedules],
-                                       format_func=lambda s: "All schedules" if s is None else schedules[s],
-                                       key="tasks_schedule", persist_state=KEEP)
-    statuses = columns[2].multiselect("Status", [s.value for s in TaskStatus], key="tasks_status",
-                                      placeholder="Any status", persist_state=KEEP)
-    triggers = columns[3].multiselect("Queued by", list(task_service.TRIGGERS), key="tasks_trigger",
-                                      placeholder="Anything", persist_state=KEEP)
+    flow_id = columns[0].selectbox(
+        "Flow",
+        [None, *flows],
+        format_func=lambda f: "All flows" if f is None else flows[f],
+        key="tasks_flow",
+        persist_state=KEEP,
+    )
+    schedule_id = columns[1].selectbox(
+        "Schedule",
+        [None, *schedules],
+        format_func=lambda s: "All schedules" if s is None else schedules[s],
+        key="tasks_schedule",
+        persist_state=KEEP,
+    )
+    statuses = columns[2].multiselect(
+        "Status", [s.value for s in TaskStatus], key="tasks_status", placeholder="Any status", persist_state=KEEP
+    )
+    triggers = columns[3].multiselect(
+        "Queued by", list(task_service.TRIGGERS), key="tasks_trigger", placeholder="Anything", persist_state=KEEP
+    )
     span = columns[4].selectbox("Planned", list(RANGES), index=1, key=RANGE_KEY, persist_state=KEEP)
     choice = Choice(tuple(statuses), flow_id, schedule_id, last=RANGES[span], triggers=tuple(triggers))
     if span == ONE_DAY:
@@ -98,7 +110,9 @@ def read_choice(context: AppContext) -> Choice | None:
     if span == "Custom":
         left, right = st.columns(2)
         zone = common.zone()
-        raw_since = left.text_input(f"From ({zone})", key="tasks_since", placeholder="2026-11-27 08:00", persist_state=KEEP)
+        raw_since = left.text_input(
+            f"From ({zone})", key="tasks_since", placeholder="2026-11-27 08:00", persist_state=KEEP
+        )
         raw_until = right.text_input(f"Until ({zone})", key="tasks_until", placeholder="empty: now", persist_state=KEEP)
         try:  # an empty field is no bound (the placeholders say so); anything typed is parsed
             choice = replace(
@@ -137,15 +151,24 @@ def calendar_section(context: AppContext, choice: Choice) -> None:
     if calendar is None:
         return
     if not calendar.days:
-        st.info("No runs match the chosen flow and schedule in the last 12 months."
-                if choice.flow_id or choice.schedule_id else "No runs in the last 12 months yet.")
+        st.info(
+            "No runs match the chosen flow and schedule in the last 12 months."
+            if choice.flow_id or choice.schedule_id
+            else "No runs in the last 12 months yet."
+        )
         return
     chosen = st.session_state.get(DAY_KEY) if st.session_state.get(RANGE_KEY) == ONE_DAY else None
     chart_key = f"{CALENDAR_KEY}_{st.session_state.get(CLICKS_KEY, 0)}"
-    st.altair_chart(calendar_view.calendar_chart(calendar, chosen), key=chart_key,
-                    on_select=functools.partial(_choose_clicked_day, chart_key), selection_mode=calendar_view.SELECTION)
-    st.caption(f"Click a day to list its runs (days from midnight in {zone}). Colour: the share of finished runs "
-               "that failed; grey: only skipped runs. By the Flow and Schedule filters.")
+    st.altair_chart(
+        calendar_view.calendar_chart(calendar, chosen),
+        key=chart_key,
+        on_select=functools.partial(_choose_clicked_day, chart_key),
+        selection_mode=calendar_view.SELECTION,
+    )
+    st.caption(
+        f"Click a day to list its runs (days from midnight in {zone}). Colour: the share of finished runs "
+        "that failed; grey: only skipped runs. By the Flow and Schedule filters."
+    )
 
 
 def _remember_selection(table_key: str, ids: list[str]) -> None:
@@ -205,13 +228,23 @@ def _select(task_id: str) -> None:
 def chain_links(task, detail: task_service.TaskDetail) -> None:
     """Buttons to the run that started this one and to the runs this one's end started."""
     if detail.started_by:
-        st.button(f"Open the run that started it ({task.upstream_task_id[:8]})", key=f"upstream_{task.id}",
-                  on_click=_select, args=(task.upstream_task_id,), icon=":material/north_west:")
+        st.button(
+            f"Open the run that started it ({task.upstream_task_id[:8]})",
+            key=f"upstream_{task.id}",
+            on_click=_select,
+            args=(task.upstream_task_id,),
+            icon=":material/north_west:",
+        )
     if detail.started:
         st.caption("Runs it started")
         for run in detail.started:
-            st.button(f"Open {run}", key=f"started_{task.id}_{run.task_id}", on_click=_select, args=(run.task_id,),
-                      icon=":material/south_east:")
+            st.button(
+                f"Open {run}",
+                key=f"started_{task.id}_{run.task_id}",
+                on_click=_select,
+                args=(run.task_id,),
+                icon=":material/south_east:",
+            )
 
 
 def run_detail(context: AppContext, task_id: str) -> None:
@@ -247,8 +280,12 @@ def run_detail(context: AppContext, task_id: str) -> None:
         st.caption("Error")
         st.code(task.error, language=None, wrap_lines=True)
     st.caption("Log")
-    st.code("\n".join(f"{common.when(line.created_at)}  {line.level.value:<7}  {line.message}" for line in detail.logs)
-            or "(no lines)", language=None, wrap_lines=True)
+    st.code(
+        "\n".join(f"{common.when(line.created_at)}  {line.level.value:<7}  {line.message}" for line in detail.logs)
+        or "(no lines)",
+        language=None,
+        wrap_lines=True,
+    )
     if task.status is TaskStatus.FAILED and st.button("Retry", key=f"retry_{task.id}", icon=":material/replay:"):
         if common.attempt(lambda: task_service.retry_task(context.db, task.id, zone=common.zone())):
             common.flash("success", "The run is pending again: a running daemon retries it now.")
@@ -259,6 +296,7 @@ def export_button(context: AppContext, choice: Choice, now) -> None:
     """Rendered outside the refreshing fragment: each render of a download button revokes the
     file its previous render offered, so a button redrawn every second loses the clicks that
     land before the browser has the new one."""
+
     def csv_bytes() -> bytes:
         # Called only when the button is clicked (on Streamlit's thread, not this run), with
         # the filters as of the click; the rows are read from the database in keyset chunks,
@@ -295,8 +333,12 @@ def charts_section(choice: Choice) -> None:
     st.caption(
         f"Charts as of {common.when(now)}"
         + (f", refreshed every {max(every, CHARTS_REFRESH_SECONDS):g} s." if every else ".")
-        + (f" They show the last {charts.MAX_CHART_SPAN.days} days of the range (from "
-           f"{common.when(span.since, seconds=False)}); the table and the CSV cover all of it." if span.capped else "")
+        + (
+            f" They show the last {charts.MAX_CHART_SPAN.days} days of the range (from "
+            f"{common.when(span.since, seconds=False)}); the table and the CSV cover all of it."
+            if span.capped
+            else ""
+        )
     )
     runs, durations, success, usage = st.tabs(
         ["Runs over time", "Duration", "Success rate per flow", "Tokens and cost per day"]
@@ -343,8 +385,11 @@ def usage_charts(context: AppContext, filters: task_service.TaskFilter, span: ch
     unpriced = sum(r.usage.unpriced for r in rows)
     st.caption(
         f"Per day from midnight in {zone}, by planned time, of the runs that match and reported tokens."
-        + (f" {unpriced:,} of them used a model without a known price: their cost is left out ({PRICE_HINT})."
-           if unpriced else "")
+        + (
+            f" {unpriced:,} of them used a model without a known price: their cost is left out ({PRICE_HINT})."
+            if unpriced
+            else ""
+        )
     )
 
 
@@ -357,7 +402,9 @@ def runs_section(choice: Choice) -> None:
     size = right.selectbox("Rows per page", PAGE_SIZES, key="tasks_page_size", persist_state=KEEP)
     left.caption(f"{counted(total, 'run')} {agree(total, 'matches', 'match')} · updated {common.when(now)}")
     if total == 0:
-        st.info("No runs match: a run appears here as soon as a schedule fires or you press “Run now” on the Flows page.")
+        st.info(
+            "No runs match: a run appears here as soon as a schedule fires or you press “Run now” on the Flows page."
+        )
         return
     page = st.pagination(max(1, math.ceil(total / size)), key="tasks_page")
     rows = task_service.list_tasks(context.db, filters, limit=size, offset=(page - 1) * size)

@@ -11,7 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -126,7 +126,7 @@ class FrozenClock:
 
 @pytest.fixture
 def frozen_clock():
-    fake = FrozenClock(datetime(2026, 11, 27, 9, 0, 0, tzinfo=timezone.utc))
+    fake = FrozenClock(datetime(2026, 11, 27, 9, 0, 0, tzinfo=UTC))
     clock.set_clock(fake)
     yield fake
     clock.reset_clock()

@@ -30,16 +30,17 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 FIXTURES_DIR = Path(__file__).parent / "fixtures" / "langflow-1.13"
-ECHO_FLOW_ID = "4ef644de-8b5e-473d-a647-e4622ae4f6ea"      # ChatInput-acc01 -> ChatOutput-acc02
-TWO_OUT_FLOW_ID = "45a6305e-b02f-47db-8c1f-a603a8da457d"   # ChatInput-tw001 -> ChatOutput-tw002, -tw004
+ECHO_FLOW_ID = "4ef644de-8b5e-473d-a647-e4622ae4f6ea"  # ChatInput-acc01 -> ChatOutput-acc02
+TWO_OUT_FLOW_ID = "45a6305e-b02f-47db-8c1f-a603a8da457d"  # ChatInput-tw001 -> ChatOutput-tw002, -tw004
 USER_FOLDER_ID = "c4be2067-7831-4298-8186-7a4c95ba9fe3"
 STARTER_FOLDER_ID = "00000000-0000-4000-8000-5ca7e1f01de0"  # flows here count as example flows
 
@@ -56,7 +57,7 @@ SERVER_ERROR_TRACEBACK = 'Traceback (most recent call last):\n  File "graph/base
 
 INPUT_TYPES = {"ChatInput", "TextInput", "Webhook"}
 OUTPUT_TYPES = {"ChatOutput", "TextOutput", "DataOutput"}
-GZIP_MIN_BYTES = 500     # Starlette's GZipMiddleware leaves smaller bodies alone
+GZIP_MIN_BYTES = 500  # Starlette's GZipMiddleware leaves smaller bodies alone
 TRICKLE_CHUNKS = 20
 JSON = {"separators": (",", ":"), "ensure_ascii": False}
 
@@ -88,14 +89,16 @@ class ServedRequest:
 
 def _server_error_detail(source: str) -> str:
     """LangFlow's 500 detail: a JSON-encoded *string*, traceback included."""
-    return json.dumps({
-        "message": f"Error running graph: simulated failure in {source}",
-        "traceback": SERVER_ERROR_TRACEBACK,
-        "description": "The flow raised an exception while running.",
-        "code": None,
-        "suggestion": "Check the component's inputs and try again.",
-        "source": source,
-    })
+    return json.dumps(
+        {
+            "message": f"Error running graph: simulated failure in {source}",
+            "traceback": SERVER_ERROR_TRACEBACK,
+            "description": "The flow raised an exception while running.",
+            "code": None,
+            "suggestion": "Check the component's inputs and try again.",
+            "source": source,
+        }
+    )
 
 
 def _canned_detail(status: int, flow_ident: str) -> Any:
@@ -105,8 +108,14 @@ def _canned_detail(status: int, flow_ident: str) -> Any:
         401: BAD_BEARER_DETAIL,
         403: WRONG_KEY_DETAIL,
         404: f"Flow identifier {flow_ident} not found",
-        422: [{"type": "dict_type", "loc": ["body", "tweaks"], "msg": "Input should be a valid dictionary",
-               "input": "not-a-dict"}],
+        422: [
+            {
+                "type": "dict_type",
+                "loc": ["body", "tweaks"],
+                "msg": "Input should be a valid dictionary",
+                "input": "not-a-dict",
+            }
+        ],
         429: "Too many requests, slow down",
         500: _server_error_detail("ChatOutput"),
         503: "Service Unavailable: LangFlow is restarting",
@@ -114,7 +123,7 @@ def _canned_detail(status: int, flow_ident: str) -> Any:
 
 
 def _utc_stamp() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f UTC")
+    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f UTC")
 
 
 def _node_kind(node_id: str, node_type: str | None, inner: dict) -> str | None:
@@ -204,8 +213,11 @@ class LLMUsage:
     def properties(self) -> dict:
         return {
             "source": {"id": self.component_id, "display_name": "Fake LLM", "source": self.model or "Fake LLM"},
-            "usage": {"input_tokens": self.input_tokens, "output_tokens": self.output_tokens,
-                      "total_tokens": self.input_tokens + self.output_tokens},
+            "usage": {
+                "input_tokens": self.input_tokens,
+                "output_tokens": self.output_tokens,
+                "total_tokens": self.input_tokens + self.output_tokens,
+            },
         }
 
 
@@ -246,9 +258,17 @@ class FakeLangFlow:
     makes disabling a trigger answer that status.
     """
 
-    def __init__(self, api_key: str | None = "sk-test-key", port: int = 0, *, host: str = "127.0.0.1",
-                 flows: Iterable[dict] | None = None, seed: int = 0, record_limit: int = 100_000,
-                 verbose: bool = False):
+    def __init__(
+        self,
+        api_key: str | None = "sk-test-key",
+        port: int = 0,
+        *,
+        host: str = "127.0.0.1",
+        flows: Iterable[dict] | None = None,
+        seed: int = 0,
+        record_limit: int = 100_000,
+        verbose: bool = False,
+    ):
         self.api_key = api_key
         self.host = host
         self.port = port
@@ -268,7 +288,7 @@ class FakeLangFlow:
         self._lock = threading.Lock()
         self._random = random.Random(seed)
         self._seed = seed
-        self._released = threading.Event()   # set = runs may proceed; cleared while hang is on
+        self._released = threading.Event()  # set = runs may proceed; cleared while hang is on
         self._released.set()
         self._stopping = False
         self._runs: deque[RecordedRun] = deque(maxlen=record_limit)
@@ -289,7 +309,7 @@ class FakeLangFlow:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def start(self) -> "FakeLangFlow":
+    def start(self) -> FakeLangFlow:
         self._stopping = False
         self._bind()
         return self
@@ -299,7 +319,7 @@ class FakeLangFlow:
         self._released.set()  # wake hung runs so their threads end
         self._unbind()
 
-    def __enter__(self) -> "FakeLangFlow":
+    def __enter__(self) -> FakeLangFlow:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:
@@ -337,8 +357,9 @@ class FakeLangFlow:
         server.fake = self
         self.port = server.server_address[1]
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name=f"fake-langflow-{self.port}", daemon=True)
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name=f"fake-langflow-{self.port}", daemon=True
+        )
         self._thread.start()
 
     def _unbind(self) -> None:
@@ -359,8 +380,10 @@ class FakeLangFlow:
 
     def set_flows(self, flows: Iterable[dict]) -> None:
         """Replace every flow with these raw LangFlow flow objects (each needs an ``id``)."""
-        stored = {flow["id"]: _StoredFlow(copy.deepcopy(flow), _FlowGraph(flow),
-                                          flow.get("folder_id") == STARTER_FOLDER_ID) for flow in flows}
+        stored = {
+            flow["id"]: _StoredFlow(copy.deepcopy(flow), _FlowGraph(flow), flow.get("folder_id") == STARTER_FOLDER_ID)
+            for flow in flows
+        }
         with self._lock:
             self._flows = stored
 
@@ -372,11 +395,21 @@ class FakeLangFlow:
         """Copies of the stored flows, in listing order."""
         return [copy.deepcopy(stored.raw) for stored in self._flows.values()]
 
-    def add_flow(self, name: str, *, inputs: Iterable[str] = ("ChatInput-in001",),
-                 outputs: Iterable[str] = ("ChatOutput-out01",), others: Iterable[str] = (),
-                 edges: Iterable[tuple[str, str]] | None = None,
-                 flow_id: str | None = None, is_component: bool = False, description: str | None = None,
-                 endpoint_name: str | None = None, example: bool = False, llm: LLMUsage | None = None) -> str:
+    def add_flow(
+        self,
+        name: str,
+        *,
+        inputs: Iterable[str] = ("ChatInput-in001",),
+        outputs: Iterable[str] = ("ChatOutput-out01",),
+        others: Iterable[str] = (),
+        edges: Iterable[tuple[str, str]] | None = None,
+        flow_id: str | None = None,
+        is_component: bool = False,
+        description: str | None = None,
+        endpoint_name: str | None = None,
+        example: bool = False,
+        llm: LLMUsage | None = None,
+    ) -> str:
         """Add a flow in LangFlow's JSON shape and return its id.
 
         Node types come from the ids' prefix (``ChatInput-in001`` is a ChatInput); ``others`` are
@@ -390,17 +423,34 @@ class FakeLangFlow:
         if edges is None:
             edges = [(source, target) for source in inputs for target in outputs]
         flow = {
-            "name": name, "description": description, "icon": None, "icon_bg_color": None, "gradient": None,
-            "data": {"nodes": [self._node(node_id) for node_id in inputs + others + outputs],
-                     "edges": [_edge(source, target) for source, target in edges]},
+            "name": name,
+            "description": description,
+            "icon": None,
+            "icon_bg_color": None,
+            "gradient": None,
+            "data": {
+                "nodes": [self._node(node_id) for node_id in inputs + others + outputs],
+                "edges": [_edge(source, target) for source, target in edges],
+            },
             "is_component": is_component,
-            "updated_at": datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
-            "webhook": False, "endpoint_name": endpoint_name, "tags": None, "locked": False,
-            "mcp_enabled": False, "action_name": None, "action_description": None, "access_type": "PRIVATE",
-            "flow_type": "workflow", "a2a_enabled": False, "a2a_card_overrides": None, "id": flow_id,
+            "updated_at": datetime.now(UTC).replace(microsecond=0).isoformat(),
+            "webhook": False,
+            "endpoint_name": endpoint_name,
+            "tags": None,
+            "locked": False,
+            "mcp_enabled": False,
+            "action_name": None,
+            "action_description": None,
+            "access_type": "PRIVATE",
+            "flow_type": "workflow",
+            "a2a_enabled": False,
+            "a2a_card_overrides": None,
+            "id": flow_id,
             "user_id": "a44faf67-f1af-4d22-9a37-25e7dfd90562",
             "folder_id": STARTER_FOLDER_ID if example else USER_FOLDER_ID,
-            "workspace_id": None, "name_key": None, "version_token": str(uuid.uuid4()),
+            "workspace_id": None,
+            "name_key": None,
+            "version_token": str(uuid.uuid4()),
         }
         with self._lock:
             if flow_id in self._flows:
@@ -408,13 +458,19 @@ class FakeLangFlow:
             self._flows = {**self._flows, flow_id: _StoredFlow(flow, _FlowGraph(flow), example, llm)}
         return flow_id
 
-    def add_schedule_trigger(self, flow_id: str, cron: str = "0 9 * * *", zone: str = "Europe/Lisbon",
-                             catchup_policy: str = "coalesce", state: str = "active") -> str:
+    def add_schedule_trigger(
+        self,
+        flow_id: str,
+        cron: str = "0 9 * * *",
+        zone: str = "Europe/Lisbon",
+        catchup_policy: str = "coalesce",
+        state: str = "active",
+    ) -> str:
         """Put a ScheduleTrigger node in a stored flow and the trigger row LangFlow 1.13 makes of
         it when the flow is saved (shape as served: see tests/fixtures/langflow-1.13); returns its id."""
         node_id = f"ScheduleTrigger-{uuid.uuid4().hex[:5]}"
         trigger_id = str(uuid.uuid4())
-        stamp = datetime.now(timezone.utc).replace(tzinfo=None).isoformat(timespec="seconds")  # UTC, no offset
+        stamp = datetime.now(UTC).replace(tzinfo=None).isoformat(timespec="seconds")  # UTC, no offset
         with self._lock:
             stored = self._flows[flow_id]
             raw = copy.deepcopy(stored.raw)
@@ -422,10 +478,16 @@ class FakeLangFlow:
             self._flows = {**self._flows, flow_id: _StoredFlow(raw, _FlowGraph(raw), stored.example, stored.llm)}
             self.triggers[trigger_id] = {
                 **copy.deepcopy(TRIGGER_ROW),
-                "id": trigger_id, "flow_id": flow_id, "user_id": raw.get("user_id"), "name": f"Schedule {cron}",
-                "node_id": node_id, "config": {"cron": cron, "timezone": zone, "catchup_policy": catchup_policy,
-                                               "share_session": False},
-                "state": state, "next_fire_at": None, "created_at": stamp, "updated_at": stamp,
+                "id": trigger_id,
+                "flow_id": flow_id,
+                "user_id": raw.get("user_id"),
+                "name": f"Schedule {cron}",
+                "node_id": node_id,
+                "config": {"cron": cron, "timezone": zone, "catchup_policy": catchup_policy, "share_session": False},
+                "state": state,
+                "next_fire_at": None,
+                "created_at": stamp,
+                "updated_at": stamp,
             }
         return trigger_id
 
@@ -440,13 +502,26 @@ class FakeLangFlow:
             node = copy.deepcopy(template)
         else:
             display = "".join(f" {c}" if c.isupper() and i else c for i, c in enumerate(node_type))
-            node = {"id": node_id, "type": "genericNode", "position": {"x": 0, "y": 0},
-                    "data": {"id": node_id, "type": node_type, "node": {
-                        "display_name": display, "description": "", "base_classes": ["Message"],
-                        "template": {"_type": "Component",
-                                     "code": {"type": "code", "value": "<component source omitted>"},
-                                     "input_value": {"type": "str", "value": ""}},
-                        "outputs": [{"name": "message", "types": ["Message"]}]}}}
+            node = {
+                "id": node_id,
+                "type": "genericNode",
+                "position": {"x": 0, "y": 0},
+                "data": {
+                    "id": node_id,
+                    "type": node_type,
+                    "node": {
+                        "display_name": display,
+                        "description": "",
+                        "base_classes": ["Message"],
+                        "template": {
+                            "_type": "Component",
+                            "code": {"type": "code", "value": "<component source omitted>"},
+                            "input_value": {"type": "str", "value": ""},
+                        },
+                        "outputs": [{"name": "message", "types": ["Message"]}],
+                    },
+                },
+            }
         node["id"] = node["data"]["id"] = node_id
         return node
 
@@ -504,7 +579,7 @@ class FakeLangFlow:
 
     # -- request handling (runs on the server's threads) -------------------------------
 
-    def _handle(self, handler: "_Handler", method: str) -> None:
+    def _handle(self, handler: _Handler, method: str) -> None:
         split = urlsplit(handler.path)
         path, query = split.path, parse_qs(split.query)
         length = int(handler.headers.get("Content-Length") or 0)
@@ -516,15 +591,21 @@ class FakeLangFlow:
                 return self._reply(handler, method, path, 405, {"detail": "Method Not Allowed"})
             return self._run(handler, path, query, raw_body)
         if method != "GET":
-            return self._reply(handler, method, path, 405 if path in _GET_ROUTES else 404,
-                               {"detail": "Method Not Allowed" if path in _GET_ROUTES else "Not Found"})
+            return self._reply(
+                handler,
+                method,
+                path,
+                405 if path in _GET_ROUTES else 404,
+                {"detail": "Method Not Allowed" if path in _GET_ROUTES else "Not Found"},
+            )
         if path == "/health":
             return self._reply(handler, method, path, 200, {"status": "ok"})
         if path == "/health_check":
             if self.ready:
                 return self._reply(handler, method, path, 200, _MISC["health_check"]["body"])
-            return self._reply(handler, method, path, 500,
-                               {"status": "nok", "chat": "ok", "db": "error check the server logs"})
+            return self._reply(
+                handler, method, path, 500, {"status": "nok", "chat": "ok", "db": "error check the server logs"}
+            )
         if path == "/api/v1/version":
             return self._reply(handler, method, path, 200, _MISC["version"]["body"])
         if path in ("/api/v1/flows", "/api/v1/flows/"):
@@ -533,7 +614,7 @@ class FakeLangFlow:
             return self._get_flow(handler, path, query)
         return self._reply(handler, method, path, 404, {"detail": "Not Found"})
 
-    def _triggers(self, handler: "_Handler", method: str, path: str, query: dict) -> None:
+    def _triggers(self, handler: _Handler, method: str, path: str, query: dict) -> None:
         """GET /api/v1/triggers?flow_id=, POST /api/v1/triggers/{id}/disable and /enable, as 1.13."""
         if not self.triggers_api:
             return self._reply(handler, method, path, 404, {"detail": "Not Found"})
@@ -544,15 +625,29 @@ class FakeLangFlow:
         if method == "GET" and not parts:
             flow_id = (query.get("flow_id") or [None])[0]
             if flow_id is None:
-                return self._reply(handler, method, path, 422, {"detail": [
-                    {"type": "missing", "loc": ["query", "flow_id"], "msg": "Field required", "input": None}]})
+                return self._reply(
+                    handler,
+                    method,
+                    path,
+                    422,
+                    {
+                        "detail": [
+                            {"type": "missing", "loc": ["query", "flow_id"], "msg": "Field required", "input": None}
+                        ]
+                    },
+                )
             with self._lock:
                 rows = [copy.deepcopy(t) for t in self.triggers.values() if t["flow_id"] == flow_id]
             return self._reply(handler, method, path, 200, rows)
         if method == "POST" and len(parts) == 2 and parts[1] in ("disable", "enable"):
             if parts[1] == "disable" and self.trigger_disable_status:
-                return self._reply(handler, method, path, self.trigger_disable_status,
-                                   {"detail": "Trigger in state 'dead' cannot be disabled."})
+                return self._reply(
+                    handler,
+                    method,
+                    path,
+                    self.trigger_disable_status,
+                    {"detail": "Trigger in state 'dead' cannot be disabled."},
+                )
             with self._lock:  # not held while replying: _reply takes it too
                 row = self.triggers.get(parts[0])
                 if row is not None:
@@ -563,7 +658,7 @@ class FakeLangFlow:
             return self._reply(handler, method, path, 200, answer)
         return self._reply(handler, method, path, 404 if method == "GET" else 405, {"detail": "Not Found"})
 
-    def _auth_refusal(self, handler: "_Handler", query: dict, *, run: bool) -> tuple[int, str] | None:
+    def _auth_refusal(self, handler: _Handler, query: dict, *, run: bool) -> tuple[int, str] | None:
         if self.api_key is None:
             return None
         key = handler.headers.get("x-api-key") or (query.get("x-api-key") or [None])[0]
@@ -577,7 +672,7 @@ class FakeLangFlow:
             return 403, WRONG_KEY_DETAIL
         return None
 
-    def _list_flows(self, handler: "_Handler", path: str, query: dict) -> None:
+    def _list_flows(self, handler: _Handler, path: str, query: dict) -> None:
         refusal = self._auth_refusal(handler, query, run=False)
         if refusal:
             return self._reply(handler, "GET", path, refusal[0], {"detail": refusal[1]})
@@ -590,35 +685,47 @@ class FakeLangFlow:
             size = _query_int(query, "size", 50, minimum=1, maximum=100)
         except _InvalidQuery as invalid:
             return self._reply(handler, "GET", path, 422, {"detail": [invalid.item]})
-        flows = [stored.raw for stored in self._flows.values()
-                 if not (remove_examples and stored.example)
-                 and (not components_only or stored.raw.get("is_component"))]
+        flows = [
+            stored.raw
+            for stored in self._flows.values()
+            if not (remove_examples and stored.example) and (not components_only or stored.raw.get("is_component"))
+        ]
         if header_flows:
             flows = [{key: flow.get(key) for key in _HEADER_FIELDS} for flow in flows]
         if get_all and not self.force_paginated:
             return self._reply(handler, "GET", path, 200, flows)
         total = len(flows)
-        items = flows[(page - 1) * size: page * size]
-        return self._reply(handler, "GET", path, 200, {"items": items, "total": total, "page": page,
-                                                       "size": size, "pages": math.ceil(total / size)})
+        items = flows[(page - 1) * size : page * size]
+        return self._reply(
+            handler,
+            "GET",
+            path,
+            200,
+            {"items": items, "total": total, "page": page, "size": size, "pages": math.ceil(total / size)},
+        )
 
-    def _get_flow(self, handler: "_Handler", path: str, query: dict) -> None:
+    def _get_flow(self, handler: _Handler, path: str, query: dict) -> None:
         refusal = self._auth_refusal(handler, query, run=False)
         if refusal:
             return self._reply(handler, "GET", path, refusal[0], {"detail": refusal[1]})
-        stored = self._flows.get(unquote(path[len("/api/v1/flows/"):].rstrip("/")))
+        stored = self._flows.get(unquote(path[len("/api/v1/flows/") :].rstrip("/")))
         if stored is None:
             return self._reply(handler, "GET", path, 404, {"detail": "Flow not found"})
         return self._reply(handler, "GET", path, 200, stored.raw)
 
-    def _run(self, handler: "_Handler", path: str, query: dict, raw_body: bytes) -> None:
-        ident = unquote(path[len("/api/v1/run/"):].rstrip("/"))
+    def _run(self, handler: _Handler, path: str, query: dict, raw_body: bytes) -> None:
+        ident = unquote(path[len("/api/v1/run/") :].rstrip("/"))
         try:
             body = json.loads(raw_body) if raw_body.strip() else {}
         except ValueError:
             body = None
-        record = RecordedRun(flow_id=ident, body=body, query={k: v[-1] for k, v in query.items()},
-                             headers={k.lower(): v for k, v in handler.headers.items()}, received_at=time.time())
+        record = RecordedRun(
+            flow_id=ident,
+            body=body,
+            query={k: v[-1] for k, v in query.items()},
+            headers={k.lower(): v for k, v in handler.headers.items()},
+            received_at=time.time(),
+        )
         with self._lock:
             self._runs.append(record)
             self._run_count += 1
@@ -628,10 +735,18 @@ class FakeLangFlow:
             handler.close_connection = True
             return
         record.status, record.answered_at = status, time.time()
-        self._reply(handler, "POST", path, status, payload, raw=raw, extra_headers=extra,
-                    trickle=self.trickle_seconds if status == 200 else 0.0)
+        self._reply(
+            handler,
+            "POST",
+            path,
+            status,
+            payload,
+            raw=raw,
+            extra_headers=extra,
+            trickle=self.trickle_seconds if status == 200 else 0.0,
+        )
 
-    def _run_outcome(self, handler: "_Handler", ident: str, query: dict, body: Any):
+    def _run_outcome(self, handler: _Handler, ident: str, query: dict, body: Any):
         """(status, payload, raw body, extra headers) for one run, faults first."""
         if not self._released.is_set():
             self._released.wait()
@@ -671,15 +786,24 @@ class FakeLangFlow:
             response["padding"] = "x" * max(0, self.huge_response_bytes - unpadded)
         return 200, response, None, ()
 
-    def _reply(self, handler: "_Handler", method: str, path: str, status: int, payload: Any, *,
-               raw: bytes | None = None, extra_headers: Iterable[tuple[str, str]] = (), trickle: float = 0.0) -> None:
+    def _reply(
+        self,
+        handler: _Handler,
+        method: str,
+        path: str,
+        status: int,
+        payload: Any,
+        *,
+        raw: bytes | None = None,
+        extra_headers: Iterable[tuple[str, str]] = (),
+        trickle: float = 0.0,
+    ) -> None:
         body = raw if raw is not None else json.dumps(payload, **JSON).encode()
         encoding = None
         if len(body) >= GZIP_MIN_BYTES and "gzip" in (handler.headers.get("Accept-Encoding") or ""):
             body, encoding = gzip.compress(body, compresslevel=6, mtime=0), "gzip"
         with self._lock:  # recorded before sending, so a client that got the answer also sees the record
-            self._served.append(ServedRequest(method, path, urlsplit(handler.path).query, status, encoding,
-                                              len(body)))
+            self._served.append(ServedRequest(method, path, urlsplit(handler.path).query, status, encoding, len(body)))
         try:
             handler.send_response(status)
             handler.send_header("Content-Type", "application/json")
@@ -693,7 +817,7 @@ class FakeLangFlow:
             if trickle > 0 and body:
                 step = max(1, math.ceil(len(body) / TRICKLE_CHUNKS))
                 for start in range(0, len(body), step):
-                    handler.wfile.write(body[start:start + step])
+                    handler.wfile.write(body[start : start + step])
                     time.sleep(trickle / TRICKLE_CHUNKS)
             else:
                 handler.wfile.write(body)
@@ -710,29 +834,61 @@ class FakeLangFlow:
 
 # -- run semantics ------------------------------------------------------------------------
 
+
 def _validate_run_body(body: Any) -> list[dict]:
     """FastAPI-style 422 items for a run body that does not fit LangFlow's request model."""
     if body is None:
-        return [{"type": "json_invalid", "loc": ["body", 0], "msg": "JSON decode error", "input": {},
-                 "ctx": {"error": "Expecting value"}}]
+        return [
+            {
+                "type": "json_invalid",
+                "loc": ["body", 0],
+                "msg": "JSON decode error",
+                "input": {},
+                "ctx": {"error": "Expecting value"},
+            }
+        ]
     if not isinstance(body, dict):
-        return [{"type": "model_attributes_type", "loc": ["body"],
-                 "msg": "Input should be a valid dictionary or object to extract fields from",
-                 "input": body}]
+        return [
+            {
+                "type": "model_attributes_type",
+                "loc": ["body"],
+                "msg": "Input should be a valid dictionary or object to extract fields from",
+                "input": body,
+            }
+        ]
     problems = []
     for name, allowed in (("input_type", ("chat", "text", "any")), ("output_type", ("chat", "text", "any", "debug"))):
         value = body.get(name, "chat")
         if value not in allowed:
             expected = ", ".join(f"'{a}'" for a in allowed[:-1]) + f" or '{allowed[-1]}'"
-            problems.append({"type": "literal_error", "loc": ["body", name], "msg": f"Input should be {expected}",
-                             "input": value, "ctx": {"expected": expected}})
+            problems.append(
+                {
+                    "type": "literal_error",
+                    "loc": ["body", name],
+                    "msg": f"Input should be {expected}",
+                    "input": value,
+                    "ctx": {"expected": expected},
+                }
+            )
     for name in ("input_value", "output_component", "session_id"):
         if body.get(name) is not None and not isinstance(body[name], str):
-            problems.append({"type": "string_type", "loc": ["body", name], "msg": "Input should be a valid string",
-                             "input": body[name]})
+            problems.append(
+                {
+                    "type": "string_type",
+                    "loc": ["body", name],
+                    "msg": "Input should be a valid string",
+                    "input": body[name],
+                }
+            )
     if body.get("tweaks") is not None and not isinstance(body["tweaks"], dict):
-        problems.append({"type": "dict_type", "loc": ["body", "tweaks"], "msg": "Input should be a valid dictionary",
-                         "input": body["tweaks"]})
+        problems.append(
+            {
+                "type": "dict_type",
+                "loc": ["body", "tweaks"],
+                "msg": "Input should be a valid dictionary",
+                "input": body["tweaks"],
+            }
+        )
     return problems
 
 
@@ -769,8 +925,9 @@ def _run_response(stored: _StoredFlow, body: dict) -> dict:
         output_ids = [chosen] if chosen in reachable else []
     else:
         output_type = body.get("output_type", "chat")
-        output_ids = [vertex_id for vertex_id in reachable
-                      if output_type in ("any", "debug") or output_type in vertex_id.lower()]
+        output_ids = [
+            vertex_id for vertex_id in reachable if output_type in ("any", "debug") or output_type in vertex_id.lower()
+        ]
     session_id = body.get("session_id") or flow_id  # LangFlow 1.13 defaults the session to the flow id
     run_id = str(uuid.uuid4())
     source = graph.vertices.get(start) if start else None
@@ -778,50 +935,120 @@ def _run_response(stored: _StoredFlow, body: dict) -> dict:
     for vertex_id in output_ids:
         vertex = graph.vertices[vertex_id]
         vertex_tweaks = tweaks.get(vertex_id) if isinstance(tweaks.get(vertex_id), dict) else {}
-        entries.append(_output_entry(
-            vertex, text, source, session_id, flow_id, run_id, stored.llm,
-            sender=str(vertex_tweaks.get("sender") or vertex.sender),
-            sender_name=str(vertex_tweaks.get("sender_name") or vertex.sender_name)))
+        entries.append(
+            _output_entry(
+                vertex,
+                text,
+                source,
+                session_id,
+                flow_id,
+                run_id,
+                stored.llm,
+                sender=str(vertex_tweaks.get("sender") or vertex.sender),
+                sender_name=str(vertex_tweaks.get("sender_name") or vertex.sender_name),
+            )
+        )
     inputs = {"input_value": body["input_value"]} if body.get("input_value") is not None else {}
     return {"session_id": session_id, "outputs": [{"inputs": inputs, "outputs": entries}]}
 
 
-def _output_entry(vertex: _Vertex, text: str, source: _Vertex | None, session_id: str, flow_id: str,
-                  run_id: str, llm: LLMUsage | None, *, sender: str, sender_name: str) -> dict:
+def _output_entry(
+    vertex: _Vertex,
+    text: str,
+    source: _Vertex | None,
+    session_id: str,
+    flow_id: str,
+    run_id: str,
+    llm: LLMUsage | None,
+    *,
+    sender: str,
+    sender_name: str,
+) -> dict:
     """One ``outputs[0].outputs[i]`` entry, shaped like the captured ChatOutput entry."""
     stamp = _utc_stamp()
     properties = {
-        "text_color": None, "background_color": None, "edited": False,
-        "source": {"id": source.id if source else None, "display_name": source.display_name if source else None,
-                   "source": source.display_name if source else None},
-        "icon": None, "allow_markdown": False, "positive_feedback": None, "state": "complete",
-        "targets": [], "usage": None, "build_duration": None,
+        "text_color": None,
+        "background_color": None,
+        "edited": False,
+        "source": {
+            "id": source.id if source else None,
+            "display_name": source.display_name if source else None,
+            "source": source.display_name if source else None,
+        },
+        "icon": None,
+        "allow_markdown": False,
+        "positive_feedback": None,
+        "state": "complete",
+        "targets": [],
+        "usage": None,
+        "build_duration": None,
     }
     if llm is not None:
         properties.update(llm.properties())
     session_metadata = {"graph_run_id": run_id}
     data = {
-        "timestamp": stamp, "sender": sender, "sender_name": sender_name, "session_id": session_id,
-        "context_id": "", "text": text, "files": [], "error": False, "edit": False, "properties": properties,
-        "category": "message", "content_blocks": [], "session_metadata": session_metadata,
-        "id": str(uuid.uuid4()), "flow_id": flow_id, "run_id": run_id, "duration": None,
+        "timestamp": stamp,
+        "sender": sender,
+        "sender_name": sender_name,
+        "session_id": session_id,
+        "context_id": "",
+        "text": text,
+        "files": [],
+        "error": False,
+        "edit": False,
+        "properties": properties,
+        "category": "message",
+        "content_blocks": [],
+        "session_metadata": session_metadata,
+        "id": str(uuid.uuid4()),
+        "flow_id": flow_id,
+        "run_id": run_id,
+        "duration": None,
     }
     message = {
-        "text_key": "text", "data": data, "default_value": "", "sender": sender, "sender_name": sender_name,
-        "files": [], "session_id": session_id, "context_id": "", "run_id": run_id, "timestamp": stamp,
-        "flow_id": flow_id, "error": False, "edit": False, "properties": properties, "category": "message",
-        "content_blocks": [], "duration": None, "session_metadata": session_metadata, "text": text,
+        "text_key": "text",
+        "data": data,
+        "default_value": "",
+        "sender": sender,
+        "sender_name": sender_name,
+        "files": [],
+        "session_id": session_id,
+        "context_id": "",
+        "run_id": run_id,
+        "timestamp": stamp,
+        "flow_id": flow_id,
+        "error": False,
+        "edit": False,
+        "properties": properties,
+        "category": "message",
+        "content_blocks": [],
+        "duration": None,
+        "session_metadata": session_metadata,
+        "text": text,
     }
     return {
         "results": {"message": message},
         "artifacts": {"message": text, "sender": sender, "sender_name": sender_name, "files": [], "type": "object"},
         "outputs": {"message": {"message": text, "type": "text"}},
         "logs": {"message": []},
-        "messages": [{"message": text, "sender": sender, "sender_name": sender_name, "session_id": session_id,
-                      "stream_url": None, "component_id": vertex.id, "files": [], "type": "text"}],
-        "timedelta": None, "duration": None,
-        "component_display_name": vertex.display_name, "component_id": vertex.id,
-        "used_frozen_result": False, "token_usage": None,
+        "messages": [
+            {
+                "message": text,
+                "sender": sender,
+                "sender_name": sender_name,
+                "session_id": session_id,
+                "stream_url": None,
+                "component_id": vertex.id,
+                "files": [],
+                "type": "text",
+            }
+        ],
+        "timedelta": None,
+        "duration": None,
+        "component_display_name": vertex.display_name,
+        "component_id": vertex.id,
+        "used_frozen_result": False,
+        "token_usage": None,
     }
 
 
@@ -829,8 +1056,20 @@ def _output_entry(vertex: _Vertex, text: str, source: _Vertex | None, session_id
 
 _GET_ROUTES = {"/health", "/health_check", "/api/v1/version", "/api/v1/flows", "/api/v1/flows/"}
 #: What ``header_flows=true`` keeps of each flow (no graph).
-_HEADER_FIELDS = ("id", "name", "folder_id", "is_component", "endpoint_name", "description", "access_type",
-                  "tags", "mcp_enabled", "action_name", "action_description", "updated_at")
+_HEADER_FIELDS = (
+    "id",
+    "name",
+    "folder_id",
+    "is_component",
+    "endpoint_name",
+    "description",
+    "access_type",
+    "tags",
+    "mcp_enabled",
+    "action_name",
+    "action_description",
+    "updated_at",
+)
 
 
 class _InvalidQuery(ValueError):
@@ -848,8 +1087,14 @@ def _query_bool(query: dict, name: str, default: bool) -> bool:
         return True
     if value in ("false", "0", "no", "off"):
         return False
-    raise _InvalidQuery({"type": "bool_parsing", "loc": ["query", name],
-                         "msg": "Input should be a valid boolean, unable to interpret input", "input": values[-1]})
+    raise _InvalidQuery(
+        {
+            "type": "bool_parsing",
+            "loc": ["query", name],
+            "msg": "Input should be a valid boolean, unable to interpret input",
+            "input": values[-1],
+        }
+    )
 
 
 def _query_int(query: dict, name: str, default: int, *, minimum: int, maximum: int | None = None) -> int:
@@ -859,35 +1104,50 @@ def _query_int(query: dict, name: str, default: int, *, minimum: int, maximum: i
     try:
         value = int(values[-1])
     except ValueError:
-        raise _InvalidQuery({"type": "int_parsing", "loc": ["query", name],
-                             "msg": "Input should be a valid integer, unable to parse string as an integer",
-                             "input": values[-1]}) from None
+        raise _InvalidQuery(
+            {
+                "type": "int_parsing",
+                "loc": ["query", name],
+                "msg": "Input should be a valid integer, unable to parse string as an integer",
+                "input": values[-1],
+            }
+        ) from None
     if value < minimum or (maximum is not None and value > maximum):
         bound = f"greater than or equal to {minimum}" if value < minimum else f"less than or equal to {maximum}"
-        raise _InvalidQuery({"type": "greater_than_equal" if value < minimum else "less_than_equal",
-                             "loc": ["query", name], "msg": f"Input should be {bound}", "input": values[-1]})
+        raise _InvalidQuery(
+            {
+                "type": "greater_than_equal" if value < minimum else "less_than_equal",
+                "loc": ["query", name],
+                "msg": f"Input should be {bound}",
+                "input": values[-1],
+            }
+        )
     return value
 
 
 def _edge(source: str, target: str) -> dict:
-    source_handle = {"dataType": source.split("-", 1)[0], "id": source, "name": "message",
-                     "output_types": ["Message"]}
+    source_handle = {"dataType": source.split("-", 1)[0], "id": source, "name": "message", "output_types": ["Message"]}
     target_handle = {"fieldName": "input_value", "id": target, "inputTypes": ["Message"], "type": "str"}
-    return {"id": f"e-{source}-{target}", "source": source, "target": target,
-            "sourceHandle": json.dumps(source_handle), "targetHandle": json.dumps(target_handle),
-            "data": {"sourceHandle": source_handle, "targetHandle": target_handle}}
+    return {
+        "id": f"e-{source}-{target}",
+        "source": source,
+        "target": target,
+        "sourceHandle": json.dumps(source_handle),
+        "targetHandle": json.dumps(target_handle),
+        "data": {"sourceHandle": source_handle, "targetHandle": target_handle},
+    }
 
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
     allow_reuse_address = True
-    request_queue_size = 1024   # hundreds of clients may connect at once
+    request_queue_size = 1024  # hundreds of clients may connect at once
     fake: FakeLangFlow
 
 
 class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"   # keep-alive, as uvicorn does
+    protocol_version = "HTTP/1.1"  # keep-alive, as uvicorn does
     disable_nagle_algorithm = True  # headers and body go out as two writes; don't let Nagle delay the body
     server: _Server
 
@@ -927,8 +1187,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--error-rate", type=float, default=0.0, help="fraction of runs answering 500")
     parser.add_argument("--verbose", action="store_true", help="print every request")
     args = parser.parse_args(argv)
-    fake = FakeLangFlow(api_key=None if args.no_auth else args.api_key, port=args.port, host=args.host,
-                        verbose=args.verbose)
+    fake = FakeLangFlow(
+        api_key=None if args.no_auth else args.api_key, port=args.port, host=args.host, verbose=args.verbose
+    )
     fake.latency, fake.error_rate = args.latency, args.error_rate
     fake.start()
     print(f"Fake LangFlow 1.13 listening on {fake.url}", flush=True)

@@ -68,13 +68,16 @@ def test_an_empty_timezone_variable_counts_as_unset(value):
     assert load_settings(environ={"TIMEZONE": value}, env_file=None).timezone == "UTC"
 
 
-@pytest.mark.parametrize("value, says", [
-    ("http://ops-7f3a:pw-s3cr3t@host:99999", "invalid port"),
-    ("ftp://ops-7f3a:pw-s3cr3t@host", "not a usable address"),
-    ("http://ops-7f3a:pw-s3cr3t@", "not a usable address"),
-    ("http://ops-7f3a:pw/s3cr3t@host:7860", "percent-encode"),  # an unescaped / ends the host early
-    ("http://ops-7f3a:pw#s3cr3t@host:7860", "percent-encode"),
-])
+@pytest.mark.parametrize(
+    "value, says",
+    [
+        ("http://ops-7f3a:pw-s3cr3t@host:99999", "invalid port"),
+        ("ftp://ops-7f3a:pw-s3cr3t@host", "not a usable address"),
+        ("http://ops-7f3a:pw-s3cr3t@", "not a usable address"),
+        ("http://ops-7f3a:pw/s3cr3t@host:7860", "percent-encode"),  # an unescaped / ends the host early
+        ("http://ops-7f3a:pw#s3cr3t@host:7860", "percent-encode"),
+    ],
+)
 def test_a_refused_langflow_url_does_not_show_its_login(value, says):
     with pytest.raises(ConfigError) as refused:
         load_settings(environ={"LANGFLOW_API_URL": value}, env_file=None)
@@ -88,8 +91,16 @@ def test_a_langflow_url_with_an_escaped_login_is_kept_as_given():
     assert load_settings(environ={"LANGFLOW_API_URL": url}, env_file=None).langflow_api_url == url
 
 
-PROXY_VARIABLES = ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY",
-                   "no_proxy", "NO_PROXY")
+PROXY_VARIABLES = (
+    "http_proxy",
+    "HTTP_PROXY",
+    "https_proxy",
+    "HTTPS_PROXY",
+    "all_proxy",
+    "ALL_PROXY",
+    "no_proxy",
+    "NO_PROXY",
+)
 
 
 @pytest.fixture
@@ -101,17 +112,22 @@ def proxy_env(monkeypatch):
     return monkeypatch
 
 
-@pytest.mark.parametrize("variable, value", [
-    ("HTTPS_PROXY", "socks5://px-user:px-s3cr3t@127.0.0.1:1080"),
-    ("ALL_PROXY", "socks5h://127.0.0.1:1080"),
-])
+@pytest.mark.parametrize(
+    "variable, value",
+    [
+        ("HTTPS_PROXY", "socks5://px-user:px-s3cr3t@127.0.0.1:1080"),
+        ("ALL_PROXY", "socks5h://127.0.0.1:1080"),
+    ],
+)
 def test_a_socks_proxy_for_langflow_stops_the_start(proxy_env, variable, value):
     proxy_env.setenv(variable, value)
     with pytest.raises(ConfigError) as refused:
         load_settings(env_file=None)
     message = str(refused.value)
-    assert message == (f"{variable}=socks5{'h' if variable == 'ALL_PROXY' else ''}://127.0.0.1:1080: SOCKS proxies "
-                       "are not supported; use an http:// proxy or NO_PROXY=langflow.example.")
+    assert message == (
+        f"{variable}=socks5{'h' if variable == 'ALL_PROXY' else ''}://127.0.0.1:1080: SOCKS proxies "
+        "are not supported; use an http:// proxy or NO_PROXY=langflow.example."
+    )
 
 
 def test_proxies_that_do_not_lead_to_langflow_are_not_checked(proxy_env):
@@ -126,13 +142,21 @@ def test_proxies_that_do_not_lead_to_langflow_are_not_checked(proxy_env):
 
 def test_proxies_are_checked_in_the_given_environment_too():
     with pytest.raises(ConfigError, match="^ALL_PROXY=socks4://"):
-        load_settings(environ={"LANGFLOW_API_URL": "http://lf:7860", "ALL_PROXY": "socks4://127.0.0.1:1080"},
-                      env_file=None)
+        load_settings(
+            environ={"LANGFLOW_API_URL": "http://lf:7860", "ALL_PROXY": "socks4://127.0.0.1:1080"}, env_file=None
+        )
 
 
-@pytest.mark.parametrize("url, suggested", [("http://localhost:7860/api/v1", "http://localhost:7860"),
-                                            ("https://lf.example.com/langflow/api/v1/", "https://lf.example.com/langflow")])
+@pytest.mark.parametrize(
+    "url, suggested",
+    [
+        ("http://localhost:7860/api/v1", "http://localhost:7860"),
+        ("https://lf.example.com/langflow/api/v1/", "https://lf.example.com/langflow"),
+    ],
+)
 def test_a_url_ending_in_the_api_path_is_refused_naming_it(url, suggested):
     with pytest.raises(ConfigError) as refused:
         load_settings({"LANGFLOW_API_URL": url}, env_file=None)
-    assert f"ends in /api/v1: set it to LangFlow's address without the API path (like {suggested})" in str(refused.value)
+    assert f"ends in /api/v1: set it to LangFlow's address without the API path (like {suggested})" in str(
+        refused.value
+    )

@@ -21,11 +21,14 @@ def test_app_py_is_found_in_a_checkout_and_in_an_installed_layout(tmp_path):
         dashboard.app_path(tmp_path / "elsewhere")
 
 
-@pytest.mark.parametrize("argv, env, says", [
-    (["--port", "eighty"], {}, "--port='eighty' is not a port"),
-    (["--port", "70000"], {}, "--port='70000' is not a port"),
-    ([], {"AUTOMAGIK_DASHBOARD_PORT": "0"}, "AUTOMAGIK_DASHBOARD_PORT='0' is not a port"),
-])
+@pytest.mark.parametrize(
+    "argv, env, says",
+    [
+        (["--port", "eighty"], {}, "--port='eighty' is not a port"),
+        (["--port", "70000"], {}, "--port='70000' is not a port"),
+        ([], {"AUTOMAGIK_DASHBOARD_PORT": "0"}, "AUTOMAGIK_DASHBOARD_PORT='0' is not a port"),
+    ],
+)
 def test_a_bad_port_is_one_line_and_exit_2(argv, env, says, monkeypatch, capsys, tmp_path):
     monkeypatch.chdir(tmp_path)  # no stray .env
     monkeypatch.delenv("AUTOMAGIK_DASHBOARD_PORT", raising=False)
@@ -43,5 +46,19 @@ def test_streamlit_gets_the_app_the_port_and_the_options_passed_through(monkeypa
     started = []
     monkeypatch.setattr(dashboard.os, "execv", lambda path, argv: started.append((path, argv)))
     dashboard.main(["--server.address", "0.0.0.0"])
-    assert started == [(sys.executable, [sys.executable, "-m", "streamlit", "run", str(PROJECT_ROOT / "app.py"),
-                                         "--server.port", "8600", "--server.address", "0.0.0.0"])]
+    assert started == [
+        (
+            sys.executable,
+            [
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                str(PROJECT_ROOT / "app.py"),
+                "--server.port",
+                "8600",
+                "--server.address",
+                "0.0.0.0",
+            ],
+        )
+    ]

@@ -11,8 +11,7 @@ from automagik.services.health import check_health
 
 
 def register(groups) -> None:
-    check = groups.add_parser(
-        "check", help="exit 0 when all is well, 1 with one line per problem (for monitors)")
+    check = groups.add_parser("check", help="exit 0 when all is well, 1 with one line per problem (for monitors)")
     check.add_argument("--json", action="store_true", help="print JSON")
     check.set_defaults(handler=run_check, checks_schema_itself=True)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from automagik import __version__
 from automagik.cli import check_commands, db_commands, flow_commands, schedule_commands, task_commands

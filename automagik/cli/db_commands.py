@@ -13,7 +13,9 @@ from automagik.services.errors import Unavailable
 def register(groups) -> None:
     db = groups.add_parser("db", help="the database")
     commands = db.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    init = commands.add_parser("init", help="create the database or upgrade it to this version's schema (keeps all rows)")
+    init = commands.add_parser(
+        "init", help="create the database or upgrade it to this version's schema (keeps all rows)"
+    )
     init.set_defaults(handler=init_database)
 
 

@@ -7,16 +7,16 @@ import sys
 from automagik.cli.output import info, print_fields, print_json, print_table
 from automagik.costfmt import usd
 from automagik.langflow import display_url
+from automagik.plural import counted
 from automagik.services import flows as flow_service
 from automagik.services import tasks as task_service
+from automagik.services import triggers as trigger_service
 from automagik.services.context import AppContext
 from automagik.services.errors import InvalidInput
 from automagik.services.flow_input import placeholder_help
-from automagik.services import triggers as trigger_service
 from automagik.services.serialize import flow_to_dict, schedule_to_dict, task_to_dict
 from automagik.services.triggers import describe_trigger
 from automagik.timefmt import format_local
-from automagik.plural import counted
 
 
 def register(groups) -> None:
@@ -27,8 +27,11 @@ def register(groups) -> None:
     listing.add_argument("--json", action="store_true", help="print JSON")
     listing.set_defaults(handler=list_flows)
 
-    show = commands.add_parser("show", help="one flow: its input and output components (which are chosen), "
-                                            "budget, limits and LangFlow's own triggers")
+    show = commands.add_parser(
+        "show",
+        help="one flow: its input and output components (which are chosen), "
+        "budget, limits and LangFlow's own triggers",
+    )
     show.add_argument("flow_id")
     show.add_argument("--json", action="store_true", help="print JSON")
     show.set_defaults(handler=show_flow)
@@ -42,8 +45,11 @@ def register(groups) -> None:
 
     run = commands.add_parser("run", help="queue a run of a flow now (a running daemon executes it)")
     run.add_argument("flow_id")
-    run.add_argument("--input", default=None, help='JSON, like \'{"input": "message"}\' (optional "tweaks"); '
-                     + placeholder_help(zone="TIMEZONE"))
+    run.add_argument(
+        "--input",
+        default=None,
+        help='JSON, like \'{"input": "message"}\' (optional "tweaks"); ' + placeholder_help(zone="TIMEZONE"),
+    )
     run.add_argument("--max-retries", type=int, default=3)
     run.add_argument("--timeout", type=int, default=None, help="seconds")
     run.add_argument("--force", action="store_true", help="run even if the flow's daily budget is reached")
@@ -52,11 +58,17 @@ def register(groups) -> None:
 
     update = commands.add_parser("update", help="change a flow's settings in Automagik")
     update.add_argument("flow_id")
-    update.add_argument("--daily-budget-usd", metavar="USD",
-                        help="skip the flow's fires for the rest of a day (in TIMEZONE) once its runs have cost "
-                             "this much; 0 or none removes the budget")
-    update.add_argument("--max-concurrency", metavar="N",
-                        help="runs of the flow in flight at once, across every daemon; none removes the limit")
+    update.add_argument(
+        "--daily-budget-usd",
+        metavar="USD",
+        help="skip the flow's fires for the rest of a day (in TIMEZONE) once its runs have cost "
+        "this much; 0 or none removes the budget",
+    )
+    update.add_argument(
+        "--max-concurrency",
+        metavar="N",
+        help="runs of the flow in flight at once, across every daemon; none removes the limit",
+    )
     update.add_argument("--json", action="store_true", help="print JSON")
     update.set_defaults(handler=update_flow)
 
@@ -74,12 +86,29 @@ def list_flows(context: AppContext, settings, args) -> int:
         print_json([flow_to_dict(f, spent_today_usd=spent.get(f.id, 0.0)) for f in flows])
         return 0
     print_table(
-        ("ID", "NAME", "INPUT", "OUTPUT", f"COST TODAY ({settings.timezone})", "DAILY BUDGET", "LANGFLOW TRIGGERS",
-         "STATE"),
-        [(f.id, f.name, f.input_component, f.output_component, usd(spent.get(f.id, 0.0)),
-          usd(f.daily_budget_usd) if f.daily_budget_usd is not None else None,
-          "; ".join(describe_trigger(t) for t in f.langflow_triggers or []), flow_service.flow_state(f))
-         for f in flows],
+        (
+            "ID",
+            "NAME",
+            "INPUT",
+            "OUTPUT",
+            f"COST TODAY ({settings.timezone})",
+            "DAILY BUDGET",
+            "LANGFLOW TRIGGERS",
+            "STATE",
+        ),
+        [
+            (
+                f.id,
+                f.name,
+                f.input_component,
+                f.output_component,
+                usd(spent.get(f.id, 0.0)),
+                usd(f.daily_budget_usd) if f.daily_budget_usd is not None else None,
+                "; ".join(describe_trigger(t) for t in f.langflow_triggers or []),
+                flow_service.flow_state(f),
+            )
+            for f in flows
+        ],
         empty="No flows yet: run `python -m automagik.cli.cli flows sync`.",
     )
     return 0
@@ -91,17 +120,23 @@ def show_flow(context: AppContext, settings, args) -> int:
     if args.json:
         print_json(flow_to_dict(flow, spent_today_usd=spent))
         return 0
-    print_fields([
-        ("id", flow.id),
-        ("name", flow.name),
-        ("state", flow_service.flow_state(flow)),
-        ("synced", format_local(flow.synced_at, settings.timezone)),
-        (f"cost today ({settings.timezone})", usd(spent)),
-        ("daily budget", usd(flow.daily_budget_usd) if flow.daily_budget_usd is not None else None),
-        ("max runs at once", flow.max_concurrency),
-        ("LangFlow triggers", "; ".join(describe_trigger(t) for t in flow.langflow_triggers or [])
-         if flow.langflow_triggers is not None else "not supported by this LangFlow"),
-    ])
+    print_fields(
+        [
+            ("id", flow.id),
+            ("name", flow.name),
+            ("state", flow_service.flow_state(flow)),
+            ("synced", format_local(flow.synced_at, settings.timezone)),
+            (f"cost today ({settings.timezone})", usd(spent)),
+            ("daily budget", usd(flow.daily_budget_usd) if flow.daily_budget_usd is not None else None),
+            ("max runs at once", flow.max_concurrency),
+            (
+                "LangFlow triggers",
+                "; ".join(describe_trigger(t) for t in flow.langflow_triggers or [])
+                if flow.langflow_triggers is not None
+                else "not supported by this LangFlow",
+            ),
+        ]
+    )
     for role, chosen in (("input", flow.input_component), ("output", flow.output_component)):
         info(f"{role} components (* chosen):")
         for component in flow.components_with_role(role) or [{"id": "(none)"}]:
@@ -114,8 +149,10 @@ def show_flow(context: AppContext, settings, args) -> int:
 def sync_flows(context: AppContext, settings, args) -> int:
     components = (args.input_component, args.output_component)
     if bool(args.flow_id) != any(components):
-        raise InvalidInput("--flow-id goes with --input-component and/or --output-component: give the flow and "
-                           "the component(s) to choose.")
+        raise InvalidInput(
+            "--flow-id goes with --input-component and/or --output-component: give the flow and "
+            "the component(s) to choose."
+        )
     chosen = flow_service.ComponentChoice(args.flow_id, *components) if args.flow_id else None
     with context.langflow() as client:
         report = flow_service.sync_flows(context.db, client, choice=chosen)
@@ -186,12 +223,18 @@ def update_flow(context: AppContext, settings, args) -> int:
         print_json(flow_to_dict(flow))
         return 0
     if "daily_budget_usd" in changes:
-        info(f'Flow "{flow.name}" has no daily budget now.' if flow.daily_budget_usd is None else
-             f'Flow "{flow.name}": its fires are skipped for the rest of a day ({settings.timezone}) once its runs '
-             f"have cost {usd(flow.daily_budget_usd)}.")
+        info(
+            f'Flow "{flow.name}" has no daily budget now.'
+            if flow.daily_budget_usd is None
+            else f'Flow "{flow.name}": its fires are skipped for the rest of a day ({settings.timezone}) once its runs '
+            f"have cost {usd(flow.daily_budget_usd)}."
+        )
     if "max_concurrency" in changes:
-        info(f'Flow "{flow.name}" has no concurrency limit now.' if flow.max_concurrency is None else
-             f'Flow "{flow.name}": at most {counted(flow.max_concurrency, "run")} at once, across every daemon.')
+        info(
+            f'Flow "{flow.name}" has no concurrency limit now.'
+            if flow.max_concurrency is None
+            else f'Flow "{flow.name}": at most {counted(flow.max_concurrency, "run")} at once, across every daemon.'
+        )
     return 0
 
 
@@ -200,19 +243,32 @@ def adopt_trigger(context: AppContext, settings, args) -> int:
         adopted = trigger_service.adopt_trigger(context.db, client, args.trigger_id, args.input)
     schedule = adopted.schedule
     if args.json:
-        print_json({"schedule_id": schedule.id, "trigger_id": adopted.trigger["id"],
-                    "schedule": schedule_to_dict(schedule), "trigger": adopted.trigger})
+        print_json(
+            {
+                "schedule_id": schedule.id,
+                "trigger_id": adopted.trigger["id"],
+                "schedule": schedule_to_dict(schedule),
+                "trigger": adopted.trigger,
+            }
+        )
         return 0
-    info(f"Created schedule {schedule.id} (cron \"{schedule.schedule_expr}\" in {schedule.timezone}, next run "
-         f"{format_local(schedule.next_run_at, settings.timezone)}) and disabled LangFlow trigger "
-         f"{adopted.trigger['id']} (now {adopted.trigger.get('state')}).")
+    info(
+        f"Created schedule {schedule.id} (cron \"{schedule.schedule_expr}\" in {schedule.timezone}, next run "
+        f"{format_local(schedule.next_run_at, settings.timezone)}) and disabled LangFlow trigger "
+        f"{adopted.trigger['id']} (now {adopted.trigger.get('state')})."
+    )
     return 0
 
 
 def run_flow(context: AppContext, settings, args) -> int:
     task = task_service.run_flow_now(
-        context.db, args.flow_id, args.input, max_retries=args.max_retries, timeout_seconds=args.timeout,
-        force=args.force, zone=settings.timezone,
+        context.db,
+        args.flow_id,
+        args.input,
+        max_retries=args.max_retries,
+        timeout_seconds=args.timeout,
+        force=args.force,
+        zone=settings.timezone,
     )
     if args.json:
         print_json(task_to_dict(task))

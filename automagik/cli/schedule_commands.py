@@ -6,8 +6,9 @@ from __future__ import annotations
 import argparse
 import json
 
-from automagik.clock import utcnow
 from automagik.cli.output import info, print_fields, print_json, print_table, warn
+from automagik.clock import utcnow
+from automagik.plural import counted
 from automagik.scheduling import InvalidSchedule, describe, fires_on_time
 from automagik.services import backfill as backfill_service
 from automagik.services import schedules as schedule_service
@@ -18,10 +19,9 @@ from automagik.services.flow_input import placeholder_help
 from automagik.services.flows import get_flow
 from automagik.services.input_preview import preview_input
 from automagik.services.serialize import backfill_to_dict, iso, schedule_to_dict
-from automagik.services.triggers import double_run_warning
 from automagik.services.time_input import parse_time_input
+from automagik.services.triggers import double_run_warning
 from automagik.timefmt import format_local
-from automagik.plural import counted
 
 
 def register(groups) -> None:
@@ -32,21 +32,35 @@ def register(groups) -> None:
     create.add_argument("flow_id")
     _timing_options(create)
     create.add_argument("--input", default=None, help=INPUT_HELP)
-    create.add_argument("--max-retries", type=int, default=3, help="retries of a run after a transient error (default 3)")
+    create.add_argument(
+        "--max-retries", type=int, default=3, help="retries of a run after a transient error (default 3)"
+    )
     create.add_argument("--timeout", type=int, default=None, help="seconds a run may take (default: the daemon's)")
     create.add_argument("--missed", default="coalesce", help="after downtime: coalesce (default), skip or all")
-    create.add_argument("--alert-after-failures", type=int, default=1, metavar="N",
-                        help="alert once when N runs in a row fail for good (default 1: every failure alerts)")
-    create.add_argument("--on", default=None, metavar="OUTCOME",
-                        help="type after: completed (default), failed or finished (either) runs of the flow start one")
+    create.add_argument(
+        "--alert-after-failures",
+        type=int,
+        default=1,
+        metavar="N",
+        help="alert once when N runs in a row fail for good (default 1: every failure alerts)",
+    )
+    create.add_argument(
+        "--on",
+        default=None,
+        metavar="OUTCOME",
+        help="type after: completed (default), failed or finished (either) runs of the flow start one",
+    )
     create.add_argument("--json", action="store_true", help="print JSON")
     create.set_defaults(handler=create_schedule)
 
     update = commands.add_parser("update", help="change a schedule; a new type, expression or zone restarts its timing")
     update.add_argument("schedule_id")
     update.add_argument("--type", help="interval, cron, oneshot or after")
-    update.add_argument("--expr", help="the new expression, as for create (a oneshot time is read in the zone; "
-                                       "for after, the flow id it follows)")
+    update.add_argument(
+        "--expr",
+        help="the new expression, as for create (a oneshot time is read in the zone; "
+        "for after, the flow id it follows)",
+    )
     update.add_argument("--timezone", help="IANA zone for cron and oneshot")
     update.add_argument("--input", help="JSON, as for create; " + placeholder_help(chains=True))
     update.add_argument("--max-retries", type=int)
@@ -80,26 +94,45 @@ def register(groups) -> None:
     resume_all.set_defaults(handler=resume_all_schedules)
 
     preview = commands.add_parser(
-        "preview", help="print the next fires of an expression and, with --input, what the next one would send; "
-        "creating nothing")
+        "preview",
+        help="print the next fires of an expression and, with --input, what the next one would send; "
+        "creating nothing",
+    )
     _timing_options(preview)
     preview.add_argument("--after", help="ISO time to start from (default now; no offset = in --timezone)")
     preview.add_argument("--count", type=int, default=5)
-    preview.add_argument("--input", default=None, help="the input, as for create: printed as the next fire would "
-                         "send it (--json then prints {\"fires\": [...], \"next_input\": {...}})")
+    preview.add_argument(
+        "--input",
+        default=None,
+        help="the input, as for create: printed as the next fire would "
+        'send it (--json then prints {"fires": [...], "next_input": {...}})',
+    )
     preview.add_argument("--flow-id", action=_ReadsDatabase, help="the flow, for {{ flow_name }} in --input")
     preview.add_argument("--json", action="store_true", help="print JSON")
     preview.set_defaults(handler=preview_schedule, needs_database=False)
 
     backfill = commands.add_parser("backfill", help="run a schedule's past fires in a range (oldest first)")
     backfill.add_argument("schedule_id")
-    backfill.add_argument("--from", dest="range_from", required=True, metavar="ISO",
-                          help="first fire time included; no offset = in the schedule's zone (or --timezone)")
+    backfill.add_argument(
+        "--from",
+        dest="range_from",
+        required=True,
+        metavar="ISO",
+        help="first fire time included; no offset = in the schedule's zone (or --timezone)",
+    )
     backfill.add_argument("--to", dest="range_to", required=True, metavar="ISO", help="end of the range, excluded")
-    backfill.add_argument("--only", default="missing",
-                          help="missing (default: fires without a run), failed (their failed runs once more) or all")
-    backfill.add_argument("--max-parallel", type=int, default=1, metavar="N",
-                          help="this backfill's runs at once, across every daemon (default 1)")
+    backfill.add_argument(
+        "--only",
+        default="missing",
+        help="missing (default: fires without a run), failed (their failed runs once more) or all",
+    )
+    backfill.add_argument(
+        "--max-parallel",
+        type=int,
+        default=1,
+        metavar="N",
+        help="this backfill's runs at once, across every daemon (default 1)",
+    )
     backfill.add_argument("--timezone", default=None, help="IANA zone the range is typed in (default: the schedule's)")
     backfill.add_argument("--dry-run", action="store_true", help="print the fires and what would happen; write nothing")
     backfill.add_argument("--yes", action="store_true", help=f"allow more than {backfill_service.WITHOUT_YES:,} fires")
@@ -121,8 +154,11 @@ class _ReadsDatabase(argparse.Action):
 
 def _timing_options(parser) -> None:
     parser.add_argument("--type", required=True, help="interval, cron, oneshot or after (when another flow's run ends)")
-    parser.add_argument("--expr", required=True,
-                        help='"5m", "1h30m" | "*/5 * * * *", "@daily" | "2026-12-01T09:00" | for after: the flow id it follows')
+    parser.add_argument(
+        "--expr",
+        required=True,
+        help='"5m", "1h30m" | "*/5 * * * *", "@daily" | "2026-12-01T09:00" | for after: the flow id it follows',
+    )
     parser.add_argument("--timezone", default=None, help="IANA zone for cron and oneshot (default: TIMEZONE)")
 
 
@@ -155,14 +191,22 @@ def create_schedule(context: AppContext, settings, args) -> int:
 
 # update's options and the update_schedule argument each one sets; an option left out changes nothing.
 _UPDATE_OPTIONS = {
-    "type": "schedule_type", "expr": "schedule_expr", "timezone": "timezone", "input": "flow_input",
-    "max_retries": "max_retries", "timeout": "timeout_seconds", "missed": "missed_policy",
-    "alert_after_failures": "alert_after_failures", "on": "after_outcome",
+    "type": "schedule_type",
+    "expr": "schedule_expr",
+    "timezone": "timezone",
+    "input": "flow_input",
+    "max_retries": "max_retries",
+    "timeout": "timeout_seconds",
+    "missed": "missed_policy",
+    "alert_after_failures": "alert_after_failures",
+    "on": "after_outcome",
 }
 
 
 def update_schedule(context: AppContext, settings, args) -> int:
-    changes = {name: getattr(args, option) for option, name in _UPDATE_OPTIONS.items() if getattr(args, option) is not None}
+    changes = {
+        name: getattr(args, option) for option, name in _UPDATE_OPTIONS.items() if getattr(args, option) is not None
+    }
     if not changes:
         raise InvalidInput(
             "Nothing to change: give at least one of --type, --expr, --timezone, --input, --max-retries, --timeout, "
@@ -172,8 +216,10 @@ def update_schedule(context: AppContext, settings, args) -> int:
     if args.json:
         print_json(schedule_to_dict(schedule))
         return 0
-    info(f"Updated schedule {schedule.id}: {_describe(context, schedule)}, {schedule.status.value}"
-         f"{_next_run(schedule, settings)}.")
+    info(
+        f"Updated schedule {schedule.id}: {_describe(context, schedule)}, {schedule.status.value}"
+        f"{_next_run(schedule, settings)}."
+    )
     return 0
 
 
@@ -182,7 +228,7 @@ def _describe(context: AppContext, schedule) -> str:
 
 
 def _next_run(schedule, settings) -> str:
-    """"; next run 2026-12-01 09:00 CET", or nothing for a schedule that has no times (after)."""
+    """ "; next run 2026-12-01 09:00 CET", or nothing for a schedule that has no times (after)."""
     if not fires_on_time(schedule.schedule_type):
         return ""
     return f"; next run {format_local(schedule.next_run_at, settings.timezone)}"
@@ -191,17 +237,32 @@ def _next_run(schedule, settings) -> str:
 def list_schedules(context: AppContext, settings, args) -> int:
     rows = schedule_service.list_schedules(context.db, status=args.status, flow_id=args.flow_id)
     if args.json:
-        print_json([schedule_to_dict(r.schedule, flow_name=r.flow_name, last_status=r.last_status, when=r.when,
-                                     upstream_flow_name=r.upstream_name) for r in rows])
+        print_json(
+            [
+                schedule_to_dict(
+                    r.schedule,
+                    flow_name=r.flow_name,
+                    last_status=r.last_status,
+                    when=r.when,
+                    upstream_flow_name=r.upstream_name,
+                )
+                for r in rows
+            ]
+        )
         return 0
     print_table(
         ("ID", "FLOW", "TYPE", "EXPRESSION", "ZONE", "STATUS", f"NEXT RUN ({settings.timezone})", "LAST RUN", "WHEN"),
         [
             (
-                r.schedule.id, r.flow_name, r.schedule.schedule_type.value, r.schedule.schedule_expr,
-                r.schedule.timezone, r.schedule.status.value,
+                r.schedule.id,
+                r.flow_name,
+                r.schedule.schedule_type.value,
+                r.schedule.schedule_expr,
+                r.schedule.timezone,
+                r.schedule.status.value,
                 format_local(r.schedule.next_run_at, settings.timezone) if r.schedule.status.value == "active" else "-",
-                r.last_status, r.when,
+                r.last_status,
+                r.when,
             )
             for r in rows
         ],
@@ -220,8 +281,14 @@ def show_schedule(context: AppContext, settings, args) -> int:
         while len(upcoming) < 5 and (following := trigger.next_fire_after(upcoming[-1])) is not None:
             upcoming.append(following)
     if args.json:
-        print_json(schedule_to_dict(schedule, next_fires=[iso(t) for t in upcoming], recent_task_ids=[r.task.id for r in recent],
-                                    when=_describe(context, schedule)))
+        print_json(
+            schedule_to_dict(
+                schedule,
+                next_fires=[iso(t) for t in upcoming],
+                recent_task_ids=[r.task.id for r in recent],
+                when=_describe(context, schedule),
+            )
+        )
         return 0
     zone = settings.timezone
     print_fields(
@@ -234,11 +301,19 @@ def show_schedule(context: AppContext, settings, args) -> int:
             ("max retries", schedule.max_retries),
             ("timeout", f"{schedule.timeout_seconds} s" if schedule.timeout_seconds else "daemon default"),
             ("missed runs", schedule.missed_policy.value),
-            ("alerts", "every failure for good" if schedule.alert_after_failures <= 1 else
-             f"once after {schedule.alert_after_failures} failures in a row"),
+            (
+                "alerts",
+                "every failure for good"
+                if schedule.alert_after_failures <= 1
+                else f"once after {schedule.alert_after_failures} failures in a row",
+            ),
             ("last run", format_local(schedule.last_run_at, zone)),
-            ("next fires", ", ".join(format_local(t, zone) for t in upcoming) or "-"
-             if fires_on_time(schedule.schedule_type) else "none of its own: started by the runs it follows"),
+            (
+                "next fires",
+                ", ".join(format_local(t, zone) for t in upcoming) or "-"
+                if fires_on_time(schedule.schedule_type)
+                else "none of its own: started by the runs it follows",
+            ),
             ("created", format_local(schedule.created_at, zone)),
         ]
     )
@@ -293,8 +368,13 @@ def preview_schedule(context, settings, args) -> int:
     sent = None
     if args.input is not None:  # checked even when nothing would fire
         flow_name = get_flow(context.db, args.flow_id).name if args.flow_id else None
-        sent = preview_input(args.input, fire_time=fires[0] if fires else after or utcnow(), zone=zone,
-                             flow_name=flow_name, chained=schedule_service.is_chain(args.type.strip().lower()))
+        sent = preview_input(
+            args.input,
+            fire_time=fires[0] if fires else after or utcnow(),
+            zone=zone,
+            flow_name=flow_name,
+            chained=schedule_service.is_chain(args.type.strip().lower()),
+        )
     if args.json:
         if args.input is None:
             print_json([iso(t) for t in fires])
@@ -324,8 +404,15 @@ def _print_sent(sent: dict, when: str) -> None:
 
 def backfill_schedule(context: AppContext, settings, args) -> int:
     result = backfill_service.backfill_schedule(
-        context.db, args.schedule_id, args.range_from, args.range_to, only=args.only, max_parallel=args.max_parallel,
-        dry_run=args.dry_run, yes=args.yes, zone=args.timezone,
+        context.db,
+        args.schedule_id,
+        args.range_from,
+        args.range_to,
+        only=args.only,
+        max_parallel=args.max_parallel,
+        dry_run=args.dry_run,
+        yes=args.yes,
+        zone=args.timezone,
     )
     if args.json:
         print_json(backfill_to_dict(result))
@@ -333,12 +420,18 @@ def backfill_schedule(context: AppContext, settings, args) -> int:
     zone = settings.timezone
     span = f"{format_local(result.range_from, zone)} to {format_local(result.range_to, zone)}"
     if result.dry_run:
-        print_table(("FIRE (" + zone + ")", "TASK", "BACKFILL"),
-                    [(format_local(f.at, zone), f.status, f.action) for f in result.fires],
-                    empty="(no fire in the range)")
-        info(f"Dry run: {counted(len(result.fires), 'fire')} from {span}; would queue {result.queued} and redo "
-             f"{result.redone} (nothing written).")
+        print_table(
+            ("FIRE (" + zone + ")", "TASK", "BACKFILL"),
+            [(format_local(f.at, zone), f.status, f.action) for f in result.fires],
+            empty="(no fire in the range)",
+        )
+        info(
+            f"Dry run: {counted(len(result.fires), 'fire')} from {span}; would queue {result.queued} and redo "
+            f"{result.redone} (nothing written)."
+        )
         return 0
-    info(f"Backfill {result.backfill_id}: {counted(len(result.fires), 'fire')} from {span}; queued {result.queued}, "
-         f"redone {result.redone}, at most {result.max_parallel} at once. A running daemon runs them, oldest first.")
+    info(
+        f"Backfill {result.backfill_id}: {counted(len(result.fires), 'fire')} from {span}; queued {result.queued}, "
+        f"redone {result.redone}, at most {result.max_parallel} at once. A running daemon runs them, oldest first."
+    )
     return 0

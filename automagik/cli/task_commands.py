@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from automagik.cli.output import info, print_fields, print_json, print_table
 from automagik.costfmt import format_run_cost, format_tokens, format_usd
+from automagik.plural import counted, word_for
 from automagik.services import tasks as task_service
 from automagik.services.context import AppContext
 from automagik.services.errors import InvalidInput
@@ -11,7 +12,6 @@ from automagik.services.export import write_tasks_csv
 from automagik.services.serialize import duration_seconds, log_to_dict, output_text, task_to_dict
 from automagik.services.time_input import parse_time_input
 from automagik.timefmt import format_local
-from automagik.plural import counted, word_for
 
 
 def register(groups) -> None:
@@ -52,8 +52,9 @@ def _filter_options(parser) -> None:
     parser.add_argument("--status", action="append", help="pending, running, completed, failed or skipped (repeatable)")
     parser.add_argument("--flow-id")
     parser.add_argument("--schedule-id")
-    parser.add_argument("--trigger", action="append",
-                        help=f"what queued the run: {', '.join(task_service.TRIGGERS)} (repeatable)")
+    parser.add_argument(
+        "--trigger", action="append", help=f"what queued the run: {', '.join(task_service.TRIGGERS)} (repeatable)"
+    )
     parser.add_argument("--since", help="ISO time (planned time ≥ this); no offset = in TIMEZONE")
     parser.add_argument("--until", help="ISO time (planned time < this); no offset = in TIMEZONE")
 
@@ -67,8 +68,11 @@ def _filters(args, zone: str) -> task_service.TaskFilter:
         if getattr(args, name) is not None
     }
     return task_service.TaskFilter(
-        statuses=_listed(args.status), flow_id=args.flow_id, schedule_id=args.schedule_id,
-        triggers=_listed(args.trigger), **times
+        statuses=_listed(args.status),
+        flow_id=args.flow_id,
+        schedule_id=args.schedule_id,
+        triggers=_listed(args.trigger),
+        **times,
     )
 
 
@@ -88,14 +92,32 @@ def list_tasks(context: AppContext, settings, args) -> int:
         return 0
     zone = settings.timezone
     print_table(
-        ("ID", "FLOW", "STATUS", "QUEUED BY", f"PLANNED ({zone})", "STARTED", "DURATION", "TRIES", "TOKENS", "COST",
-         "OUTPUT / ERROR"),
+        (
+            "ID",
+            "FLOW",
+            "STATUS",
+            "QUEUED BY",
+            f"PLANNED ({zone})",
+            "STARTED",
+            "DURATION",
+            "TRIES",
+            "TOKENS",
+            "COST",
+            "OUTPUT / ERROR",
+        ),
         [
             (
-                r.task.id, r.flow_name, r.task.status.value, r.task.trigger, format_local(r.task.scheduled_for, zone),
+                r.task.id,
+                r.flow_name,
+                r.task.status.value,
+                r.task.trigger,
+                format_local(r.task.scheduled_for, zone),
                 format_local(r.task.started_at, zone),
                 f"{duration_seconds(r.task)} s" if duration_seconds(r.task) is not None else None,
-                r.task.tries, format_tokens(r.task.total_tokens), format_usd(r.task.cost_usd), _summary(r.task),
+                r.task.tries,
+                format_tokens(r.task.total_tokens),
+                format_usd(r.task.cost_usd),
+                _summary(r.task),
             )
             for r in rows
         ],
@@ -108,10 +130,17 @@ def show_task(context: AppContext, settings, args) -> int:
     detail = task_service.get_task(context.db, args.task_id)
     task, zone = detail.task, settings.timezone
     if args.json:
-        print_json(task_to_dict(task, flow_name=detail.flow_name, logs=[log_to_dict(line) for line in detail.logs],
-                                started_by=detail.started_by,
-                                started_runs=[{"id": run.task_id, "flow_name": run.flow_name, "status": run.status}
-                                              for run in detail.started]))
+        print_json(
+            task_to_dict(
+                task,
+                flow_name=detail.flow_name,
+                logs=[log_to_dict(line) for line in detail.logs],
+                started_by=detail.started_by,
+                started_runs=[
+                    {"id": run.task_id, "flow_name": run.flow_name, "status": run.status} for run in detail.started
+                ],
+            )
+        )
         return 0
     print_fields(
         [
@@ -125,8 +154,10 @@ def show_task(context: AppContext, settings, args) -> int:
             ("queued by", task.trigger + (f" (backfill {task.backfill_id})" if task.backfill_id else "")),
             ("chain", detail.started_by and f"{detail.started_by} (task {task.upstream_task_id})"),
             ("runs started", "; ".join(f"{run}: task {run.task_id}" for run in detail.started) or None),
-            ("flow version", f"LangFlow's updated_at {format_local(task.flow_updated_at, zone)}"
-             if task.flow_updated_at else None),
+            (
+                "flow version",
+                f"LangFlow's updated_at {format_local(task.flow_updated_at, zone)}" if task.flow_updated_at else None,
+            ),
             ("tries", f"{task.tries} (retries allowed: {task.max_retries})"),
             ("next retry", format_local(task.next_retry_at, zone) if task.status.value == "pending" else None),
             ("tokens in", format_tokens(task.input_tokens)),
@@ -171,8 +202,10 @@ def prune_tasks(context: AppContext, settings, args) -> int:
     kinds = "/".join(s.value for s in plan.statuses)
     before = f"planned before {format_local(plan.before, settings.timezone)}"
     if args.dry_run:
-        info(f"Would delete {plan.count:,} {kinds} {word_for(plan.count, 'run')} {before}, "
-             "with their log lines (dry run: nothing deleted).")
+        info(
+            f"Would delete {plan.count:,} {kinds} {word_for(plan.count, 'run')} {before}, "
+            "with their log lines (dry run: nothing deleted)."
+        )
         return 0
     deleted = task_service.prune(context.db, plan)
     info(f"Deleted {deleted:,} {kinds} {word_for(deleted, 'run')} {before}, with their log lines.")

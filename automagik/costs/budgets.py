@@ -10,9 +10,9 @@ was tried finish, so a day's spending can pass the budget by what those runs cos
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Collection
 
 from sqlalchemy import func, select
 
@@ -39,9 +39,11 @@ class BudgetReached:
     @property
     def message(self) -> str:
         """What its incident says (the alert, the Overview, `check`)."""
-        return (f'flow "{self.flow_name}" reached its daily budget of {usd(self.budget_usd)} '
-                f"({usd(self.spent_usd)} spent on {self.day}): its further fires that day are skipped; "
-                "runs resume the next day")
+        return (
+            f'flow "{self.flow_name}" reached its daily budget of {usd(self.budget_usd)} '
+            f"({usd(self.spent_usd)} spent on {self.day}): its further fires that day are skipped; "
+            "runs resume the next day"
+        )
 
 
 def today(now: datetime, zone: str) -> tuple[str, datetime, datetime]:
@@ -60,14 +62,20 @@ def spent_today(session, flow_ids: Collection[str], now: datetime, zone: str) ->
     _day, start, end = today(now, zone)
     rows = session.execute(
         select(Task.flow_id, func.sum(Task.cost_usd))
-        .where(Task.flow_id.in_(list(flow_ids)), Task.finished_at >= start, Task.finished_at < end,
-               Task.cost_usd.is_not(None))
+        .where(
+            Task.flow_id.in_(list(flow_ids)),
+            Task.finished_at >= start,
+            Task.finished_at < end,
+            Task.cost_usd.is_not(None),
+        )
         .group_by(Task.flow_id)
     )
     return {flow_id: float(total or 0) for flow_id, total in rows}
 
 
-def budgets_reached(session, budgets: dict[str, tuple[str, float]], now: datetime, zone: str) -> dict[str, BudgetReached]:
+def budgets_reached(
+    session, budgets: dict[str, tuple[str, float]], now: datetime, zone: str
+) -> dict[str, BudgetReached]:
     """Of the flows given as {flow_id: (name, daily budget)}, those whose budget is reached."""
     day = today(now, zone)[0]
     spent = spent_today(session, budgets, now, zone)

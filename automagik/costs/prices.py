@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import json
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Mapping
 
 from automagik.langflow.usage import ModelUsage
 
@@ -72,8 +72,9 @@ class PriceTable:
         for usage in usages:
             price, why = self.price_of(usage, when)
             if price is None:
-                notes.append(f"cost unknown: {why} ({usage.total_tokens} tokens); "
-                              "add its price to AUTOMAGIK_PRICES_FILE")
+                notes.append(
+                    f"cost unknown: {why} ({usage.total_tokens} tokens); " "add its price to AUTOMAGIK_PRICES_FILE"
+                )
             else:
                 total += price
         models = sorted({u.model for u in usages if u.model is not None})
@@ -91,8 +92,11 @@ def _bundled_price(usage: ModelUsage, when: datetime | None) -> tuple[float | No
     from genai_prices import Usage, calc_price  # imported on first use: it loads its whole price table
 
     try:
-        calculation = calc_price(Usage(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens),
-                                 model_ref=usage.model, genai_request_timestamp=when)
+        calculation = calc_price(
+            Usage(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens),
+            model_ref=usage.model,
+            genai_request_timestamp=when,
+        )
     except LookupError:
         return None, f'no price known for model "{usage.model}"'
     return float(calculation.total_price), None

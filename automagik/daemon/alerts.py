@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Iterable
+from collections.abc import Iterable
 
 import requests
 
@@ -26,7 +26,9 @@ log = logging.getLogger("automagik.daemon")
 ALERT_TIMEOUT = (3.0, 5.0)
 
 
-def failure_payload(*, task_id: str, flow_id: str, flow_name: str, schedule_id: str | None, error: str, tries: int) -> dict:
+def failure_payload(
+    *, task_id: str, flow_id: str, flow_name: str, schedule_id: str | None, error: str, tries: int
+) -> dict:
     where = f"schedule {schedule_id}" if schedule_id else "a manual run"
     return {
         "text": f'Automagik: flow "{flow_name}" failed ({where}, task {task_id}, {tries} tries): {error}',
@@ -42,11 +44,21 @@ def failure_payload(*, task_id: str, flow_id: str, flow_name: str, schedule_id: 
 def alert_failures(url: str | None, changes: Iterable[Recorded]) -> list[threading.Thread]:
     """One alert per task that a transition left failed for good; returns the threads sending
     them (a process about to exit waits for them, see wait_for_alerts)."""
-    return send_all(url, [
-        failure_payload(task_id=change.task_id, flow_id=change.flow_id, flow_name=change.flow_name,
-                        schedule_id=change.schedule_id, error=change.error or "", tries=change.tries)
-        for change in changes if change.status is TaskStatus.FAILED
-    ])
+    return send_all(
+        url,
+        [
+            failure_payload(
+                task_id=change.task_id,
+                flow_id=change.flow_id,
+                flow_name=change.flow_name,
+                schedule_id=change.schedule_id,
+                error=change.error or "",
+                tries=change.tries,
+            )
+            for change in changes
+            if change.status is TaskStatus.FAILED
+        ],
+    )
 
 
 def budget_payload(reached: BudgetReached) -> dict:
@@ -90,8 +102,13 @@ def alert_paused_schedules(url: str | None, paused: Iterable[PausedSchedule]) ->
 def incident_payload(change: Change) -> dict:
     state = "open" if change.opened else "cleared"
     prefix = "Automagik: " if change.opened else "Automagik: cleared: "
-    return {"text": prefix + change.message, "incident": change.kind.value, "subject": change.subject,
-            "state": state, "at": change.at.isoformat()}
+    return {
+        "text": prefix + change.message,
+        "incident": change.kind.value,
+        "subject": change.subject,
+        "state": state,
+        "at": change.at.isoformat(),
+    }
 
 
 def alert_incidents(url: str | None, changes: Iterable[Change]) -> list[threading.Thread]:

@@ -20,11 +20,14 @@ from automagik.daemon.settings import LOG_LEVELS, daemon_settings
 from automagik.db import migrate
 from automagik.db.engine import Database
 
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Run due LangFlow flows on their schedules.")
     parser.add_argument("--version", action="version", version=f"automagik {__version__}")
     parser.add_argument("--workers", type=int, help="runs at once (AUTOMAGIK_WORKERS, default 8)")
-    parser.add_argument("--poll-seconds", type=float, help="database check interval (AUTOMAGIK_POLL_SECONDS, default 1)")
+    parser.add_argument(
+        "--poll-seconds", type=float, help="database check interval (AUTOMAGIK_POLL_SECONDS, default 1)"
+    )
     parser.add_argument("--once", action="store_true", help="run what is due now, wait for it, exit (AUTOMAGIK_ONCE=1)")
     parser.add_argument("--log-level", choices=LOG_LEVELS, type=str.upper, help="AUTOMAGIK_LOG_LEVEL, default INFO")
     return parser.parse_args(argv)
@@ -34,10 +37,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         settings = load_settings()
-        options = daemon_settings({
-            "workers": args.workers, "poll_seconds": args.poll_seconds, "log_level": args.log_level,
-            "once": True if args.once else None,
-        })
+        options = daemon_settings(
+            {
+                "workers": args.workers,
+                "poll_seconds": args.poll_seconds,
+                "log_level": args.log_level,
+                "once": True if args.once else None,
+            }
+        )
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 from automagik.daemon.alerts import alert_paused_schedules
 from automagik.daemon.leader import LeaderJob
@@ -25,9 +25,16 @@ log = logging.getLogger("automagik.daemon")
 class FlowSync(LeaderJob):
     name = "flow-sync"
 
-    def __init__(self, daemon_id: str, db: Database, client_factory: Callable[[], LangFlowClient],
-                 heartbeat_seconds: float, alert_url: str | None,
-                 keep_alerts: Callable[[list[threading.Thread]], None], stopping: threading.Event | None = None) -> None:
+    def __init__(
+        self,
+        daemon_id: str,
+        db: Database,
+        client_factory: Callable[[], LangFlowClient],
+        heartbeat_seconds: float,
+        alert_url: str | None,
+        keep_alerts: Callable[[list[threading.Thread]], None],
+        stopping: threading.Event | None = None,
+    ) -> None:
         super().__init__(daemon_id, db, heartbeat_seconds, stopping)  # stopping set: a sync writes nothing more
         self.client_factory, self.alert_url, self.keep_alerts = client_factory, alert_url, keep_alerts
 

@@ -32,8 +32,14 @@ def beat(db: Database, me: DaemonIdentity, now: datetime, in_flight: int) -> Non
         if not updated:
             session.execute(
                 insert(DaemonHeartbeat).values(
-                    id=me.id, host=me.host, pid=me.pid, version=me.version, workers=me.workers,
-                    in_flight=in_flight, started_at=me.started_at, last_seen=now,
+                    id=me.id,
+                    host=me.host,
+                    pid=me.pid,
+                    version=me.version,
+                    workers=me.workers,
+                    in_flight=in_flight,
+                    started_at=me.started_at,
+                    last_seen=now,
                 )
             )
 

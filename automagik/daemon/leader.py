@@ -35,8 +35,9 @@ class LeaderJob:
 
     name = "leader-job"
 
-    def __init__(self, daemon_id: str, db: Database, heartbeat_seconds: float,
-                 stopping: threading.Event | None = None) -> None:
+    def __init__(
+        self, daemon_id: str, db: Database, heartbeat_seconds: float, stopping: threading.Event | None = None
+    ) -> None:
         self.daemon_id, self.db, self.heartbeat_seconds = daemon_id, db, heartbeat_seconds
         self.stopping = stopping or threading.Event()
         self._thread: threading.Thread | None = None

@@ -30,19 +30,19 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Callable
 
 from sqlalchemy import func, select
 
 from automagik import __version__
 from automagik.clock import utcnow
 from automagik.config import Settings
+from automagik.costs.prices import price_table
 from automagik.daemon import heartbeat
 from automagik.daemon.alerts import alert_budgets, alert_failures, alert_incidents, wait_for_alerts
-from automagik.daemon.pool import WorkerPool
-from automagik.costs.prices import price_table
 from automagik.daemon.flow_sync import FlowSync
+from automagik.daemon.pool import WorkerPool
 from automagik.daemon.retention_job import RetentionJob
 from automagik.daemon.runner import TaskRunner, describe
 from automagik.daemon.settings import DaemonSettings
@@ -54,8 +54,16 @@ from automagik.langflow import LangFlowAuthError, LangFlowClient, LangFlowError,
 from automagik.monitoring.streaks import sort_failures
 from automagik.monitoring.watch import watch
 from automagik.runs.fires import dispatch_due
+from automagik.runs.leases import (
+    Attempt,
+    ClaimedTask,
+    Recorded,
+    hand_back,
+    record_and_claim,
+    recover_expired,
+    renew_leases,
+)
 from automagik.runs.limits import ServerLimits
-from automagik.runs.leases import Attempt, ClaimedTask, Recorded, hand_back, record_and_claim, recover_expired, renew_leases
 from automagik.runs.states import RetryPolicy
 
 log = logging.getLogger("automagik.daemon")
@@ -77,23 +85,39 @@ class Daemon:
         self.db = db or Database(settings.database_url)
         host = socket.gethostname()
         self.identity = heartbeat.DaemonIdentity(
-            id=f"{host}:{os.getpid()}:{uuid.uuid4().hex[:6]}", host=host, pid=os.getpid(), version=__version__,
-            workers=options.workers, started_at=utcnow(),
+            id=f"{host}:{os.getpid()}:{uuid.uuid4().hex[:6]}",
+            host=host,
+            pid=os.getpid(),
+            version=__version__,
+            workers=options.workers,
+            started_at=utcnow(),
         )
         self.id = self.identity.id
         factory = client_factory or (
             lambda: LangFlowClient(
-                settings.langflow_api_url, api_key=settings.langflow_api_key,
-                connect_timeout=settings.langflow_connect_timeout, read_timeout=settings.langflow_read_timeout,
+                settings.langflow_api_url,
+                api_key=settings.langflow_api_key,
+                connect_timeout=settings.langflow_connect_timeout,
+                read_timeout=settings.langflow_read_timeout,
             )
         )
         self._client_factory = factory
         self.runner = TaskRunner(self.id, options, factory, price_table(options.prices_file))
         self._stopping = threading.Event()
-        self.flow_sync = FlowSync(self.id, self.db, factory, options.heartbeat_seconds, options.alert_webhook_url,
-                                  self._keep_alerts, self._stopping)
-        self.retention = RetentionJob(self.id, self.db, options.retention_days, options.heartbeat_seconds,
-                                      self._stopping) if options.retention_days else None
+        self.flow_sync = FlowSync(
+            self.id,
+            self.db,
+            factory,
+            options.heartbeat_seconds,
+            options.alert_webhook_url,
+            self._keep_alerts,
+            self._stopping,
+        )
+        self.retention = (
+            RetentionJob(self.id, self.db, options.retention_days, options.heartbeat_seconds, self._stopping)
+            if options.retention_days
+            else None
+        )
         self.retry = RetryPolicy(options.retry_base_seconds, options.retry_max_seconds)
         self.server_limits = ServerLimits(options.langflow_max_concurrency, options.langflow_rate_per_minute)
         # Workers only talk to LangFlow; the loop records their outcomes in batches.
@@ -104,8 +128,12 @@ class Daemon:
         # Short runs are claimed a little beyond the free workers, so none idles while the loop
         # is in a tick (see WorkerPool).
         self.pool: WorkerPool[ClaimedTask] = WorkerPool(
-            options.workers, self._attempt, lambda t: t.id, self._worker_done,
-            queue_depth=4 * options.workers, queue_within=LOOK_AHEAD.total_seconds(),
+            options.workers,
+            self._attempt,
+            lambda t: t.id,
+            self._worker_done,
+            queue_depth=4 * options.workers,
+            queue_within=LOOK_AHEAD.total_seconds(),
         )
         self._backlog = False  # the last claim was capped: more tasks are runnable now
         self._held = False  # the last claim left runnable tasks waiting for a limit's slot
@@ -188,8 +216,16 @@ class Daemon:
         batch, self._unrecorded = self._unrecorded, []
         try:
             recorded, claimed, held = record_and_claim(
-                self.db, self.id, [attempt for _, attempt in batch], now, limit, self.options.lease_seconds, until,
-                self.retry, self.server_limits, self.settings.timezone,
+                self.db,
+                self.id,
+                [attempt for _, attempt in batch],
+                now,
+                limit,
+                self.options.lease_seconds,
+                until,
+                self.retry,
+                self.server_limits,
+                self.settings.timezone,
             )
         except Exception:
             self._unrecorded = batch + self._unrecorded  # kept (and their leases renewed) until it works
@@ -207,11 +243,17 @@ class Daemon:
         for task, attempt in batch:
             change = by_id.get(attempt.task_id)
             if change is None:
-                log.warning("%s: finished, but another daemon had taken the task over (lease expired); result dropped",
-                            describe(task))
+                log.warning(
+                    "%s: finished, but another daemon had taken the task over (lease expired); result dropped",
+                    describe(task),
+                )
             elif change.status is TaskStatus.PENDING:
-                log.warning("%s: try failed, retry at %s UTC: %s", describe(task), f"{change.next_retry_at:%H:%M:%S}",
-                            change.error)
+                log.warning(
+                    "%s: try failed, retry at %s UTC: %s",
+                    describe(task),
+                    f"{change.next_retry_at:%H:%M:%S}",
+                    change.error,
+                )
                 self._expect(change.next_retry_at)
             elif change.error is None:
                 log.info("%s: completed", describe(task))
@@ -234,8 +276,14 @@ class Daemon:
 
     def watch(self) -> None:
         """Incidents opened or cleared as things stand (monitoring.watch), each alerted once."""
-        changes = watch(self.db, self.id, utcnow(), self.options.heartbeat_seconds, self.options.missed_grace_seconds,
-                        zone=self.settings.timezone)
+        changes = watch(
+            self.db,
+            self.id,
+            utcnow(),
+            self.options.heartbeat_seconds,
+            self.options.missed_grace_seconds,
+            zone=self.settings.timezone,
+        )
         for change in changes:
             log.warning("incident %s: %s", "opened" if change.opened else "cleared", change.message)
         self._keep_alerts(alert_incidents(self.options.alert_webhook_url, changes))
@@ -285,15 +333,21 @@ class Daemon:
             until = self._horizon(now)
             self._drain_finished()
             finished = [task.id for task, _ in self._unrecorded]  # not busy, though not yet recorded
-            fired = dispatch_due(self.db, now, self.options, self.id, until, finished, deferred=deferred,
-                                 zone=self.settings.timezone)
+            fired = dispatch_due(
+                self.db, now, self.options, self.id, until, finished, deferred=deferred, zone=self.settings.timezone
+            )
             deferred += fired.deferred_ids
             self._keep_alerts(alert_budgets(self.options.alert_webhook_url, fired.budget_alerts))
             for reached in fired.budget_alerts:
                 log.warning('flow "%s": %s; its fires are skipped until tomorrow', reached.flow_name, reached.reason)
             if fired.schedules:
-                log.info("dispatched %d fire(s) of %d schedule(s); %d skipped, %d one-shot(s) completed",
-                         fired.fired, fired.schedules, fired.skipped, fired.completed)
+                log.info(
+                    "dispatched %d fire(s) of %d schedule(s); %d skipped, %d one-shot(s) completed",
+                    fired.fired,
+                    fired.schedules,
+                    fired.skipped,
+                    fired.completed,
+                )
             if fired.deferred is not None and (self._recheck_at is None or fired.deferred < self._recheck_at):
                 self._recheck_at = fired.deferred
             # Claim between batches: workers start on the first fires while the rest is dispatched.
@@ -302,7 +356,9 @@ class Daemon:
                 self._next_due = self._soonest_due(until)
                 if self._once_until is not None:  # nothing after the cut-off is waited for
                     self._next_due = self._next_due if self._next_due and self._next_due <= self._once_until else None
-                    self._recheck_at = self._recheck_at if self._recheck_at and self._recheck_at <= self._once_until else None
+                    self._recheck_at = (
+                        self._recheck_at if self._recheck_at and self._recheck_at <= self._once_until else None
+                    )
                 return
             if time.monotonic() >= budget_ends:
                 self._next_due = now  # more is due: the loop comes back after its other jobs
@@ -334,7 +390,9 @@ class Daemon:
                 )
             )
             next_retry = session.scalar(
-                select(func.min(Task.next_retry_at)).where(Task.status == TaskStatus.PENDING, Task.next_retry_at > after)
+                select(func.min(Task.next_retry_at)).where(
+                    Task.status == TaskStatus.PENDING, Task.next_retry_at > after
+                )
             )
         return min((t for t in (next_fire, next_retry) if t is not None), default=None)
 
@@ -352,8 +410,12 @@ class Daemon:
             return
         recovered = recover_expired(self.db, utcnow(), exclude=self._held_ids())
         for item in recovered:
-            log.warning("task %s: daemon %s stopped while running it; %s", item.task_id, item.owner,
-                        "retrying" if item.status is TaskStatus.PENDING else "failed, no retries left")
+            log.warning(
+                "task %s: daemon %s stopped while running it; %s",
+                item.task_id,
+                item.owner,
+                "retrying" if item.status is TaskStatus.PENDING else "failed, no retries left",
+            )
         self._alert(recovered)
         if recovered:
             self.wake()
@@ -378,8 +440,10 @@ class Daemon:
         """Once at start: say clearly, before any run fails, that LangFlow is away or refuses
         the key (the daemon starts all the same: LangFlow may come later)."""
         if not self.settings.langflow_api_key:
-            log.warning("LANGFLOW_API_KEY is not set: LangFlow refuses to run flows without an API key; every run "
-                        "will fail until it is set")
+            log.warning(
+                "LANGFLOW_API_KEY is not set: LangFlow refuses to run flows without an API key; every run "
+                "will fail until it is set"
+            )
             return
         try:
             with self._client_factory() as client:
@@ -389,8 +453,9 @@ class Daemon:
                     return
                 client.check_key()
         except LangFlowAuthError as exc:
-            log.warning("LangFlow refuses the API key: %s Every run will fail until LANGFLOW_API_KEY is fixed.",
-                        exc.message)
+            log.warning(
+                "LangFlow refuses the API key: %s Every run will fail until LANGFLOW_API_KEY is fixed.", exc.message
+            )
         except LangFlowError as exc:
             log.warning("could not check LangFlow at start: %s", exc.message)
         except Exception:  # a check, never the end of anything
@@ -405,6 +470,7 @@ class Daemon:
                 job()
             except Exception:  # a database hiccup must never end the loop
                 log.exception("daemon job %s failed; it runs again at its next turn", job.__name__)
+
         run.__name__ = job.__name__
         return run
 
@@ -416,9 +482,14 @@ class Daemon:
         if install_signals:
             signal.signal(signal.SIGTERM, self.stop)
             signal.signal(signal.SIGINT, self.stop)
-        log.info("daemon %s starting: %d workers, polling every %g s, LangFlow at %s%s", self.id,
-                 self.options.workers, self.options.poll_seconds, display_url(self.settings.langflow_api_url),
-                 "; runs what is due, then exits" if once else "")
+        log.info(
+            "daemon %s starting: %d workers, polling every %g s, LangFlow at %s%s",
+            self.id,
+            self.options.workers,
+            self.options.poll_seconds,
+            display_url(self.settings.langflow_api_url),
+            "; runs what is due, then exits" if once else "",
+        )
         # In a thread: a LangFlow that is away must not hold up the heartbeat and the first tick.
         threading.Thread(target=self._check_langflow, name="langflow-check", daemon=True).start()
         beat, recover = self._guarded(self.beat), self._guarded(self.recover)
@@ -461,7 +532,9 @@ class Daemon:
         if self._tick_backoff:
             if time.monotonic() - self._failing_since <= self.options.lease_seconds:
                 return False
-            log.error("daemon %s: --once gives up: the database has failed for %g s", self.id, self.options.lease_seconds)
+            log.error(
+                "daemon %s: --once gives up: the database has failed for %g s", self.id, self.options.lease_seconds
+            )
             return True
         more_due = self._next_due is not None and self._next_due <= min(utcnow(), self._once_until)
         return not (self._holds_work() or more_due or self._tick_wanted)
@@ -496,15 +569,24 @@ class Daemon:
         try:
             self.record_finished()
         except Exception:
-            log.exception("daemon %s: could not record the last outcomes; their leases will expire and they will be retried", self.id)
+            log.exception(
+                "daemon %s: could not record the last outcomes; their leases will expire and they will be retried",
+                self.id,
+            )
         if never_started:
             try:
                 hand_back(self.db, self.id, never_started, utcnow(), started=False)
             except Exception:
-                log.exception("daemon %s: could not hand back %d task(s) claimed ahead; their leases will expire", self.id, len(never_started))
+                log.exception(
+                    "daemon %s: could not hand back %d task(s) claimed ahead; their leases will expire",
+                    self.id,
+                    len(never_started),
+                )
         if not finished_in_time:
             handed = hand_back(self.db, self.id, self.pool.busy_ids(), utcnow())
-            log.warning("daemon %s: %d task(s) still running after %g s were handed back to the queue", self.id, handed, grace)
+            log.warning(
+                "daemon %s: %d task(s) still running after %g s were handed back to the queue", self.id, handed, grace
+            )
         self.pool.close()
         try:
             heartbeat.mark_stopped(self.db, self.identity, utcnow())

@@ -18,7 +18,8 @@ import itertools
 import logging
 import threading
 import time
-from typing import Callable, Generic, TypeVar
+from collections.abc import Callable
+from typing import Generic, TypeVar
 
 log = logging.getLogger("automagik.daemon")
 Job = TypeVar("Job")
@@ -133,7 +134,10 @@ class WorkerPool(Generic[Job]):
             try:
                 self._work(job)
             except Exception:  # the runner records task failures itself; this is a database outage
-                log.exception("task %s: could not record its outcome; its lease will expire and it will be recovered", self._job_id(job))
+                log.exception(
+                    "task %s: could not record its outcome; its lease will expire and it will be recovered",
+                    self._job_id(job),
+                )
             finally:
                 took = self._monotonic() - began
                 with self._lock:

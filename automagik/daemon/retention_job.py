@@ -22,8 +22,9 @@ DAEMON_ROWS_KEPT = timedelta(days=7)
 class RetentionJob(LeaderJob):
     name = "retention"
 
-    def __init__(self, daemon_id: str, db: Database, days: float, heartbeat_seconds: float,
-                 stopping: threading.Event) -> None:
+    def __init__(
+        self, daemon_id: str, db: Database, days: float, heartbeat_seconds: float, stopping: threading.Event
+    ) -> None:
         super().__init__(daemon_id, db, heartbeat_seconds, stopping)
         self.days = days
 
@@ -33,12 +34,17 @@ class RetentionJob(LeaderJob):
     def prune(self) -> None:
         now = utcnow()
         try:
-            deleted = prune_tasks(self.db, now - timedelta(days=self.days), limit=MAX_PER_RUN,
-                                  go_on=lambda: not self.stopping.is_set())
+            deleted = prune_tasks(
+                self.db, now - timedelta(days=self.days), limit=MAX_PER_RUN, go_on=lambda: not self.stopping.is_set()
+            )
             forgotten = prune_daemon_rows(self.db, now - DAEMON_ROWS_KEPT)
         except Exception:  # never the end of the daemon
             log.exception("retention failed; it is tried again in an hour")
             return
         if deleted or forgotten:
-            log.info("retention: deleted %d run(s) older than %g day(s) and %d old daemon row(s)",
-                     deleted, self.days, forgotten)
+            log.info(
+                "retention: deleted %d run(s) older than %g day(s) and %d old daemon row(s)",
+                deleted,
+                self.days,
+                forgotten,
+            )

@@ -12,9 +12,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
-from typing import Callable
 
 from automagik.clock import utcnow
 from automagik.costfmt import usd
@@ -30,8 +30,13 @@ log = logging.getLogger("automagik.daemon")
 class TaskRunner:
     """Shared by the worker threads; each thread keeps its own LangFlow client (HTTP session)."""
 
-    def __init__(self, daemon_id: str, settings: DaemonSettings, client_factory: Callable[[], LangFlowClient],
-                 prices: PriceTable | None = None) -> None:
+    def __init__(
+        self,
+        daemon_id: str,
+        settings: DaemonSettings,
+        client_factory: Callable[[], LangFlowClient],
+        prices: PriceTable | None = None,
+    ) -> None:
         self.daemon_id = daemon_id
         self.settings = settings
         self.prices = prices or PriceTable()
@@ -75,7 +80,9 @@ class TaskRunner:
         except LangFlowError as exc:
             latency = (time.monotonic() - clock_start) * 1000
             status = f"HTTP {exc.status}" if exc.status else type(exc).__name__.removeprefix("LangFlow").lower()
-            lines.append((LogLevel.ERROR, f"LangFlow failed after {latency:.0f} ms ({status}): {exc.message}", utcnow()))
+            lines.append(
+                (LogLevel.ERROR, f"LangFlow failed after {latency:.0f} ms ({status}): {exc.message}", utcnow())
+            )
             retry_after = exc.retry_after if isinstance(exc, LangFlowRateLimited) else None
             return Attempt(task.id, lines, error=exc.message, transient=exc.transient, retry_after=retry_after)
         except Exception as exc:  # a bug of ours must not kill the worker; the task fails visibly
@@ -101,8 +108,7 @@ class TaskRunner:
 def describe_cost(cost: RunCost) -> str:
     model = f" by {cost.model}" if cost.model else ""
     price = usd(cost.cost_usd) if cost.cost_usd is not None else "cost unknown"
-    return (f"tokens{model}: {cost.input_tokens} in, {cost.output_tokens} out, "
-            f"{cost.total_tokens} in all; {price}")
+    return f"tokens{model}: {cost.input_tokens} in, {cost.output_tokens} out, " f"{cost.total_tokens} in all; {price}"
 
 
 def describe(task: ClaimedTask) -> str:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Mapping
 
 from automagik.config import ConfigError, read_environment
 from automagik.costs.prices import PriceFileError, load_price_file
@@ -41,7 +41,9 @@ ENVIRONMENT["alert_webhook_url"] = "AUTOMAGIK_ALERT_WEBHOOK_URL"
 
 
 def daemon_settings(
-    overrides: Mapping[str, object] | None = None, environ: Mapping[str, str] | None = None, env_file: str | None = ".env"
+    overrides: Mapping[str, object] | None = None,
+    environ: Mapping[str, str] | None = None,
+    env_file: str | None = ".env",
 ) -> DaemonSettings:
     """Settings from `environ` (default os.environ) over `env_file`, with non-None `overrides` (flags) on top."""
     environ = read_environment(environ, env_file)
@@ -76,18 +78,32 @@ def _convert(name: str, raw: object, source: str) -> object:
         if not url.startswith(("http://", "https://")):
             raise ConfigError(f"{source}: expected an http(s):// address.")
         return url
-    integer = name in ("workers", "catch_up_limit", "dispatch_batch", "langflow_max_concurrency",
-                       "langflow_rate_per_minute")
+    integer = name in (
+        "workers",
+        "catch_up_limit",
+        "dispatch_batch",
+        "langflow_max_concurrency",
+        "langflow_rate_per_minute",
+    )
     if name == "sync_seconds" and str(raw).strip() in ("0", "0.0"):
         return 0.0  # off
     try:
         value = int(raw) if integer else float(raw)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         value = -1
-    high = 1_000_000 if name.startswith("langflow_") else 1000 if integer else 36_500 if name == "retention_days" \
+    high = (
+        1_000_000
+        if name.startswith("langflow_")
+        else 1000
+        if integer
+        else 36_500
+        if name == "retention_days"
         else 7 * 86400
+    )
     if not 0 < value <= high:
-        kind = "a whole number" if integer else "a number of days" if name == "retention_days" else "a number of seconds"
+        kind = (
+            "a whole number" if integer else "a number of days" if name == "retention_days" else "a number of seconds"
+        )
         raise ConfigError(f"{source}={raw!r}: expected {kind} greater than 0 and at most {high}.")
     return value
 

@@ -220,7 +220,12 @@ class Task(Base):
         # only the runs that reported tokens, by finish time, with every column summed.
         Index(
             "ix_tasks_usage",
-            "finished_at", "flow_id", "total_tokens", "input_tokens", "output_tokens", "cost_usd",
+            "finished_at",
+            "flow_id",
+            "total_tokens",
+            "input_tokens",
+            "output_tokens",
+            "cost_usd",
             sqlite_where=text("total_tokens IS NOT NULL"),
             postgresql_where=text("total_tokens IS NOT NULL"),
         ),
@@ -293,11 +298,19 @@ class Incident(Base):
     __tablename__ = "incidents"
     __table_args__ = (
         # One open incident per kind and subject, however many daemons notice it.
-        Index("uq_incidents_open", "kind", "subject", unique=True,
-              sqlite_where=text("cleared_at IS NULL"), postgresql_where=text("cleared_at IS NULL")),
+        Index(
+            "uq_incidents_open",
+            "kind",
+            "subject",
+            unique=True,
+            sqlite_where=text("cleared_at IS NULL"),
+            postgresql_where=text("cleared_at IS NULL"),
+        ),
     )
 
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
     kind: Mapped[str] = mapped_column(String(32))
     subject: Mapped[str] = mapped_column(String(128))  # a daemon's or schedule's id; "" for all
     message: Mapped[str] = mapped_column(Text)
@@ -312,7 +325,9 @@ class LangFlowStart(Base):
 
     __tablename__ = "langflow_starts"
 
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
@@ -320,7 +335,9 @@ class TaskLog(Base):
     __tablename__ = "task_logs"
     __table_args__ = (Index("ix_task_logs_task", "task_id", "id"),)
 
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
     task_id: Mapped[str] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"))
     level: Mapped[LogLevel] = mapped_column(_enum(LogLevel, "log_level"))
     message: Mapped[str] = mapped_column(Text)

@@ -52,8 +52,11 @@ def output_text(entry: dict) -> str | None:
 def trim_message(entry: dict, text: str | None) -> dict:
     """A small copy of the output component's message: who said what, in which session, when."""
     results_message = _dict(_dict(entry.get("results")).get("message"))
-    sources = (results_message, _dict(results_message.get("data")),
-               next((m for m in entry.get("messages") or [] if isinstance(m, dict)), {}))
+    sources = (
+        results_message,
+        _dict(results_message.get("data")),
+        next((m for m in entry.get("messages") or [] if isinstance(m, dict)), {}),
+    )
     message: dict[str, Any] = {"text": text}
     for field in KEPT_MESSAGE_FIELDS[1:]:
         value = next((source[field] for source in sources if source.get(field) is not None), None)

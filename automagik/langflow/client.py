@@ -23,8 +23,8 @@ from __future__ import annotations
 import copy
 import json
 import logging
-import time
 import os
+import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
@@ -33,7 +33,6 @@ import urllib3
 from urllib3 import exceptions as urllib3_errors
 
 from automagik import __version__
-
 from automagik.langflow.answers import find_output_entry, output_text, trim_message
 from automagik.langflow.errors import (
     LangFlowBadRequest,
@@ -47,8 +46,8 @@ from automagik.langflow.errors import (
     one_line,
 )
 from automagik.langflow.transport import Deadline, deadline_pool_manager
-from automagik.langflow.usage import ModelUsage, read_usage
 from automagik.langflow.urls import basic_auth, display_url, proxy_for, proxy_problem, split_login
+from automagik.langflow.usage import ModelUsage, read_usage
 
 logger = logging.getLogger("automagik.langflow")
 
@@ -135,12 +134,21 @@ class LangFlowClient:
     connections are kept open for concurrent runs from several threads.
     """
 
-    def __init__(self, base_url: str, api_key: str | None = None, connect_timeout: float = 5.0,
-                 read_timeout: float = 120.0, *, pool_size: int = 32):
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None = None,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 120.0,
+        *,
+        pool_size: int = 32,
+    ):
         parts = urlsplit(base_url.strip())
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"LangFlow URL {display_url(base_url)!r} is not valid: expected something like "
-                             "http://127.0.0.1:7860.")
+            raise ValueError(
+                f"LangFlow URL {display_url(base_url)!r} is not valid: expected something like "
+                "http://127.0.0.1:7860."
+            )
         address, login = split_login(base_url.strip())
         #: Where requests go: the URL without its login. ``shown_url`` is what messages name.
         self.base_url = address.rstrip("/")
@@ -178,14 +186,16 @@ class LangFlowClient:
 
     def __repr__(self) -> str:
         key_state = "set" if self._api_key else "not set"
-        return (f"LangFlowClient(base_url={self.shown_url!r}, api_key={key_state}, "
-                f"timeouts=({self.connect_timeout:g}, {self.read_timeout:g}))")
+        return (
+            f"LangFlowClient(base_url={self.shown_url!r}, api_key={key_state}, "
+            f"timeouts=({self.connect_timeout:g}, {self.read_timeout:g}))"
+        )
 
     def close(self) -> None:
         """Close pooled connections."""
         self._pool.clear()
 
-    def __enter__(self) -> "LangFlowClient":
+    def __enter__(self) -> LangFlowClient:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -198,8 +208,14 @@ class LangFlowClient:
         limit = min(self.read_timeout, HEALTH_READ_TIMEOUT)
         whole = Deadline(limit)  # both requests together, so a slow version does not double it
         try:
-            response = self._request("GET", "/health_check", action="checking health", limit=limit,
-                                     slow_hint=HEALTH_SLOW_HINT, raise_for_status=False)
+            response = self._request(
+                "GET",
+                "/health_check",
+                action="checking health",
+                limit=limit,
+                slow_hint=HEALTH_SLOW_HINT,
+                raise_for_status=False,
+            )
         except LangFlowError as err:
             return LangFlowHealth(reachable=False, ready=False, version=None, detail=err.message)
         version = self._version(whole.remaining())
@@ -209,19 +225,24 @@ class LangFlowClient:
         if ready:
             detail = f"{named} at {self.shown_url} is ready."
         elif response.status_code == 200:
-            detail = (f"{self.shown_url} answered /health_check but not as LangFlow does. "
-                      "Check that LANGFLOW_API_URL points at LangFlow.")
+            detail = (
+                f"{self.shown_url} answered /health_check but not as LangFlow does. "
+                "Check that LANGFLOW_API_URL points at LangFlow."
+            )
         else:
-            detail = (f"{named} at {self.shown_url} is up but not ready (/health_check answered HTTP "
-                      f"{response.status_code}{_health_problems(status_body)}). Wait for it to finish "
-                      "starting or check its database.")
+            detail = (
+                f"{named} at {self.shown_url} is up but not ready (/health_check answered HTTP "
+                f"{response.status_code}{_health_problems(status_body)}). Wait for it to finish "
+                "starting or check its database."
+            )
         return LangFlowHealth(reachable=True, ready=ready, version=version, detail=one_line(detail, self._api_key))
 
     def list_flows(self) -> list[dict]:
         """Every runnable flow of the key's user; saved components and example flows are left out."""
         params = {"get_all": "true", "remove_example_flows": "true", "components_only": "false"}
-        body = self._json(self._request("GET", "/api/v1/flows/", params=params, action="listing flows"),
-                          action="listing flows")
+        body = self._json(
+            self._request("GET", "/api/v1/flows/", params=params, action="listing flows"), action="listing flows"
+        )
         if isinstance(body, dict) and isinstance(body.get("items"), list):
             body = body["items"]  # the paginated shape, answered when get_all is ignored
         if not isinstance(body, list):
@@ -232,8 +253,14 @@ class LangFlowClient:
         """Raise LangFlowAuthError if LangFlow refuses the API key (one flow header is asked
         for: cheap, and only an accepted key gets it); other failures raise as usual."""
         params = {"get_all": "false", "header_flows": "true", "page": "1", "size": "1"}
-        self._request("GET", "/api/v1/flows/", params=params, action="checking the API key",
-                      limit=min(self.read_timeout, HEALTH_READ_TIMEOUT), slow_hint=HEALTH_SLOW_HINT)
+        self._request(
+            "GET",
+            "/api/v1/flows/",
+            params=params,
+            action="checking the API key",
+            limit=min(self.read_timeout, HEALTH_READ_TIMEOUT),
+            slow_hint=HEALTH_SLOW_HINT,
+        )
 
     def api_json(self, method: str, path: str, *, action: str, params: dict | None = None) -> Any:
         """The JSON answer of one API call, for the endpoint modules beside this one (triggers.py).
@@ -241,8 +268,11 @@ class LangFlowClient:
         LangFlowRouteMissing; other failures raise the usual typed errors."""
         response = self._request(method, path, params=params, action=action, raise_for_status=False)
         if response.status_code == 404 and _json_or_none(response) == {"detail": "Not Found"}:
-            raise LangFlowRouteMissing(f"LangFlow at {self.shown_url} has no {path.split('?')[0]} (an older "
-                                       "version)", status=404, secret=self._api_key)
+            raise LangFlowRouteMissing(
+                f"LangFlow at {self.shown_url} has no {path.split('?')[0]} (an older " "version)",
+                status=404,
+                secret=self._api_key,
+            )
         if response.status_code >= 400:
             raise self._status_error(response, action)
         return self._json(response, action=action)
@@ -250,15 +280,22 @@ class LangFlowClient:
     def get_flow(self, flow_id: str) -> dict:
         """One flow with its whole graph."""
         action = f"getting flow {flow_id}"
-        body = self._json(self._request("GET", f"/api/v1/flows/{_path_part(flow_id)}", action=action),
-                          action=action)
+        body = self._json(self._request("GET", f"/api/v1/flows/{_path_part(flow_id)}", action=action), action=action)
         if not isinstance(body, dict):
             raise self._bad_shape(action, "a flow object")
         return body
 
-    def run_flow(self, flow_id: str, *, input_component: str, output_component: str, input_text: str,
-                 tweaks: dict | None = None, timeout: float | None = None,
-                 session_id: str | None = None) -> RunResult:
+    def run_flow(
+        self,
+        flow_id: str,
+        *,
+        input_component: str,
+        output_component: str,
+        input_text: str,
+        tweaks: dict | None = None,
+        timeout: float | None = None,
+        session_id: str | None = None,
+    ) -> RunResult:
         """Run a flow with ``input_text`` fed to ``input_component``; return ``output_component``'s answer.
 
         The text goes in as a tweak of the chosen input component, never as the top-level
@@ -282,8 +319,15 @@ class LangFlowClient:
         action = f"running flow {flow_id}"
         started = time.perf_counter()
         limit = self.read_timeout if timeout is None else float(timeout)
-        response = self._request("POST", f"/api/v1/run/{_path_part(flow_id)}", params={"stream": "false"},
-                                 json_body=payload, action=action, limit=limit, slow_hint=RUN_SLOW_HINT)
+        response = self._request(
+            "POST",
+            f"/api/v1/run/{_path_part(flow_id)}",
+            params={"stream": "false"},
+            json_body=payload,
+            action=action,
+            limit=limit,
+            slow_hint=RUN_SLOW_HINT,
+        )
         body = self._json(response, action=action)
         latency_ms = (time.perf_counter() - started) * 1000.0
         if not isinstance(body, dict):
@@ -293,7 +337,9 @@ class LangFlowClient:
             raise LangFlowNoOutput(
                 f"LangFlow returned no output from component {output_component} for flow {flow_id}. "
                 f"Check that the chosen input component {input_component} is connected to output "
-                f"component {output_component} in the flow.", secret=self._api_key)
+                f"component {output_component} in the flow.",
+                secret=self._api_key,
+            )
         text = output_text(entry)
         message = trim_message(entry, text)
         body_session = body.get("session_id")
@@ -313,16 +359,24 @@ class LangFlowClient:
         if limit <= 0:
             return None
         try:
-            body = _json_or_none(self._request("GET", "/api/v1/version", action="reading the version",
-                                               limit=limit))
+            body = _json_or_none(self._request("GET", "/api/v1/version", action="reading the version", limit=limit))
         except LangFlowError:
             return None
         version = body.get("version") if isinstance(body, dict) else None
         return version if isinstance(version, str) else None
 
-    def _request(self, method: str, path: str, *, action: str, params: dict | None = None,
-                 json_body: Any = None, limit: float | None = None, slow_hint: str = READ_SLOW_HINT,
-                 raise_for_status: bool = True) -> HttpAnswer:
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        action: str,
+        params: dict | None = None,
+        json_body: Any = None,
+        limit: float | None = None,
+        slow_hint: str = READ_SLOW_HINT,
+        raise_for_status: bool = True,
+    ) -> HttpAnswer:
         """Send one request; network failures (and HTTP errors, unless told not to) become typed errors.
 
         ``limit`` (seconds, default the read timeout) bounds the whole exchange: connect, TLS,
@@ -338,21 +392,38 @@ class LangFlowClient:
         started = time.perf_counter()
         with deadline:
             try:
-                raw = self._pool.urlopen(method, url, body=body, headers=headers, retries=False, redirect=False,
-                                         timeout=timeout, preload_content=False, decode_content=True)
+                raw = self._pool.urlopen(
+                    method,
+                    url,
+                    body=body,
+                    headers=headers,
+                    retries=False,
+                    redirect=False,
+                    timeout=timeout,
+                    preload_content=False,
+                    decode_content=True,
+                )
             except (urllib3_errors.HTTPError, OSError) as exc:
-                logger.debug("%s %s failed after %.1f ms: %s", method, path,
-                             (time.perf_counter() - started) * 1000.0, type(exc).__name__)
+                logger.debug(
+                    "%s %s failed after %.1f ms: %s",
+                    method,
+                    path,
+                    (time.perf_counter() - started) * 1000.0,
+                    type(exc).__name__,
+                )
                 raise self._network_error(exc, action, timeout, deadline, slow_hint, ran=method == "POST") from exc
             response = self._read_body(raw, deadline, action, slow_hint)
-        logger.debug("%s %s -> %s in %.1f ms", method, path, response.status_code,
-                     (time.perf_counter() - started) * 1000.0)
+        logger.debug(
+            "%s %s -> %s in %.1f ms", method, path, response.status_code, (time.perf_counter() - started) * 1000.0
+        )
         if response.is_redirect:
             raise LangFlowBadRequest(
                 f"LangFlow at {self.shown_url} redirected to {display_url(response.headers.get('Location', ''))} "
                 f"while {action} (HTTP {response.status_code}). Set LANGFLOW_API_URL to the address LangFlow "
                 "answers on; redirects are not followed so the API key stays with LangFlow.",
-                status=response.status_code, secret=self._api_key)
+                status=response.status_code,
+                secret=self._api_key,
+            )
         if not raise_for_status or response.status_code < 400:
             return response
         raise self._status_error(response, action)
@@ -371,8 +442,7 @@ class LangFlowClient:
             retry_after=_retry_after(response),
         )
 
-    def _read_body(self, raw: urllib3.BaseHTTPResponse, deadline: Deadline, action: str,
-                   slow_hint: str) -> HttpAnswer:
+    def _read_body(self, raw: urllib3.BaseHTTPResponse, deadline: Deadline, action: str, slow_hint: str) -> HttpAnswer:
         """Read the body in chunks, enforcing the deadline and a size cap.
 
         The transport already ends every wait at the deadline; the check here also catches
@@ -387,7 +457,9 @@ class LangFlowClient:
                 if size > MAX_RESPONSE_BYTES:
                     raise LangFlowBadResponse(
                         f"LangFlow at {self.shown_url} sent more than {MAX_RESPONSE_BYTES // 2**20} MB while {action}; "
-                        "the answer was dropped. Narrow the flow's output.", secret=self._api_key)
+                        "the answer was dropped. Narrow the flow's output.",
+                        secret=self._api_key,
+                    )
                 if deadline.remaining() < 0:
                     raise self._late(action, deadline, slow_hint, body_started=True)
                 chunks.append(chunk)
@@ -397,7 +469,9 @@ class LangFlowClient:
         except (urllib3_errors.HTTPError, OSError) as exc:
             raise LangFlowBadResponse(
                 f"LangFlow at {self.shown_url} sent a response that was cut off or could not be decoded while "
-                f"{action}. The run can be retried.", secret=self._api_key) from exc
+                f"{action}. The run can be retried.",
+                secret=self._api_key,
+            ) from exc
         finally:
             if not whole:
                 raw.close()  # a half-read connection cannot be reused
@@ -411,34 +485,49 @@ class LangFlowClient:
             raise LangFlowBadResponse(
                 f"LangFlow at {self.shown_url} answered HTTP {response.status_code} with a body that is not "
                 f"valid JSON while {action}. Try again; if it persists, check that LANGFLOW_API_URL points "
-                "at LangFlow and not at a proxy page.", status=response.status_code, secret=self._api_key) from exc
+                "at LangFlow and not at a proxy page.",
+                status=response.status_code,
+                secret=self._api_key,
+            ) from exc
 
     def _bad_shape(self, action: str, expected: str) -> LangFlowBadResponse:
         return LangFlowBadResponse(
             f"LangFlow at {self.shown_url} answered with JSON that is not {expected} while {action}. "
-            "Check that LANGFLOW_API_URL points at LangFlow.", secret=self._api_key)
+            "Check that LANGFLOW_API_URL points at LangFlow.",
+            secret=self._api_key,
+        )
 
-    def _network_error(self, exc: Exception, action: str, timeout: urllib3.Timeout, deadline: Deadline,
-                       slow_hint: str, *, ran: bool) -> LangFlowError:
+    def _network_error(
+        self, exc: Exception, action: str, timeout: urllib3.Timeout, deadline: Deadline, slow_hint: str, *, ran: bool
+    ) -> LangFlowError:
         where = f"LangFlow at {self.shown_url}"
         # NewConnectionError is a ConnectTimeoutError in urllib3 2: a refusal is not a timeout.
-        if isinstance(exc, urllib3_errors.ConnectTimeoutError) and not isinstance(exc, urllib3_errors.NewConnectionError):
+        if isinstance(exc, urllib3_errors.ConnectTimeoutError) and not isinstance(
+            exc, urllib3_errors.NewConnectionError
+        ):
             return LangFlowTimeout(
                 f"{where} did not accept a connection within {timeout.connect_timeout:g} s while {action}. "
-                "Check that LangFlow is running and LANGFLOW_API_URL is right.", secret=self._api_key)
+                "Check that LangFlow is running and LANGFLOW_API_URL is right.",
+                secret=self._api_key,
+            )
         if isinstance(exc, urllib3_errors.TimeoutError) and not isinstance(exc, urllib3_errors.NewConnectionError):
             return self._late(action, deadline, slow_hint, body_started=False, ran=ran)
         if isinstance(exc, urllib3_errors.ProxyError) and self._proxy is not None:
             return LangFlowUnreachable(
                 f"{where} is unreachable while {action}: the proxy {self._proxy.shown} (from {self._proxy.variable}) "
                 f"failed: {_describe_connection_failure(exc)}. Check {self._proxy.variable}, or set "
-                f"NO_PROXY={self._host} to reach LangFlow directly.", secret=self._api_key)
+                f"NO_PROXY={self._host} to reach LangFlow directly.",
+                secret=self._api_key,
+            )
         return LangFlowUnreachable(
             f"{where} is unreachable while {action}: {_describe_connection_failure(exc)}. "
-            "Check that LangFlow is running and LANGFLOW_API_URL is right.", secret=self._api_key)
+            "Check that LangFlow is running and LANGFLOW_API_URL is right.",
+            secret=self._api_key,
+        )
 
-    def _late(self, action: str, deadline: Deadline, slow_hint: str, *, body_started: bool,
-              ran: bool = False) -> LangFlowTimeout:
+    def _late(
+        self, action: str, deadline: Deadline, slow_hint: str, *, body_started: bool, ran: bool = False
+    ) -> LangFlowTimeout:
         """The timeout of a call that got (part of) a connection but not its whole answer in time."""
         limit = deadline.seconds
         if body_started:
@@ -447,8 +536,10 @@ class LangFlowClient:
             what = f"did not complete the TLS handshake within {limit:g} s while {action}."
             slow_hint = "Check that LangFlow is running and LANGFLOW_API_URL is right."
         elif deadline.received:
-            what = (f"sent only part of its response headers within {limit:g} s while {action}; "
-                    "something on the way (a proxy?) may be stalling.")
+            what = (
+                f"sent only part of its response headers within {limit:g} s while {action}; "
+                "something on the way (a proxy?) may be stalling."
+            )
         else:
             still = " The flow may still be running in LangFlow." if ran else ""
             what = f"sent nothing for {limit:g} s while {action}.{still}"
@@ -493,8 +584,9 @@ def _health_problems(body: Any) -> str:
     """``: db: error ...`` from a not-ready /health_check body, for the health detail line."""
     if not isinstance(body, dict):
         return ""
-    problems = [f"{key}: {value}" for key, value in body.items()
-                if key != "status" and isinstance(value, str) and value != "ok"]
+    problems = [
+        f"{key}: {value}" for key, value in body.items() if key != "status" and isinstance(value, str) and value != "ok"
+    ]
     return ": " + ", ".join(problems) if problems else ""
 
 
@@ -509,5 +601,3 @@ def _retry_after(response: HttpAnswer) -> float | None:
 def _path_part(identifier: str) -> str:
     """Quote a flow id or endpoint name so it stays one path segment."""
     return quote(str(identifier), safe="")
-
-

@@ -88,12 +88,14 @@ def trim_flow(raw_flow: dict) -> dict:
         node_id = _node_id(node)
         if role is None or node_id is None:
             continue
-        components.append({
-            "id": node_id,
-            "type": _node_type(node),
-            "display_name": _optional_str(_as_dict(_node_data(node).get("node")).get("display_name")),
-            "role": role,
-        })
+        components.append(
+            {
+                "id": node_id,
+                "type": _node_type(node),
+                "display_name": _optional_str(_as_dict(_node_data(node).get("node")).get("display_name")),
+                "role": role,
+            }
+        )
     components.sort(key=lambda component: (component["role"], component["id"]))
     return {
         "description": _optional_str(raw_flow.get("description")),
@@ -107,7 +109,8 @@ def has_schedule_trigger(raw_flow: dict) -> bool:
     """Whether the flow's graph holds LangFlow's own ScheduleTrigger node (see triggers.py)."""
     nodes = _as_dict(_as_dict(raw_flow).get("data")).get("nodes")
     return isinstance(nodes, list) and any(
-        isinstance(node, dict) and _node_type(node) == "ScheduleTrigger" for node in nodes)
+        isinstance(node, dict) and _node_type(node) == "ScheduleTrigger" for node in nodes
+    )
 
 
 def is_runnable_flow(raw_flow: dict) -> bool:

@@ -78,8 +78,9 @@ class LangFlowRateLimited(LangFlowError):
 
     transient = True
 
-    def __init__(self, message: str, *, status: int | None = 429, secret: str | None = None,
-                 retry_after: float | None = None):
+    def __init__(
+        self, message: str, *, status: int | None = 429, secret: str | None = None, retry_after: float | None = None
+    ):
         super().__init__(message, status=status, secret=secret)
         #: Seconds the server asked us to wait (``Retry-After``), when it said so.
         self.retry_after = retry_after
@@ -182,23 +183,32 @@ def error_for_status(
         hint += ", or check the user and password in LANGFLOW_API_URL." if has_login else "."
         return LangFlowAuthError(
             f"{where} refused access while {action} (HTTP {status}): {_sentence(said)} {hint}",
-            status=status, secret=secret)
+            status=status,
+            secret=secret,
+        )
     if status == 404:
         return LangFlowNotFound(
             f"{where} answered 404 while {action}: {_sentence(said)} "
             "Check that the flow still exists and that its components are connected.",
-            status=status, secret=secret)
+            status=status,
+            secret=secret,
+        )
     if status == 429:
         wait = f" LangFlow asked to wait {retry_after:g} s." if retry_after is not None else ""
         return LangFlowRateLimited(
             f"{where} is rate limiting requests (HTTP 429) while {action}: {_sentence(said)}{wait} "
             "Retry later or run flows less often.",
-            status=status, secret=secret, retry_after=retry_after)
+            status=status,
+            secret=secret,
+            retry_after=retry_after,
+        )
     if 400 <= status < 500:
         return LangFlowBadRequest(
             f"{where} rejected the request while {action} (HTTP {status}): {_sentence(said)} "
             "Check the flow's input and output components and the tweaks.",
-            status=status, secret=secret)
+            status=status,
+            secret=secret,
+        )
     if status >= 500:
         server_said = render_server_detail(detail) or reason or "no detail given"
         if status == 500:
@@ -207,11 +217,15 @@ def error_for_status(
             hint = "LangFlow may be overloaded or restarting; the run can be retried."
         return LangFlowServerError(
             f"{where} failed while {action} (HTTP {status}): {_sentence(server_said)} {hint}",
-            status=status, secret=secret)
+            status=status,
+            secret=secret,
+        )
     return LangFlowBadResponse(
         f"{where} answered an unexpected HTTP {status} while {action}: {_sentence(said)} "
         "Check that LANGFLOW_API_URL points at LangFlow.",
-        status=status, secret=secret)
+        status=status,
+        secret=secret,
+    )
 
 
 def _sentence(text: str) -> str:

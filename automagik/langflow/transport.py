@@ -50,7 +50,7 @@ class Deadline:
     def remaining(self) -> float:
         return self.expires_at - time.monotonic()
 
-    def __enter__(self) -> "Deadline":
+    def __enter__(self) -> Deadline:
         _calls.deadline = self
         return self
 
@@ -157,8 +157,9 @@ class _DeadlineHTTPSPool(HTTPSConnectionPool):
     ConnectionCls = _DeadlineHTTPSConnection
 
 
-def deadline_pool_manager(proxy: str | None = None, proxy_headers: dict[str, str] | None = None,
-                          **options: Any) -> urllib3.PoolManager:
+def deadline_pool_manager(
+    proxy: str | None = None, proxy_headers: dict[str, str] | None = None, **options: Any
+) -> urllib3.PoolManager:
     """A PoolManager (a ProxyManager when ``proxy`` is given) whose connections honour :class:`Deadline`."""
     if proxy:
         manager: urllib3.PoolManager = urllib3.ProxyManager(proxy, proxy_headers=proxy_headers, **options)

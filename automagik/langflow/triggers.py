@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from automagik.langflow.client import LangFlowClient
+
 # States in which LangFlow fires (or is about to fire) the trigger by itself.
 FIRING_STATES = ("active", "pending")
 #: What is kept of a trigger (with the `cron`, `timezone` and `catchup_policy` of its config).
@@ -19,8 +20,11 @@ KEPT_FIELDS = ("id", "name", "kind", "state", "next_fire_at", "last_fired_at", "
 def trim_trigger(raw: dict) -> dict:
     config = raw.get("config") if isinstance(raw.get("config"), dict) else {}
     trimmed: dict[str, Any] = {name: _text(raw.get(name)) for name in KEPT_FIELDS}
-    trimmed.update(cron=_text(config.get("cron")), timezone=_text(config.get("timezone")) or "UTC",
-                   catchup_policy=_text(config.get("catchup_policy")) or "coalesce")
+    trimmed.update(
+        cron=_text(config.get("cron")),
+        timezone=_text(config.get("timezone")) or "UTC",
+        catchup_policy=_text(config.get("catchup_policy")) or "coalesce",
+    )
     return trimmed
 
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 import base64
 import ipaddress
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 _MASK = "***"
@@ -31,7 +31,7 @@ def display_url(url: str) -> str:
     """
     text = str(url).strip()
     scheme = _SCHEME.match(text)
-    prefix, rest = (scheme.group(), text[scheme.end():]) if scheme else ("", text)
+    prefix, rest = (scheme.group(), text[scheme.end() :]) if scheme else ("", text)
     if "@" in rest and not rest.startswith("/"):
         rest = rest.rpartition("@")[2]
     rest = rest.partition("#")[0]

@@ -9,8 +9,9 @@ twice: usage is counted once per producing component (``properties.source.id``).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 
 @dataclass(frozen=True)

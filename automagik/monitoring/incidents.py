@@ -11,9 +11,9 @@ one whose statement changed the row alone posts the alert.
 from __future__ import annotations
 
 import enum
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Collection
 
 from sqlalchemy import select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -54,8 +54,9 @@ def open_incident(session, dialect: str, kind: Kind, subject: str, message: str,
     return Change(kind, subject, message, True, now) if opened else None
 
 
-def clear_incidents(session, kind: Kind, now: datetime, keep: Collection[str] = (),
-                    only: Collection[str] | None = None) -> list[Change]:
+def clear_incidents(
+    session, kind: Kind, now: datetime, keep: Collection[str] = (), only: Collection[str] | None = None
+) -> list[Change]:
     """Clear the open incidents of `kind` except those of subjects in `keep` (or, with `only`,
     just those subjects); returns what this call cleared."""
     query = update(Incident).where(Incident.kind == kind.value, Incident.cleared_at.is_(None))
@@ -66,19 +67,24 @@ def clear_incidents(session, kind: Kind, now: datetime, keep: Collection[str] = 
             return []
         query = query.where(Incident.subject.in_(list(only)))
     rows = session.execute(
-        query.values(cleared_at=now).returning(Incident.subject, Incident.message)
+        query.values(cleared_at=now)
+        .returning(Incident.subject, Incident.message)
         .execution_options(synchronize_session=False)
     ).all()
     return [Change(kind, subject, message, False, now) for subject, message in rows]
 
 
 def open_subjects(session, kind: Kind) -> list[str]:
-    return list(session.scalars(select(Incident.subject).where(Incident.kind == kind.value,
-                                                               Incident.cleared_at.is_(None))))
+    return list(
+        session.scalars(select(Incident.subject).where(Incident.kind == kind.value, Incident.cleared_at.is_(None)))
+    )
 
 
 def list_open(db: Database) -> list[Incident]:
     """The open incidents, oldest first (the Overview shows them at the top, `check` too)."""
     with db.read() as session:
-        return list(session.scalars(select(Incident).where(Incident.cleared_at.is_(None))
-                                    .order_by(Incident.opened_at, Incident.id)))
+        return list(
+            session.scalars(
+                select(Incident).where(Incident.cleared_at.is_(None)).order_by(Incident.opened_at, Incident.id)
+            )
+        )

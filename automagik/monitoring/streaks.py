@@ -24,8 +24,9 @@ def sort_failures(db: Database, failed: list[Recorded], now: datetime) -> tuple[
     thresholds: dict[str, int] = {}
     if scheduled:
         with db.read() as session:
-            rows = session.execute(select(Schedule.id, Schedule.alert_after_failures)
-                                   .where(Schedule.id.in_(list(scheduled)))).all()
+            rows = session.execute(
+                select(Schedule.id, Schedule.alert_after_failures).where(Schedule.id.in_(list(scheduled)))
+            ).all()
         thresholds = {schedule_id: needed for schedule_id, needed in rows}
     one_by_one = [c for c in failed if thresholds.get(c.schedule_id, 1) <= 1]
     streaks = {c.schedule_id: c for c in failed if thresholds.get(c.schedule_id, 1) > 1}
@@ -34,12 +35,16 @@ def sort_failures(db: Database, failed: list[Recorded], now: datetime) -> tuple[
         needed = thresholds[schedule_id]
         with db.write() as session:
             latest = session.scalars(
-                select(Task.status).where(Task.schedule_id == schedule_id,
-                                          Task.status.in_([TaskStatus.COMPLETED, TaskStatus.FAILED]))
-                .order_by(Task.finished_at.desc()).limit(needed)).all()
+                select(Task.status)
+                .where(Task.schedule_id == schedule_id, Task.status.in_([TaskStatus.COMPLETED, TaskStatus.FAILED]))
+                .order_by(Task.finished_at.desc())
+                .limit(needed)
+            ).all()
             if len(latest) == needed and all(status is TaskStatus.FAILED for status in latest):
-                message = (f'schedule {schedule_id} of flow "{change.flow_name}" has failed {needed} times in a row '
-                           f"(the last: task {change.task_id}: {change.error})")
+                message = (
+                    f'schedule {schedule_id} of flow "{change.flow_name}" has failed {needed} times in a row '
+                    f"(the last: task {change.task_id}: {change.error})"
+                )
                 incident = open_incident(session, db.dialect, Kind.FAILURE_STREAK, schedule_id, message, now)
                 if incident:
                     opened.append(incident)

@@ -12,8 +12,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 
-from automagik.db.engine import Database
 from automagik.costs.budgets import budgets_reached
+from automagik.db.engine import Database
 from automagik.db.models import DaemonHeartbeat, Flow, Schedule, ScheduleStatus, Task, TaskStatus
 from automagik.monitoring.incidents import Change, Kind, clear_incidents, open_incident, open_subjects
 from automagik.plural import agree, counted
@@ -21,23 +21,29 @@ from automagik.plural import agree, counted
 STALE_BEATS = 3
 
 
-def watch(db: Database, me: str, now: datetime, heartbeat_seconds: float, grace_seconds: float,
-          zone: str = "UTC") -> list[Change]:
+def watch(
+    db: Database, me: str, now: datetime, heartbeat_seconds: float, grace_seconds: float, zone: str = "UTC"
+) -> list[Change]:
     """Open and clear incidents as things stand; returns what this daemon opened or cleared."""
     since = now - timedelta(seconds=grace_seconds)
     with db.read() as session:
         stale = session.execute(
-            select(DaemonHeartbeat.id, DaemonHeartbeat.host, DaemonHeartbeat.pid, DaemonHeartbeat.last_seen)
-            .where(DaemonHeartbeat.stopped_at.is_(None), DaemonHeartbeat.id != me,
-                   DaemonHeartbeat.last_seen < now - timedelta(seconds=STALE_BEATS * heartbeat_seconds))
+            select(DaemonHeartbeat.id, DaemonHeartbeat.host, DaemonHeartbeat.pid, DaemonHeartbeat.last_seen).where(
+                DaemonHeartbeat.stopped_at.is_(None),
+                DaemonHeartbeat.id != me,
+                DaemonHeartbeat.last_seen < now - timedelta(seconds=STALE_BEATS * heartbeat_seconds),
+            )
         ).all()
         fires, oldest_fire = session.execute(
-            select(func.count(), func.min(Schedule.next_run_at))
-            .where(Schedule.status == ScheduleStatus.ACTIVE, Schedule.next_run_at < since)).one()
+            select(func.count(), func.min(Schedule.next_run_at)).where(
+                Schedule.status == ScheduleStatus.ACTIVE, Schedule.next_run_at < since
+            )
+        ).one()
         runs, oldest_run = session.execute(
             select(func.count(), func.min(Task.next_retry_at))
             # A backfill's runs waiting for their turn have no time yet (runs/backfill.py).
-            .where(Task.status == TaskStatus.PENDING, Task.next_retry_at < since, Task.held_since.is_(None))).one()
+            .where(Task.status == TaskStatus.PENDING, Task.next_retry_at < since, Task.held_since.is_(None))
+        ).one()
         opened = {kind: set(open_subjects(session, kind)) for kind in Kind}
         over = {
             Kind.FAILURE_STREAK: _streaks_over(session, opened[Kind.FAILURE_STREAK]),
@@ -45,15 +51,31 @@ def watch(db: Database, me: str, now: datetime, heartbeat_seconds: float, grace_
             Kind.SCHEDULE_PAUSED: _pauses_over(session, opened[Kind.SCHEDULE_PAUSED]),
         }
     wanted = {
-        Kind.DAEMON_STALE: {row.id: (f"daemon {row.id} ({row.host}, pid {row.pid}) has sent no heartbeat since "
-                                     f"{row.last_seen:%Y-%m-%d %H:%M:%S} UTC: it died or hangs; the live daemons "
-                                     "take over its runs") for row in stale},
-        Kind.FIRES_OVERDUE: {"": (f"{counted(fires, 'schedule')} {agree(fires, 'has', 'have')} a fire overdue by more than {grace_seconds:g} s "
-                                  f"(the oldest due {oldest_fire:%Y-%m-%d %H:%M:%S} UTC): the daemons do not keep up "
-                                  "or cannot reach the database")} if fires else {},
-        Kind.RUNS_OVERDUE: {"": (f"{counted(runs, 'run')} due more than {grace_seconds:g} s ago {agree(runs, 'has', 'have')} not started (the oldest "
-                                 f"due {oldest_run:%Y-%m-%d %H:%M:%S} UTC): the daemons' workers do not keep up")}
-        if runs else {},
+        Kind.DAEMON_STALE: {
+            row.id: (
+                f"daemon {row.id} ({row.host}, pid {row.pid}) has sent no heartbeat since "
+                f"{row.last_seen:%Y-%m-%d %H:%M:%S} UTC: it died or hangs; the live daemons "
+                "take over its runs"
+            )
+            for row in stale
+        },
+        Kind.FIRES_OVERDUE: {
+            "": (
+                f"{counted(fires, 'schedule')} {agree(fires, 'has', 'have')} a fire overdue by more than {grace_seconds:g} s "
+                f"(the oldest due {oldest_fire:%Y-%m-%d %H:%M:%S} UTC): the daemons do not keep up "
+                "or cannot reach the database"
+            )
+        }
+        if fires
+        else {},
+        Kind.RUNS_OVERDUE: {
+            "": (
+                f"{counted(runs, 'run')} due more than {grace_seconds:g} s ago {agree(runs, 'has', 'have')} not started (the oldest "
+                f"due {oldest_run:%Y-%m-%d %H:%M:%S} UTC): the daemons' workers do not keep up"
+            )
+        }
+        if runs
+        else {},
     }
     to_open = {kind: {s: m for s, m in subjects.items() if s not in opened[kind]} for kind, subjects in wanted.items()}
     to_clear = {kind: opened[kind] - set(wanted[kind]) for kind in wanted}
@@ -88,9 +110,13 @@ def _pauses_over(session, schedule_ids: set[str]) -> set[str]:
     reason), or that are gone."""
     if not schedule_ids:
         return set()
-    still = session.scalars(select(Schedule.id).where(
-        Schedule.id.in_(list(schedule_ids)), Schedule.status == ScheduleStatus.PAUSED,
-        Schedule.paused_reason.is_not(None)))
+    still = session.scalars(
+        select(Schedule.id).where(
+            Schedule.id.in_(list(schedule_ids)),
+            Schedule.status == ScheduleStatus.PAUSED,
+            Schedule.paused_reason.is_not(None),
+        )
+    )
     return schedule_ids - set(still)
 
 
@@ -100,9 +126,11 @@ def _streaks_over(session, schedule_ids: set[str]) -> set[str]:
     over = set()
     for schedule_id in schedule_ids:
         latest = session.scalar(
-            select(Task.status).where(Task.schedule_id == schedule_id,
-                                      Task.status.in_([TaskStatus.COMPLETED, TaskStatus.FAILED]))
-            .order_by(Task.finished_at.desc()).limit(1))
+            select(Task.status)
+            .where(Task.schedule_id == schedule_id, Task.status.in_([TaskStatus.COMPLETED, TaskStatus.FAILED]))
+            .order_by(Task.finished_at.desc())
+            .limit(1)
+        )
         if latest is not TaskStatus.FAILED:
             over.add(schedule_id)
     return over

@@ -60,8 +60,9 @@ def tasks_in_range(db: Database, schedule_id: str, start: datetime, end: datetim
     """The status of each fire of the schedule in [start, end) that has a task (the fire key's index)."""
     with db.read() as session:
         rows = session.execute(
-            select(Task.scheduled_for, Task.status)
-            .where(Task.schedule_id == schedule_id, Task.scheduled_for >= start, Task.scheduled_for < end)
+            select(Task.scheduled_for, Task.status).where(
+                Task.schedule_id == schedule_id, Task.scheduled_for >= start, Task.scheduled_for < end
+            )
         ).all()
     return {fire: status for fire, status in rows}
 
@@ -91,21 +92,30 @@ def _schedule_row(session, schedule_id: str):
     is share-locked (FOR KEY SHARE) until the transaction ends: a delete waits for the batch and
     then skips what it queued, and a batch after a delete finds no schedule."""
     return session.execute(
-        select(Schedule, Flow.name).join(Flow, Flow.id == Schedule.flow_id)
+        select(Schedule, Flow.name)
+        .join(Flow, Flow.id == Schedule.flow_id)
         .where(Schedule.id == schedule_id)
-        .with_for_update(read=True, key_share=True, of=Schedule)).first()
+        .with_for_update(read=True, key_share=True, of=Schedule)
+    ).first()
 
 
-def run_backfill(db: Database, request: BackfillRequest, fires: list[datetime], now: datetime,
-                 batch_fires: int = BATCH_FIRES) -> BackfillWritten:
+def run_backfill(
+    db: Database, request: BackfillRequest, fires: list[datetime], now: datetime, batch_fires: int = BATCH_FIRES
+) -> BackfillWritten:
     """Record the backfill and queue (or redo) its fires, batch by batch; returns what was written.
     A schedule deleted meanwhile stops it before the next write (`schedule_deleted`)."""
     with db.write() as session:
         if _schedule_row(session, request.schedule_id) is None:
             return BackfillWritten(None, len(fires), 0, 0, schedule_deleted=True)
         backfill = Backfill(
-            schedule_id=request.schedule_id, range_from=request.range_from, range_to=request.range_to,
-            only=request.only.value, max_parallel=request.max_parallel, fires=len(fires), queued=0, redone=0,
+            schedule_id=request.schedule_id,
+            range_from=request.range_from,
+            range_to=request.range_to,
+            only=request.only.value,
+            max_parallel=request.max_parallel,
+            fires=len(fires),
+            queued=0,
+            redone=0,
             created_at=now,
         )
         session.add(backfill)
@@ -118,15 +128,20 @@ def run_backfill(db: Database, request: BackfillRequest, fires: list[datetime], 
             if row is None:
                 return BackfillWritten(backfill_id, len(fires), queued_in_all, redone_in_all, schedule_deleted=True)
             schedule, flow_name = row
-            chunk = list(enumerate(fires[first:first + batch_fires], start=first))
-            queued = _queue_missing(session, schedule, flow_name, backfill_id, chunk, now) \
-                if request.only.queues_missing else 0
+            chunk = list(enumerate(fires[first : first + batch_fires], start=first))
+            queued = (
+                _queue_missing(session, schedule, flow_name, backfill_id, chunk, now)
+                if request.only.queues_missing
+                else 0
+            )
             redone = _redo_failed(session, schedule.id, backfill_id, chunk, now) if request.only.redoes_failed else 0
             if queued or redone:
                 session.execute(
-                    update(Backfill).where(Backfill.id == backfill_id)
+                    update(Backfill)
+                    .where(Backfill.id == backfill_id)
                     .values(queued=Backfill.queued + queued, redone=Backfill.redone + redone)
-                    .execution_options(synchronize_session=False))
+                    .execution_options(synchronize_session=False)
+                )
         queued_in_all += queued
         redone_in_all += redone
     return BackfillWritten(backfill_id, len(fires), queued_in_all, redone_in_all)
@@ -144,44 +159,62 @@ def skip_runs_of_deleted_schedule(session, schedule_id: str, now: datetime) -> i
     table = Task.__table__
     skipped = session.scalars(
         update(table)
-        .where(table.c.backfill_id.in_(select(Backfill.id).where(Backfill.schedule_id == schedule_id)),
-               table.c.status.in_(sources(Transition.SKIP_QUEUED)))
+        .where(
+            table.c.backfill_id.in_(select(Backfill.id).where(Backfill.schedule_id == schedule_id)),
+            table.c.status.in_(sources(Transition.SKIP_QUEUED)),
+        )
         # backfill_id: the delete's cascade empties it anyway; emptied here, PostgreSQL need not
         # check it against the backfills row the same delete removes (a row this transaction
         # changed is checked again on its next change, the cascade's SET NULL of schedule_id).
-        .values(status=target(Transition.SKIP_QUEUED), error=SCHEDULE_DELETED, finished_at=now, updated_at=now,
-                backfill_id=None)
+        .values(
+            status=target(Transition.SKIP_QUEUED),
+            error=SCHEDULE_DELETED,
+            finished_at=now,
+            updated_at=now,
+            backfill_id=None,
+        )
         .returning(table.c.id)
     ).all()
     write_logs(session, [log_row(task_id, LogLevel.WARNING, SCHEDULE_DELETED, now) for task_id in sorted(skipped)])
     return len(skipped)
 
 
-def _queue_missing(session, schedule: Schedule, flow_name: str, backfill_id: str,
-                   chunk: list[tuple[int, datetime]], now: datetime) -> int:
+def _queue_missing(
+    session, schedule: Schedule, flow_name: str, backfill_id: str, chunk: list[tuple[int, datetime]], now: datetime
+) -> int:
     rows = []
-    for position, fire in chunk:
+    for _position, fire in chunk:
         task_id = str(uuid.uuid4())
         row = _task_row(task_id, schedule, fire, Transition.FIRE, now, None)
         # The input says the day the fire stood for, in the schedule's zone, not the day it ran.
-        values = FireValues(fire_time=fire, zone=schedule.timezone, task_id=task_id, flow_name=flow_name,
-                            schedule_id=schedule.id)
-        row.update(status=target(Transition.BACKFILL), input_data=render_input(schedule.flow_params or {}, values),
-                   next_retry_at=None, trigger="backfill", backfill_id=backfill_id)
+        values = FireValues(
+            fire_time=fire, zone=schedule.timezone, task_id=task_id, flow_name=flow_name, schedule_id=schedule.id
+        )
+        row.update(
+            status=target(Transition.BACKFILL),
+            input_data=render_input(schedule.flow_params or {}, values),
+            next_retry_at=None,
+            trigger="backfill",
+            backfill_id=backfill_id,
+        )
         rows.append(row)
     inserted = _insert_tasks(session, session.get_bind().dialect.name, rows)
-    write_logs(session, [log_row(task_id, LogLevel.INFO, f"queued by backfill {backfill_id}: a past fire that never ran",
-                                 now) for task_id in sorted(inserted)])
+    write_logs(
+        session,
+        [
+            log_row(task_id, LogLevel.INFO, f"queued by backfill {backfill_id}: a past fire that never ran", now)
+            for task_id in sorted(inserted)
+        ],
+    )
     return len(inserted)
 
 
-def _redo_failed(session, schedule_id: str, backfill_id: str, chunk: list[tuple[int, datetime]],
-                 now: datetime) -> int:
+def _redo_failed(session, schedule_id: str, backfill_id: str, chunk: list[tuple[int, datetime]], now: datetime) -> int:
     places = {fire: position for position, fire in chunk}
-    query = (
-        select(Task.id, Task.scheduled_for, Task.tries, Task.max_retries)
-        .where(Task.schedule_id == schedule_id, Task.scheduled_for.in_(list(places)),
-               Task.status.in_(sources(Transition.BACKFILL_REDO)))
+    query = select(Task.id, Task.scheduled_for, Task.tries, Task.max_retries).where(
+        Task.schedule_id == schedule_id,
+        Task.scheduled_for.in_(list(places)),
+        Task.status.in_(sources(Transition.BACKFILL_REDO)),
     )
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update()  # a person's retry of the same task waits (SQLite: the write lock)
@@ -190,16 +223,31 @@ def _redo_failed(session, schedule_id: str, backfill_id: str, chunk: list[tuple[
         return 0
     table = Task.__table__
     # One more try of the same row, as a person's retry gives: a task runs while tries <= max_retries.
-    rows = [{"task_id": task_id, "new_max_retries": max(max_retries, tries)}
-            for task_id, fire, tries, max_retries in failed]
+    rows = [
+        {"task_id": task_id, "new_max_retries": max(max_retries, tries)} for task_id, fire, tries, max_retries in failed
+    ]
     session.execute(
         update(table)
         .where(table.c.id == bindparam("task_id"), table.c.status.in_(sources(Transition.BACKFILL_REDO)))
-        .values(status=target(Transition.BACKFILL_REDO), next_retry_at=None,
-                max_retries=bindparam("new_max_retries"), finished_at=None, claimed_by=None, lease_until=None,
-                held_since=None, updated_at=now, trigger="backfill", backfill_id=backfill_id),
+        .values(
+            status=target(Transition.BACKFILL_REDO),
+            next_retry_at=None,
+            max_retries=bindparam("new_max_retries"),
+            finished_at=None,
+            claimed_by=None,
+            lease_until=None,
+            held_since=None,
+            updated_at=now,
+            trigger="backfill",
+            backfill_id=backfill_id,
+        ),
         rows,
     )
-    write_logs(session, [log_row(row["task_id"], LogLevel.INFO, f"retried by backfill {backfill_id}: one more try",
-                                 now) for row in rows])
+    write_logs(
+        session,
+        [
+            log_row(row["task_id"], LogLevel.INFO, f"retried by backfill {backfill_id}: one more try", now)
+            for row in rows
+        ],
+    )
     return len(rows)

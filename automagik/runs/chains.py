@@ -62,19 +62,35 @@ def start_chains(session, dialect: str, ended: list[Ended], now: datetime) -> li
         return []
     # The status is checked here, not in SQL: given a status term, SQLite's planner walks
     # ix_schedules_due over every active schedule instead of the partial index.
-    chains = [row[1:] for row in session.execute(
-        select(Schedule.status, Schedule.id, Schedule.schedule_expr, Schedule.after_outcome, Schedule.flow_id,
-               Schedule.flow_params, Schedule.max_retries, Schedule.timeout_seconds, Schedule.timezone)
-        .where(_IS_AFTER, Schedule.schedule_expr.in_(sorted({e.flow_id for e in finals})))
-        .order_by(Schedule.id)
-    ) if row[0] is ScheduleStatus.ACTIVE]
+    chains = [
+        row[1:]
+        for row in session.execute(
+            select(
+                Schedule.status,
+                Schedule.id,
+                Schedule.schedule_expr,
+                Schedule.after_outcome,
+                Schedule.flow_id,
+                Schedule.flow_params,
+                Schedule.max_retries,
+                Schedule.timeout_seconds,
+                Schedule.timezone,
+            )
+            .where(_IS_AFTER, Schedule.schedule_expr.in_(sorted({e.flow_id for e in finals})))
+            .order_by(Schedule.id)
+        )
+        if row[0] is ScheduleStatus.ACTIVE
+    ]
     if not chains:
         return []
     names = dict(session.execute(select(Flow.id, Flow.name).where(Flow.id.in_(sorted({c[3] for c in chains})))).all())
     # A chain's {{ fire_date }} and {{ fire_time }} are the upstream run's planned time: the run
     # after a backfilled (or late) fire is about the day that fire stood for, not the day it ended.
-    planned = dict(session.execute(
-        select(Task.id, Task.scheduled_for).where(Task.id.in_(sorted({e.task_id for e in finals})))).all())
+    planned = dict(
+        session.execute(
+            select(Task.id, Task.scheduled_for).where(Task.id.in_(sorted({e.task_id for e in finals})))
+        ).all()
+    )
     rows, logs = [], {}
     for upstream in finals:
         for sid, upstream_flow, outcome, flow_id, params, max_retries, timeout, zone in chains:
@@ -85,13 +101,32 @@ def start_chains(session, dialect: str, ended: list[Ended], now: datetime) -> li
             # together must not share their chain's fire key (schedule_id, scheduled_for).
             when = now + _MICROSECOND * len(rows)
             task_id = str(uuid.uuid4())
-            values = FireValues(fire_time=planned.get(upstream.task_id) or when, zone=zone, task_id=task_id, flow_name=flow_name, schedule_id=sid,
-                                upstream_output=upstream.output)
-            rows.append(_task_row(task_id, sid, flow_id, render_input(params or {}, values), max_retries, timeout,
-                                  upstream.task_id, when, now))
+            values = FireValues(
+                fire_time=planned.get(upstream.task_id) or when,
+                zone=zone,
+                task_id=task_id,
+                flow_name=flow_name,
+                schedule_id=sid,
+                upstream_output=upstream.output,
+            )
+            rows.append(
+                _task_row(
+                    task_id,
+                    sid,
+                    flow_id,
+                    render_input(params or {}, values),
+                    max_retries,
+                    timeout,
+                    upstream.task_id,
+                    when,
+                    now,
+                )
+            )
             logs[task_id] = log_row(
-                task_id, LogLevel.INFO,
-                f"started by run {upstream.task_id[:8]} of {upstream.flow_name} ({upstream.status.value})", now,
+                task_id,
+                LogLevel.INFO,
+                f"started by run {upstream.task_id[:8]} of {upstream.flow_name} ({upstream.status.value})",
+                now,
             )
     inserted = _place(session, dialect, rows)
     write_logs(session, [logs[task_id] for task_id in inserted])
@@ -119,26 +154,41 @@ def _place(session, dialect: str, rows: list[dict]) -> list[str]:
         left = [row for row in rows if row["id"] not in done]
         if not left:
             return inserted
-        chained = set(session.execute(
-            select(Task.upstream_task_id, Task.schedule_id)
-            .where(tuple_(Task.upstream_task_id, Task.schedule_id).in_(
-                [(row["upstream_task_id"], row["schedule_id"]) for row in left]))
-        ).all())
+        chained = set(
+            session.execute(
+                select(Task.upstream_task_id, Task.schedule_id).where(
+                    tuple_(Task.upstream_task_id, Task.schedule_id).in_(
+                        [(row["upstream_task_id"], row["schedule_id"]) for row in left]
+                    )
+                )
+            ).all()
+        )
         rows = [row for row in left if (row["upstream_task_id"], row["schedule_id"]) not in chained]
         if rows:
-            latest = dict(session.execute(
-                select(Task.schedule_id, func.max(Task.scheduled_for))
-                .where(Task.schedule_id.in_(sorted({row["schedule_id"] for row in rows})))
-                .group_by(Task.schedule_id)
-            ).all())
+            latest = dict(
+                session.execute(
+                    select(Task.schedule_id, func.max(Task.scheduled_for))
+                    .where(Task.schedule_id.in_(sorted({row["schedule_id"] for row in rows})))
+                    .group_by(Task.schedule_id)
+                ).all()
+            )
             for index, row in enumerate(rows, start=1):
                 moved = max(row["scheduled_for"], latest[row["schedule_id"]]) + _MICROSECOND * index
                 row.update(scheduled_for=moved, next_retry_at=moved)
     raise RuntimeError(f"could not give {len(rows)} chained run(s) a free planned instant")
 
 
-def _task_row(task_id: str, schedule_id: str, flow_id: str, input_data: dict, max_retries: int,
-              timeout_seconds: int | None, upstream_task_id: str, when: datetime, now: datetime) -> dict:
+def _task_row(
+    task_id: str,
+    schedule_id: str,
+    flow_id: str,
+    input_data: dict,
+    max_retries: int,
+    timeout_seconds: int | None,
+    upstream_task_id: str,
+    when: datetime,
+    now: datetime,
+) -> dict:
     return {
         "id": task_id,
         "flow_id": flow_id,

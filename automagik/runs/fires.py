@@ -17,9 +17,10 @@ from __future__ import annotations
 import time
 import uuid
 from collections import deque
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Collection
+from typing import TYPE_CHECKING
 
 from sqlalchemy import and_, bindparam, exists, or_, select, text, update
 from sqlalchemy import insert as generic_insert
@@ -30,10 +31,10 @@ from automagik.costs.budgets import BudgetReached, budgets_reached, today
 from automagik.db.engine import Database
 from automagik.db.models import Flow, LogLevel, MissedRunPolicy, Schedule, ScheduleStatus, Task, TaskStatus
 from automagik.monitoring.incidents import Kind, open_incident
+from automagik.runs.schedules import schedule_trigger
 from automagik.runs.states import Transition, log_row, target, write_logs
 from automagik.runs.templates import FireValues, has_placeholders, render_input
 from automagik.scheduling import InvalidSchedule, Trigger
-from automagik.runs.schedules import schedule_trigger
 
 if TYPE_CHECKING:
     from automagik.daemon.settings import DaemonSettings
@@ -155,7 +156,9 @@ def plan_fires(
     if policy is MissedRunPolicy.ALL:
         plan.run = due
         if earlier:
-            plan.note = f"catch-up after downtime: {earlier} older missed fire(s) beyond the limit of {len(due)} not run"
+            plan.note = (
+                f"catch-up after downtime: {earlier} older missed fire(s) beyond the limit of {len(due)} not run"
+            )
         elif count > 1:
             plan.note = f"catch-up after downtime: running all {count} missed fires"
         return plan
@@ -186,8 +189,14 @@ def _insert(dialect: str):
 
 
 def dispatch_due(
-    db: Database, now: datetime, settings: DaemonSettings, daemon_id: str, until: datetime | None = None,
-    finished: Collection[str] = (), plan_budget: float = PLAN_BUDGET, deferred: Collection[str] = (),
+    db: Database,
+    now: datetime,
+    settings: DaemonSettings,
+    daemon_id: str,
+    until: datetime | None = None,
+    finished: Collection[str] = (),
+    plan_budget: float = PLAN_BUDGET,
+    deferred: Collection[str] = (),
     zone: str = "UTC",
 ) -> DispatchResult:
     """Fire every active schedule whose next_run_at has come by `until` (default now), one batch;
@@ -230,19 +239,24 @@ def dispatch_due(
     with db.write() as session:
         over_budget = _over_budget(session, [s for s in planned if s.flow_id in budgets], budgets, now, zone)
         _write_fires(session, db.dialect, planned, walks, now, settings, finished, result, over_budget, flow_names)
-        skipped = {(reached.flow_id, reached.day): reached for sid, reached in over_budget.items()
-                   if sid in result.budget_skipped}
+        skipped = {
+            (reached.flow_id, reached.day): reached
+            for sid, reached in over_budget.items()
+            if sid in result.budget_skipped
+        }
         # One incident per flow while its budget stays reached, whatever daemon finds it first
         # (the watch clears it once the day's spending is under the budget again).
         result.budget_alerts = [
-            reached for reached in skipped.values()
+            reached
+            for reached in skipped.values()
             if open_incident(session, db.dialect, Kind.BUDGET_REACHED, reached.flow_id, reached.message, now)
         ]
     return result
 
 
-def _over_budget(session, schedules: list[Schedule], budgets: dict[str, tuple[str, float]], now: datetime,
-                 zone: str) -> dict[str, BudgetReached]:
+def _over_budget(
+    session, schedules: list[Schedule], budgets: dict[str, tuple[str, float]], now: datetime, zone: str
+) -> dict[str, BudgetReached]:
     """The schedules whose flow's budget is reached on the day of their fire (a fire a moment
     after midnight, dispatched a moment before, belongs to the new day), by schedule id."""
     by_day: dict[str, list[Schedule]] = {}
@@ -294,15 +308,26 @@ def _walk(schedule: Schedule, until: datetime, settings: DaemonSettings) -> Walk
 
 
 def _write_fires(
-    session, dialect: str, schedules: list[Schedule], walks: dict, now: datetime, settings: DaemonSettings,
-    finished: list[str], result: DispatchResult, over_budget: dict[str, BudgetReached],
+    session,
+    dialect: str,
+    schedules: list[Schedule],
+    walks: dict,
+    now: datetime,
+    settings: DaemonSettings,
+    finished: list[str],
+    result: DispatchResult,
+    over_budget: dict[str, BudgetReached],
     flow_names: dict[str, str],
 ) -> None:
     as_read = {s.id: (s.next_run_at, s.updated_at) for s in schedules}
     running = _busy_with(finished, Task.status == TaskStatus.RUNNING)
     queued = _busy_with(finished, and_(Task.status == TaskStatus.PENDING, Task.tries == 0))
     current = select(
-        Schedule.id, Schedule.status, Schedule.next_run_at, Schedule.updated_at, running.label("running"),
+        Schedule.id,
+        Schedule.status,
+        Schedule.next_run_at,
+        Schedule.updated_at,
+        running.label("running"),
         queued.label("queued"),
     ).where(Schedule.id.in_(list(as_read)))
     if dialect == "postgresql":
@@ -333,17 +358,20 @@ def _write_fires(
             continue
         walk = walks[schedule.id]
         if isinstance(walk, InvalidSchedule):
-            plan = FirePlan(skipped=[schedule.next_run_at], reason=f"skipped: {walk}; schedule paused",
-                            status=ScheduleStatus.PAUSED)
+            plan = FirePlan(
+                skipped=[schedule.next_run_at], reason=f"skipped: {walk}; schedule paused", status=ScheduleStatus.PAUSED
+            )
         else:
             plan = plan_fires(schedule, walk, now, settings, reason)
-        advances.append({
-            "schedule_id": schedule.id,
-            "read_next_run_at": schedule.next_run_at,
-            "new_next_run_at": plan.next_run_at,
-            "new_status": plan.status.value,
-            "new_last_run_at": max(plan.run + plan.skipped),
-        })
+        advances.append(
+            {
+                "schedule_id": schedule.id,
+                "read_next_run_at": schedule.next_run_at,
+                "new_next_run_at": plan.next_run_at,
+                "new_status": plan.status.value,
+                "new_last_run_at": max(plan.run + plan.skipped),
+            }
+        )
         result.schedules += 1
         result.completed += plan.status is ScheduleStatus.COMPLETED
         # Asked once per schedule, not per fire: most inputs have no braces and are stored as they are.
@@ -351,14 +379,18 @@ def _write_fires(
         flow_name = flow_names.get(schedule.id, "")
         for index, fire in enumerate(plan.run):
             task_id = str(uuid.uuid4())
-            tasks.append(_task_row(task_id, schedule, fire, Transition.FIRE, now, None,
-                                   flow_name=flow_name, templated=templated))
+            tasks.append(
+                _task_row(task_id, schedule, fire, Transition.FIRE, now, None, flow_name=flow_name, templated=templated)
+            )
             if index == 0 and plan.note:
                 logs.append(log_row(task_id, LogLevel.WARNING, plan.note, now))
         for fire in plan.skipped:
             task_id = str(uuid.uuid4())
-            tasks.append(_task_row(task_id, schedule, fire, Transition.SKIP, now, plan.reason,
-                                   flow_name=flow_name, templated=templated))
+            tasks.append(
+                _task_row(
+                    task_id, schedule, fire, Transition.SKIP, now, plan.reason, flow_name=flow_name, templated=templated
+                )
+            )
             logs.append(log_row(task_id, LogLevel.WARNING, plan.reason, now))
     _advance(session, advances, now)
     inserted = _insert_tasks(session, dialect, tasks)
@@ -411,15 +443,18 @@ _ADVANCE_UNNEST = text("""
 
 
 def _advance_unnest(session, advances: list[dict], now: datetime) -> None:
-    session.execute(_ADVANCE_UNNEST, {
-        "ids": [row["schedule_id"] for row in advances],
-        "reads": [row["read_next_run_at"] for row in advances],
-        "nexts": [row["new_next_run_at"] for row in advances],
-        "statuses": [row["new_status"] for row in advances],
-        "lasts": [row["new_last_run_at"] for row in advances],
-        "now": now,
-        "active": ScheduleStatus.ACTIVE.value,
-    })
+    session.execute(
+        _ADVANCE_UNNEST,
+        {
+            "ids": [row["schedule_id"] for row in advances],
+            "reads": [row["read_next_run_at"] for row in advances],
+            "nexts": [row["new_next_run_at"] for row in advances],
+            "statuses": [row["new_status"] for row in advances],
+            "lasts": [row["new_last_run_at"] for row in advances],
+            "now": now,
+            "active": ScheduleStatus.ACTIVE.value,
+        },
+    )
 
 
 def _insert_tasks(session, dialect: str, rows: list[dict]) -> set[str]:
@@ -435,17 +470,33 @@ def _insert_tasks(session, dialect: str, rows: list[dict]) -> set[str]:
     return set(session.scalars(statement, rows, execution_options={"synchronize_session": False}).all())
 
 
-def _task_row(task_id: str, schedule: Schedule, fire: datetime, transition: Transition, now: datetime,
-              error: str | None, *, flow_name: str = "", templated: bool | None = None) -> dict:
+def _task_row(
+    task_id: str,
+    schedule: Schedule,
+    fire: datetime,
+    transition: Transition,
+    now: datetime,
+    error: str | None,
+    *,
+    flow_name: str = "",
+    templated: bool | None = None,
+) -> dict:
     """A fire's task row. Its input is the schedule's with the placeholders filled from this fire
     (its own planned time in the schedule's zone, so a caught-up fire says its own day); a skipped
     fire stores what it would have sent. `templated` is has_placeholders(flow_params), if known."""
     pending = transition is Transition.FIRE
     input_data = schedule.flow_params or {}
     if templated or (templated is None and has_placeholders(input_data)):
-        input_data = render_input(input_data, FireValues(
-            fire_time=fire, zone=schedule.timezone, task_id=task_id, flow_name=flow_name, schedule_id=schedule.id,
-        ))
+        input_data = render_input(
+            input_data,
+            FireValues(
+                fire_time=fire,
+                zone=schedule.timezone,
+                task_id=task_id,
+                flow_name=flow_name,
+                schedule_id=schedule.id,
+            ),
+        )
     return {
         "id": task_id,
         "flow_id": schedule.flow_id,

@@ -8,9 +8,10 @@ they describe an `Attempt`, and this module decides, by the retry rule, what it 
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Collection, NamedTuple
+from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 from sqlalchemy import and_, bindparam, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -22,7 +23,12 @@ from automagik.db.engine import Database
 from automagik.db.models import Backfill, Flow, LogLevel, Schedule, ScheduleStatus, Task, TaskStatus
 from automagik.runs.chains import Ended, output_of, start_chains
 from automagik.runs.limits import (
-    BackfillSlots, ServerLimits, note_held, note_starts, read_flow_rules, read_limits,
+    BackfillSlots,
+    ServerLimits,
+    note_held,
+    note_starts,
+    read_flow_rules,
+    read_limits,
 )
 from automagik.runs.states import LogLine, RetryPolicy, Transition, log_row, sole_source, sources, target, write_logs
 
@@ -117,8 +123,11 @@ def record_and_claim(
         try:
             with db.write() as session:
                 recorded = _record(session, db.dialect, daemon_id, attempts, now, retry)
-                claimed, held = (_claim(session, db.dialect, daemon_id, now, until, limit, lease_seconds,
-                                        server_limits, zone) if limit > 0 else ([], 0))
+                claimed, held = (
+                    _claim(session, db.dialect, daemon_id, now, until, limit, lease_seconds, server_limits, zone)
+                    if limit > 0
+                    else ([], 0)
+                )
                 return RecordedAndClaimed(recorded, claimed, held)
         except IntegrityError:
             # Two daemons took tasks of the same schedule at once (PostgreSQL): the unique
@@ -145,14 +154,21 @@ def _any_runnable(db: Database, until: datetime) -> bool:
     """Look before locking (see dispatch_due): most ticks find nothing to claim. A backfill of a
     paused schedule waits without making every tick take the write lock to hold it again."""
     with db.read() as session:
-        return session.scalar(
-            select(Task.id).where(Task.status == TaskStatus.PENDING, Task.next_retry_at <= until).limit(1)
-        ) is not None or session.scalar(
-            select(Backfill.id)
-            .join(Schedule, Schedule.id == Backfill.schedule_id)
-            .where(Schedule.status != ScheduleStatus.PAUSED, exists().where(Task.backfill_id == Backfill.id, _WAITING))
-            .limit(1)
-        ) is not None
+        return (
+            session.scalar(
+                select(Task.id).where(Task.status == TaskStatus.PENDING, Task.next_retry_at <= until).limit(1)
+            )
+            is not None
+            or session.scalar(
+                select(Backfill.id)
+                .join(Schedule, Schedule.id == Backfill.schedule_id)
+                .where(
+                    Schedule.status != ScheduleStatus.PAUSED, exists().where(Task.backfill_id == Backfill.id, _WAITING)
+                )
+                .limit(1)
+            )
+            is not None
+        )
 
 
 # A backfill's run waiting for its turn: pending, never given a time (runs/backfill.py).
@@ -160,14 +176,24 @@ _WAITING = and_(Task.status == TaskStatus.PENDING, Task.next_retry_at.is_(None))
 
 
 def _claim(
-    session, dialect: str, daemon_id: str, now: datetime, until: datetime, limit: int, lease_seconds: float,
-    server_limits: ServerLimits, zone: str,
+    session,
+    dialect: str,
+    daemon_id: str,
+    now: datetime,
+    until: datetime,
+    limit: int,
+    lease_seconds: float,
+    server_limits: ServerLimits,
+    zone: str,
 ) -> tuple[list[ClaimedTask], int]:
     running = aliased(Task)
     # A schedule's own runs go one at a time; a backfill's runs are a stream of their own
     # (neither holds the other back), limited by the backfill's max_parallel instead.
-    schedule_free = ~exists().where(and_(running.schedule_id == Task.schedule_id, running.status == TaskStatus.RUNNING,
-                                         running.backfill_id.is_(None)))
+    schedule_free = ~exists().where(
+        and_(
+            running.schedule_id == Task.schedule_id, running.status == TaskStatus.RUNNING, running.backfill_id.is_(None)
+        )
+    )
     candidates = (
         select(Task.id, Task.schedule_id, Task.flow_id, Task.backfill_id)
         .where(
@@ -208,8 +234,9 @@ def _claim(
         if chosen:
             window = window.where(Task.id.not_in(chosen))
         if seen:
-            window = window.where(or_(Task.schedule_id.is_(None), Task.backfill_id.is_not(None),
-                                      Task.schedule_id.not_in(list(seen))))
+            window = window.where(
+                or_(Task.schedule_id.is_(None), Task.backfill_id.is_not(None), Task.schedule_id.not_in(list(seen)))
+            )
         if full_flows:
             window = window.where(Task.flow_id.not_in(list(full_flows)))
         if full_backfills:
@@ -277,9 +304,20 @@ def _claim(
         return [], len(held)
     rows = session.execute(
         select(
-            Task.id, Flow.id, Flow.name, Task.schedule_id, Flow.input_component, Flow.output_component,
-            Flow.removed_at, Task.input_data, Task.tries, Task.max_retries, Task.timeout_seconds,
-            Task.scheduled_for, Task.next_retry_at, Flow.data["updated_at"].as_string(),
+            Task.id,
+            Flow.id,
+            Flow.name,
+            Task.schedule_id,
+            Flow.input_component,
+            Flow.output_component,
+            Flow.removed_at,
+            Task.input_data,
+            Task.tries,
+            Task.max_retries,
+            Task.timeout_seconds,
+            Task.scheduled_for,
+            Task.next_retry_at,
+            Flow.data["updated_at"].as_string(),
         )
         .join(Flow, Flow.id == Task.flow_id)
         .where(Task.id.in_(claimed_ids))
@@ -287,17 +325,21 @@ def _claim(
     return sorted((_claimed(*row) for row in rows), key=lambda c: c.run_at), len(held)
 
 
-def _skip_fires_over_budget(session, chosen: list[str], budgets: dict[str, tuple[str, float]], now: datetime,
-                            zone: str) -> list[str]:
+def _skip_fires_over_budget(
+    session, chosen: list[str], budgets: dict[str, tuple[str, float]], now: datetime, zone: str
+) -> list[str]:
     """Queued fires and chain runs, never tried, of a flow whose daily budget ran out since they
     were queued (a catch-up queues many at once) are skipped with the reason instead of run: like
     a fire, a chain's run is started by no person who could force it."""
     if not chosen or not budgets:
         return chosen
     fires = session.execute(
-        select(Task.id, Task.flow_id)
-        .where(Task.id.in_(chosen), Task.flow_id.in_(list(budgets)), Task.trigger.in_(("schedule", "chain")),
-               Task.tries == 0)
+        select(Task.id, Task.flow_id).where(
+            Task.id.in_(chosen),
+            Task.flow_id.in_(list(budgets)),
+            Task.trigger.in_(("schedule", "chain")),
+            Task.tries == 0,
+        )
     ).all()
     reached = budgets_reached(session, {flow_id: budgets[flow_id] for _, flow_id in fires}, now, zone) if fires else {}
     over = {task_id: reached[flow_id] for task_id, flow_id in fires if flow_id in reached}
@@ -339,8 +381,20 @@ def _waiting_backfill_runs(session, dialect: str, places: int):
 
 
 def _claimed(
-    task_id, flow_id, flow_name, schedule_id, input_component, output_component, removed_at,
-    input_data, tries, max_retries, timeout_seconds, scheduled_for, run_at, flow_updated_at,
+    task_id,
+    flow_id,
+    flow_name,
+    schedule_id,
+    input_component,
+    output_component,
+    removed_at,
+    input_data,
+    tries,
+    max_retries,
+    timeout_seconds,
+    scheduled_for,
+    run_at,
+    flow_updated_at,
 ) -> ClaimedTask:
     return ClaimedTask(
         id=task_id,
@@ -369,7 +423,7 @@ def _instant(text: str | None) -> datetime | None:
         return None
     if moment is None:
         return None
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def renew_leases(db: Database, daemon_id: str, task_ids: list[str], now: datetime, lease_seconds: float) -> int:
@@ -385,8 +439,9 @@ def renew_leases(db: Database, daemon_id: str, task_ids: list[str], now: datetim
         ).rowcount
 
 
-def outcome_of(attempt: Attempt, tries: int, max_retries: int, now: datetime, retry: RetryPolicy
-               ) -> tuple[Transition, datetime | None, list[LogLine]]:
+def outcome_of(
+    attempt: Attempt, tries: int, max_retries: int, now: datetime, retry: RetryPolicy
+) -> tuple[Transition, datetime | None, list[LogLine]]:
     """The retry rule applied to one attempt: the transition it makes, the retry's time if
     any, and the log lines that say so."""
     if attempt.error is None:
@@ -401,15 +456,19 @@ def outcome_of(attempt: Attempt, tries: int, max_retries: int, now: datetime, re
     return Transition.FAIL, None, [(LogLevel.ERROR, f"no retries left after {tries} tries", ended)]
 
 
-def _record(session, dialect: str, daemon_id: str, attempts: list[Attempt], now: datetime,
-            retry: RetryPolicy) -> list[Recorded]:
+def _record(
+    session, dialect: str, daemon_id: str, attempts: list[Attempt], now: datetime, retry: RetryPolicy
+) -> list[Recorded]:
     if not attempts:
         return []
     owned_query = (
         select(Task.id, Task.tries, Task.max_retries, Task.flow_id, Flow.name, Task.schedule_id)
         .join(Flow, Flow.id == Task.flow_id)
-        .where(Task.id.in_([a.task_id for a in attempts]), Task.claimed_by == daemon_id,
-               Task.status.in_(sources(Transition.COMPLETE)))
+        .where(
+            Task.id.in_([a.task_id for a in attempts]),
+            Task.claimed_by == daemon_id,
+            Task.status.in_(sources(Transition.COMPLETE)),
+        )
     )
     if dialect == "postgresql":
         owned_query = owned_query.with_for_update(of=Task)
@@ -421,36 +480,54 @@ def _record(session, dialect: str, daemon_id: str, attempts: list[Attempt], now:
         tries, max_retries, flow_id, flow_name, schedule_id = owned[attempt.task_id]
         transition, retry_time, rule_lines = outcome_of(attempt, tries, max_retries, now, retry)
         status = TaskStatus(target(transition))
-        rows.append({
-            "task_id": attempt.task_id,
-            "new_status": status.value,
-            "new_error": attempt.error,
-            "new_result": attempt.result if transition is Transition.COMPLETE else None,
-            "new_finished_at": None if retry_time else attempt.finished_at or now,
-            "new_next_retry_at": retry_time,
-            "new_started_at": attempt.started_at,
-            "new_flow_updated_at": attempt.flow_updated_at,
-            **_cost_columns(attempt.cost if transition is Transition.COMPLETE else None),
-        })
+        rows.append(
+            {
+                "task_id": attempt.task_id,
+                "new_status": status.value,
+                "new_error": attempt.error,
+                "new_result": attempt.result if transition is Transition.COMPLETE else None,
+                "new_finished_at": None if retry_time else attempt.finished_at or now,
+                "new_next_retry_at": retry_time,
+                "new_started_at": attempt.started_at,
+                "new_flow_updated_at": attempt.flow_updated_at,
+                **_cost_columns(attempt.cost if transition is Transition.COMPLETE else None),
+            }
+        )
         logs += [log_row(attempt.task_id, *line) for line in attempt.logs + rule_lines]
-        recorded.append(Recorded(attempt.task_id, status, flow_id, flow_name, schedule_id, tries,
-                                 attempt.error, retry_time))
+        recorded.append(
+            Recorded(attempt.task_id, status, flow_id, flow_name, schedule_id, tries, attempt.error, retry_time)
+        )
         if retry_time is None:
-            ended.append(Ended(attempt.task_id, flow_id, flow_name, status,
-                               output_of(attempt.result if transition is Transition.COMPLETE else None, attempt.error)))
+            ended.append(
+                Ended(
+                    attempt.task_id,
+                    flow_id,
+                    flow_name,
+                    status,
+                    output_of(attempt.result if transition is Transition.COMPLETE else None, attempt.error),
+                )
+            )
     if rows:
         table = Task.__table__
         # One statement for the batch; the rows were just checked (and locked) as ours. Every
         # outcome (complete, retry later, fail) starts from the same status.
         session.execute(
             update(table)
-            .where(table.c.id == bindparam("task_id"), table.c.claimed_by == daemon_id,
-                   table.c.status == sole_source(Transition.COMPLETE))
+            .where(
+                table.c.id == bindparam("task_id"),
+                table.c.claimed_by == daemon_id,
+                table.c.status == sole_source(Transition.COMPLETE),
+            )
             .values(
-                status=bindparam("new_status"), error=bindparam("new_error"), result=bindparam("new_result"),
+                status=bindparam("new_status"),
+                error=bindparam("new_error"),
+                result=bindparam("new_result"),
                 started_at=func.coalesce(bindparam("new_started_at"), table.c.started_at),
-                finished_at=bindparam("new_finished_at"), next_retry_at=bindparam("new_next_retry_at"),
-                claimed_by=None, lease_until=None, updated_at=now,
+                finished_at=bindparam("new_finished_at"),
+                next_retry_at=bindparam("new_next_retry_at"),
+                claimed_by=None,
+                lease_until=None,
+                updated_at=now,
                 flow_updated_at=func.coalesce(bindparam("new_flow_updated_at"), table.c.flow_updated_at),
                 **{name: bindparam(f"new_{name}") for name in COST_COLUMNS},
             ),
@@ -475,10 +552,13 @@ def _cost_columns(cost: RunCost | None) -> dict:
     daemon could be recorded either."""
     if cost is None:
         return {f"new_{name}": None for name in COST_COLUMNS}
-    model = cost.model if cost.model is None or len(cost.model) <= MODEL_CHARS else cost.model[:MODEL_CHARS - 1] + "…"
+    model = cost.model if cost.model is None or len(cost.model) <= MODEL_CHARS else cost.model[: MODEL_CHARS - 1] + "…"
     return {
-        "new_input_tokens": min(cost.input_tokens, MAX_TOKENS), "new_output_tokens": min(cost.output_tokens, MAX_TOKENS),
-        "new_total_tokens": min(cost.total_tokens, MAX_TOKENS), "new_model": model, "new_cost_usd": cost.cost_usd,
+        "new_input_tokens": min(cost.input_tokens, MAX_TOKENS),
+        "new_output_tokens": min(cost.output_tokens, MAX_TOKENS),
+        "new_total_tokens": min(cost.total_tokens, MAX_TOKENS),
+        "new_model": model,
+        "new_cost_usd": cost.cost_usd,
     }
 
 
@@ -488,8 +568,16 @@ def recover_expired(db: Database, now: datetime, limit: int = 500, exclude: Coll
     recovered: list[Recorded] = []
     with db.write() as session:
         query = (
-            select(Task.id, Task.claimed_by, Task.lease_until, Task.tries, Task.max_retries, Task.flow_id,
-                   Flow.name, Task.schedule_id)
+            select(
+                Task.id,
+                Task.claimed_by,
+                Task.lease_until,
+                Task.tries,
+                Task.max_retries,
+                Task.flow_id,
+                Flow.name,
+                Task.schedule_id,
+            )
             .join(Flow, Flow.id == Task.flow_id)
             .where(Task.status.in_(sources(Transition.RECOVER)), Task.lease_until < now)
             .limit(limit)
@@ -498,7 +586,9 @@ def recover_expired(db: Database, now: datetime, limit: int = 500, exclude: Coll
             query = query.where(Task.id.not_in(list(exclude)))
         if db.dialect == "postgresql":
             query = query.with_for_update(skip_locked=True, of=Task)
-        for task_id, owner, lease_until, tries, max_retries, flow_id, flow_name, schedule_id in session.execute(query).all():
+        for task_id, owner, lease_until, tries, max_retries, flow_id, flow_name, schedule_id in session.execute(
+            query
+        ).all():
             retried = RetryPolicy.may_retry(tries, max_retries)
             transition = Transition.RECOVER if retried else Transition.RECOVER_FAIL
             message = (
@@ -519,12 +609,29 @@ def recover_expired(db: Database, now: datetime, limit: int = 500, exclude: Coll
             ).rowcount
             if changed:
                 write_logs(session, [log_row(task_id, LogLevel.WARNING if retried else LogLevel.ERROR, message, now)])
-                recovered.append(Recorded(
-                    task_id, TaskStatus(target(transition)), flow_id, flow_name, schedule_id, tries,
-                    None if retried else message, now if retried else None, owner,
-                ))
-        start_chains(session, db.dialect, [Ended(r.task_id, r.flow_id, r.flow_name, r.status, r.error)
-                                           for r in recovered if r.status is TaskStatus.FAILED], now)
+                recovered.append(
+                    Recorded(
+                        task_id,
+                        TaskStatus(target(transition)),
+                        flow_id,
+                        flow_name,
+                        schedule_id,
+                        tries,
+                        None if retried else message,
+                        now if retried else None,
+                        owner,
+                    )
+                )
+        start_chains(
+            session,
+            db.dialect,
+            [
+                Ended(r.task_id, r.flow_id, r.flow_name, r.status, r.error)
+                for r in recovered
+                if r.status is TaskStatus.FAILED
+            ],
+            now,
+        )
     return recovered
 
 
@@ -533,8 +640,9 @@ def hand_back(db: Database, daemon_id: str, task_ids: list[str], now: datetime, 
     Tasks claimed ahead that never `started` go back without a note: nothing happened to them."""
     if not task_ids:
         return 0
-    values = dict(status=target(Transition.HAND_BACK), claimed_by=None, lease_until=None, tries=Task.tries - 1,
-                  updated_at=now)
+    values = dict(
+        status=target(Transition.HAND_BACK), claimed_by=None, lease_until=None, tries=Task.tries - 1, updated_at=now
+    )
     if started:
         values.update(next_retry_at=now)  # the cut-short run is retried at once
     else:

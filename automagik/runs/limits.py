@@ -49,7 +49,8 @@ class LimitState:
     @property
     def server_full(self) -> bool:
         return (self.server_left is not None and self.server_left <= 0) or (
-            self.rate_left is not None and self.rate_left <= 0)
+            self.rate_left is not None and self.rate_left <= 0
+        )
 
     def flow_full(self, flow_id: str) -> bool:
         limit = self.flow_limits.get(flow_id)
@@ -85,10 +86,14 @@ class FlowRules:
 
 def read_flow_rules(session) -> FlowRules:
     rows = session.execute(
-        select(Flow.id, Flow.name, Flow.max_concurrency, Flow.daily_budget_usd)
-        .where((Flow.max_concurrency.is_not(None)) | (Flow.daily_budget_usd.is_not(None)))).all()
-    return FlowRules({flow_id: limit for flow_id, _, limit, _ in rows if limit is not None},
-                     {flow_id: (name, budget) for flow_id, name, _, budget in rows if budget is not None})
+        select(Flow.id, Flow.name, Flow.max_concurrency, Flow.daily_budget_usd).where(
+            (Flow.max_concurrency.is_not(None)) | (Flow.daily_budget_usd.is_not(None))
+        )
+    ).all()
+    return FlowRules(
+        {flow_id: limit for flow_id, _, limit, _ in rows if limit is not None},
+        {flow_id: (name, budget) for flow_id, name, _, budget in rows if budget is not None},
+    )
 
 
 def read_limits(session, dialect: str, server: ServerLimits, now: datetime, rules: FlowRules) -> LimitState | None:
@@ -100,18 +105,23 @@ def read_limits(session, dialect: str, server: ServerLimits, now: datetime, rule
     if dialect == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CLAIM_LOCK_KEY})
     running = select(Task.flow_id, func.count()).where(Task.status == TaskStatus.RUNNING)
-    running_by_flow = dict(session.execute(
-        running.where(Task.flow_id.in_(list(flow_limits))).group_by(Task.flow_id)).all()) if flow_limits else {}
+    running_by_flow = (
+        dict(session.execute(running.where(Task.flow_id.in_(list(flow_limits))).group_by(Task.flow_id)).all())
+        if flow_limits
+        else {}
+    )
     server_left = rate_left = None
     if server.max_concurrency is not None:
         in_flight = session.scalar(select(func.count()).select_from(Task).where(Task.status == TaskStatus.RUNNING))
         server_left = server.max_concurrency - (in_flight or 0)
     if server.rate_per_minute is not None:
-        started = session.scalar(select(func.count()).select_from(LangFlowStart).where(
-            LangFlowStart.started_at > now - timedelta(minutes=1)))
+        started = session.scalar(
+            select(func.count()).select_from(LangFlowStart).where(LangFlowStart.started_at > now - timedelta(minutes=1))
+        )
         rate_left = server.rate_per_minute - (started or 0)
-    return LimitState(flow_limits, running_by_flow, server_left, server.max_concurrency, rate_left,
-                      server.rate_per_minute)
+    return LimitState(
+        flow_limits, running_by_flow, server_left, server.max_concurrency, rate_left, server.rate_per_minute
+    )
 
 
 def note_starts(session, state: LimitState, started: int, now: datetime) -> None:
@@ -172,15 +182,22 @@ class BackfillSlots:
         if backfill_id in self.max_parallel:
             return
         row = self._session.execute(
-            select(Backfill.max_parallel, Schedule.status).join(Schedule, Schedule.id == Backfill.schedule_id)
-            .where(Backfill.id == backfill_id)).first()
+            select(Backfill.max_parallel, Schedule.status)
+            .join(Schedule, Schedule.id == Backfill.schedule_id)
+            .where(Backfill.id == backfill_id)
+        ).first()
         max_parallel, status = row if row is not None else (1, None)
         self.max_parallel[backfill_id] = max_parallel or 1
         if status is ScheduleStatus.PAUSED:
             self.paused.add(backfill_id)
-        self.running[backfill_id] = self._session.scalar(
-            select(func.count()).select_from(Task)
-            .where(Task.backfill_id == backfill_id, Task.status == TaskStatus.RUNNING)) or 0
+        self.running[backfill_id] = (
+            self._session.scalar(
+                select(func.count())
+                .select_from(Task)
+                .where(Task.backfill_id == backfill_id, Task.status == TaskStatus.RUNNING)
+            )
+            or 0
+        )
 
     def admit(self, backfill_id: str, flow_id: str) -> str | None:
         """None when a run of the backfill may start (it is then counted), else why it waits."""

@@ -12,8 +12,16 @@ from automagik.runs.templates import FireValues, has_placeholders, render_input
 
 
 def queue_run(
-    session, *, flow_id: str, schedule_id: str | None, input_data: dict, max_retries: int,
-    timeout_seconds: int | None, now: datetime, flow_name: str = "", zone: str = "UTC",
+    session,
+    *,
+    flow_id: str,
+    schedule_id: str | None,
+    input_data: dict,
+    max_retries: int,
+    timeout_seconds: int | None,
+    now: datetime,
+    flow_name: str = "",
+    zone: str = "UTC",
 ) -> Task:
     """A task due at once, in the caller's transaction. It is planned for "now" to the
     microsecond, so a run on a schedule never takes the key of one of its fires.
@@ -22,9 +30,16 @@ def queue_run(
     or TIMEZONE for a run of no schedule); the task stores what is sent."""
     task_id = new_id()
     if has_placeholders(input_data):
-        input_data = render_input(input_data, FireValues(
-            fire_time=now, zone=zone, task_id=task_id, flow_name=flow_name, schedule_id=schedule_id,
-        ))
+        input_data = render_input(
+            input_data,
+            FireValues(
+                fire_time=now,
+                zone=zone,
+                task_id=task_id,
+                flow_name=flow_name,
+                schedule_id=schedule_id,
+            ),
+        )
     task = Task(
         id=task_id,
         flow_id=flow_id,
@@ -52,10 +67,15 @@ def retry_by_user(session, task: Task, now: datetime) -> bool:
         update(Task)
         .where(Task.id == task.id, Task.status.in_(sources(Transition.USER_RETRY)))
         .values(
-            status=target(Transition.USER_RETRY), next_retry_at=now, finished_at=None, claimed_by=None,
+            status=target(Transition.USER_RETRY),
+            next_retry_at=now,
+            finished_at=None,
+            claimed_by=None,
             lease_until=None,
             # One more attempt: a task is retried while tries <= max_retries.
-            max_retries=max(task.max_retries, task.tries), updated_at=now, trigger="retry",
+            max_retries=max(task.max_retries, task.tries),
+            updated_at=now,
+            trigger="retry",
         )
         .execution_options(synchronize_session=False)
     ).rowcount
@@ -63,7 +83,6 @@ def retry_by_user(session, task: Task, now: datetime) -> bool:
         write_logs(session, [log_row(task.id, LogLevel.INFO, "retry requested by the user", now)])
         session.refresh(task)
     return bool(changed)
-
 
 
 def note_forced(session, task: Task, reason: str, now: datetime) -> None:

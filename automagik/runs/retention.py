@@ -19,8 +19,11 @@ BATCH = 500  # tasks per transaction
 def _prunable(before: datetime, statuses: tuple[TaskStatus, ...]):
     # Planned and finished before the cut-off: a backfill runs last year's fires today, and
     # pruning them at once would make those fires "missing" again for the next backfill.
-    return (Task.scheduled_for < before, or_(Task.finished_at.is_(None), Task.finished_at < before),
-            Task.status.in_([s for s in statuses if s in FINISHED]))
+    return (
+        Task.scheduled_for < before,
+        or_(Task.finished_at.is_(None), Task.finished_at < before),
+        Task.status.in_([s for s in statuses if s in FINISHED]),
+    )
 
 
 def count_prunable(db: Database, before: datetime, statuses: tuple[TaskStatus, ...] = FINISHED) -> int:
@@ -28,8 +31,13 @@ def count_prunable(db: Database, before: datetime, statuses: tuple[TaskStatus, .
         return session.scalar(select(func.count()).select_from(Task).where(*_prunable(before, statuses))) or 0
 
 
-def prune_tasks(db: Database, before: datetime, statuses: tuple[TaskStatus, ...] = FINISHED,
-                limit: int | None = None, go_on: Callable[[], bool] = lambda: True) -> int:
+def prune_tasks(
+    db: Database,
+    before: datetime,
+    statuses: tuple[TaskStatus, ...] = FINISHED,
+    limit: int | None = None,
+    go_on: Callable[[], bool] = lambda: True,
+) -> int:
     """Delete finished runs planned and finished before `before` (of `statuses`), oldest first,
     BATCH at a time, at most `limit`; returns how many. `go_on` is asked between batches."""
     deleted = 0

@@ -17,7 +17,11 @@ from sqlalchemy import insert
 from automagik.db.models import LogLevel, TaskLog, TaskStatus
 
 PENDING, RUNNING, COMPLETED, FAILED, SKIPPED = (
-    TaskStatus.PENDING, TaskStatus.RUNNING, TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.SKIPPED,
+    TaskStatus.PENDING,
+    TaskStatus.RUNNING,
+    TaskStatus.COMPLETED,
+    TaskStatus.FAILED,
+    TaskStatus.SKIPPED,
 )
 NEW: frozenset[TaskStatus] = frozenset()  # the row does not exist yet
 

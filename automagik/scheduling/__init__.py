@@ -116,8 +116,14 @@ def fires_between(trigger: Trigger, start: datetime, end: datetime, cap: int) ->
     return fires
 
 
-def describe(schedule_type: ScheduleType | str, expr: str, timezone: str = "UTC", *,
-             upstream_name: str | None = None, outcome: str | None = None) -> str:
+def describe(
+    schedule_type: ScheduleType | str,
+    expr: str,
+    timezone: str = "UTC",
+    *,
+    upstream_name: str | None = None,
+    outcome: str | None = None,
+) -> str:
     """A short human description: "every 1h30m", "Every 5 minutes (Europe/Berlin)",
     "once at 2026-12-01 09:00 CET" (with seconds when it has some), "after Echo completes" (an
     after schedule's upstream flow by name when given, else by id). Raises InvalidSchedule for

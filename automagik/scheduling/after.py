@@ -44,7 +44,7 @@ def normalize_after(expr: str) -> str:
 
 
 def check_outcome(value: str | None) -> str:
-    """"completed" (when left out), "failed" or "finished"; anything else is refused."""
+    """ "completed" (when left out), "failed" or "finished"; anything else is refused."""
     if value is None:
         return DEFAULT_OUTCOME
     outcome = str(value).strip().lower()
@@ -54,5 +54,5 @@ def check_outcome(value: str | None) -> str:
 
 
 def describe_after(upstream_name: str, outcome: str | None) -> str:
-    """"after Echo completes" (or "fails", "finishes")."""
+    """ "after Echo completes" (or "fails", "finishes")."""
     return f"after {upstream_name} {OUTCOMES.get(outcome or DEFAULT_OUTCOME, 'ends')}"

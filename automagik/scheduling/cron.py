@@ -78,11 +78,11 @@ class CronTrigger:
         after = as_utc(after, "after")
         try:
             offsets = [(after + timedelta(hours=h)).astimezone(self._zone).utcoffset() for h in (0, 3)]
-            wall = (after + min(offsets)).replace(tzinfo=None) - timedelta(minutes=1)
+            start = (after + min(offsets)).replace(tzinfo=None) - timedelta(minutes=1)
         except OverflowError:
             return None
         best: datetime | None = None
-        for wall in self._wall_times_after(wall):
+        for wall in self._wall_times_after(start):
             # Cron speaks the zone's wall clock; everything else here speaks UTC, so each
             # match is converted straight back and compared as an instant.
             instants = self._instants_for(wall)
@@ -104,8 +104,8 @@ class CronTrigger:
         start, end = as_utc(start, "start"), as_utc(end, "end")
         margin = timedelta(days=1)
         try:
-            first_wall = (start.astimezone(self._zone).replace(tzinfo=None) - margin)
-            last_wall = (end.astimezone(self._zone).replace(tzinfo=None) + margin)
+            first_wall = start.astimezone(self._zone).replace(tzinfo=None) - margin
+            last_wall = end.astimezone(self._zone).replace(tzinfo=None) + margin
         except OverflowError:
             return []
         fires: set[datetime] = set()
@@ -116,7 +116,7 @@ class CronTrigger:
             if len(fires) > cap + 1:
                 # Walls a day later only give later instants: the first cap + 1 are all found.
                 last_wall = min(last_wall, wall + margin)
-        return sorted(fires)[:cap + 1]
+        return sorted(fires)[: cap + 1]
 
     def _instants_for(self, wall: datetime) -> list[datetime]:
         """UTC instants at which this schedule fires for one matching wall time (see module docstring)."""

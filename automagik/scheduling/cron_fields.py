@@ -134,7 +134,7 @@ def read_cron(expr: str) -> CronFields:
     """Check every field of `expr` (or its @-shortcut) and return it as croniter is to read it."""
     written = expand_cron(expr).split(" ")
     try:
-        return CronFields(*(_read_field(field, text) for field, text in zip(FIELDS, written)))
+        return CronFields(*(_read_field(field, text) for field, text in zip(FIELDS, written, strict=False)))
     except _Unreadable as problem:
         raise invalid_cron(expr, str(problem)) from None
 

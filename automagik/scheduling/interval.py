@@ -45,7 +45,7 @@ def parse_interval(expr: str) -> timedelta:
         unit_index = UNIT_ORDER.index(unit)
         if unit_index <= last_unit_index:
             raise InvalidSchedule(
-                f"Invalid interval {quoted(expr)}: give each unit once, largest first, like \"1d12h\" or \"1h30m\"."
+                f'Invalid interval {quoted(expr)}: give each unit once, largest first, like "1d12h" or "1h30m".'
             )
         if len(digits) > 12:  # far beyond the maximum anyway; keeps int() and timedelta() cheap and safe
             raise InvalidSchedule(f"Invalid interval {quoted(expr)}: it must be at most 366 days.")

@@ -7,7 +7,7 @@ each decide what to do in those cases; this module only tells them which case th
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from .errors import InvalidTimezone, quoted
@@ -25,15 +25,15 @@ def load_zone(name: str) -> ZoneInfo:
     unknown ones, IsADirectoryError for "Europe/", and others for odd input, so catch them all.
     """
     if isinstance(name, str) and not name.strip():
-        raise InvalidTimezone(f"Unknown timezone {quoted(name)}: it is empty; use an IANA name like Europe/Berlin or UTC.")
+        raise InvalidTimezone(
+            f"Unknown timezone {quoted(name)}: it is empty; use an IANA name like Europe/Berlin or UTC."
+        )
     if isinstance(name, str) and name == name.strip():
         try:
             return ZoneInfo(name)
         except Exception:  # noqa: BLE001 - see docstring: the failure modes are many
             pass
-    raise InvalidTimezone(
-        f"Unknown timezone {quoted(name)}: use an IANA name like Europe/Berlin or UTC."
-    )
+    raise InvalidTimezone(f"Unknown timezone {quoted(name)}: use an IANA name like Europe/Berlin or UTC.")
 
 
 def instants_at(wall: datetime, zone: ZoneInfo) -> list[datetime]:
@@ -41,8 +41,8 @@ def instants_at(wall: datetime, zone: ZoneInfo) -> list[datetime]:
 
     Empty in a spring-forward gap, two items in an autumn fold, otherwise one.
     """
-    first = wall.replace(tzinfo=zone, fold=0).astimezone(timezone.utc)
-    second = wall.replace(tzinfo=zone, fold=1).astimezone(timezone.utc)
+    first = wall.replace(tzinfo=zone, fold=0).astimezone(UTC)
+    second = wall.replace(tzinfo=zone, fold=1).astimezone(UTC)
     if first == second:
         return [first]
     if first < second:  # fold=0 uses the earlier (larger) offset: the hour is repeated
@@ -58,8 +58,8 @@ def end_of_gap(wall: datetime, zone: ZoneInfo) -> datetime:
     (offset after, too early) and the fold=0 reading (offset before, too late); transitions
     fall on whole seconds, so a binary search over seconds finds it exactly.
     """
-    before = wall.replace(tzinfo=zone, fold=1).astimezone(timezone.utc)
-    after = wall.replace(tzinfo=zone, fold=0).astimezone(timezone.utc)
+    before = wall.replace(tzinfo=zone, fold=1).astimezone(UTC)
+    after = wall.replace(tzinfo=zone, fold=0).astimezone(UTC)
     offset_after = after.astimezone(zone).utcoffset()
     low, high = 0, int((after - before).total_seconds())
     while low < high:  # smallest second from `before` whose offset is already the new one
@@ -75,6 +75,6 @@ def day_bounds(day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
     """The UTC instants [start, end) of a calendar day in `zone`: midnight to midnight, so 23
     or 25 hours long on the days clocks change. A midnight the clocks skip starts the day at
     the jump (fold=0 reads it with the offset before), one shown twice at its first showing."""
-    start = datetime.combine(day, time(), tzinfo=zone).astimezone(timezone.utc)
-    end = datetime.combine(day + timedelta(days=1), time(), tzinfo=zone).astimezone(timezone.utc)
+    start = datetime.combine(day, time(), tzinfo=zone).astimezone(UTC)
+    end = datetime.combine(day + timedelta(days=1), time(), tzinfo=zone).astimezone(UTC)
     return start, end

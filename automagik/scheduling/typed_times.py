@@ -22,7 +22,7 @@ falls outside the calendar Python can count in.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from .errors import InvalidTime, quoted
@@ -45,7 +45,7 @@ def parse_typed_time(text: str, zone: str) -> datetime:
     if not MIN_YEAR <= moment.year <= MAX_YEAR:
         raise InvalidTime(f"Invalid time {quoted(text)}: the year must be from {MIN_YEAR} to {MAX_YEAR}.")
     if moment.tzinfo is not None:
-        return moment.astimezone(timezone.utc)
+        return moment.astimezone(UTC)
     instants = instants_at(moment, wall_zone)
     if not instants:
         raise _skipped(text, moment, zone, wall_zone)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import Enum
 from typing import Protocol, runtime_checkable
 
@@ -54,4 +54,4 @@ def as_utc(moment: datetime, what: str = "time") -> datetime:
         raise NaiveDatetimeError(f"{what} must be a timezone-aware datetime, got {type(moment).__name__}.")
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise NaiveDatetimeError(f"{what} must be timezone-aware (UTC), got naive {moment.isoformat()}.")
-    return moment.astimezone(timezone.utc)
+    return moment.astimezone(UTC)

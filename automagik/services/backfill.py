@@ -59,8 +59,15 @@ def _checked_only(value: str) -> Only:
 
 
 def backfill_schedule(
-    db: Database, schedule_id: str, range_from: str, range_to: str, only: str = "missing", max_parallel: int = 1,
-    dry_run: bool = False, yes: bool = False, zone: str | None = None,
+    db: Database,
+    schedule_id: str,
+    range_from: str,
+    range_to: str,
+    only: str = "missing",
+    max_parallel: int = 1,
+    dry_run: bool = False,
+    yes: bool = False,
+    zone: str | None = None,
 ) -> BackfillResult:
     """Queue one run per fire of the schedule in [range_from, range_to) that `only` selects,
     oldest first, at most `max_parallel` at once; typed times without an offset are read in
@@ -73,8 +80,9 @@ def backfill_schedule(
         if schedule is None:
             raise NotFound(f'Unknown schedule id "{schedule_id}": see `schedules list` for the ids.')
         if schedule.schedule_type is ScheduleType.AFTER:
-            raise InvalidInput(f"Schedule {schedule_id} runs after another flow's runs: it has no fires in time "
-                               "to backfill.")
+            raise InvalidInput(
+                f"Schedule {schedule_id} runs after another flow's runs: it has no fires in time " "to backfill."
+            )
         if not dry_run:
             _ready_flow(session, schedule.flow_id)
     wall_zone = schedule.timezone if zone is None else zone
@@ -83,38 +91,63 @@ def backfill_schedule(
     if start >= end:
         raise InvalidInput("The range is empty: --from must be before --to.")
     if end > now:
-        raise InvalidInput(f"--to is in the future (it is now {now:%Y-%m-%d %H:%M:%S} UTC): a backfill runs past "
-                           "fires; the schedule itself runs the ones to come.")
+        raise InvalidInput(
+            f"--to is in the future (it is now {now:%Y-%m-%d %H:%M:%S} UTC): a backfill runs past "
+            "fires; the schedule itself runs the ones to come."
+        )
     try:
         fires = fires_between(schedule_trigger(schedule), start, end, MAX_FIRES)
     except InvalidSchedule as exc:
         raise InvalidInput(f"Schedule {schedule_id} cannot be backfilled: {exc}") from None
     if len(fires) > MAX_FIRES:
-        raise InvalidInput(f"The range holds more than {MAX_FIRES:,} fires of this schedule: backfill a narrower "
-                           "range at a time.")
+        raise InvalidInput(
+            f"The range holds more than {MAX_FIRES:,} fires of this schedule: backfill a narrower " "range at a time."
+        )
     if len(fires) > WITHOUT_YES and not yes and not dry_run:
-        raise InvalidInput(f"The range holds {len(fires):,} fires (more than {WITHOUT_YES:,}): pass --yes to "
-                           "backfill them all.")
+        raise InvalidInput(
+            f"The range holds {len(fires):,} fires (more than {WITHOUT_YES:,}): pass --yes to " "backfill them all."
+        )
     # The id typed may be a short one: from here on, the schedule's whole id.
     planned = _plan(db, schedule.id, chosen, fires, start, end)
     request = BackfillRequest(schedule.id, start, end, chosen, parallel)
     if dry_run:
-        return BackfillResult(schedule.id, start, end, chosen.value, parallel, True, planned,
-                              queued=sum(p.action == "new" for p in planned),
-                              redone=sum(p.action == "redo" for p in planned))
+        return BackfillResult(
+            schedule.id,
+            start,
+            end,
+            chosen.value,
+            parallel,
+            True,
+            planned,
+            queued=sum(p.action == "new" for p in planned),
+            redone=sum(p.action == "redo" for p in planned),
+        )
     written = run_backfill(db, request, fires, now)
     if written.schedule_deleted:
         # Another person or process deleted the schedule meanwhile; the delete skipped whatever
         # this backfill had queued, so nothing of it will run.
         done = written.queued + written.redone
-        raise NotFound(f"Schedule {schedule_id} was deleted during the backfill: nothing of it will run"
-                       + (f" (the {done} runs it had queued were skipped)." if done else "."))
-    return BackfillResult(schedule.id, start, end, chosen.value, parallel, False, planned, written.backfill_id,
-                          written.queued, written.redone)
+        raise NotFound(
+            f"Schedule {schedule_id} was deleted during the backfill: nothing of it will run"
+            + (f" (the {done} runs it had queued were skipped)." if done else ".")
+        )
+    return BackfillResult(
+        schedule.id,
+        start,
+        end,
+        chosen.value,
+        parallel,
+        False,
+        planned,
+        written.backfill_id,
+        written.queued,
+        written.redone,
+    )
 
 
-def _plan(db: Database, schedule_id: str, only: Only, fires: list[datetime], start: datetime,
-          end: datetime) -> list[PlannedFire]:
+def _plan(
+    db: Database, schedule_id: str, only: Only, fires: list[datetime], start: datetime, end: datetime
+) -> list[PlannedFire]:
     existing = tasks_in_range(db, schedule_id, start, end)
     planned = []
     for fire in fires:

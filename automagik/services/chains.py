@@ -15,7 +15,6 @@ from automagik.scheduling.after import check_outcome
 from automagik.services.errors import InvalidInput
 from automagik.services.lookup import find
 
-
 # Any constant of its own (not the claims'): the key of the advisory lock every change to the
 # chains' links takes on PostgreSQL, so that two changes at once cannot both pass the loop check
 # (or the limit below) each without seeing the other. SQLite runs one writer at a time already.
@@ -34,23 +33,32 @@ def lock_chains(session) -> None:
 def check_followers(session, upstream: Flow, schedule_id: str | None = None) -> None:
     """Refuse one more active after schedule of `upstream` past MAX_FOLLOWERS (`schedule_id`, the
     schedule being changed or resumed, does not count)."""
-    query = select(func.count()).select_from(Schedule).where(
-        Schedule.schedule_type == ScheduleType.AFTER, Schedule.schedule_expr == upstream.id,
-        Schedule.status == ScheduleStatus.ACTIVE)
+    query = (
+        select(func.count())
+        .select_from(Schedule)
+        .where(
+            Schedule.schedule_type == ScheduleType.AFTER,
+            Schedule.schedule_expr == upstream.id,
+            Schedule.status == ScheduleStatus.ACTIVE,
+        )
+    )
     if schedule_id is not None:
         query = query.where(Schedule.id != schedule_id)
     if (session.scalar(query) or 0) >= MAX_FOLLOWERS:
         raise InvalidInput(
             f'Flow "{upstream.name}" already has {MAX_FOLLOWERS} active after schedules, the most one flow may have: '
-            "each end of its runs starts them all at once. Pause or delete one first.")
+            "each end of its runs starts them all at once. Pause or delete one first."
+        )
 
 
 def checked_outcome(kind: ScheduleType, outcome: str | None) -> str | None:
     """The after_outcome to store: only a schedule of type after has one (default completed)."""
     if kind is not ScheduleType.AFTER:
         if outcome is not None:
-            raise InvalidInput("--on is only for a schedule of type after (it names which ends of the upstream "
-                               "flow's runs start one).")
+            raise InvalidInput(
+                "--on is only for a schedule of type after (it names which ends of the upstream "
+                "flow's runs start one)."
+            )
         return None
     try:
         return check_outcome(outcome)
@@ -119,11 +127,16 @@ def upstream_name(session, schedule: Schedule) -> str | None:
 
 
 def describe_schedule(schedule: Schedule, upstream: str | None = None) -> str:
-    """"every 5m", "At 09:00 (Europe/Berlin)", "after Echo completes" ...; a stored expression
+    """ "every 5m", "At 09:00 (Europe/Berlin)", "after Echo completes" ...; a stored expression
     a newer version no longer reads is shown as it is."""
     try:
-        return describe(schedule.schedule_type, schedule.schedule_expr, schedule.timezone,
-                        upstream_name=upstream, outcome=schedule.after_outcome)
+        return describe(
+            schedule.schedule_type,
+            schedule.schedule_expr,
+            schedule.timezone,
+            upstream_name=upstream,
+            outcome=schedule.after_outcome,
+        )
     except InvalidSchedule:
         return schedule.schedule_expr
 
@@ -141,7 +154,7 @@ class StartedRun:
 
 
 def started_by_text(upstream_task_id: str | None, upstream_flow: str | None) -> str | None:
-    """"started by run 1a2b3c4d of Echo"; the upstream run may have been pruned since."""
+    """ "started by run 1a2b3c4d of Echo"; the upstream run may have been pruned since."""
     if upstream_task_id is None:
         return None
     return f"started by run {upstream_task_id[:8]} of {upstream_flow or 'a flow (run pruned)'}"
@@ -158,9 +171,11 @@ def upstream_of(session, task: Task) -> str | None:
 def started_runs(session, task_id: str) -> list[StartedRun]:
     """The runs this run's end started (through uq_tasks_chain, which leads with upstream_task_id)."""
     rows = session.execute(
-        select(Task.id, Flow.name, Task.status).join(Flow, Flow.id == Task.flow_id)
-        .where(Task.upstream_task_id == task_id).order_by(Task.scheduled_for, Task.id)
+        select(Task.id, Flow.name, Task.status)
+        .join(Flow, Flow.id == Task.flow_id)
+        .where(Task.upstream_task_id == task_id)
+        .order_by(Task.scheduled_for, Task.id)
     ).all()
-    return [StartedRun(tid, name, status.value if isinstance(status, TaskStatus) else status)
-            for tid, name, status in rows]
-
+    return [
+        StartedRun(tid, name, status.value if isinstance(status, TaskStatus) else status) for tid, name, status in rows
+    ]

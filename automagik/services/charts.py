@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, replace
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pandas as pd
@@ -67,15 +67,15 @@ def _utc(value: datetime | str) -> datetime:
     """A bucket as the database returns it (text on SQLite, naive UTC on PostgreSQL) as aware UTC."""
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def bucket_start(moment: datetime, unit: Bucket, zone: str) -> datetime:
     """The start (UTC) of the bucket holding `moment`; days begin at midnight in `zone`."""
     if unit is Bucket.DAY:
         local = moment.astimezone(ZoneInfo(zone))
-        return datetime.combine(local.date(), time(0), tzinfo=ZoneInfo(zone)).astimezone(timezone.utc)
-    moment = moment.astimezone(timezone.utc)
+        return datetime.combine(local.date(), time(0), tzinfo=ZoneInfo(zone)).astimezone(UTC)
+    moment = moment.astimezone(UTC)
     if unit is Bucket.HOUR:
         return moment.replace(minute=0, second=0, microsecond=0)
     return moment.replace(second=0, microsecond=0)
@@ -143,7 +143,9 @@ def runs_over_time(db: Database, filters: TaskFilter, unit: Bucket, zone: str = 
     of hours per status is a small, bounded number of rows.
     """
     bucket = time_bucket(Task.scheduled_for, unit, db.dialect).label("bucket")
-    query = filters.apply(select(bucket, Task.status, func.count()).group_by(bucket, Task.status)).order_by(bucket, Task.status)
+    query = filters.apply(select(bucket, Task.status, func.count()).group_by(bucket, Task.status)).order_by(
+        bucket, Task.status
+    )
     with db.read() as session:
         rows = [(_utc(start), status.value, n) for start, status, n in session.execute(query)]
     if unit is not Bucket.DAY:
@@ -177,7 +179,7 @@ def flow_changes(db: Database, filters: TaskFilter, since: datetime, until: date
                 continue
             if moment is None:
                 continue
-            moment = moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+            moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
             if since <= moment < until:
                 changes.append(FlowChange(moment, name))
     return sorted(changes, key=lambda change: change.at)
@@ -191,13 +193,17 @@ class DurationPoint:
 
 def duration_sample(db: Database, filters: TaskFilter, limit: int = DURATION_SAMPLE) -> list[DurationPoint]:
     """How long the newest `limit` finished runs matching `filters` took (newest first)."""
-    query = filters.apply(
-        select(Task.scheduled_for, Task.started_at, Task.finished_at).where(
-            Task.status.in_([TaskStatus.COMPLETED, TaskStatus.FAILED]),
-            Task.started_at.is_not(None),
-            Task.finished_at.is_not(None),
+    query = (
+        filters.apply(
+            select(Task.scheduled_for, Task.started_at, Task.finished_at).where(
+                Task.status.in_([TaskStatus.COMPLETED, TaskStatus.FAILED]),
+                Task.started_at.is_not(None),
+                Task.finished_at.is_not(None),
+            )
         )
-    ).order_by(Task.scheduled_for.desc(), Task.id.desc()).limit(limit)
+        .order_by(Task.scheduled_for.desc(), Task.id.desc())
+        .limit(limit)
+    )
     with db.read() as session:
         return [
             DurationPoint(planned, (finished - started).total_seconds())
@@ -257,7 +263,10 @@ def success_by_flow(db: Database, filters: TaskFilter) -> list[FlowSuccess]:
         names = flow_names(session, counts)
     result = [
         FlowSuccess(
-            flow_id, names.get(flow_id, flow_id), by.get(TaskStatus.COMPLETED, 0), by.get(TaskStatus.FAILED, 0),
+            flow_id,
+            names.get(flow_id, flow_id),
+            by.get(TaskStatus.COMPLETED, 0),
+            by.get(TaskStatus.FAILED, 0),
             sum(n for status, n in by.items() if status not in (TaskStatus.COMPLETED, TaskStatus.FAILED)),
         )
         for flow_id, by in counts.items()

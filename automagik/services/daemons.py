@@ -78,9 +78,16 @@ def list_daemons(
         ).all()
     return [
         DaemonStatus(
-            id=row.id, host=row.host, pid=row.pid, version=row.version, workers=row.workers,
-            in_flight=row.in_flight, started_at=row.started_at, last_seen=row.last_seen,
-            stopped_at=row.stopped_at, state=state_of(row, now, heartbeat_seconds),
+            id=row.id,
+            host=row.host,
+            pid=row.pid,
+            version=row.version,
+            workers=row.workers,
+            in_flight=row.in_flight,
+            started_at=row.started_at,
+            last_seen=row.last_seen,
+            stopped_at=row.stopped_at,
+            state=state_of(row, now, heartbeat_seconds),
         )
         for row in rows
     ]

@@ -7,9 +7,9 @@ values are plain (no Streamlit), so they are unit-testable and the password chec
 from __future__ import annotations
 
 import hmac
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
 
 from automagik.config import ConfigError, non_blank, read_environment
 
@@ -28,7 +28,9 @@ class DashboardSettings:
     heartbeat_seconds: float = 5.0
 
 
-def dashboard_settings(environ: Mapping[str, str] | None = None, env_file: str | Path | None = ".env") -> DashboardSettings:
+def dashboard_settings(
+    environ: Mapping[str, str] | None = None, env_file: str | Path | None = ".env"
+) -> DashboardSettings:
     values = read_environment(environ, env_file)
 
     def get(name: str) -> str | None:

@@ -4,16 +4,32 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import Iterator
+from collections.abc import Iterator
 
 from automagik.db.engine import Database
 from automagik.services.serialize import USAGE_FIELDS, duration_seconds, iso, output_text
 from automagik.services.tasks import TaskFilter, TaskRow, check_named_ids, iter_task_rows
 
 CSV_COLUMNS = (
-    "id", "flow_id", "flow_name", "schedule_id", "status", "scheduled_for", "started_at", "finished_at",
-    "duration_seconds", "tries", "input", "output", "error", *USAGE_FIELDS, "trigger", "flow_updated_at",
-    "backfill_id", "upstream_task_id", "started_by",
+    "id",
+    "flow_id",
+    "flow_name",
+    "schedule_id",
+    "status",
+    "scheduled_for",
+    "started_at",
+    "finished_at",
+    "duration_seconds",
+    "tries",
+    "input",
+    "output",
+    "error",
+    *USAGE_FIELDS,
+    "trigger",
+    "flow_updated_at",
+    "backfill_id",
+    "upstream_task_id",
+    "started_by",
 )
 # Spreadsheets run a cell starting with one of these as a formula: a flow's output could
 # otherwise smuggle one into the user's sheet. A leading apostrophe keeps it plain text.
@@ -29,11 +45,24 @@ def _cell(value: object) -> object:
 def csv_row(row: TaskRow) -> list[object]:
     task = row.task
     return [
-        task.id, task.flow_id, _cell(row.flow_name), task.schedule_id or "", task.status.value,
-        iso(task.scheduled_for), iso(task.started_at) or "", iso(task.finished_at) or "",
-        _cell(duration_seconds(task)), task.tries, _cell((task.input_data or {}).get("input")),
-        _cell(output_text(task)), _cell(task.error), *(_cell(getattr(task, name)) for name in USAGE_FIELDS),
-        task.trigger, iso(task.flow_updated_at) or "", task.backfill_id or "", task.upstream_task_id or "",
+        task.id,
+        task.flow_id,
+        _cell(row.flow_name),
+        task.schedule_id or "",
+        task.status.value,
+        iso(task.scheduled_for),
+        iso(task.started_at) or "",
+        iso(task.finished_at) or "",
+        _cell(duration_seconds(task)),
+        task.tries,
+        _cell((task.input_data or {}).get("input")),
+        _cell(output_text(task)),
+        _cell(task.error),
+        *(_cell(getattr(task, name)) for name in USAGE_FIELDS),
+        task.trigger,
+        iso(task.flow_updated_at) or "",
+        task.backfill_id or "",
+        task.upstream_task_id or "",
         _cell(row.started_by),
     ]
 

@@ -48,7 +48,7 @@ def parse_flow_input(raw: str | dict[str, Any] | None, *, chained: bool = False)
     if unknown:
         raise InvalidInput(
             f'Unknown key "{unknown[0]}" in the input: use "input" for the text and optionally "tweaks" '
-            '(an object {component_id: {field: value}}).'
+            "(an object {component_id: {field: value}})."
         )
     if all(k in value for k in TEXT_KEYS):
         raise InvalidInput('Give the text once: "input" or "input_value", not both.')
@@ -83,13 +83,16 @@ def checked_placeholders(params: dict[str, Any], *, chained: bool = False) -> di
 def placeholder_help(*, chains: bool = False, code: bool = False, zone: str = "the schedule's zone") -> str:
     """The placeholders an input may hold, for help texts: `chains` also names the one filled
     only on a schedule of type after; `code` puts each in Markdown backticks (the forms' help)."""
+
     def quote(text: str) -> str:
         return f"`{text}`" if code else text
 
     names = ", ".join(quote(f"{{{{ {name} }}}}") for name in PLACEHOLDERS if name not in CHAIN_ONLY)
     chained = "".join(f"; {quote(f'{{{{ {name} }}}}')} on a schedule of type after" for name in CHAIN_ONLY if chains)
-    return (f"placeholders filled in for each run: {names} (times in {zone}){chained}; "
-            f"{quote(chr(92) + '{{')} for literal braces")
+    return (
+        f"placeholders filled in for each run: {names} (times in {zone}){chained}; "
+        f"{quote(chr(92) + '{{')} for literal braces"
+    )
 
 
 def _refuse_constant(name: str) -> Any:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from sqlalchemy import select, update
 
@@ -11,14 +12,14 @@ from automagik.clock import utcnow
 from automagik.costs import budgets
 from automagik.db.engine import Database
 from automagik.db.models import Flow, Schedule, ScheduleStatus
-from automagik.monitoring.incidents import Kind, open_incident
 from automagik.langflow import LangFlowClient, LangFlowError, is_runnable_flow, trim_flow
 from automagik.langflow import triggers as triggers_api
 from automagik.langflow.components import has_schedule_trigger
 from automagik.langflow.errors import LangFlowRouteMissing
-from automagik.services.lookup import find
-from automagik.services.errors import InvalidInput, NotFound, Unavailable
+from automagik.monitoring.incidents import Kind, open_incident
 from automagik.plural import counted
+from automagik.services.errors import InvalidInput, NotFound, Unavailable
+from automagik.services.lookup import find
 
 INPUT, OUTPUT = "input", "output"
 # Column sizes (flows.id, flows.input_component): LangFlow's ids are UUIDs and "<Type>-<5 chars>".
@@ -35,8 +36,10 @@ class PausedSchedule:
     @property
     def message(self) -> str:
         """What its incident says (the alert, the Overview, `check`)."""
-        return (f"schedule {self.schedule_id} paused: {self.reason}; choose the flow's components again "
-                "(Flows page or `flows sync`), then resume it")
+        return (
+            f"schedule {self.schedule_id} paused: {self.reason}; choose the flow's components again "
+            "(Flows page or `flows sync`), then resume it"
+        )
 
 
 @dataclass
@@ -140,15 +143,16 @@ def sync_flows(
         if choice is not None:
             _apply_choice(session, choice, report)
         if not seen and not remove_all:
-            report.notices.append("LangFlow listed no flows at all: none is marked removed (a key of another "
-                                  "user answers so); run `flows sync` by hand if they really are gone.")
+            report.notices.append(
+                "LangFlow listed no flows at all: none is marked removed (a key of another "
+                "user answers so); run `flows sync` by hand if they really are gone."
+            )
             existing = {}
         for flow in existing.values():
             if flow.id not in seen and flow.removed_at is None:
                 flow.removed_at = flow.updated_at = now
                 report.removed.append(flow.name)
-                paused = _pause_schedules_of(session, flow, now, f'flow "{flow.name}" is no longer in LangFlow',
-                                             report)
+                paused = _pause_schedules_of(session, flow, now, f'flow "{flow.name}" is no longer in LangFlow', report)
                 if paused:
                     report.notices.append(
                         f'Flow "{flow.name}" is no longer in LangFlow: {counted(paused, "schedule")} paused.'
@@ -185,8 +189,10 @@ def _apply_choice(session, choice: ComponentChoice, report: SyncReport) -> None:
     chosen_output = choice.output_component or flow.output_component
     for role, chosen in ((INPUT, chosen_input), (OUTPUT, chosen_output)):
         if not chosen:
-            raise InvalidInput(f'Flow "{flow.name}" has no {role} component chosen yet: give --{role}-component too '
-                               f"(`flows show {flow.id}` lists the components).")
+            raise InvalidInput(
+                f'Flow "{flow.name}" has no {role} component chosen yet: give --{role}-component too '
+                f"(`flows show {flow.id}` lists the components)."
+            )
         validate_component(flow, chosen, role)
     flow.input_component, flow.output_component = chosen_input, chosen_output
     if flow.id in report.needs_choice:
@@ -197,7 +203,9 @@ def _storable(data: dict, flow_name: str, report: SyncReport) -> dict:
     """Drop components whose id cannot be chosen (longer than the column); say so."""
     kept = [c for c in data.get("components", []) if len(str(c.get("id", ""))) <= MAX_COMPONENT_ID]
     if len(kept) != len(data.get("components", [])):
-        report.notices.append(f'Flow "{flow_name}": components with ids over {MAX_COMPONENT_ID} characters were left out.')
+        report.notices.append(
+            f'Flow "{flow_name}": components with ids over {MAX_COMPONENT_ID} characters were left out.'
+        )
     return {**data, "components": kept}
 
 
@@ -240,8 +248,9 @@ def _pause_schedules_of(session, flow: Flow, now, reason: str, report: SyncRepor
         schedule = PausedSchedule(schedule_id, flow.id, flow.name, reason)
         # Open until the schedule runs again (monitoring.watch clears it after a resume); one
         # still open (resumed and paused again before the watch looked) is not alerted twice.
-        if open_incident(session, session.get_bind().dialect.name, Kind.SCHEDULE_PAUSED, schedule_id,
-                         schedule.message, now):
+        if open_incident(
+            session, session.get_bind().dialect.name, Kind.SCHEDULE_PAUSED, schedule_id, schedule.message, now
+        ):
             report.paused.append(schedule)
     return len(paused)
 
@@ -309,13 +318,16 @@ def parse_max_concurrency(text: str) -> int | None:
     if word == "none":
         return None
     if not word.isdigit() or not 1 <= int(word) <= MAX_CONCURRENCY_LIMIT:
-        raise InvalidInput(f'"{text}" is not a concurrency limit: give a whole number of runs from 1 to '
-                           f'{MAX_CONCURRENCY_LIMIT:,}, or "none" to remove it.')
+        raise InvalidInput(
+            f'"{text}" is not a concurrency limit: give a whole number of runs from 1 to '
+            f'{MAX_CONCURRENCY_LIMIT:,}, or "none" to remove it.'
+        )
     return int(word)
 
 
-def update_flow_settings(db: Database, flow_id: str, *, daily_budget_usd: Any = _UNSET,
-                         max_concurrency: Any = _UNSET) -> Flow:
+def update_flow_settings(
+    db: Database, flow_id: str, *, daily_budget_usd: Any = _UNSET, max_concurrency: Any = _UNSET
+) -> Flow:
     """Set what is given of a flow's own settings (None removes one): its daily budget in USD
     (automagik.costs.budgets) and its runs in flight at once (automagik.runs.limits)."""
     if daily_budget_usd not in (_UNSET, None) and not 0 < daily_budget_usd <= MAX_DAILY_BUDGET_USD:

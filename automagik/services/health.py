@@ -16,10 +16,10 @@ from automagik.db.migrate import schema_problem
 from automagik.db.models import Schedule, ScheduleStatus, Task, TaskStatus
 from automagik.langflow import LangFlowAuthError, LangFlowError
 from automagik.monitoring.incidents import Kind, list_open
+from automagik.plural import counted
 from automagik.services.context import AppContext
 from automagik.services.daemons import summarize_daemons
 from automagik.timefmt import format_local
-from automagik.plural import counted
 
 
 @dataclass
@@ -32,8 +32,9 @@ class Health:
         return not self.problems
 
 
-def check_health(context: AppContext, heartbeat_seconds: float, grace_seconds: float,
-                 now: datetime | None = None) -> Health:
+def check_health(
+    context: AppContext, heartbeat_seconds: float, grace_seconds: float, now: datetime | None = None
+) -> Health:
     now = now or utcnow()
     health = Health()
     problem = schema_problem(context.db)
@@ -50,8 +51,9 @@ def check_health(context: AppContext, heartbeat_seconds: float, grace_seconds: f
 
 def _check_daemons(context: AppContext, heartbeat_seconds: float, health: Health) -> None:
     zone = context.settings.timezone
-    summary = summarize_daemons(context.db, heartbeat_seconds=heartbeat_seconds,
-                                describe_time=lambda moment: format_local(moment, zone))
+    summary = summarize_daemons(
+        context.db, heartbeat_seconds=heartbeat_seconds, describe_time=lambda moment: format_local(moment, zone)
+    )
     (health.fine if summary.alive else health.problems).append(summary.message)
 
 
@@ -62,21 +64,25 @@ def _check_overdue(context: AppContext, now: datetime, grace_seconds: float, hea
     zone, since = context.settings.timezone, now - timedelta(seconds=grace_seconds)
     with context.db.read() as session:
         fires, oldest_fire = session.execute(
-            select(func.count(), func.min(Schedule.next_run_at))
-            .where(Schedule.status == ScheduleStatus.ACTIVE, Schedule.next_run_at < since)
+            select(func.count(), func.min(Schedule.next_run_at)).where(
+                Schedule.status == ScheduleStatus.ACTIVE, Schedule.next_run_at < since
+            )
         ).one()
         runs, oldest_run = session.execute(
-            select(func.count(), func.min(Task.next_retry_at))
-            .where(Task.status == TaskStatus.PENDING, Task.next_retry_at < since, Task.held_since.is_(None))
+            select(func.count(), func.min(Task.next_retry_at)).where(
+                Task.status == TaskStatus.PENDING, Task.next_retry_at < since, Task.held_since.is_(None)
+            )
         ).one()
     if fires:
         health.problems.append(
             f"{counted(fires, 'schedule')} overdue: a fire due at {format_local(oldest_fire, zone)} was not dispatched "
-            f"within {grace_seconds:g} s; check that a daemon is running and can reach the database.")
+            f"within {grace_seconds:g} s; check that a daemon is running and can reach the database."
+        )
     if runs:
         health.problems.append(
             f"{counted(runs, 'run')} overdue: one due at {format_local(oldest_run, zone)} has not started within "
-            f"{grace_seconds:g} s; check the daemons' logs (workers busy, or a daemon stuck).")
+            f"{grace_seconds:g} s; check the daemons' logs (workers busy, or a daemon stuck)."
+        )
     if not fires and not runs:
         health.fine.append("no fire or run overdue")
 
@@ -97,7 +103,8 @@ def _check_langflow(context: AppContext, health: Health) -> None:
             return
         if not context.settings.langflow_api_key:
             health.problems.append(
-                "LANGFLOW_API_KEY is not set: LangFlow refuses to list or run flows without an API key.")
+                "LANGFLOW_API_KEY is not set: LangFlow refuses to list or run flows without an API key."
+            )
             return
         try:
             client.check_key()

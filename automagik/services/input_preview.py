@@ -20,16 +20,28 @@ UPSTREAM_OUTPUT = "(the upstream run's output)"
 
 
 def preview_input(
-    raw_input: str | dict[str, Any] | None, *, fire_time: datetime, zone: str, flow_name: str | None = None,
-    schedule_id: str | None = None, chained: bool = False,
+    raw_input: str | dict[str, Any] | None,
+    *,
+    fire_time: datetime,
+    zone: str,
+    flow_name: str | None = None,
+    schedule_id: str | None = None,
+    chained: bool = False,
 ) -> dict[str, Any]:
     """The input a fire at `fire_time` would send: checked as at create (InvalidInput), then
     rendered. `schedule_id` None is a schedule not yet created."""
     params = parse_flow_input(raw_input, chained=chained)
-    return render_input(params, FireValues(
-        fire_time=fire_time, zone=zone, task_id=NEW_TASK_ID, flow_name=flow_name or UNKNOWN_FLOW,
-        schedule_id=schedule_id or NEW_SCHEDULE_ID, upstream_output=UPSTREAM_OUTPUT,
-    ))
+    return render_input(
+        params,
+        FireValues(
+            fire_time=fire_time,
+            zone=zone,
+            task_id=NEW_TASK_ID,
+            flow_name=flow_name or UNKNOWN_FLOW,
+            schedule_id=schedule_id or NEW_SCHEDULE_ID,
+            upstream_output=UPSTREAM_OUTPUT,
+        ),
+    )
 
 
 def is_template(raw_input: str | dict[str, Any] | None) -> bool:

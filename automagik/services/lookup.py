@@ -12,7 +12,7 @@ prefix, so there the ids are compared one by one: correct, but a scan of the tab
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from sqlalchemy import and_, func, select, text
 
@@ -75,10 +75,12 @@ def _starts_with(session, column, prefix: str):
 def _ordered_by_code_point(session) -> bool:
     if session.get_bind().dialect.name != "postgresql":
         return True  # SQLite compares text with memcmp (BINARY), the primary keys' collation
-    collation, provider = session.execute(text(
-        # to_jsonb: datlocprovider exists from PostgreSQL 15 on (NULL before: libc)
-        "SELECT datcollate, to_jsonb(d) ->> 'datlocprovider' FROM pg_database d WHERE datname = current_database()"
-    )).one()
+    collation, provider = session.execute(
+        text(
+            # to_jsonb: datlocprovider exists from PostgreSQL 15 on (NULL before: libc)
+            "SELECT datcollate, to_jsonb(d) ->> 'datlocprovider' FROM pg_database d WHERE datname = current_database()"
+        )
+    ).one()
     return provider in (None, "c", "b") and collation in _CODE_POINT_COLLATIONS
 
 

@@ -13,17 +13,17 @@ from sqlalchemy import func, select
 from automagik.clock import utcnow
 from automagik.costfmt import PRICE_HINT
 from automagik.costs.budgets import today as budget_day
-from automagik.db.migrate import schema_problem  # noqa: F401  (the dashboard asks it here)
 from automagik.db.engine import Database
+from automagik.db.migrate import schema_problem  # noqa: F401  (the dashboard asks it here)
 from automagik.db.models import Flow, Schedule, ScheduleStatus, Task, TaskStatus
 from automagik.langflow import display_url
+from automagik.plural import counted
 from automagik.scheduling import InvalidSchedule, preview_fires
 from automagik.services.context import AppContext
 from automagik.services.lookup import flow_names
 from automagik.services.schedules import schedule_trigger
 from automagik.services.tasks import TaskFilter, TaskRow, count_by_status
 from automagik.services.usage import NO_USAGE, UsageTotals, usage_query
-from automagik.plural import counted
 
 
 @dataclass(frozen=True)
@@ -68,16 +68,21 @@ class OverviewCounts:
         return sum(self.runs_by_status.values())
 
 
-def overview_counts(db: Database, now: datetime | None = None, window: timedelta = timedelta(hours=24)) -> OverviewCounts:
+def overview_counts(
+    db: Database, now: datetime | None = None, window: timedelta = timedelta(hours=24)
+) -> OverviewCounts:
     now = now or utcnow()
     with db.read() as session:
         present = Flow.removed_at.is_(None)
         flows = session.scalar(select(func.count()).select_from(Flow).where(present)) or 0
-        unready = session.scalar(
-            select(func.count())
-            .select_from(Flow)
-            .where(present, (Flow.input_component.is_(None)) | (Flow.output_component.is_(None)))
-        ) or 0
+        unready = (
+            session.scalar(
+                select(func.count())
+                .select_from(Flow)
+                .where(present, (Flow.input_component.is_(None)) | (Flow.output_component.is_(None)))
+            )
+            or 0
+        )
         schedules = {
             status.value: n
             for status, n in session.execute(select(Schedule.status, func.count()).group_by(Schedule.status))
@@ -129,8 +134,13 @@ def next_fires(db: Database, count: int = 10, now: datetime | None = None) -> li
                 pass
         fires.extend(
             UpcomingFire(
-                at, schedule.id, flow_name, schedule.schedule_type.value, schedule.schedule_expr,
-                schedule.timezone, overdue=at < now,
+                at,
+                schedule.id,
+                flow_name,
+                schedule.schedule_type.value,
+                schedule.schedule_expr,
+                schedule.timezone,
+                overdue=at < now,
             )
             for at in times
         )
@@ -194,10 +204,15 @@ def cost_summary(db: Database, zone: str, now: datetime | None = None, days: int
         window = usage_query(flow).where(Task.finished_at >= now - timedelta(days=days))
         by_flow = {flow_id: UsageTotals.of(sums) for flow_id, *sums in session.execute(window)}
         # Most cost first; flows whose cost is unknown after the priced ones, by tokens.
-        ranked = sorted(by_flow, key=lambda f: (by_flow[f].cost_usd is None, -(by_flow[f].cost_usd or 0),
-                                                -by_flow[f].total_tokens, f))[:top]
+        ranked = sorted(
+            by_flow,
+            key=lambda f: (by_flow[f].cost_usd is None, -(by_flow[f].cost_usd or 0), -by_flow[f].total_tokens, f),
+        )[:top]
         names = flow_names(session, ranked)
     return CostSummary(
-        now, today, days, sum(by_flow.values(), NO_USAGE),
+        now,
+        today,
+        days,
+        sum(by_flow.values(), NO_USAGE),
         [FlowCost(flow_id, names.get(flow_id, flow_id), by_flow[flow_id]) for flow_id in ranked],
     )

@@ -84,10 +84,10 @@ def year_before(today: date) -> date:
 # a VALUES list of 365 rows was compiled afresh each time (longer than the counting itself).
 _DAYS_SQL = {
     "postgresql": "SELECT n, day_start, day_end FROM unnest(CAST(:starts AS timestamptz[]), "
-                  "CAST(:ends AS timestamptz[])) WITH ORDINALITY AS days(day_start, day_end, n)",
+    "CAST(:ends AS timestamptz[])) WITH ORDINALITY AS days(day_start, day_end, n)",
     # Each element is [start, end] as SQLite stores UTCDateTime text, so comparisons are exact.
     "sqlite": "SELECT CAST(key AS INTEGER) + 1 AS n, json_extract(value, '$[0]') AS day_start, "
-              "json_extract(value, '$[1]') AS day_end FROM json_each(:spans)",
+    "json_extract(value, '$[1]') AS day_end FROM json_each(:spans)",
 }
 
 
@@ -99,13 +99,16 @@ def _days_table(db: Database, spans: list[tuple[datetime, datetime]]):
     else:
         params = {"starts": [start for start, _ in spans], "ends": [end for _, end in spans]}
     return (
-        text(_DAYS_SQL[db.dialect]).bindparams(**params)
+        text(_DAYS_SQL[db.dialect])
+        .bindparams(**params)
         .columns(column("n", Integer), column("day_start", UTCDateTime()), column("day_end", UTCDateTime()))
         .cte("days")
     )
 
 
-def run_calendar(db: Database, zone: str, filters: TaskFilter = TaskFilter(), now: datetime | None = None) -> RunCalendar:
+def run_calendar(
+    db: Database, zone: str, filters: TaskFilter = TaskFilter(), now: datetime | None = None
+) -> RunCalendar:
     """Runs per day in `zone` by outcome, for the twelve months ending today.
 
     The filter's flow and schedule apply; its statuses and time range do not (a day's colour
@@ -124,10 +127,17 @@ def run_calendar(db: Database, zone: str, filters: TaskFilter = TaskFilter(), no
     def runs_that(status: TaskStatus):
         # One index range count per day and outcome. Correlated counts rather than a JOIN with
         # GROUP BY: SQLite would sort every joined run into a temporary B-tree to group them.
-        return scope.apply(
-            select(func.count()).select_from(Task).where(
-                Task.status == status, Task.scheduled_for >= days.c.day_start, Task.scheduled_for < days.c.day_end)
-        ).correlate(days).scalar_subquery()
+        return (
+            scope.apply(
+                select(func.count())
+                .select_from(Task)
+                .where(
+                    Task.status == status, Task.scheduled_for >= days.c.day_start, Task.scheduled_for < days.c.day_end
+                )
+            )
+            .correlate(days)
+            .scalar_subquery()
+        )
 
     query = select(days.c.n, *(runs_that(status) for status in OUTCOMES))
     counts: dict[int, tuple[int, ...]] = {}

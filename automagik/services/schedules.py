@@ -12,6 +12,8 @@ from sqlalchemy.orm import aliased
 from automagik.clock import utcnow
 from automagik.db.engine import Database
 from automagik.db.models import Flow, MissedRunPolicy, Schedule, ScheduleStatus, Task
+from automagik.runs.backfill import skip_runs_of_deleted_schedule
+from automagik.runs.schedules import schedule_trigger
 from automagik.scheduling import (
     InvalidSchedule,
     ScheduleType,
@@ -24,12 +26,10 @@ from automagik.scheduling import (
     preview_fires,
     schedule_type_of,
 )
-from automagik.runs.backfill import skip_runs_of_deleted_schedule
-from automagik.runs.schedules import schedule_trigger
 from automagik.services import chains
-from automagik.services.lookup import find, resolve_id
 from automagik.services.errors import InvalidInput, NotFound
 from automagik.services.flow_input import checked_placeholders, parse_flow_input
+from automagik.services.lookup import find, resolve_id
 
 MAX_RETRIES_LIMIT = 20
 TIMEOUT_LIMIT_SECONDS = 24 * 3600
@@ -70,7 +70,7 @@ class ScheduleRow:
 
     @property
     def when(self) -> str:
-        """"every 5m", "after Echo completes"..."""
+        """ "every 5m", "after Echo completes"..."""
         return chains.describe_schedule(self.schedule, self.upstream_name)
 
 
@@ -133,8 +133,9 @@ def _ready_flow(session, flow_id: str) -> Flow:
         raise NotFound(f'Unknown flow id "{flow_id}": run `flows sync`, then `flows list` to see the ids.')
     if flow.removed_at is not None:
         raise InvalidInput(f'Flow "{flow.name}" is no longer in LangFlow: sync flows, or schedule another flow.')
-    missing = [role for role, chosen in (("input", flow.input_component), ("output", flow.output_component))
-               if not chosen]
+    missing = [
+        role for role, chosen in (("input", flow.input_component), ("output", flow.output_component)) if not chosen
+    ]
     if missing:
         options = " ".join(f"--{role}-component ID" for role in missing)
         raise InvalidInput(
@@ -145,8 +146,9 @@ def _ready_flow(session, flow_id: str) -> Flow:
     return flow
 
 
-def create_schedule(db: Database, spec: ScheduleSpec, default_timezone: str = "UTC",
-                    paused_reason: str | None = None) -> Schedule:
+def create_schedule(
+    db: Database, spec: ScheduleSpec, default_timezone: str = "UTC", paused_reason: str | None = None
+) -> Schedule:
     """Create a schedule after checking every field. Only a zone left out (None) means
     `default_timezone`: an empty one is refused like any unknown zone (see load_zone). With
     `paused_reason` it is created paused, saying why (it fires once resumed)."""
@@ -155,7 +157,11 @@ def create_schedule(db: Database, spec: ScheduleSpec, default_timezone: str = "U
     timing = _check_timing(spec.schedule_type, spec.schedule_expr, zone, now)
     params = parse_flow_input(spec.flow_input, chained=is_chain(timing.schedule_type))
     max_retries = _checked_int("max retries", spec.max_retries, 0, MAX_RETRIES_LIMIT)
-    timeout = None if spec.timeout_seconds is None else _checked_int("timeout", spec.timeout_seconds, 1, TIMEOUT_LIMIT_SECONDS)
+    timeout = (
+        None
+        if spec.timeout_seconds is None
+        else _checked_int("timeout", spec.timeout_seconds, 1, TIMEOUT_LIMIT_SECONDS)
+    )
     policy = _checked_policy(spec.missed_policy)
     alert_after = _checked_int("alert after failures", spec.alert_after_failures, 1, ALERT_AFTER_LIMIT)
     outcome = chains.checked_outcome(timing.schedule_type, spec.after_outcome)
@@ -218,7 +224,9 @@ def update_schedule(
         new_expr = schedule.schedule_expr if schedule_expr is _UNSET else schedule_expr
         new_zone = schedule.timezone if timezone is _UNSET else timezone
         timing_changed = (new_type, new_expr, new_zone) != (
-            schedule.schedule_type.value, schedule.schedule_expr, schedule.timezone
+            schedule.schedule_type.value,
+            schedule.schedule_expr,
+            schedule.timezone,
         )
         if timing_changed:
             timing = _check_timing(new_type, new_expr, new_zone, now)
@@ -236,12 +244,15 @@ def update_schedule(
         if missed_policy is not _UNSET:
             schedule.missed_policy = _checked_policy(missed_policy)
         if alert_after_failures is not _UNSET:
-            schedule.alert_after_failures = _checked_int("alert after failures", alert_after_failures, 1,
-                                                         ALERT_AFTER_LIMIT)
+            schedule.alert_after_failures = _checked_int(
+                "alert after failures", alert_after_failures, 1, ALERT_AFTER_LIMIT
+            )
         new_kind = timing.schedule_type if timing_changed else schedule.schedule_type
         if after_outcome is not _UNSET or new_kind is not schedule.schedule_type:
             kept = schedule.after_outcome if new_kind is ScheduleType.AFTER else None
-            schedule.after_outcome = chains.checked_outcome(new_kind, kept if after_outcome is _UNSET else after_outcome)
+            schedule.after_outcome = chains.checked_outcome(
+                new_kind, kept if after_outcome is _UNSET else after_outcome
+            )
         if new_kind is ScheduleType.AFTER:
             chains.check_chain_input(schedule.flow_params or {})
             if timing_changed:
@@ -276,13 +287,14 @@ def get_schedule(db: Database, schedule_id: str) -> Schedule:
 
 
 def describe_schedule(db: Database, schedule: Schedule) -> str:
-    """"every 5m", "At 09:00 (Europe/Berlin)", "after Echo completes" (the upstream flow by name)."""
+    """ "every 5m", "At 09:00 (Europe/Berlin)", "after Echo completes" (the upstream flow by name)."""
     with db.read() as session:
         return chains.describe_schedule(schedule, chains.upstream_name(session, schedule))
 
 
-def list_schedules(db: Database, status: str | None = None, flow_id: str | None = None, limit: int | None = None,
-                   offset: int = 0) -> list[ScheduleRow]:
+def list_schedules(
+    db: Database, status: str | None = None, flow_id: str | None = None, limit: int | None = None, offset: int = 0
+) -> list[ScheduleRow]:
     """The schedules, soonest next run first (`limit` of them from `offset`, or all), each with
     its flow's name and its last run's status."""
     # "max(scheduled_for) of this schedule" is an index-only lookup on the fire key; ordering
@@ -418,8 +430,9 @@ def preview(
     now = after or utcnow()
     kind = _checked_type(schedule_type)
     if not fires_on_time(kind):
-        raise InvalidInput("A schedule of type after has no times to preview: it runs when a run of the flow "
-                           "it follows ends.")
+        raise InvalidInput(
+            "A schedule of type after has no times to preview: it runs when a run of the flow " "it follows ends."
+        )
     try:
         load_zone(timezone)
         normalized = normalize_expr(kind, expr, timezone)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
@@ -10,7 +10,7 @@ from automagik.db.models import Flow, Schedule, Task, TaskLog
 
 
 def iso(value: datetime | None) -> str | None:
-    return None if value is None else value.astimezone(timezone.utc).isoformat()
+    return None if value is None else value.astimezone(UTC).isoformat()
 
 
 def _plain(value: Any) -> Any:
@@ -26,21 +26,65 @@ def _columns(row, names: tuple[str, ...]) -> dict[str, Any]:
 
 
 FLOW_FIELDS = (
-    "id", "name", "input_component", "output_component", "daily_budget_usd", "max_concurrency", "langflow_triggers", "synced_at",
-    "changed_at", "removed_at", "created_at", "updated_at",
+    "id",
+    "name",
+    "input_component",
+    "output_component",
+    "daily_budget_usd",
+    "max_concurrency",
+    "langflow_triggers",
+    "synced_at",
+    "changed_at",
+    "removed_at",
+    "created_at",
+    "updated_at",
 )
 SCHEDULE_FIELDS = (
-    "id", "flow_id", "schedule_type", "schedule_expr", "timezone", "flow_params", "next_run_at", "status",
-    "max_retries", "timeout_seconds", "missed_policy", "anchor_at", "last_run_at", "created_at", "updated_at",
-    "paused_reason", "alert_after_failures", "after_outcome",
+    "id",
+    "flow_id",
+    "schedule_type",
+    "schedule_expr",
+    "timezone",
+    "flow_params",
+    "next_run_at",
+    "status",
+    "max_retries",
+    "timeout_seconds",
+    "missed_policy",
+    "anchor_at",
+    "last_run_at",
+    "created_at",
+    "updated_at",
+    "paused_reason",
+    "alert_after_failures",
+    "after_outcome",
 )
 # What a run's messages reported using, and its price: NULL (None, an empty CSV cell) when
 # LangFlow reported no usage; cost_usd also when a model's price is unknown.
 USAGE_FIELDS = ("input_tokens", "output_tokens", "total_tokens", "model", "cost_usd")
 TASK_FIELDS = (
-    "id", "flow_id", "schedule_id", "status", "input_data", "result", "error", "tries", "max_retries",
-    "timeout_seconds", "scheduled_for", "next_retry_at", "claimed_by", "lease_until", "created_at",
-    "started_at", "finished_at", "updated_at", "flow_updated_at", "trigger", "backfill_id", *USAGE_FIELDS,
+    "id",
+    "flow_id",
+    "schedule_id",
+    "status",
+    "input_data",
+    "result",
+    "error",
+    "tries",
+    "max_retries",
+    "timeout_seconds",
+    "scheduled_for",
+    "next_retry_at",
+    "claimed_by",
+    "lease_until",
+    "created_at",
+    "started_at",
+    "finished_at",
+    "updated_at",
+    "flow_updated_at",
+    "trigger",
+    "backfill_id",
+    *USAGE_FIELDS,
     "upstream_task_id",
 )
 
@@ -81,11 +125,19 @@ def output_text(task: Task) -> str | None:
 def backfill_to_dict(result) -> dict[str, Any]:
     """A services.backfill.BackfillResult; the fires are listed for a dry run (what it would do)."""
     data = {
-        "backfill_id": result.backfill_id, "schedule_id": result.schedule_id, "range_from": iso(result.range_from),
-        "range_to": iso(result.range_to), "only": result.only, "max_parallel": result.max_parallel,
-        "dry_run": result.dry_run, "fires": len(result.fires), "queued": result.queued, "redone": result.redone,
+        "backfill_id": result.backfill_id,
+        "schedule_id": result.schedule_id,
+        "range_from": iso(result.range_from),
+        "range_to": iso(result.range_to),
+        "only": result.only,
+        "max_parallel": result.max_parallel,
+        "dry_run": result.dry_run,
+        "fires": len(result.fires),
+        "queued": result.queued,
+        "redone": result.redone,
     }
     if result.dry_run:
-        data["planned"] = [{"scheduled_for": iso(f.at), "task_status": f.status, "action": f.action}
-                           for f in result.fires]
+        data["planned"] = [
+            {"scheduled_for": iso(f.at), "task_status": f.status, "action": f.action} for f in result.fires
+        ]
     return data

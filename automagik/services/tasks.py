@@ -2,25 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, Iterable
+from typing import Any
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import aliased
 
 from automagik.clock import utcnow
+from automagik.costs.budgets import BudgetReached, budgets_reached
 from automagik.db.engine import Database
 from automagik.db.models import Flow, Schedule, Task, TaskLog, TaskStatus
 from automagik.runs import manual, retention
 from automagik.runs.templates import uses_chain_only
-from automagik.services import chains
 from automagik.scheduling import InvalidSchedule
 from automagik.scheduling.interval import parse_interval
-from automagik.services.lookup import find, resolve_id, storable_id
-from automagik.costs.budgets import BudgetReached, budgets_reached
+from automagik.services import chains
 from automagik.services.errors import BudgetExceeded, InvalidInput, NotFound
 from automagik.services.flow_input import parse_flow_input
+from automagik.services.lookup import find, resolve_id, storable_id
 from automagik.services.schedules import MAX_RETRIES_LIMIT, TIMEOUT_LIMIT_SECONDS, _checked_int, _ready_flow
 
 MAX_PAGE_SIZE = 1000
@@ -84,7 +85,7 @@ class TaskRow:
 
     @property
     def started_by(self) -> str | None:
-        """"started by run 1a2b3c4d of Echo" for a chain's run, else None."""
+        """ "started by run 1a2b3c4d of Echo" for a chain's run, else None."""
         return chains.started_by_text(self.task.upstream_task_id, self.upstream_flow_name)
 
 
@@ -131,15 +132,23 @@ def run_flow_now(
                 raise InvalidInput(
                     f"Schedule {schedule.id} cannot run now with its input: its {{{{ upstream_output }}}} has a "
                     "value only when a run of the flow it follows ends. Run that flow, or run this flow with an "
-                    "input of its own.")
+                    "input of its own."
+                )
             params = params or dict(schedule.flow_params)
             max_retries, timeout_seconds = schedule.max_retries, schedule.timeout_seconds
             input_zone = schedule.timezone
         flow = _ready_flow(session, flow_id)
         reached = _budget_reached(session, flow, now, zone, force)
         task = manual.queue_run(
-            session, flow_id=flow.id, schedule_id=schedule_id, input_data=params, max_retries=max_retries,
-            timeout_seconds=timeout_seconds, now=now, flow_name=flow.name, zone=input_zone,
+            session,
+            flow_id=flow.id,
+            schedule_id=schedule_id,
+            input_data=params,
+            max_retries=max_retries,
+            timeout_seconds=timeout_seconds,
+            now=now,
+            flow_name=flow.name,
+            zone=input_zone,
         )
         if reached:
             manual.note_forced(session, task, reached.reason, now)
@@ -152,8 +161,10 @@ def _budget_reached(session, flow: Flow, now: datetime, zone: str, force: bool) 
         return None
     reached = budgets_reached(session, {flow.id: (flow.name, flow.daily_budget_usd)}, now, zone).get(flow.id)
     if reached and not force:
-        raise BudgetExceeded(f'Flow "{flow.name}": {reached.reason} today ({zone}). To run it anyway, force it: '
-                             '--force, or "Run even if the daily budget is reached" on the Flows page.')
+        raise BudgetExceeded(
+            f'Flow "{flow.name}": {reached.reason} today ({zone}). To run it anyway, force it: '
+            '--force, or "Run even if the daily budget is reached" on the Flows page.'
+        )
     return reached
 
 
@@ -214,14 +225,18 @@ def get_task(db: Database, task_id: str) -> TaskDetail:
     """One run with its log lines, by its id or a unique start of it (8+ characters)."""
     with db.read() as session:
         full_id = resolve_id(session, Task, task_id)
-        row = full_id and session.execute(
-            select(Task, Flow.name).join(Flow, Flow.id == Task.flow_id).where(Task.id == full_id)
-        ).first()
+        row = (
+            full_id
+            and session.execute(
+                select(Task, Flow.name).join(Flow, Flow.id == Task.flow_id).where(Task.id == full_id)
+            ).first()
+        )
         if not row:
             raise NotFound(f'Unknown task id "{task_id}": see `tasks list` for the ids.')
         logs = session.scalars(select(TaskLog).where(TaskLog.task_id == full_id).order_by(TaskLog.id)).all()
-        return TaskDetail(row[0], row[1], list(logs), chains.upstream_of(session, row[0]),
-                          chains.started_runs(session, full_id))
+        return TaskDetail(
+            row[0], row[1], list(logs), chains.upstream_of(session, row[0]), chains.started_runs(session, full_id)
+        )
 
 
 def retry_task(db: Database, task_id: str, force: bool = False, zone: str = "UTC") -> Task:

@@ -38,13 +38,16 @@ def double_run_warning(db: Database, flow_id: str) -> str | None:
     firing = firing_triggers(flow)
     if not firing:
         return None
-    return (f'Flow "{flow.name}" is also scheduled by LangFlow itself (trigger '
-            f'{", ".join(describe_trigger(t) for t in firing)}): it would run twice. '
-            "`flows adopt-trigger TRIGGER_ID` moves LangFlow's schedule here and disables it in LangFlow.")
+    return (
+        f'Flow "{flow.name}" is also scheduled by LangFlow itself (trigger '
+        f'{", ".join(describe_trigger(t) for t in firing)}): it would run twice. '
+        "`flows adopt-trigger TRIGGER_ID` moves LangFlow's schedule here and disables it in LangFlow."
+    )
 
 
-def adopt_trigger(db: Database, client: LangFlowClient, trigger_id: str,
-                  flow_input: str | dict[str, Any] | None = None) -> Adopted:
+def adopt_trigger(
+    db: Database, client: LangFlowClient, trigger_id: str, flow_input: str | dict[str, Any] | None = None
+) -> Adopted:
     """Create the Automagik cron schedule equal to a LangFlow trigger (expression, zone, catch-up
     policy), then disable the trigger in LangFlow, so the flow is never scheduled twice nor
     nowhere: the schedule is created paused and resumed only once LangFlow says the trigger is
@@ -55,12 +58,19 @@ def adopt_trigger(db: Database, client: LangFlowClient, trigger_id: str,
         raise InvalidInput(f"LangFlow trigger {trigger_id} is not a schedule trigger: only those can be adopted.")
     live = _live_trigger(client, flow.id, trigger_id)
     if live.get("state") not in triggers_api.FIRING_STATES:
-        raise InvalidInput(f"LangFlow trigger {trigger_id} is {live.get('state')}: LangFlow does not fire it, so "
-                           "there is nothing to adopt (was it adopted already? `schedules list` shows the flow's).")
+        raise InvalidInput(
+            f"LangFlow trigger {trigger_id} is {live.get('state')}: LangFlow does not fire it, so "
+            "there is nothing to adopt (was it adopted already? `schedules list` shows the flow's)."
+        )
     policy = trigger.get("catchup_policy")
     spec = ScheduleSpec(
-        flow.id, "cron", live.get("cron") or trigger["cron"], flow_input, timezone=live.get("timezone") or "UTC",
-        missed_policy=policy if policy in (MissedRunPolicy.COALESCE.value, MissedRunPolicy.SKIP.value)
+        flow.id,
+        "cron",
+        live.get("cron") or trigger["cron"],
+        flow_input,
+        timezone=live.get("timezone") or "UTC",
+        missed_policy=policy
+        if policy in (MissedRunPolicy.COALESCE.value, MissedRunPolicy.SKIP.value)
         else MissedRunPolicy.COALESCE.value,
     )
     schedule = create_schedule(db, spec, paused_reason=f"adopting LangFlow trigger {trigger_id}")
@@ -70,8 +80,10 @@ def adopt_trigger(db: Database, client: LangFlowClient, trigger_id: str,
         disabled = _state_after(client, flow.id, trigger_id) if exc.transient else None
         if disabled is None or disabled.get("state") in triggers_api.FIRING_STATES:
             delete_schedule(db, schedule.id)
-            raise Unavailable(f"Could not disable LangFlow trigger {trigger_id}: {exc.message} The new schedule "
-                              "was removed again, so nothing changed.") from None
+            raise Unavailable(
+                f"Could not disable LangFlow trigger {trigger_id}: {exc.message} The new schedule "
+                "was removed again, so nothing changed."
+            ) from None
     _store(db, flow.id, disabled)
     return Adopted(resume_schedule(db, schedule.id), disabled)
 
@@ -100,8 +112,10 @@ def _find(db: Database, trigger_id: str) -> tuple[Flow, dict]:
             for trigger in flow.langflow_triggers or []:
                 if trigger.get("id") == trigger_id:
                     return flow, trigger
-    raise NotFound(f'Unknown LangFlow trigger id "{trigger_id}": run `flows sync`, then `flows list` '
-                   "shows each flow's LangFlow triggers.")
+    raise NotFound(
+        f'Unknown LangFlow trigger id "{trigger_id}": run `flows sync`, then `flows list` '
+        "shows each flow's LangFlow triggers."
+    )
 
 
 def _store(db: Database, flow_id: str, changed: dict) -> None:

@@ -9,8 +9,8 @@ charts (a month at most).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from sqlalchemy import ColumnElement, Select, case, func, select
 
@@ -32,14 +32,23 @@ class UsageTotals:
     def of(cls, sums: Sequence) -> UsageTotals:
         """From the aggregates of `usage_query`, as the database returns them (NULL sums of no rows)."""
         runs, unpriced, input_tokens, output_tokens, total_tokens, cost = sums
-        return cls(int(runs or 0), int(unpriced or 0), int(input_tokens or 0), int(output_tokens or 0),
-                   int(total_tokens or 0), None if cost is None else float(cost))
+        return cls(
+            int(runs or 0),
+            int(unpriced or 0),
+            int(input_tokens or 0),
+            int(output_tokens or 0),
+            int(total_tokens or 0),
+            None if cost is None else float(cost),
+        )
 
     def __add__(self, other: UsageTotals) -> UsageTotals:
         costs = [c for c in (self.cost_usd, other.cost_usd) if c is not None]
         return UsageTotals(
-            self.runs + other.runs, self.unpriced + other.unpriced, self.input_tokens + other.input_tokens,
-            self.output_tokens + other.output_tokens, self.total_tokens + other.total_tokens,
+            self.runs + other.runs,
+            self.unpriced + other.unpriced,
+            self.input_tokens + other.input_tokens,
+            self.output_tokens + other.output_tokens,
+            self.total_tokens + other.total_tokens,
             sum(costs) if costs else None,
         )
 

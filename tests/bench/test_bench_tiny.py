@@ -25,7 +25,10 @@ def test_every_benchmark_runs_at_tiny_size(tmp_path):
     before = results.read_text(encoding="utf-8") if results.exists() else None
     completed = subprocess.run(
         [sys.executable, str(PROJECT_ROOT / "bench" / "run_all.py"), "--tiny", "--no-append"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     output = completed.stdout + completed.stderr
     assert completed.returncode == 0, output[-4000:]

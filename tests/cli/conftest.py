@@ -16,25 +16,26 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import text
 
 from automagik.db.models import LogLevel, Task, TaskStatus
 from automagik.langflow import LangFlowClient
+from automagik.runs.states import log_row, write_logs
 from automagik.services import flows as flow_service
 from automagik.services import schedules as schedule_service
-from automagik.runs.states import log_row, write_logs
 from tests.conftest import CliResult, cli_environment  # noqa: F401 - cli_environment: for pexpect runs
 from tests.langflow_server import ECHO_FLOW_ID, TWO_OUT_FLOW_ID
 
-ECHO = ECHO_FLOW_ID        # ChatInput-acc01 -> ChatOutput-acc02: components chosen automatically
+ECHO = ECHO_FLOW_ID  # ChatInput-acc01 -> ChatOutput-acc02: components chosen automatically
 TWO_OUT = TWO_OUT_FLOW_ID  # ChatInput-tw001 -> ChatOutput-tw002 and ChatOutput-tw004: needs a choice
-PARALLEL_CALLS = 3         # processes' start-up is CPU-bound; more workers than this only queue up
+PARALLEL_CALLS = 3  # processes' start-up is CPU-bound; more workers than this only queue up
 
 
 @dataclass(frozen=True)
@@ -188,17 +189,30 @@ def insert_task(
     started = scheduled_for + timedelta(seconds=1) if seconds is not None else None
     finished = started + timedelta(seconds=seconds) if started is not None else None
     with db.write() as session:
-        session.add(Task(
-            id=task_id, flow_id=flow_id, schedule_id=schedule_id, status=TaskStatus(status),
-            input_data={"input": input_text, "tweaks": {}},
-            result=None if output is None else {"text": output, "component_id": "ChatOutput-acc02"},
-            error=error, tries=tries, max_retries=max_retries, scheduled_for=scheduled_for,
-            next_retry_at=None, created_at=scheduled_for, started_at=started, finished_at=finished,
-            updated_at=finished or scheduled_for,
-        ))
+        session.add(
+            Task(
+                id=task_id,
+                flow_id=flow_id,
+                schedule_id=schedule_id,
+                status=TaskStatus(status),
+                input_data={"input": input_text, "tweaks": {}},
+                result=None if output is None else {"text": output, "component_id": "ChatOutput-acc02"},
+                error=error,
+                tries=tries,
+                max_retries=max_retries,
+                scheduled_for=scheduled_for,
+                next_retry_at=None,
+                created_at=scheduled_for,
+                started_at=started,
+                finished_at=finished,
+                updated_at=finished or scheduled_for,
+            )
+        )
         session.flush()
         for n, (level, message) in enumerate(logs):
-            write_logs(session, [log_row(task_id, LogLevel(level), message, (started or scheduled_for) + timedelta(seconds=n))])
+            write_logs(
+                session, [log_row(task_id, LogLevel(level), message, (started or scheduled_for) + timedelta(seconds=n))]
+            )
     return task_id
 
 
@@ -208,4 +222,4 @@ def table_rows(db, table: str) -> list[tuple]:
         return [tuple(row) for row in connection.execute(text(f"SELECT * FROM {table} ORDER BY id"))]
 
 
-UTC = timezone.utc
+UTC = UTC

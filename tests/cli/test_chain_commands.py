@@ -38,12 +38,27 @@ def flows(db, settings, langflow):
 
 def test_create_list_show_and_update_an_after_schedule(cli, db, flows):
     digest, echo_name, _ = flows
-    created = ok_json(cli("schedules", "create", digest, "--type", "after", "--expr", ECHO, "--on", "failed",
-                          "--input", '{"input": "Echo said: {{ upstream_output }}"}', "--json"))
+    created = ok_json(
+        cli(
+            "schedules",
+            "create",
+            digest,
+            "--type",
+            "after",
+            "--expr",
+            ECHO,
+            "--on",
+            "failed",
+            "--input",
+            '{"input": "Echo said: {{ upstream_output }}"}',
+            "--json",
+        )
+    )
     assert (created["schedule_type"], created["schedule_expr"], created["after_outcome"]) == ("after", ECHO, "failed")
     assert created["next_run_at"] is None and created["status"] == "active"
     listed, shown, text_list = run_all(
-        cli, ("schedules", "list", "--json"), ("schedules", "show", created["id"]), ("schedules", "list"))
+        cli, ("schedules", "list", "--json"), ("schedules", "show", created["id"]), ("schedules", "list")
+    )
     [row] = ok_json(listed)
     assert (row["when"], row["upstream_flow_name"]) == (f"after {echo_name} fails", echo_name)
     shown_fields = fields(ok_lines(shown))
@@ -66,7 +81,7 @@ def test_a_plain_create_defaults_to_completed_and_says_what_follows_what(cli, fl
 
 def _fields(result) -> dict[str, str]:
     lines = ok_lines(result)
-    return fields(lines[:lines.index("log:")])
+    return fields(lines[: lines.index("log:")])
 
 
 def _finish_echo_run(db, text: str) -> str:
@@ -84,8 +99,13 @@ def test_a_chains_run_says_which_run_started_it_everywhere(cli, db, flows, tmp_p
     chained_id = chained.task.id
     export = tmp_path / "runs.csv"
     shown, shown_json, upstream_shown, upstream_json, listed, exported = run_all(
-        cli, ("tasks", "show", chained_id), ("tasks", "show", chained_id, "--json"), ("tasks", "show", upstream),
-        ("tasks", "show", upstream, "--json"), ("tasks", "list", "--json"), ("tasks", "export", "--output", str(export)),
+        cli,
+        ("tasks", "show", chained_id),
+        ("tasks", "show", chained_id, "--json"),
+        ("tasks", "show", upstream),
+        ("tasks", "show", upstream, "--json"),
+        ("tasks", "list", "--json"),
+        ("tasks", "export", "--output", str(export)),
     )
     started_by = f"started by run {upstream[:8]} of {echo_name}"
     shown_fields = _fields(shown)
@@ -93,7 +113,9 @@ def test_a_chains_run_says_which_run_started_it_everywhere(cli, db, flows, tmp_p
     assert shown_fields["queued by"] == "chain" and shown_fields["input"] == "the news!"
     detail = ok_json(shown_json)
     assert (detail["upstream_task_id"], detail["started_by"], detail["trigger"]) == (upstream, started_by, "chain")
-    assert _fields(upstream_shown)["runs started"] == f"run {chained_id[:8]} of {digest_name} (pending): task {chained_id}"
+    assert (
+        _fields(upstream_shown)["runs started"] == f"run {chained_id[:8]} of {digest_name} (pending): task {chained_id}"
+    )
     assert ok_json(upstream_json)["started_runs"] == [{"id": chained_id, "flow_name": digest_name, "status": "pending"}]
     by_id = {row["id"]: row for row in ok_json(listed)}
     assert by_id[chained_id]["started_by"] == started_by and by_id[upstream]["started_by"] is None
@@ -109,18 +131,38 @@ def test_bad_chain_input_is_refused_with_one_line_and_nothing_written(cli, db, f
     cron = create_schedule(db, digest, "cron", "0 9 * * *")
     before = table_rows(db, "schedules")
     cases = [
-        (("schedules", "create", digest, "--type", "after", "--expr", "no-such-flow"),
-         'Unknown upstream flow id "no-such-flow"'),
+        (
+            ("schedules", "create", digest, "--type", "after", "--expr", "no-such-flow"),
+            'Unknown upstream flow id "no-such-flow"',
+        ),
         (("schedules", "create", digest, "--type", "after", "--expr", " "), "needs --expr"),
-        (("schedules", "create", digest, "--type", "interval", "--expr", "5m", "--on", "failed"),
-         "--on is only for a schedule of type after"),
-        (("schedules", "create", digest, "--type", "after", "--expr", ECHO, "--on", "sometimes"),
-         'Unknown outcome "sometimes" for --on'),
+        (
+            ("schedules", "create", digest, "--type", "interval", "--expr", "5m", "--on", "failed"),
+            "--on is only for a schedule of type after",
+        ),
+        (
+            ("schedules", "create", digest, "--type", "after", "--expr", ECHO, "--on", "sometimes"),
+            'Unknown outcome "sometimes" for --on',
+        ),
         (("schedules", "create", digest, "--type", "after", "--expr", digest), "cannot run after itself"),
-        (("schedules", "create", digest, "--type", "after", "--expr", ECHO),
-         f"That would make a loop of chains ({echo_name} -> {digest_name} -> {echo_name})"),
-        (("schedules", "create", digest, "--type", "after", "--expr", ECHO, "--input", '{"input": "{{ upstream }}"}'),
-         "Unknown placeholder {{ upstream }}"),
+        (
+            ("schedules", "create", digest, "--type", "after", "--expr", ECHO),
+            f"That would make a loop of chains ({echo_name} -> {digest_name} -> {echo_name})",
+        ),
+        (
+            (
+                "schedules",
+                "create",
+                digest,
+                "--type",
+                "after",
+                "--expr",
+                ECHO,
+                "--input",
+                '{"input": "{{ upstream }}"}',
+            ),
+            "Unknown placeholder {{ upstream }}",
+        ),
         (("schedules", "update", cron.id, "--on", "failed"), "--on is only for a schedule of type after"),
         (("schedules", "update", cron.id, "--type", "after", "--expr", ECHO), "That would make a loop of chains"),
         (("schedules", "update", echo_after_digest.id, "--on", "never"), 'Unknown outcome "never"'),
@@ -128,13 +170,23 @@ def test_bad_chain_input_is_refused_with_one_line_and_nothing_written(cli, db, f
         (("schedules", "preview", "--type", "after", "--expr", ECHO), "has no times to preview"),
     ]
     results = run_all(cli, *(args for args, _ in cases))
-    for (args, message), result in zip(cases, results):
+    for (_args, message), result in zip(cases, results, strict=True):
         assert_one_line_error(result, contains=message)
     assert table_rows(db, "schedules") == before
 
 
 def test_the_upstream_output_placeholder_is_only_for_chains(cli, db, flows):
     digest, _, _ = flows
-    result = cli("schedules", "create", digest, "--type", "after", "--expr", ECHO,
-                 "--input", json.dumps({"input": "{{ upstream_output }} on {{ fire_date }}"}), "--json")
+    result = cli(
+        "schedules",
+        "create",
+        digest,
+        "--type",
+        "after",
+        "--expr",
+        ECHO,
+        "--input",
+        json.dumps({"input": "{{ upstream_output }} on {{ fire_date }}"}),
+        "--json",
+    )
     assert ok_json(result)["flow_params"]["input"] == "{{ upstream_output }} on {{ fire_date }}"

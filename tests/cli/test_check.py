@@ -23,8 +23,9 @@ def test_all_well_is_exit_0_and_one_line(cli, db, langflow):
     _alive(db)
     result = cli("check")
     assert result.returncode == 0 and result.stderr == "", result.output
-    assert result.stdout.startswith("ok: database schema current; 1 daemon alive") and len(
-        result.stdout.splitlines()) == 1
+    assert (
+        result.stdout.startswith("ok: database schema current; 1 daemon alive") and len(result.stdout.splitlines()) == 1
+    )
     assert "API key accepted" in result.stdout and "no fire or run overdue" in result.stdout
 
 
@@ -32,11 +33,13 @@ def test_each_problem_is_one_line_and_exit_1(cli, db, langflow, settings):
     sync_now(db, settings)
     schedule_id = create_schedule(db).id
     with db.write() as session:  # a fire 10 minutes overdue: no daemon dispatched it
-        session.execute(update(Schedule).where(Schedule.id == schedule_id)
-                        .values(next_run_at=utcnow() - timedelta(minutes=10)))
+        session.execute(
+            update(Schedule).where(Schedule.id == schedule_id).values(next_run_at=utcnow() - timedelta(minutes=10))
+        )
     wrong_key = "sk-wrong-Zq81"
-    plain, as_json, refused = run_all(cli, ("check",), ("check", "--json"),
-                                      (("check",), {"LANGFLOW_API_KEY": wrong_key}))
+    plain, as_json, refused = run_all(
+        cli, ("check",), ("check", "--json"), (("check",), {"LANGFLOW_API_KEY": wrong_key})
+    )
     lines = plain.stdout.splitlines()
     assert plain.returncode == 1 and len(lines) == 2, plain.output
     assert lines[0].startswith("No daemon has ever run against this database")
@@ -56,7 +59,8 @@ def test_langflow_down_and_a_database_not_initialized_are_problems_too(cli, tmp_
         langflow.down = False
     assert down.returncode == 1 and down.stdout.splitlines() == [
         f"LangFlow at {langflow.url} is unreachable while checking health: connection refused. Check that LangFlow "
-        "is running and LANGFLOW_API_URL is right."]
+        "is running and LANGFLOW_API_URL is right."
+    ]
     assert empty.returncode == 1 and "is not initialized: run `python -m automagik.cli.cli db init`" in empty.stdout
 
 

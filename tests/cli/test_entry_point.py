@@ -16,10 +16,10 @@ from tests.cli.conftest import ECHO, create_schedule, ok_lines, run_all, sync_no
 
 # Each one costs a Python start-up as a process: one command per kind of answer.
 READ_ONLY = [
-    ("--help",),                                    # argparse's SystemExit(0)
-    ("schedules", "list", "--bogus"),               # a usage error: exit 2
-    ("schedules", "show", "not-an-id"),             # bad input after parsing
-    ("schedules", "list"),                          # a table, times in TIMEZONE
+    ("--help",),  # argparse's SystemExit(0)
+    ("schedules", "list", "--bogus"),  # a usage error: exit 2
+    ("schedules", "show", "not-an-id"),  # bad input after parsing
+    ("schedules", "list"),  # a table, times in TIMEZONE
     ("schedules", "list", "--json"),
 ]
 
@@ -34,7 +34,9 @@ def test_a_sample_of_commands_gives_the_same_answer_in_process_and_as_a_process(
     in_process = [cli(*args) for args in READ_ONLY] + [cli("schedules", "list", env=bad_setting)]
 
     codes = set()
-    for args, real, here in zip([*READ_ONLY, ("schedules", "list", "(TIMEZONE=Mars/Olympus)")], processes, in_process):
+    for args, real, here in zip(
+        [*READ_ONLY, ("schedules", "list", "(TIMEZONE=Mars/Olympus)")], processes, in_process, strict=False
+    ):
         assert (here.returncode, here.stdout, here.stderr) == (real.returncode, real.stdout, real.stderr), args
         codes.add(real.returncode)
     assert codes == {0, 2}  # both kinds of answer were compared
@@ -61,10 +63,26 @@ def test_the_runner_puts_the_process_state_back(cli, tmp_path):
 
     from automagik import clock
 
-    before = (dict(os.environ), os.getcwd(), sys.stdin, sys.stdout, sys.stderr,
-              logging.getLogger().handlers[:], logging.getLogger().level, clock._source)
+    before = (
+        dict(os.environ),
+        os.getcwd(),
+        sys.stdin,
+        sys.stdout,
+        sys.stderr,
+        logging.getLogger().handlers[:],
+        logging.getLogger().level,
+        clock._source,
+    )
     assert cli("schedules", "list", env={"AUTOMAGIK_MARKER": "1"}).returncode == 0
     assert cli("--version").returncode == 0
-    after = (dict(os.environ), os.getcwd(), sys.stdin, sys.stdout, sys.stderr,
-             logging.getLogger().handlers[:], logging.getLogger().level, clock._source)
+    after = (
+        dict(os.environ),
+        os.getcwd(),
+        sys.stdin,
+        sys.stdout,
+        sys.stderr,
+        logging.getLogger().handlers[:],
+        logging.getLogger().level,
+        clock._source,
+    )
     assert after == before

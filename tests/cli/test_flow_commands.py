@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import json
 import sys
-
 from datetime import timedelta
 
 import pexpect
@@ -36,14 +35,27 @@ from tests.cli.conftest import (
     sync_now,
     table_rows,
 )
-from tests.langflow_server import WRONG_KEY_DETAIL, LIST_NO_KEY_DETAIL
+from tests.langflow_server import LIST_NO_KEY_DETAIL, WRONG_KEY_DETAIL
 
 CHOOSE_HINT = "Choose with: flows sync --flow-id ID --input-component ID --output-component ID"
 NEEDS_CHOICE = "These flows need their input and output component chosen before they can be scheduled:"
 FLOW_KEYS = {
-    "id", "name", "input_component", "output_component", "synced_at", "changed_at", "removed_at", "created_at",
-    "updated_at", "description", "langflow_updated_at", "components", "daily_budget_usd", "spent_today_usd",
-    "langflow_triggers", "max_concurrency",
+    "id",
+    "name",
+    "input_component",
+    "output_component",
+    "synced_at",
+    "changed_at",
+    "removed_at",
+    "created_at",
+    "updated_at",
+    "description",
+    "langflow_updated_at",
+    "components",
+    "daily_budget_usd",
+    "spent_today_usd",
+    "langflow_triggers",
+    "max_concurrency",
 }
 FLOW_TIMES = ("synced_at", "changed_at", "removed_at", "created_at", "updated_at")
 
@@ -51,8 +63,15 @@ FLOW_TIMES = ("synced_at", "changed_at", "removed_at", "created_at", "updated_at
 def selections(flows: list[dict]) -> dict[str, tuple]:
     """What a refused choice must leave alone."""
     return {
-        f["id"]: (f["name"], f["input_component"], f["output_component"], f["changed_at"], f["removed_at"],
-                  f["updated_at"], f["components"])
+        f["id"]: (
+            f["name"],
+            f["input_component"],
+            f["output_component"],
+            f["changed_at"],
+            f["removed_at"],
+            f["updated_at"],
+            f["components"],
+        )
         for f in flows
     }
 
@@ -70,24 +89,52 @@ def test_list_and_sync_report(cli, langflow, db):
 
     table, listing = run_all(cli, ("flows", "list"), ("flows", "list", "--json"))
     table = ok_lines(table)
-    assert table[0].split() == ["ID", "NAME", "INPUT", "OUTPUT", "COST", "TODAY", "(Europe/Berlin)", "DAILY", "BUDGET",
-                                "LANGFLOW", "TRIGGERS", "STATE"]
-    assert table[1].startswith(ECHO) and table[1].split()[-6:] == ["ChatInput-acc01", "ChatOutput-acc02", "$0.00", "-",
-                                                                  "-", "ready"]
-    assert table[2].startswith(TWO_OUT) and table[2].split()[-7:] == ["ChatInput-tw001", "-", "$0.00", "-", "-", "needs",
-                                                                      "components"]
+    assert table[0].split() == [
+        "ID",
+        "NAME",
+        "INPUT",
+        "OUTPUT",
+        "COST",
+        "TODAY",
+        "(Europe/Berlin)",
+        "DAILY",
+        "BUDGET",
+        "LANGFLOW",
+        "TRIGGERS",
+        "STATE",
+    ]
+    assert table[1].startswith(ECHO) and table[1].split()[-6:] == [
+        "ChatInput-acc01",
+        "ChatOutput-acc02",
+        "$0.00",
+        "-",
+        "-",
+        "ready",
+    ]
+    assert table[2].startswith(TWO_OUT) and table[2].split()[-7:] == [
+        "ChatInput-tw001",
+        "-",
+        "$0.00",
+        "-",
+        "-",
+        "needs",
+        "components",
+    ]
 
     flows = ok_json(listing)
     assert [f["id"] for f in flows] == [ECHO, TWO_OUT]  # by name
     for flow in flows:
-        assert FLOW_KEYS <= set(flow) and flow["name"] == names[flow["id"]]
+        assert set(flow) >= FLOW_KEYS and flow["name"] == names[flow["id"]]
         assert_times_are_utc(flow, FLOW_TIMES + ("langflow_updated_at",))
         assert flow["removed_at"] is None and flow["changed_at"] is None
     echo, two_out = flows
     assert (echo["input_component"], echo["output_component"]) == ("ChatInput-acc01", "ChatOutput-acc02")
     assert (two_out["input_component"], two_out["output_component"]) == ("ChatInput-tw001", None)
     assert [(c["id"], c["role"]) for c in two_out["components"]] == [
-        ("ChatInput-tw001", "input"), ("ChatOutput-tw002", "output"), ("ChatOutput-tw004", "output")]
+        ("ChatInput-tw001", "input"),
+        ("ChatOutput-tw002", "output"),
+        ("ChatOutput-tw004", "output"),
+    ]
 
     # LangFlow changes: a flow is added, one renamed. The rename keeps Echo's components.
     langflow.add_flow("Later", inputs=("ChatInput-la001",), outputs=("ChatOutput-la002",))
@@ -103,8 +150,18 @@ def test_list_and_sync_report(cli, langflow, db):
 
 def test_sync_chooses_components_non_interactively(cli, langflow, db):
     names = flow_names(langflow)
-    chosen = ok_lines(cli("flows", "sync", "--flow-id", TWO_OUT,
-                          "--input-component", "ChatInput-tw001", "--output-component", "ChatOutput-tw004"))
+    chosen = ok_lines(
+        cli(
+            "flows",
+            "sync",
+            "--flow-id",
+            TWO_OUT,
+            "--input-component",
+            "ChatInput-tw001",
+            "--output-component",
+            "ChatOutput-tw004",
+        )
+    )
     assert chosen == [  # synced, chosen, and so nothing is left needing a choice
         f"Synced 2 flows from {langflow.url}: 2 new, 0 changed, 0 back, 0 gone from LangFlow.",
         f'Flow "{names[TWO_OUT]}": input ChatInput-tw001, output ChatOutput-tw004.',
@@ -120,23 +177,43 @@ def test_bad_component_choice_changes_no_selection(cli, langflow, db, settings, 
     before = json.loads(json.dumps([flow_to_dict(f) for f in flow_service.list_flows(db)], default=str))
 
     def choice(flow_id, input_component, output_component):
-        return ("flows", "sync", "--flow-id", flow_id, "--input-component", input_component,
-                "--output-component", output_component)
+        return (
+            "flows",
+            "sync",
+            "--flow-id",
+            flow_id,
+            "--input-component",
+            input_component,
+            "--output-component",
+            output_component,
+        )
 
     cases = {
-        "unknown component": (choice(TWO_OUT, "ChatInput-tw001", "ChatOutput-nope"),
-                              'Component "ChatOutput-nope" is not in flow'),
-        "output given as input": (choice(TWO_OUT, "ChatOutput-tw002", "ChatOutput-tw004"),
-                                  'Component "ChatOutput-tw002" of flow "' + flow_names(langflow)[TWO_OUT]
-                                  + '" is not an input component: choose one of ChatInput-tw001.'),
-        "unknown flow": (choice("no-such-flow", "ChatInput-tw001", "ChatOutput-tw004"), 'Unknown flow id "no-such-flow"'),
-        "component without a flow": (("flows", "sync", "--output-component", "ChatOutput-tw004"),
-                                     "--flow-id goes with --input-component and/or --output-component"),
-        "flow without a component": (("flows", "sync", "--flow-id", TWO_OUT),
-                                     "--flow-id goes with --input-component and/or --output-component"),
+        "unknown component": (
+            choice(TWO_OUT, "ChatInput-tw001", "ChatOutput-nope"),
+            'Component "ChatOutput-nope" is not in flow',
+        ),
+        "output given as input": (
+            choice(TWO_OUT, "ChatOutput-tw002", "ChatOutput-tw004"),
+            'Component "ChatOutput-tw002" of flow "'
+            + flow_names(langflow)[TWO_OUT]
+            + '" is not an input component: choose one of ChatInput-tw001.',
+        ),
+        "unknown flow": (
+            choice("no-such-flow", "ChatInput-tw001", "ChatOutput-tw004"),
+            'Unknown flow id "no-such-flow"',
+        ),
+        "component without a flow": (
+            ("flows", "sync", "--output-component", "ChatOutput-tw004"),
+            "--flow-id goes with --input-component and/or --output-component",
+        ),
+        "flow without a component": (
+            ("flows", "sync", "--flow-id", TWO_OUT),
+            "--flow-id goes with --input-component and/or --output-component",
+        ),
     }
     results = run_all(cli, *(args for args, _ in cases.values()))
-    for (name, (_, message)), result in zip(cases.items(), results):
+    for (name, (_, message)), result in zip(cases.items(), results, strict=False):
         with subtests.test(case=name):
             assert_one_line_error(result, 2, contains=message, stdout="")
 
@@ -146,8 +223,16 @@ def test_bad_component_choice_changes_no_selection(cli, langflow, db, settings, 
 
 
 def test_bad_component_choice_writes_nothing(cli, db):
-    refused = cli("flows", "sync", "--flow-id", TWO_OUT,
-                  "--input-component", "ChatInput-tw001", "--output-component", "ChatOutput-nope")
+    refused = cli(
+        "flows",
+        "sync",
+        "--flow-id",
+        TWO_OUT,
+        "--input-component",
+        "ChatInput-tw001",
+        "--output-component",
+        "ChatOutput-nope",
+    )
     assert_one_line_error(refused, 2, contains='Component "ChatOutput-nope" is not in flow', stdout=None)
     assert table_rows(db, "flows") == []
     assert refused.stdout == ""
@@ -158,8 +243,15 @@ def test_interactive_sync_asks_for_two_out_output(langflow, db, settings, tmp_pa
     names = flow_names(langflow)
     no_out = langflow.add_flow("NoOut", inputs=("ChatInput-no001",), outputs=())
     screen = io.StringIO()
-    child = pexpect.spawn(sys.executable, ["-m", "automagik.cli.cli", "flows", "sync"], cwd=str(tmp_path),
-                          env=cli_environment(settings), encoding="utf-8", timeout=30, dimensions=(50, 200))
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "automagik.cli.cli", "flows", "sync"],
+        cwd=str(tmp_path),
+        env=cli_environment(settings),
+        encoding="utf-8",
+        timeout=30,
+        dimensions=(50, 200),
+    )
     child.logfile_read = screen
     try:
         child.expect_exact(f"Synced 3 flows from {langflow.url}: 3 new, 0 changed, 0 back, 0 gone from LangFlow.")
@@ -193,8 +285,11 @@ def test_interactive_sync_asks_for_two_out_output(langflow, db, settings, tmp_pa
 def test_langflow_down_and_refused_keys(cli, langflow, db):
     wrong_key = "sk-wrong-Ht5pLq0987"
     wrong, missing, empty = run_all(
-        cli, (("flows", "sync"), {"LANGFLOW_API_KEY": wrong_key}), (("flows", "sync"), {"LANGFLOW_API_KEY": ""}),
-        ("flows", "list"))
+        cli,
+        (("flows", "sync"), {"LANGFLOW_API_KEY": wrong_key}),
+        (("flows", "sync"), {"LANGFLOW_API_KEY": ""}),
+        ("flows", "list"),
+    )
     assert ok_lines(empty) == ["No flows yet: run `python -m automagik.cli.cli flows sync`."]
     message = assert_one_line_error(wrong, 1, contains=f"LangFlow at {langflow.url}")
     assert WRONG_KEY_DETAIL in message and "HTTP 403" in message and "LANGFLOW_API_KEY" in message
@@ -253,8 +348,18 @@ def test_flows_run_queues_a_pending_task(cli, langflow, db, settings):
     tweaks = {"ChatOutput-acc02": {"sender_name": "Bot"}}
     with_json, as_text, *refused = run_all(
         cli,
-        ("flows", "run", ECHO, "--input", json.dumps({"input": "hello", "tweaks": tweaks}),
-         "--max-retries", "1", "--timeout", "30", "--json"),
+        (
+            "flows",
+            "run",
+            ECHO,
+            "--input",
+            json.dumps({"input": "hello", "tweaks": tweaks}),
+            "--max-retries",
+            "1",
+            "--timeout",
+            "30",
+            "--json",
+        ),
         ("flows", "run", ECHO, "--input", '{"input_value": "second"}'),
         ("flows", "run", TWO_OUT, "--input", '{"input": "x"}'),
         ("flows", "run", ECHO, "--input", '{"input": '),
@@ -269,16 +374,22 @@ def test_flows_run_queues_a_pending_task(cli, langflow, db, settings):
     assert len(text_line) == 1 and text_line[0].startswith("Queued task ")
     text_id = text_line[0].split()[2].rstrip(":")
 
-    for result, message in zip(refused, [
-        f'Flow "{flow_names(langflow)[TWO_OUT]}" has no output component chosen yet',
-        "The input is not valid JSON",
-        'Give the text once: "input" or "input_value", not both.',
-    ]):
+    for result, message in zip(
+        refused,
+        [
+            f'Flow "{flow_names(langflow)[TWO_OUT]}" has no output component chosen yet',
+            "The input is not valid JSON",
+            'Give the text once: "input" or "input_value", not both.',
+        ],
+        strict=False,
+    ):
         assert_one_line_error(result, 2, contains=message)
 
     listed = ok_json(cli("tasks", "list", "--json"))
     assert {t["id"]: (t["status"], t["input_data"]["input"]) for t in listed} == {
-        queued["id"]: ("pending", "hello"), text_id: ("pending", "second")}
+        queued["id"]: ("pending", "hello"),
+        text_id: ("pending", "second"),
+    }
     assert all(t["schedule_id"] is None for t in listed)
     assert langflow.run_count == 0  # queued for a daemon, not run by the CLI
     assert [r.task.id for r in task_service.list_tasks(db)] == [t["id"] for t in listed]
@@ -300,11 +411,16 @@ def test_a_daily_budget_is_set_shown_enforced_and_removed(cli, langflow, db, set
     sync_now(db, settings)
     name = flow_names(langflow)[ECHO]
     assert ok_json(cli("flows", "update", ECHO, "--daily-budget-usd", "0.50", "--json"))["daily_budget_usd"] == 0.5
-    for result, value in zip(run_all(cli, *[("flows", "update", ECHO, "--daily-budget-usd", value)
-                                            for value in ("-1", "abc", "nan", "")]), ("-1", "abc", "nan", "")):
+    for result in run_all(
+        cli, *[("flows", "update", ECHO, "--daily-budget-usd", value) for value in ("-1", "abc", "nan", "")]
+    ):
         assert_one_line_error(result, 2, contains="daily budget")
-    for result in run_all(cli, ("flows", "update", ECHO), ("flows", "update", ECHO, "--max-concurrency", "0"),
-                          ("flows", "update", ECHO, "--max-concurrency", "2.5")):
+    for result in run_all(
+        cli,
+        ("flows", "update", ECHO),
+        ("flows", "update", ECHO, "--max-concurrency", "0"),
+        ("flows", "update", ECHO, "--max-concurrency", "2.5"),
+    ):
         assert_one_line_error(result, 2)
     assert flow_service.get_flow(db, ECHO).daily_budget_usd == 0.5  # the refused values changed nothing
 
@@ -312,31 +428,42 @@ def test_a_daily_budget_is_set_shown_enforced_and_removed(cli, langflow, db, set
     task_id = insert_task(db, ECHO, "completed", utcnow() - timedelta(seconds=3), seconds=1, output="x")
     with db.write() as session:
         session.get(Task, task_id).cost_usd = 0.6
-    refused, listing, forced = run_all(cli, ("flows", "run", ECHO), ("flows", "list", "--json"),
-                                       ("flows", "run", ECHO, "--force", "--json"))
-    assert_one_line_error(refused, 2, contains=f'Flow "{name}": daily budget of $0.50 reached ($0.60 spent) today '
-                                               "(Europe/Berlin). To run it anyway, force it: --force")
+    refused, listing, forced = run_all(
+        cli, ("flows", "run", ECHO), ("flows", "list", "--json"), ("flows", "run", ECHO, "--force", "--json")
+    )
+    assert_one_line_error(
+        refused,
+        2,
+        contains=f'Flow "{name}": daily budget of $0.50 reached ($0.60 spent) today '
+        "(Europe/Berlin). To run it anyway, force it: --force",
+    )
     echo = next(flow for flow in ok_json(listing) if flow["id"] == ECHO)
     assert (echo["daily_budget_usd"], echo["spent_today_usd"]) == (0.5, 0.6)
     assert ok_json(forced)["status"] == "pending"
     assert [t.task.id for t in task_service.list_tasks(db)].count(ok_json(forced)["id"]) == 1
 
-    assert ok_lines(cli("flows", "update", ECHO, "--daily-budget-usd", "none")) == [f'Flow "{name}" has no daily budget now.']
+    assert ok_lines(cli("flows", "update", ECHO, "--daily-budget-usd", "none")) == [
+        f'Flow "{name}" has no daily budget now.'
+    ]
     assert flow_service.get_flow(db, ECHO).daily_budget_usd is None
 
 
 def test_langflow_triggers_are_listed_warned_about_and_adopted(cli, langflow, db, settings):
     trigger_id = langflow.add_schedule_trigger(ECHO, cron="0 9 * * *", zone="Europe/Lisbon")
     sync_now(db, settings)
-    listing, created = run_all(cli, ("flows", "list", "--json"),
-                               ("schedules", "create", "--type", "interval", "--expr", "1h", ECHO))
+    listing, created = run_all(
+        cli, ("flows", "list", "--json"), ("schedules", "create", "--type", "interval", "--expr", "1h", ECHO)
+    )
     echo = next(flow for flow in ok_json(listing) if flow["id"] == ECHO)
     assert [(t["id"], t["kind"], t["cron"], t["timezone"], t["state"]) for t in echo["langflow_triggers"]] == [
-        (trigger_id, "schedule", "0 9 * * *", "Europe/Lisbon", "active")]
+        (trigger_id, "schedule", "0 9 * * *", "Europe/Lisbon", "active")
+    ]
     # Created all the same (exit 0), with one warning line.
     assert created.returncode == 0 and created.stdout.startswith("Created schedule ")
-    assert created.stderr.startswith(f'warning: Flow "{flow_names(langflow)[ECHO]}" is also scheduled by LangFlow '
-                                     f'itself (trigger {trigger_id} ("0 9 * * *" in Europe/Lisbon, active))')
+    assert created.stderr.startswith(
+        f'warning: Flow "{flow_names(langflow)[ECHO]}" is also scheduled by LangFlow '
+        f'itself (trigger {trigger_id} ("0 9 * * *" in Europe/Lisbon, active))'
+    )
     assert len(created.stderr.splitlines()) == 1
 
     langflow.trigger_disable_status = 409
@@ -353,22 +480,36 @@ def test_langflow_triggers_are_listed_warned_about_and_adopted(cli, langflow, db
 
 def test_one_component_may_be_chosen_alone_and_flows_show_lists_them(cli, langflow, db, settings):
     sync_now(db, settings)  # TwoOut's one input is chosen by the sync; its output is not
-    chosen, shown = run_all(cli, ("flows", "sync", "--flow-id", TWO_OUT, "--output-component", "ChatOutput-tw004"),
-                            ("flows", "show", TWO_OUT))
-    assert ok_lines(chosen)[-1] == f'Flow "{flow_names(langflow)[TWO_OUT]}": input ChatInput-tw001, output ChatOutput-tw004.'
+    chosen, shown = run_all(
+        cli,
+        ("flows", "sync", "--flow-id", TWO_OUT, "--output-component", "ChatOutput-tw004"),
+        ("flows", "show", TWO_OUT),
+    )
+    assert (
+        ok_lines(chosen)[-1]
+        == f'Flow "{flow_names(langflow)[TWO_OUT]}": input ChatInput-tw001, output ChatOutput-tw004.'
+    )
     lines = ok_lines(shown)  # run beside the choice: it may show either state, so only its shape is checked
     assert "input components (* chosen):" in lines and "output components (* chosen):" in lines
     after = ok_lines(cli("flows", "show", TWO_OUT))
-    assert after[after.index("output components (* chosen):") + 1:] == [
-        "    Chat Output · ChatOutput-tw002", "  * Chat Output · ChatOutput-tw004"]
+    assert after[after.index("output components (* chosen):") + 1 :] == [
+        "    Chat Output · ChatOutput-tw002",
+        "  * Chat Output · ChatOutput-tw004",
+    ]
     assert "  * Chat Input · ChatInput-tw001" in after
 
     with db.write() as session:  # neither chosen: an output alone cannot make the flow runnable
         flow = session.get(Flow, TWO_OUT)
         flow.input_component = flow.output_component = None
-    langflow.add_flow("Two inputs", inputs=["ChatInput-x1", "ChatInput-x2"], outputs=["ChatOutput-x3"],
-                      flow_id="0a0a0a0a-0000-4000-8000-000000000001")
-    refused = cli("flows", "sync", "--flow-id", "0a0a0a0a-0000-4000-8000-000000000001",
-                  "--output-component", "ChatOutput-x3")
-    assert_one_line_error(refused, 2, contains='has no input component chosen yet: give --input-component too',
-                          stdout=None)
+    langflow.add_flow(
+        "Two inputs",
+        inputs=["ChatInput-x1", "ChatInput-x2"],
+        outputs=["ChatOutput-x3"],
+        flow_id="0a0a0a0a-0000-4000-8000-000000000001",
+    )
+    refused = cli(
+        "flows", "sync", "--flow-id", "0a0a0a0a-0000-4000-8000-000000000001", "--output-component", "ChatOutput-x3"
+    )
+    assert_one_line_error(
+        refused, 2, contains="has no input component chosen yet: give --input-component too", stdout=None
+    )

@@ -67,23 +67,38 @@ def test_preview_shows_what_the_next_fire_would_send(cli, db, settings, langflow
     timing = ("--type", "cron", "--expr", "0 7 * * *", "--timezone", "Europe/Berlin", "--after", "2026-03-28T12:00")
     text, as_json, refused = run_all(
         cli,
-        ("schedules", "preview", *timing, "--count", "2", "--flow-id", ECHO,
-         "--input", json.dumps({"input": "Digest of {{ fire_date }}\nschedule {{ schedule_id }}",
-                                "tweaks": {"C-1": {"at": "{{ fire_time }}", "n": 3}}})),
+        (
+            "schedules",
+            "preview",
+            *timing,
+            "--count",
+            "2",
+            "--flow-id",
+            ECHO,
+            "--input",
+            json.dumps(
+                {
+                    "input": "Digest of {{ fire_date }}\nschedule {{ schedule_id }}",
+                    "tweaks": {"C-1": {"at": "{{ fire_time }}", "n": 3}},
+                }
+            ),
+        ),
         ("schedules", "preview", *timing, "--count", "1", "--input", DIGEST, "--json"),
         ("schedules", "preview", *timing, "--input", '{"input": "{{ nope }}"}'),
     )
     lines = ok_lines(text)
     start = lines.index("The fire at 2026-03-29 07:00:00 CEST would send:")
-    assert lines[start + 1:] == [
+    assert lines[start + 1 :] == [
         "  Digest of 2026-03-29",
         "  schedule (new schedule id)",
         '  tweaks: {"C-1": {"at": "2026-03-29T07:00:00+02:00", "n": 3}}',
     ]
     assert ok_json(as_json) == {
         "fires": ["2026-03-29T05:00:00+00:00"],
-        "next_input": {"input": "Digest of 2026-03-29 at 2026-03-29T07:00:00+02:00 for (flow name) ((new task id))",
-                       "tweaks": {}},
+        "next_input": {
+            "input": "Digest of 2026-03-29 at 2026-03-29T07:00:00+02:00 for (flow name) ((new task id))",
+            "tweaks": {},
+        },
     }
     assert name not in as_json.stdout  # no --flow-id: the name is a stand-in
     assert_one_line_error(refused, 2, contains="Unknown placeholder {{ nope }}")
@@ -93,7 +108,8 @@ def test_show_prints_the_template_as_stored_and_help_lists_the_placeholders(cli,
     sync_now(db, settings)
     schedule = create_schedule(db, flow_input=json.loads(DIGEST))
     shown, create_help, run_help = run_all(
-        cli, ("schedules", "show", schedule.id), ("schedules", "create", "--help"), ("flows", "run", "--help"))
+        cli, ("schedules", "show", schedule.id), ("schedules", "create", "--help"), ("flows", "run", "--help")
+    )
     assert json.loads(fields(ok_lines(shown))["input"]) == {"input": json.loads(DIGEST)["input"], "tweaks": {}}
     for result in (create_help, run_help):
         flat = " ".join(ok_lines(result))

@@ -12,14 +12,19 @@ from tests.cli.conftest import ECHO, assert_one_line_error, insert_task, ok_line
 def test_prune_deletes_only_old_finished_runs_and_a_dry_run_nothing(cli, db, settings):
     sync_now(db, settings)
     now = utcnow()
-    old = [insert_task(db, ECHO, status, now - timedelta(days=100), seconds=1, logs=[("info", "x")])
-           for status in ("completed", "failed", "skipped")]
+    old = [
+        insert_task(db, ECHO, status, now - timedelta(days=100), seconds=1, logs=[("info", "x")])
+        for status in ("completed", "failed", "skipped")
+    ]
     pending = insert_task(db, ECHO, "pending", now - timedelta(days=100))
     recent = insert_task(db, ECHO, "completed", now - timedelta(days=5), seconds=1)
-    dry, *refused = run_all(cli, ("tasks", "prune", "--older-than", "90d", "--dry-run"),
-                            ("tasks", "prune", "--older-than", "soon"),
-                            ("tasks", "prune", "--older-than", "90d", "--status", "pending"),
-                            ("tasks", "prune"))
+    dry, *refused = run_all(
+        cli,
+        ("tasks", "prune", "--older-than", "90d", "--dry-run"),
+        ("tasks", "prune", "--older-than", "soon"),
+        ("tasks", "prune", "--older-than", "90d", "--status", "pending"),
+        ("tasks", "prune"),
+    )
     [line] = ok_lines(dry)
     assert line.startswith("Would delete 3 completed/failed/skipped runs planned before ") and "dry run" in line
     assert_one_line_error(refused[0], 2, contains='"soon" is not an age')

@@ -13,13 +13,19 @@ import re
 from datetime import timedelta
 
 import pytest
-
 from sqlalchemy.engine import make_url
 
 from automagik.db.engine import Database
 from automagik.db.models import Schedule
 from tests.cli.conftest import (
-    ECHO, TWO_OUT, assert_one_line_error, create_schedule, flow_names, ok_lines, run_all, sync_now,
+    ECHO,
+    TWO_OUT,
+    assert_one_line_error,
+    create_schedule,
+    flow_names,
+    ok_lines,
+    run_all,
+    sync_now,
 )
 from tests.conftest import BACKENDS
 
@@ -41,7 +47,9 @@ def run_seed(cli, langflow, env=None, *, fresh: bool, init=None):
     assert sync[0] == f"Synced 2 flows from {langflow.url}: 2 new, 0 changed, 0 back, 0 gone from LangFlow."
     assert f'- {TWO_OUT} "{names[TWO_OUT]}"' in sync  # no terminal: the ambiguous flow is named, not asked
 
-    create = ok_lines(cli("schedules", "create", "--type", "interval", "--expr", "1m", "--input", SEED_INPUT, ECHO, env=env))
+    create = ok_lines(
+        cli("schedules", "create", "--type", "interval", "--expr", "1m", "--input", SEED_INPUT, ECHO, env=env)
+    )
     assert len(create) == 1
     created = re.fullmatch(
         r"Created schedule ([0-9a-f-]{36}): every 1m; next run \d{4}-\d\d-\d\d \d\d:\d\d:\d\d CES?T\.", create[0]
@@ -50,8 +58,20 @@ def run_seed(cli, langflow, env=None, *, fresh: bool, init=None):
     schedule_id = created.group(1)
 
     listing = ok_lines(cli("schedules", "list", env=env))
-    assert listing[0].split() == ["ID", "FLOW", "TYPE", "EXPRESSION", "ZONE", "STATUS", "NEXT", "RUN", "(Europe/Berlin)", "LAST",
-                                  "RUN", "WHEN"]
+    assert listing[0].split() == [
+        "ID",
+        "FLOW",
+        "TYPE",
+        "EXPRESSION",
+        "ZONE",
+        "STATUS",
+        "NEXT",
+        "RUN",
+        "(Europe/Berlin)",
+        "LAST",
+        "RUN",
+        "WHEN",
+    ]
     assert len(listing) == 2
     row = listing[1].split()
     assert row[0] == schedule_id
@@ -81,9 +101,13 @@ def test_seed_commands_on_a_fresh_database_file(cli_process, langflow, tmp_path)
 
     # Alongside, on another new file: before `db init`, other commands say what to do and fail (exit 1).
     init, never_initialized = run_all(
-        cli_process, (("db", "init"), {"DATABASE_URL": url}),
-        (("tasks", "list"), {"DATABASE_URL": f"sqlite:///{tmp_path / 'other.db'}"}))
-    assert_one_line_error(never_initialized, 1, contains="is not initialized: run `python -m automagik.cli.cli db init`")
+        cli_process,
+        (("db", "init"), {"DATABASE_URL": url}),
+        (("tasks", "list"), {"DATABASE_URL": f"sqlite:///{tmp_path / 'other.db'}"}),
+    )
+    assert_one_line_error(
+        never_initialized, 1, contains="is not initialized: run `python -m automagik.cli.cli db init`"
+    )
 
     schedule_id = run_seed(cli_process, langflow, env={"DATABASE_URL": url}, fresh=True, init=init)
 

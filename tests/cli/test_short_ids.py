@@ -65,7 +65,9 @@ def rows(db, settings) -> Rows:
 
 
 def _ambiguous(result, noun: str, prefix: str, *matches: str) -> None:
-    line = assert_one_line_error(result, 2, contains=f'The {noun} id "{prefix}" is the start of {len(matches)} {noun} ids')
+    line = assert_one_line_error(
+        result, 2, contains=f'The {noun} id "{prefix}" is the start of {len(matches)} {noun} ids'
+    )
     assert all(match in line for match in matches), line
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -35,17 +35,59 @@ from tests.cli.conftest import (
 from tests.langflow_server import LLMUsage
 from tests.services.helpers import run_due_tasks
 
-UTC = timezone.utc
+UTC = UTC
 TASK_KEYS = {
-    "id", "flow_id", "schedule_id", "status", "input_data", "result", "error", "tries", "max_retries",
-    "timeout_seconds", "scheduled_for", "next_retry_at", "claimed_by", "lease_until", "created_at", "started_at",
-    "finished_at", "updated_at", "duration_seconds", "input_tokens", "output_tokens", "total_tokens", "model", "cost_usd",
+    "id",
+    "flow_id",
+    "schedule_id",
+    "status",
+    "input_data",
+    "result",
+    "error",
+    "tries",
+    "max_retries",
+    "timeout_seconds",
+    "scheduled_for",
+    "next_retry_at",
+    "claimed_by",
+    "lease_until",
+    "created_at",
+    "started_at",
+    "finished_at",
+    "updated_at",
+    "duration_seconds",
+    "input_tokens",
+    "output_tokens",
+    "total_tokens",
+    "model",
+    "cost_usd",
 }
 TASK_TIMES = ("scheduled_for", "next_retry_at", "lease_until", "created_at", "started_at", "finished_at", "updated_at")
-CSV_COLUMNS = ["id", "flow_id", "flow_name", "schedule_id", "status", "scheduled_for", "started_at", "finished_at",
-               "duration_seconds", "tries", "input", "output", "error",
-               "input_tokens", "output_tokens", "total_tokens", "model", "cost_usd", "trigger", "flow_updated_at",
-               "backfill_id", "upstream_task_id", "started_by"]
+CSV_COLUMNS = [
+    "id",
+    "flow_id",
+    "flow_name",
+    "schedule_id",
+    "status",
+    "scheduled_for",
+    "started_at",
+    "finished_at",
+    "duration_seconds",
+    "tries",
+    "input",
+    "output",
+    "error",
+    "input_tokens",
+    "output_tokens",
+    "total_tokens",
+    "model",
+    "cost_usd",
+    "trigger",
+    "flow_updated_at",
+    "backfill_id",
+    "upstream_task_id",
+    "started_by",
+]
 FAILURE = "LangFlow at http://127.0.0.1:1 failed while running flow (HTTP 500): boom."
 
 
@@ -70,12 +112,37 @@ def history(db, settings, langflow) -> History:
     schedule = create_schedule(db, ECHO, "interval", "1h").id
     return History(
         schedule=schedule,
-        skipped=insert_task(db, ECHO, "skipped", at(9), schedule_id=schedule,
-                            logs=[("warning", "skipped: the previous run was still going")]),
-        done=insert_task(db, ECHO, "completed", at(10), schedule_id=schedule, input_text="hello", output="hello back",
-                         tries=1, seconds=2.5, logs=[("info", "claimed by daemon-1"), ("info", "answered in 2.5 s")]),
-        failed=insert_task(db, ECHO, "failed", at(11), schedule_id=schedule, error=FAILURE, tries=4, seconds=1,
-                           logs=[("warning", "try 1 failed: HTTP 500"), ("error", "failed for good after 4 tries")]),
+        skipped=insert_task(
+            db,
+            ECHO,
+            "skipped",
+            at(9),
+            schedule_id=schedule,
+            logs=[("warning", "skipped: the previous run was still going")],
+        ),
+        done=insert_task(
+            db,
+            ECHO,
+            "completed",
+            at(10),
+            schedule_id=schedule,
+            input_text="hello",
+            output="hello back",
+            tries=1,
+            seconds=2.5,
+            logs=[("info", "claimed by daemon-1"), ("info", "answered in 2.5 s")],
+        ),
+        failed=insert_task(
+            db,
+            ECHO,
+            "failed",
+            at(11),
+            schedule_id=schedule,
+            error=FAILURE,
+            tries=4,
+            seconds=1,
+            logs=[("warning", "try 1 failed: HTTP 500"), ("error", "failed for good after 4 tries")],
+        ),
         # A manual run of TwoOut whose input and output look like spreadsheet formulas.
         two=insert_task(db, TWO_OUT, "completed", at(12), input_text="-x", output="=1+1", tries=1, seconds=0.5),
         names=flow_names(langflow),
@@ -97,18 +164,21 @@ def test_list_filters_limit_and_newest_first(cli, history):
         ("tasks", "list", "--status", "completed,skipped", "--json"),
         ("tasks", "list", "--flow-id", TWO_OUT, "--json"),
         ("tasks", "list", "--schedule-id", h.schedule, "--json"),
-        ("tasks", "list", "--since", "2025-01-10T09:00+01:00", "--json"),   # = 08:00Z, inclusive
-        ("tasks", "list", "--until", "2025-01-11", "--json"),               # midnight in TIMEZONE = 10 Jan 23:00Z
+        ("tasks", "list", "--since", "2025-01-10T09:00+01:00", "--json"),  # = 08:00Z, inclusive
+        ("tasks", "list", "--until", "2025-01-11", "--json"),  # midnight in TIMEZONE = 10 Jan 23:00Z
         ("tasks", "list", "--limit", "2", "--json"),
     )
     rows = ok_json(everything)
     assert [t["id"] for t in rows] == [queued, h.two, h.failed, h.done, h.skipped]  # newest planned time first
     for row in rows:
-        assert TASK_KEYS <= set(row) and row["flow_name"] == h.names[row["flow_id"]]
+        assert set(row) >= TASK_KEYS and row["flow_name"] == h.names[row["flow_id"]]
         assert_times_are_utc(row, TASK_TIMES)
     now_row, two_row, failed_row, done_row, _ = rows
     assert (now_row["status"], now_row["schedule_id"], now_row["input_data"]) == (
-        "pending", None, {"input": "now please", "tweaks": {}})
+        "pending",
+        None,
+        {"input": "now please", "tweaks": {}},
+    )
     assert (done_row["status"], done_row["schedule_id"], done_row["tries"]) == ("completed", h.schedule, 1)
     assert done_row["scheduled_for"] == "2025-01-10T08:00:00+00:00"
     assert done_row["started_at"] == "2025-01-10T08:00:01+00:00"
@@ -150,23 +220,27 @@ def test_show_and_retry(cli, db, history):
         ("tasks", "show", "no-such-task", "--json"),
     )
     lines = ok_lines(done_text)
-    shown = fields(lines[:lines.index("log:")])
+    shown = fields(lines[: lines.index("log:")])
     assert shown["id"] == h.done and shown["status"] == "completed" and shown["schedule"] == h.schedule
     assert shown["flow"] == f"{h.names[ECHO]} ({ECHO})"
     assert (shown["planned"], shown["finished"]) == ("2025-01-10 09:00:00 CET", "2025-01-10 09:00:03 CET")
     assert shown["tries"] == "1 (retries allowed: 3)" and shown["next retry"] == "-"
     assert (shown["input"], shown["output"], shown["error"]) == ("hello", "hello back", "-")
-    assert lines[lines.index("log:") + 1:] == [
+    assert lines[lines.index("log:") + 1 :] == [
         "  2025-01-10 09:00:01 CET  info     claimed by daemon-1",
         "  2025-01-10 09:00:02 CET  info     answered in 2.5 s",
     ]
 
     failed = ok_json(failed_json)
-    assert TASK_KEYS <= set(failed) and (failed["status"], failed["error"]) == ("failed", FAILURE)
+    assert set(failed) >= TASK_KEYS and (failed["status"], failed["error"]) == ("failed", FAILURE)
     assert_times_are_utc(failed, TASK_TIMES)
     assert [(line["level"], line["message"]) for line in failed["logs"]] == [
-        ("warning", "try 1 failed: HTTP 500"), ("error", "failed for good after 4 tries")]
-    assert [parse_utc(line["created_at"]) for line in failed["logs"]] == [at(11) + timedelta(seconds=1 + n) for n in range(2)]
+        ("warning", "try 1 failed: HTTP 500"),
+        ("error", "failed for good after 4 tries"),
+    ]
+    assert [parse_utc(line["created_at"]) for line in failed["logs"]] == [
+        at(11) + timedelta(seconds=1 + n) for n in range(2)
+    ]
 
     assert_one_line_error(retry_done, 2, contains=f"Task {h.done} is completed: only a failed task can be retried.")
     assert_one_line_error(retry_pending, 2, contains=f"Task {pending} is pending: only a failed task can be retried.")
@@ -174,7 +248,12 @@ def test_show_and_retry(cli, db, history):
     assert_one_line_error(show_unknown, 2, contains='Unknown task id "no-such-task"')
 
     retried = ok_json(cli("tasks", "retry", h.failed, "--json"))
-    assert (retried["id"], retried["status"], retried["tries"], retried["finished_at"]) == (h.failed, "pending", 4, None)
+    assert (retried["id"], retried["status"], retried["tries"], retried["finished_at"]) == (
+        h.failed,
+        "pending",
+        4,
+        None,
+    )
     assert retried["max_retries"] >= 4  # room for one more try
     assert task_service.get_task(db, h.failed).logs[-1].message == "retry requested by the user"
     assert_one_line_error(cli("tasks", "retry", h.failed), 2, contains=f"Task {h.failed} is pending")
@@ -193,10 +272,29 @@ def test_export_csv_with_filters(cli, tmp_path, history):
     everything, completed, window, bad_status, unwritable = run_all(
         cli,
         ("tasks", "export", "--output", str(files["all"])),
-        ("tasks", "export", "--status", "completed", "--flow-id", ECHO, "--schedule-id", h.schedule,
-         "--output", str(files["completed"])),
+        (
+            "tasks",
+            "export",
+            "--status",
+            "completed",
+            "--flow-id",
+            ECHO,
+            "--schedule-id",
+            h.schedule,
+            "--output",
+            str(files["completed"]),
+        ),
         # In TIMEZONE (CET): exactly the planned times of the failed run (inclusive) and of TwoOut's (exclusive).
-        ("tasks", "export", "--since", "2025-01-11T09:00", "--until", "2025-01-12T09:00", "--output", str(files["window"])),
+        (
+            "tasks",
+            "export",
+            "--since",
+            "2025-01-11T09:00",
+            "--until",
+            "2025-01-12T09:00",
+            "--output",
+            str(files["window"]),
+        ),
         ("tasks", "export", "--status", "nope", "--output", str(files["refused"])),
         ("tasks", "export", "--output", str(tmp_path / "missing" / "x.csv")),
     )
@@ -205,13 +303,30 @@ def test_export_csv_with_filters(cli, tmp_path, history):
     assert [r["id"] for r in rows] == [h.two, h.failed, h.done, h.skipped]
     by_id = {r["id"]: r for r in rows}
     assert by_id[h.done] == {
-        "id": h.done, "flow_id": ECHO, "flow_name": h.names[ECHO], "schedule_id": h.schedule, "status": "completed",
-        "scheduled_for": "2025-01-10T08:00:00+00:00", "started_at": "2025-01-10T08:00:01+00:00",
-        "finished_at": "2025-01-10T08:00:03.500000+00:00", "duration_seconds": "2.5", "tries": "1",
-        "input": "hello", "output": "hello back", "error": "",
+        "id": h.done,
+        "flow_id": ECHO,
+        "flow_name": h.names[ECHO],
+        "schedule_id": h.schedule,
+        "status": "completed",
+        "scheduled_for": "2025-01-10T08:00:00+00:00",
+        "started_at": "2025-01-10T08:00:01+00:00",
+        "finished_at": "2025-01-10T08:00:03.500000+00:00",
+        "duration_seconds": "2.5",
+        "tries": "1",
+        "input": "hello",
+        "output": "hello back",
+        "error": "",
         # LangFlow reported no usage: empty cells, not zeros.
-        "input_tokens": "", "output_tokens": "", "total_tokens": "", "model": "", "cost_usd": "",
-        "trigger": "schedule", "flow_updated_at": "", "backfill_id": "", "upstream_task_id": "", "started_by": "",
+        "input_tokens": "",
+        "output_tokens": "",
+        "total_tokens": "",
+        "model": "",
+        "cost_usd": "",
+        "trigger": "schedule",
+        "flow_updated_at": "",
+        "backfill_id": "",
+        "upstream_task_id": "",
+        "started_by": "",
     }
     assert (by_id[h.failed]["status"], by_id[h.failed]["error"], by_id[h.failed]["tries"]) == ("failed", FAILURE, "4")
     assert by_id[h.skipped]["started_at"] == "" and by_id[h.skipped]["duration_seconds"] == ""
@@ -253,14 +368,19 @@ def column(lines: list[str], name: str, row_start: str) -> str:
     (columns are aligned under their headers, which are two spaces apart or more)."""
     starts = [m.start() for m in re.finditer(r"\S+(?: \S+)*", lines[0])] + [None]
     at = starts.index(lines[0].index(name))
-    return next(line for line in lines if line.startswith(row_start))[starts[at]:starts[at + 1]].strip()
+    return next(line for line in lines if line.startswith(row_start))[starts[at] : starts[at + 1]].strip()
 
 
 def test_tokens_and_cost_of_real_runs_in_list_show_json_and_csv(cli, db, settings, langflow, tmp_path):
     """Runs made by the daemon's runner against the test server, whose answers report usage."""
-    priced_flow = langflow.add_flow("Summary", inputs=["ChatInput-s1"], outputs=["ChatOutput-s2"], others=["FakeLLM-u2"],
-                                    edges=[("ChatInput-s1", "FakeLLM-u2"), ("FakeLLM-u2", "ChatOutput-s2")],
-                                    llm=LLMUsage(model="gpt-4o-mini", input_tokens=1200, output_tokens=300))
+    priced_flow = langflow.add_flow(
+        "Summary",
+        inputs=["ChatInput-s1"],
+        outputs=["ChatOutput-s2"],
+        others=["FakeLLM-u2"],
+        edges=[("ChatInput-s1", "FakeLLM-u2"), ("FakeLLM-u2", "ChatOutput-s2")],
+        llm=LLMUsage(model="gpt-4o-mini", input_tokens=1200, output_tokens=300),
+    )
     local_flow = langflow.add_flow("Local", others=["FakeLLM-u2"], llm=LLMUsage(model="llama3:8b"))  # no price known
     sync_now(db, settings)
     no_usage = insert_task(db, ECHO, "completed", at(10), output="hello back", tries=1, seconds=1)
@@ -284,29 +404,45 @@ def test_tokens_and_cost_of_real_runs_in_list_show_json_and_csv(cli, db, setting
     assert (column(lines, "TOKENS", unpriced), column(lines, "COST", unpriced)) == ("42", "-")
     assert (column(lines, "TOKENS", no_usage), column(lines, "COST", no_usage)) == ("-", "-")
 
-    usage = {row["id"]: tuple(row[k] for k in ("input_tokens", "output_tokens", "total_tokens", "model", "cost_usd"))
-             for row in ok_json(listed)}
+    usage = {
+        row["id"]: tuple(row[k] for k in ("input_tokens", "output_tokens", "total_tokens", "model", "cost_usd"))
+        for row in ok_json(listed)
+    }
     assert usage[priced] == (1200, 300, 1500, "gpt-4o-mini", pytest.approx(0.00036))
     assert usage[unpriced] == (12, 30, 42, "llama3:8b", None)
     assert usage[no_usage] == (None, None, None, None, None)
     detail = ok_json(priced_json)
-    assert (detail["total_tokens"], detail["model"], detail["cost_usd"]) == (1500, "gpt-4o-mini", pytest.approx(0.00036))
+    assert (detail["total_tokens"], detail["model"], detail["cost_usd"]) == (
+        1500,
+        "gpt-4o-mini",
+        pytest.approx(0.00036),
+    )
 
     lines = ok_lines(shown_priced)
-    shown = fields(lines[:lines.index("log:")])
+    shown = fields(lines[: lines.index("log:")])
     assert [shown[k] for k in ("tokens in", "tokens out", "tokens total", "model", "cost")] == [
-        "1,200", "300", "1,500", "gpt-4o-mini", "$0.00036"]
+        "1,200",
+        "300",
+        "1,500",
+        "gpt-4o-mini",
+        "$0.00036",
+    ]
     lines = ok_lines(shown_unpriced)
-    shown = fields(lines[:lines.index("log:")])
+    shown = fields(lines[: lines.index("log:")])
     assert (shown["tokens total"], shown["model"]) == ("42", "llama3:8b")
     assert shown["cost"] == "- (no price for its model: the log says why)"
     assert shown["queued by"] == "manual" and shown["flow version"].startswith("LangFlow's updated_at ")
-    assert any('no price known for model "llama3:8b"' in line for line in lines[lines.index("log:"):])
+    assert any('no price known for model "llama3:8b"' in line for line in lines[lines.index("log:") :])
 
     assert ok_lines(exported) == [f"Wrote 3 runs to {csv_file}."]
     rows = {row["id"]: row for row in read_csv(csv_file)}
-    cells = {task_id: [row[k] for k in ("input_tokens", "output_tokens", "total_tokens", "model", "cost_usd")] for task_id, row in rows.items()}
-    assert cells[priced][:4] == ["1200", "300", "1500", "gpt-4o-mini"] and float(cells[priced][4]) == pytest.approx(0.00036)
+    cells = {
+        task_id: [row[k] for k in ("input_tokens", "output_tokens", "total_tokens", "model", "cost_usd")]
+        for task_id, row in rows.items()
+    }
+    assert cells[priced][:4] == ["1200", "300", "1500", "gpt-4o-mini"] and float(cells[priced][4]) == pytest.approx(
+        0.00036
+    )
     assert cells[unpriced] == ["12", "30", "42", "llama3:8b", ""]
     assert cells[no_usage] == ["", "", "", "", ""]
     assert rows[priced]["trigger"] == "manual" and rows[priced]["flow_updated_at"].endswith("+00:00")

@@ -8,7 +8,7 @@ an empty one instead of reading it as "the default". TIMEZONE is Europe/Berlin h
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -23,7 +23,7 @@ from tests.cli.conftest import (
     table_rows,
 )
 
-UTC = timezone.utc
+UTC = UTC
 # Berlin's clocks jump from 02:00 CET to 03:00 CEST on 2026-03-29: 02:30 never happens there.
 GAP = "2026-03-29T02:30"
 GAP_REFUSED = f'Invalid time "{GAP}": it does not exist in Europe/Berlin (the clocks jump from 02:00 to 03:00)'
@@ -41,11 +41,13 @@ def test_a_local_time_in_the_dst_gap_is_refused_by_every_command(cli, db, settin
         "tasks export --since": (("tasks", "export", "--since", GAP, "--output", str(never)), "--since: "),
         "schedules create oneshot": (("schedules", "create", "--type", "oneshot", "--expr", GAP, ECHO), ""),
         "schedules update oneshot": (("schedules", "update", existing.id, "--type", "oneshot", "--expr", GAP), ""),
-        "schedules preview --after": (("schedules", "preview", "--type", "interval", "--expr", "1h", "--after", GAP),
-                                      "--after: "),
+        "schedules preview --after": (
+            ("schedules", "preview", "--type", "interval", "--expr", "1h", "--after", GAP),
+            "--after: ",
+        ),
     }
     results = run_all(cli, *(args for args, _ in commands.values()))
-    for (name, (_, prefix)), result in zip(commands.items(), results):
+    for (name, (_, prefix)), result in zip(commands.items(), results, strict=False):
         with subtests.test(command=name):
             line = assert_one_line_error(result, 2, contains=GAP_REFUSED)
             assert line.startswith(f"error: {prefix}Invalid time"), line
@@ -64,8 +66,17 @@ def test_a_repeated_local_time_means_its_first_occurrence_in_the_filters_too(cli
         cli,
         ("tasks", "list", "--since", "2026-10-25T02:30", "--until", "2026-10-25T02:31", "--json"),
         ("tasks", "list", "--since", "2026-10-25T02:30+01:00", "--until", "2026-10-25T02:31+01:00", "--json"),
-        ("schedules", "preview", "--type", "oneshot", "--expr", "2026-10-25T02:30", "--after", "2026-10-01T00:00Z",
-         "--json"),
+        (
+            "schedules",
+            "preview",
+            "--type",
+            "oneshot",
+            "--expr",
+            "2026-10-25T02:30",
+            "--after",
+            "2026-10-01T00:00Z",
+            "--json",
+        ),
     )
     assert [task["id"] for task in ok_json(naive)] == [first]
     assert [task["id"] for task in ok_json(with_offset)] == [second]
@@ -82,7 +93,7 @@ def test_an_empty_time_is_refused_not_read_as_no_bound(cli, db, settings, tmp_pa
         "tasks export --since ''": ("tasks", "export", "--since", "", "--output", str(never)),
         "schedules preview --after ''": ("schedules", "preview", "--type", "interval", "--expr", "1h", "--after", ""),
     }
-    for name, result in zip(commands, run_all(cli, *commands.values())):
+    for name, result in zip(commands, run_all(cli, *commands.values()), strict=False):
         with subtests.test(command=name):
             assert_one_line_error(result, 2, contains='Invalid time "": it is empty')
     assert not never.exists()
@@ -96,14 +107,49 @@ def test_an_empty_timezone_is_refused_and_writes_nothing(cli, db, settings, subt
 
     commands = {}
     for shown, zone in (("empty", ""), ("blank", "   ")):
-        commands[f"create, {shown}"] = ("schedules", "create", "--type", "cron", "--expr", "@daily", "--timezone", zone, ECHO)
+        commands[f"create, {shown}"] = (
+            "schedules",
+            "create",
+            "--type",
+            "cron",
+            "--expr",
+            "@daily",
+            "--timezone",
+            zone,
+            ECHO,
+        )
         commands[f"create oneshot, {shown}"] = (
-            "schedules", "create", "--type", "oneshot", "--expr", "2031-06-01T09:00", "--timezone", zone, ECHO)
+            "schedules",
+            "create",
+            "--type",
+            "oneshot",
+            "--expr",
+            "2031-06-01T09:00",
+            "--timezone",
+            zone,
+            ECHO,
+        )
         commands[f"update, {shown}"] = ("schedules", "update", existing.id, "--timezone", zone)
         commands[f"update with expr, {shown}"] = (
-            "schedules", "update", existing.id, "--expr", "0 10 * * *", "--timezone", zone)
-        commands[f"preview, {shown}"] = ("schedules", "preview", "--type", "cron", "--expr", "@daily", "--timezone", zone)
-    for name, result in zip(commands, run_all(cli, *commands.values())):
+            "schedules",
+            "update",
+            existing.id,
+            "--expr",
+            "0 10 * * *",
+            "--timezone",
+            zone,
+        )
+        commands[f"preview, {shown}"] = (
+            "schedules",
+            "preview",
+            "--type",
+            "cron",
+            "--expr",
+            "@daily",
+            "--timezone",
+            zone,
+        )
+    for name, result in zip(commands, run_all(cli, *commands.values()), strict=False):
         with subtests.test(command=name):
             assert_one_line_error(result, 2, contains='Unknown timezone "": it is empty')
 
@@ -115,10 +161,20 @@ def test_an_unknown_zone_beside_a_typed_time_is_one_line_not_a_traceback(cli, su
     """`preview --after` was read in --timezone before the zone was checked: zoneinfo's own
     exceptions escaped as a traceback (exit 1)."""
     commands = {
-        zone: ("schedules", "preview", "--type", "cron", "--expr", "@daily", "--timezone", zone,
-               "--after", "2031-01-01T00:00")
+        zone: (
+            "schedules",
+            "preview",
+            "--type",
+            "cron",
+            "--expr",
+            "@daily",
+            "--timezone",
+            zone,
+            "--after",
+            "2031-01-01T00:00",
+        )
         for zone in ("Mars/Base", "Europe/", "../../etc/passwd")
     }
-    for zone, result in zip(commands, run_all(cli, *commands.values())):
+    for zone, result in zip(commands, run_all(cli, *commands.values()), strict=False):
         with subtests.test(zone=zone):
             assert_one_line_error(result, 2, contains=f'Unknown timezone "{zone}"')

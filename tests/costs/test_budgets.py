@@ -3,7 +3,7 @@ manual runs refused unless forced, runs again the next day (in TIMEZONE)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -27,7 +27,7 @@ from tests.langflow_server import LLMUsage
 from tests.services.helpers import client_for, synced
 from tests.support.webhook import WebhookReceiver
 
-UTC = timezone.utc
+UTC = UTC
 ZONE = "Europe/Berlin"  # the suite's TIMEZONE: 2026-11-27 09:00 UTC is 10:00 there
 RUN_COST = (1200 * 0.15 + 300 * 0.60) / 1e6  # one run of the flow below: $0.00036 (gpt-4o-mini's list price)
 OPTIONS = DaemonSettings(missed_grace_seconds=60)
@@ -36,8 +36,9 @@ OPTIONS = DaemonSettings(missed_grace_seconds=60)
 @pytest.fixture
 def costly(db, langflow, frozen_clock):
     """A synced flow whose every run costs RUN_COST, with a daily budget of two runs' worth minus a bit."""
-    flow_id = langflow.add_flow("Digest", others=["FakeLLM-u2"],
-                                llm=LLMUsage(model="gpt-4o-mini", input_tokens=1200, output_tokens=300))
+    flow_id = langflow.add_flow(
+        "Digest", others=["FakeLLM-u2"], llm=LLMUsage(model="gpt-4o-mini", input_tokens=1200, output_tokens=300)
+    )
     synced(db, langflow)
     flow_service.update_flow_settings(db, flow_id, daily_budget_usd=0.0006)
     return flow_id
@@ -67,8 +68,17 @@ def test_the_day_is_the_zones_and_a_dst_day_is_25_hours():
     assert today(datetime(2026, 11, 27, 23, 30, tzinfo=UTC), ZONE)[0] == "2026-11-28"
 
 
-@pytest.mark.parametrize("amount, shown", [(5, "$5.00"), (1234.5, "$1,234.50"), (0.0006, "$0.0006"),
-                                           (0.00072, "$0.00072"), (0.0, "$0.00"), (2e-7, "$2.00e-07")])
+@pytest.mark.parametrize(
+    "amount, shown",
+    [
+        (5, "$5.00"),
+        (1234.5, "$1,234.50"),
+        (0.0006, "$0.0006"),
+        (0.00072, "$0.00072"),
+        (0.0, "$0.00"),
+        (2e-7, "$2.00e-07"),
+    ],
+)
 def test_money_is_shown_to_the_cent_or_to_four_digits_below_it(amount, shown):
     assert usd(amount) == shown
 
@@ -120,8 +130,10 @@ def test_manual_runs_and_retries_are_refused_past_the_budget_unless_forced(db, l
     _run(db, langflow, now, flow_id=costly)
     with pytest.raises(BudgetExceeded) as refused:
         task_service.run_flow_now(db, costly, '{"input": "x"}', zone=ZONE)
-    assert str(refused.value).startswith('Flow "Digest": daily budget of $0.0006 reached ($0.00072 spent) today '
-                                         "(Europe/Berlin). To run it anyway, force it")
+    assert str(refused.value).startswith(
+        'Flow "Digest": daily budget of $0.0006 reached ($0.00072 spent) today '
+        "(Europe/Berlin). To run it anyway, force it"
+    )
     with db.read() as session:
         assert session.scalar(select(Task.id).where(Task.status == TaskStatus.PENDING)) is None  # nothing queued
 
@@ -168,8 +180,10 @@ def test_two_daemons_post_the_days_budget_alert_once(db, settings, langflow, fro
                 daemon.pool.close()
     [alert] = hook.take()
     assert alert["flow_id"] == costly and alert["day"] == "2026-11-27" and alert["daily_budget_usd"] == 0.0006
-    assert alert["text"] == ('Automagik: flow "Digest" reached its daily budget of $0.0006 ($0.00072 spent on '
-                             "2026-11-27): its further fires that day are skipped; runs resume the next day")
+    assert alert["text"] == (
+        'Automagik: flow "Digest" reached its daily budget of $0.0006 ($0.00072 spent on '
+        "2026-11-27): its further fires that day are skipped; runs resume the next day"
+    )
     assert (alert["incident"], alert["subject"], alert["state"]) == ("budget_reached", costly, "open")
     [incident] = list_open(db)
     assert (incident.kind, incident.subject) == ("budget_reached", costly)

@@ -21,8 +21,9 @@ def test_a_known_model_is_priced_from_the_bundled_data():
 def test_an_unknown_model_leaves_the_cost_unknown_and_says_why():
     cost = PriceTable().cost([MINI, ModelUsage("llama3:8b", 5, 5, 10)])
     assert cost.cost_usd is None and cost.total_tokens == 52 and cost.model == "gpt-4o-mini, llama3:8b"
-    assert cost.notes == ('cost unknown: no price known for model "llama3:8b" (10 tokens); '
-                          "add its price to AUTOMAGIK_PRICES_FILE",)
+    assert cost.notes == (
+        'cost unknown: no price known for model "llama3:8b" (10 tokens); ' "add its price to AUTOMAGIK_PRICES_FILE",
+    )
     unnamed = PriceTable().cost([ModelUsage(None, 1, 2, 3)])
     assert unnamed.cost_usd is None and unnamed.model is None and "without naming the model" in unnamed.notes[0]
 
@@ -37,10 +38,13 @@ def test_the_users_prices_add_models_and_override_known_ones():
     assert cost.cost_usd == pytest.approx(2.0) and cost.notes == ()
 
 
-@pytest.mark.parametrize("name, text", [
-    ("prices.json", '{"llama3:8b": {"input": 0.05, "output": 0.08}}'),
-    ("prices.toml", '["llama3:8b"]\ninput = 0.05\noutput = 0.08\n'),
-])
+@pytest.mark.parametrize(
+    "name, text",
+    [
+        ("prices.json", '{"llama3:8b": {"input": 0.05, "output": 0.08}}'),
+        ("prices.toml", '["llama3:8b"]\ninput = 0.05\noutput = 0.08\n'),
+    ],
+)
 def test_the_price_file_may_be_json_or_toml(tmp_path, name, text):
     path = tmp_path / name
     path.write_text(text)
@@ -48,14 +52,17 @@ def test_the_price_file_may_be_json_or_toml(tmp_path, name, text):
     assert cost.cost_usd == pytest.approx(0.18)
 
 
-@pytest.mark.parametrize("text, words", [
-    ("{not json", "is not valid JSON"),
-    ('["a list"]', "expected model names mapped to prices"),
-    ('{"m": {"input": 1}}', "model 'm' needs"),
-    ('{"m": {"input": -1, "output": 1}}', "model 'm' needs"),
-    ('{"m": {"input": true, "output": 1}}', "model 'm' needs"),
-    ('{" ": {"input": 1, "output": 1}}', "needs"),
-])
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ("{not json", "is not valid JSON"),
+        ('["a list"]', "expected model names mapped to prices"),
+        ('{"m": {"input": 1}}', "model 'm' needs"),
+        ('{"m": {"input": -1, "output": 1}}', "model 'm' needs"),
+        ('{"m": {"input": true, "output": 1}}', "model 'm' needs"),
+        ('{" ": {"input": 1, "output": 1}}', "needs"),
+    ],
+)
 def test_a_bad_price_file_is_refused_in_one_line(tmp_path, text, words):
     path = tmp_path / "prices.json"
     path.write_text(text)

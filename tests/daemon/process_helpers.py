@@ -13,9 +13,10 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, TypeVar
+from typing import TypeVar
 
 from sqlalchemy import select, text
 
@@ -96,7 +97,9 @@ class DaemonProcess:
             return self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.kill()
-            raise AssertionError(f"{self.name} did not exit within {timeout:g} s of SIGTERM\n{self.log_tail()}")
+            raise AssertionError(
+                f"{self.name} did not exit within {timeout:g} s of SIGTERM\n{self.log_tail()}"
+            ) from None
 
     def kill(self) -> None:
         """SIGKILL (kill -9): the process gets no chance to clean up."""
@@ -276,9 +279,13 @@ def wait_status(
 
 def wait_settled(db: Database, timeout: float, details: Callable[[], str] | None = None) -> None:
     """Wait until no task is pending or running."""
-    wait_until(lambda: not unfinished(db), timeout, "no task is pending or running",
-               details=lambda: f"unfinished: {[(t.id, t.status.value, t.tries) for t in unfinished(db)]}"
-               + (f"\n{details()}" if details else ""))
+    wait_until(
+        lambda: not unfinished(db),
+        timeout,
+        "no task is pending or running",
+        details=lambda: f"unfinished: {[(t.id, t.status.value, t.tries) for t in unfinished(db)]}"
+        + (f"\n{details()}" if details else ""),
+    )
 
 
 def run_inputs(langflow) -> list[str]:

@@ -16,8 +16,7 @@ from tests.services.helpers import ECHO_ID, client_for, synced
 
 def test_the_daemon_says_at_start_when_langflow_refuses_the_key(db, settings, langflow, caplog):
     wrong = replace(settings, langflow_api_key="sk-wrong-3f9")
-    daemon = Daemon(wrong, DaemonSettings(), db=db,
-                    client_factory=lambda: client_for(langflow, api_key="sk-wrong-3f9"))
+    daemon = Daemon(wrong, DaemonSettings(), db=db, client_factory=lambda: client_for(langflow, api_key="sk-wrong-3f9"))
     try:
         daemon._check_langflow()
     finally:
@@ -27,10 +26,12 @@ def test_the_daemon_says_at_start_when_langflow_refuses_the_key(db, settings, la
     assert "Every run will fail until LANGFLOW_API_KEY is fixed" in line
 
 
-@pytest.mark.parametrize("status, level, words", [(500, "WARNING", "try failed, retry at"),
-                                                  (404, "ERROR", "failed for good")])
-def test_a_failed_try_logs_a_warning_and_a_failure_for_good_an_error(db, settings, langflow, frozen_clock, caplog,
-                                                                      status, level, words):
+@pytest.mark.parametrize(
+    "status, level, words", [(500, "WARNING", "try failed, retry at"), (404, "ERROR", "failed for good")]
+)
+def test_a_failed_try_logs_a_warning_and_a_failure_for_good_an_error(
+    db, settings, langflow, frozen_clock, caplog, status, level, words
+):
     synced(db, langflow)
     daemon = Daemon(settings, DaemonSettings(), db=db, client_factory=lambda: client_for(langflow))
     langflow.force_status = status

@@ -10,13 +10,13 @@ from datetime import timedelta
 import pytest
 
 from automagik.clock import utcnow
+from automagik.config import ConfigError
 from automagik.daemon import heartbeat
+from automagik.daemon.alerts import wait_for_alerts
 from automagik.daemon.flow_sync import FlowSync
 from automagik.daemon.leader import leading_daemon
-from automagik.daemon.alerts import wait_for_alerts
 from automagik.daemon.loop import Daemon
 from automagik.daemon.settings import DaemonSettings, daemon_settings
-from automagik.config import ConfigError
 from automagik.db.models import ScheduleStatus
 from automagik.monitoring.incidents import list_open
 from automagik.monitoring.watch import watch
@@ -99,13 +99,20 @@ def test_langflow_away_leaves_the_flows_as_they_were(db, langflow, caplog):
 def test_a_running_daemon_picks_up_a_new_flow_by_itself(db, settings, langflow):
     synced(db, langflow)
     new_id = langflow.add_flow("Added later")
-    daemon = Daemon(settings, DaemonSettings(sync_seconds=0.2, heartbeat_seconds=0.5), db=db,
-                    client_factory=lambda: client_for(langflow))
+    daemon = Daemon(
+        settings,
+        DaemonSettings(sync_seconds=0.2, heartbeat_seconds=0.5),
+        db=db,
+        client_factory=lambda: client_for(langflow),
+    )
     thread = threading.Thread(target=daemon.run, kwargs={"install_signals": False}, daemon=True)
     thread.start()
     try:
-        flow = wait_until(lambda: next((f for f in flow_service.list_flows(db) if f.id == new_id), None), 15,
-                          "the daemon's own sync to add the new flow")
+        flow = wait_until(
+            lambda: next((f for f in flow_service.list_flows(db) if f.id == new_id), None),
+            15,
+            "the daemon's own sync to add the new flow",
+        )
     finally:
         daemon.stop()
         thread.join(15)

@@ -117,7 +117,9 @@ def test_several_daemons_share_the_work_and_never_run_a_fire_twice(db, langflow,
         assert len(times) >= 6, (schedule.id, times)
         offset = times[0] - schedule.anchor_at
         assert offset > timedelta(0) and offset % ONE_SECOND == timedelta(0), (schedule.anchor_at, times[0])
-        gaps = [later - earlier for earlier, later in zip(times, times[1:]) if later - earlier != ONE_SECOND]
+        gaps = [
+            later - earlier for earlier, later in zip(times, times[1:], strict=False) if later - earlier != ONE_SECOND
+        ]
         assert gaps == [], (schedule.id, times)
 
     # The work was spread over the daemons; every completed run says which daemon sent it.
@@ -241,10 +243,14 @@ def test_heartbeat_row_is_refreshed_while_the_daemon_runs(db, langflow, launcher
 
     seen = [row.last_seen]
     for _ in range(2):
-        seen.append(wait_until(
-            lambda: (r := heartbeat_row(db, daemon.pid)).last_seen > seen[-1] and r.last_seen,
-            5, "last_seen advances", details=daemon.log_tail,
-        ))
+        seen.append(
+            wait_until(
+                lambda: (r := heartbeat_row(db, daemon.pid)).last_seen > seen[-1] and r.last_seen,
+                5,
+                "last_seen advances",
+                details=daemon.log_tail,
+            )
+        )
     assert seen == sorted(seen) and len(set(seen)) == 3
     assert daemon.alive
 
@@ -284,7 +290,9 @@ def test_once_renews_the_lease_of_a_run_longer_than_the_lease(db, langflow, laun
     # daemon finds nothing to take.
     renewed = wait_until(
         lambda: (lease := get_task(db, task_id).lease_until) and lease > first_lease + ONE_SECOND and lease,
-        10, "the lease is renewed", details=launcher.logs,
+        10,
+        "the lease is renewed",
+        details=launcher.logs,
     )
     other = launcher.start(env={"AUTOMAGIK_LEASE_SECONDS": "1", "AUTOMAGIK_RECOVERY_SECONDS": "0.2"})
     wait_registered(db, other)
@@ -330,8 +338,12 @@ def test_fires_claimed_ahead_start_at_their_instant_never_before(db, langflow, l
     schedule = create_schedule(db, ScheduleSpec(ECHO_ID, "interval", "1s", '{"input": "on time"}'))
     daemon = launcher.start(workers=2)
     wait_registered(db, daemon)
-    wait_until(lambda: sum(t.status is TaskStatus.COMPLETED for t in all_tasks(db)) >= 4, 20,
-               "four fires completed", details=daemon.log_tail)
+    wait_until(
+        lambda: sum(t.status is TaskStatus.COMPLETED for t in all_tasks(db)) >= 4,
+        20,
+        "four fires completed",
+        details=daemon.log_tail,
+    )
     schedule_service.pause_schedule(db, schedule.id)
     assert daemon.terminate() == 0, daemon.log_tail()
 
@@ -341,7 +353,7 @@ def test_fires_claimed_ahead_start_at_their_instant_never_before(db, langflow, l
         assert task.started_at >= task.scheduled_for, (task.started_at, task.scheduled_for)
         assert task.finished_at >= task.started_at
     arrivals = sorted(run.received_at for run in langflow.runs)
-    for task, arrived in zip(completed, arrivals):
+    for task, arrived in zip(completed, arrivals, strict=False):
         assert arrived >= task.scheduled_for.timestamp(), (arrived, task.scheduled_for)
     assert_no_traceback(launcher)
 
@@ -355,8 +367,9 @@ def test_a_run_that_ends_just_before_the_next_fire_does_not_make_it_skip(db, lan
     daemon = launcher.start(workers=2)
     wait_registered(db, daemon)
     schedule = create_schedule(db, ScheduleSpec(ECHO_ID, "interval", "1s", '{"input": "back to back"}'))
-    wait_until(lambda: sum(t.status in TERMINAL for t in all_tasks(db)) >= 10, 30, "ten fires decided",
-               details=daemon.log_tail)
+    wait_until(
+        lambda: sum(t.status in TERMINAL for t in all_tasks(db)) >= 10, 30, "ten fires decided", details=daemon.log_tail
+    )
     schedule_service.pause_schedule(db, schedule.id)
     wait_settled(db, 15, details=daemon.log_tail)
     assert daemon.terminate() == 0, daemon.log_tail()
@@ -416,7 +429,9 @@ def test_a_bad_option_is_refused_naming_the_variable(launcher):
 
 def test_runs_that_hit_a_langflow_outage_are_retried(db, langflow, launcher):
     synced(db, langflow)
-    schedule = create_schedule(db, ScheduleSpec(ECHO_ID, "interval", "1s", flow_input={"input": "outage"}, max_retries=3))
+    schedule = create_schedule(
+        db, ScheduleSpec(ECHO_ID, "interval", "1s", flow_input={"input": "outage"}, max_retries=3)
+    )
     daemon = launcher.start(workers=2, env={"AUTOMAGIK_RETRY_BASE_SECONDS": "0.5", "LANGFLOW_CONNECT_TIMEOUT": "1"})
     wait_registered(db, daemon)
 
@@ -429,14 +444,17 @@ def test_runs_that_hit_a_langflow_outage_are_retried(db, langflow, launcher):
     try:
         wait_until(
             lambda: any("unreachable" in message for _, message in all_log_lines(db)),
-            5, "a run hit the outage", details=daemon.log_tail,
+            5,
+            "a run hit the outage",
+            details=daemon.log_tail,
         )
         time.sleep(max(0.0, 2.0 - (time.monotonic() - outage_began)))  # the outage lasts ~2 s
     finally:
         langflow.resume()
     before = completed_count()
-    wait_until(lambda: completed_count() >= before + 2, 15, "runs complete again after the outage",
-               details=daemon.log_tail)
+    wait_until(
+        lambda: completed_count() >= before + 2, 15, "runs complete again after the outage", details=daemon.log_tail
+    )
     assert daemon.alive, daemon.log_tail()
     schedule_service.pause_schedule(db, schedule.id)
     wait_settled(db, 15, details=daemon.log_tail)
@@ -451,7 +469,10 @@ def test_runs_that_hit_a_langflow_outage_are_retried(db, langflow, launcher):
         if task.status is TaskStatus.FAILED:
             assert task.tries == task.max_retries + 1 and "unreachable" in task.error, (task.tries, task.error)
         else:
-            assert task.status is TaskStatus.COMPLETED and task.tries >= 2 and task.error is None, (task.status, task.tries)
+            assert task.status is TaskStatus.COMPLETED and task.tries >= 2 and task.error is None, (
+                task.status,
+                task.tries,
+            )
     assert any(t.status is TaskStatus.COMPLETED for t in hit), [(t.status, t.tries) for t in hit]
     assert all(t.status in (TaskStatus.COMPLETED, TaskStatus.SKIPPED) or t.id in failed_attempts for t in tasks)
     assert re.search(r"retry at \d\d:\d\d:\d\d UTC: LangFlow at \S+ is unreachable", daemon.log()), daemon.log_tail()

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
+from automagik.costs.prices import price_table
 from automagik.daemon.alerts import alert_failures
 from automagik.daemon.runner import TaskRunner
 from automagik.daemon.settings import DaemonSettings
@@ -27,12 +28,11 @@ from automagik.runs.leases import (
 from automagik.runs.states import RetryPolicy
 from automagik.services import tasks as task_service
 from automagik.services.schedules import ScheduleSpec, create_schedule
-from automagik.costs.prices import price_table
 from tests.conftest import API_KEY
 from tests.langflow_server import LLMUsage
 from tests.services.helpers import ECHO_ID, TWO_OUT_ID, client_for, synced
 
-UTC = timezone.utc
+UTC = UTC
 
 
 @pytest.fixture
@@ -46,8 +46,9 @@ class _Runner:
 
     def __init__(self, db, langflow, **options):
         self.db, self.settings = db, DaemonSettings(**options)
-        self.runner = TaskRunner("test-daemon", self.settings, lambda: client_for(langflow),
-                                 price_table(self.settings.prices_file))
+        self.runner = TaskRunner(
+            "test-daemon", self.settings, lambda: client_for(langflow), price_table(self.settings.prices_file)
+        )
 
     def attempt(self, claimed):
         return self.runner.attempt(claimed)
@@ -97,16 +98,26 @@ def test_a_run_stores_the_answer_and_logs_status_and_latency(ready, langflow, fr
 
 
 def test_a_run_records_the_tokens_and_cost_its_answer_reports(ready, langflow, frozen_clock):
-    flow_id = langflow.add_flow("Summary", inputs=["ChatInput-s1"], outputs=["ChatOutput-s2"], others=["FakeLLM-u2"],
-                                edges=[("ChatInput-s1", "FakeLLM-u2"), ("FakeLLM-u2", "ChatOutput-s2")],
-                                llm=LLMUsage(model="gpt-4o-mini", input_tokens=1200, output_tokens=300))
+    flow_id = langflow.add_flow(
+        "Summary",
+        inputs=["ChatInput-s1"],
+        outputs=["ChatOutput-s2"],
+        others=["FakeLLM-u2"],
+        edges=[("ChatInput-s1", "FakeLLM-u2"), ("FakeLLM-u2", "ChatOutput-s2")],
+        llm=LLMUsage(model="gpt-4o-mini", input_tokens=1200, output_tokens=300),
+    )
     synced(ready, langflow)
     task = task_service.run_flow_now(ready, flow_id, '{"input": "the news"}')
     _runner(ready, langflow).run(_claim_one(ready, frozen_clock.now))
 
     detail = _task(ready, task.id)
     stored = detail.task
-    assert (stored.input_tokens, stored.output_tokens, stored.total_tokens, stored.model) == (1200, 300, 1500, "gpt-4o-mini")
+    assert (stored.input_tokens, stored.output_tokens, stored.total_tokens, stored.model) == (
+        1200,
+        300,
+        1500,
+        "gpt-4o-mini",
+    )
     assert stored.cost_usd == pytest.approx((1200 * 0.15 + 300 * 0.60) / 1e6)
     assert "tokens by gpt-4o-mini: 1200 in, 300 out, 1500 in all; $0.00036" in [line.message for line in detail.logs]
 
@@ -118,8 +129,9 @@ def test_a_model_without_a_price_keeps_its_tokens_and_says_why_in_the_log(ready,
     _runner(ready, langflow).run(_claim_one(ready, frozen_clock.now))
     detail = _task(ready, task.id)
     assert detail.task.total_tokens == 42 and detail.task.model == "llama3:8b" and detail.task.cost_usd is None
-    assert any(line.level.value == "warning" and 'no price known for model "llama3:8b"' in line.message
-               for line in detail.logs)
+    assert any(
+        line.level.value == "warning" and 'no price known for model "llama3:8b"' in line.message for line in detail.logs
+    )
 
     prices = tmp_path / "prices.json"
     prices.write_text('{"llama3:8b": {"input": 1000, "output": 2000}}')
@@ -134,7 +146,9 @@ def test_a_run_without_usage_leaves_tokens_and_cost_empty(ready, langflow, froze
     _runner(ready, langflow).run(_claim_one(ready, frozen_clock.now))
     stored = _task(ready, task.id).task
     assert stored.status is TaskStatus.COMPLETED
-    assert (stored.input_tokens, stored.output_tokens, stored.total_tokens, stored.model, stored.cost_usd) == (None,) * 5
+    assert (stored.input_tokens, stored.output_tokens, stored.total_tokens, stored.model, stored.cost_usd) == (
+        None,
+    ) * 5
 
 
 def test_a_run_records_the_version_of_the_flow_it_ran_against(ready, langflow, frozen_clock):
@@ -303,7 +317,9 @@ def test_chosen_output_component_of_a_multi_output_flow(ready, langflow, frozen_
     assert result["text"] == "routed" and result["component_id"] == "ChatOutput-tw004"
 
 
-def test_an_outcome_is_recorded_with_its_real_times_in_the_transaction_that_claims_the_next(ready, langflow, frozen_clock):
+def test_an_outcome_is_recorded_with_its_real_times_in_the_transaction_that_claims_the_next(
+    ready, langflow, frozen_clock
+):
     first = task_service.run_flow_now(ready, ECHO_ID, '{"input": "one"}')
     claimed_at = frozen_clock.now
     claimed = claim_tasks(ready, "test-daemon", claimed_at, 1, 60)

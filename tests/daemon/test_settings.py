@@ -15,14 +15,21 @@ def test_defaults():
 def test_flags_win_over_environment_which_wins_over_env_file(tmp_path):
     env_file = tmp_path / ".env"
     env_file.write_text("AUTOMAGIK_WORKERS=3\nAUTOMAGIK_POLL_SECONDS=0.5\nAUTOMAGIK_RETRY_BASE_SECONDS=2\n")
-    options = daemon_settings({"workers": 12, "poll_seconds": None}, environ={"AUTOMAGIK_POLL_SECONDS": "0.25"}, env_file=env_file)
+    options = daemon_settings(
+        {"workers": 12, "poll_seconds": None}, environ={"AUTOMAGIK_POLL_SECONDS": "0.25"}, env_file=env_file
+    )
     assert (options.workers, options.poll_seconds, options.retry_base_seconds) == (12, 0.25, 2.0)
 
 
 @pytest.mark.parametrize(
     "variable, value",
-    [("AUTOMAGIK_WORKERS", "zero"), ("AUTOMAGIK_WORKERS", "0"), ("AUTOMAGIK_LEASE_SECONDS", "-1"),
-     ("AUTOMAGIK_LOG_LEVEL", "LOUD"), ("AUTOMAGIK_ALERT_WEBHOOK_URL", "hooks.example")],
+    [
+        ("AUTOMAGIK_WORKERS", "zero"),
+        ("AUTOMAGIK_WORKERS", "0"),
+        ("AUTOMAGIK_LEASE_SECONDS", "-1"),
+        ("AUTOMAGIK_LOG_LEVEL", "LOUD"),
+        ("AUTOMAGIK_ALERT_WEBHOOK_URL", "hooks.example"),
+    ],
 )
 def test_bad_values_name_the_variable(variable, value):
     with pytest.raises(ConfigError, match=variable):

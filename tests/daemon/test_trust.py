@@ -14,8 +14,8 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
 
 import automagik.daemon.loop as loop_module
-from automagik.daemon.loop import Daemon
 from automagik.clock import utcnow
+from automagik.daemon.loop import Daemon
 from automagik.daemon.settings import DaemonSettings
 from automagik.db.engine import Database
 from automagik.db.models import Schedule, Task, TaskStatus
@@ -151,11 +151,14 @@ def test_a_pending_retry_does_not_hold_back_the_next_fire(ready, frozen_clock):
     frozen_clock.now = first_fire
     dispatch_due(ready, frozen_clock.now, DaemonSettings(), "d1")
     [claimed] = claim_tasks(ready, "d1", frozen_clock.now, 10, 60)
-    [recorded] = record_attempts(ready, "d1", [Attempt(claimed.id, [], error="LangFlow answered 500", transient=True)],
-                                 frozen_clock.now)
+    [recorded] = record_attempts(
+        ready, "d1", [Attempt(claimed.id, [], error="LangFlow answered 500", transient=True)], frozen_clock.now
+    )
     assert recorded.status is TaskStatus.PENDING
     with ready.write() as session:  # a long backoff: the retry waits five minutes
-        session.execute(update(Task).where(Task.id == claimed.id).values(next_retry_at=first_fire + timedelta(minutes=5)))
+        session.execute(
+            update(Task).where(Task.id == claimed.id).values(next_retry_at=first_fire + timedelta(minutes=5))
+        )
 
     for minute in (1, 2, 3, 4):
         frozen_clock.now = first_fire + timedelta(minutes=minute)
@@ -206,7 +209,9 @@ def test_a_task_failed_for_good_by_recovery_is_alerted(ready, settings, langflow
         task = task_service.run_flow_now(ready, ECHO_ID, '{"input": "x"}', max_retries=0)
         claim_tasks(ready, "dead-daemon", frozen_clock.now, 10, lease_seconds=30)
         frozen_clock.advance(seconds=31)
-        with daemon_of(ready, settings, langflow, alert_webhook_url=f"http://127.0.0.1:{server.server_port}/") as daemon:
+        with daemon_of(
+            ready, settings, langflow, alert_webhook_url=f"http://127.0.0.1:{server.server_port}/"
+        ) as daemon:
             daemon.recover()
         assert _Webhook.arrived.wait(10)
     finally:
@@ -217,7 +222,6 @@ def test_a_task_failed_for_good_by_recovery_is_alerted(ready, settings, langflow
     assert task_service.get_task(ready, task.id).task.status is TaskStatus.FAILED
 
 
-
 # -- found by review: each failed before its fix --------------------------------------------------
 
 
@@ -225,8 +229,9 @@ def test_a_task_failed_for_good_by_recovery_is_alerted(ready, settings, langflow
 def running(daemon, once=False):
     """The daemon's loop in a thread; stopped (and joined) when the block ends."""
     result = {}
-    thread = threading.Thread(target=lambda: result.setdefault("rc", daemon.run(once=once, install_signals=False)),
-                              daemon=True)
+    thread = threading.Thread(
+        target=lambda: result.setdefault("rc", daemon.run(once=once, install_signals=False)), daemon=True
+    )
     thread.start()
     try:
         yield thread, result
@@ -250,8 +255,9 @@ def test_a_database_outage_near_a_fire_does_not_spin_the_loop(real_clock_ready, 
 
     monkeypatch.setattr(loop_module, "dispatch_due", database_away)
     monkeypatch.setattr(loop_module.log, "exception", lambda *a, **k: None)
-    daemon = Daemon(settings, DaemonSettings(poll_seconds=1.0), db=real_clock_ready,
-                    client_factory=lambda: client_for(langflow))
+    daemon = Daemon(
+        settings, DaemonSettings(poll_seconds=1.0), db=real_clock_ready, client_factory=lambda: client_for(langflow)
+    )
     daemon._next_due = utcnow() + timedelta(milliseconds=50)  # a fire was close when the database went away
     stopped = threading.Event()
     with running(daemon):
@@ -265,7 +271,9 @@ def test_once_runs_what_was_due_when_it_started_not_fires_that_come_after(real_c
     now = utcnow()
     with real_clock_ready.write() as session:
         session.execute(update(Schedule).where(Schedule.id == due.id).values(next_run_at=now))
-        session.execute(update(Schedule).where(Schedule.id == later.id).values(next_run_at=now + timedelta(seconds=0.6)))
+        session.execute(
+            update(Schedule).where(Schedule.id == later.id).values(next_run_at=now + timedelta(seconds=0.6))
+        )
     daemon = Daemon(settings, DaemonSettings(), db=real_clock_ready, client_factory=lambda: client_for(langflow))
     with running(daemon, once=True) as (thread, result):
         thread.join(15)
@@ -275,7 +283,9 @@ def test_once_runs_what_was_due_when_it_started_not_fires_that_come_after(real_c
     assert langflow.run_count == 1
 
 
-def test_once_records_its_runs_in_its_loop_and_retries_a_failed_record(real_clock_ready, settings, langflow, monkeypatch):
+def test_once_records_its_runs_in_its_loop_and_retries_a_failed_record(
+    real_clock_ready, settings, langflow, monkeypatch
+):
     tasks = [task_service.run_flow_now(real_clock_ready, ECHO_ID, f'{{"input": "run {n}"}}') for n in range(2)]
     real, failures = loop_module.record_and_claim, []
 
@@ -311,8 +321,12 @@ def test_once_waits_for_the_alert_of_a_run_that_failed_for_good(real_clock_ready
     monkeypatch.setattr(alerts_module, "post_alert", slow_webhook)
     langflow.force_status = 400  # failed for good at once
     task = task_service.run_flow_now(real_clock_ready, ECHO_ID, '{"input": "x"}', max_retries=0)
-    daemon = Daemon(settings, DaemonSettings(alert_webhook_url="http://127.0.0.1:9/hook"), db=real_clock_ready,
-                    client_factory=lambda: client_for(langflow))
+    daemon = Daemon(
+        settings,
+        DaemonSettings(alert_webhook_url="http://127.0.0.1:9/hook"),
+        db=real_clock_ready,
+        client_factory=lambda: client_for(langflow),
+    )
     assert daemon.run(once=True, install_signals=False) == 0
     assert delivered == [task.id]
 
@@ -321,10 +335,18 @@ def test_a_shutdown_grace_longer_than_the_lease_keeps_the_lease(real_clock_ready
     langflow.latency = 3.0  # the run outlasts the lease, and ends within the grace
     task = task_service.run_flow_now(real_clock_ready, ECHO_ID, '{"input": "long"}')
     timers = dict(lease_seconds=1, heartbeat_seconds=0.25, recovery_seconds=0.2)
-    first = Daemon(settings, DaemonSettings(shutdown_grace_seconds=6, **timers), db=real_clock_ready,
-                   client_factory=lambda: client_for(langflow))
-    other = Daemon(settings, DaemonSettings(**timers), db=Database(settings.database_url),
-                   client_factory=lambda: client_for(langflow))
+    first = Daemon(
+        settings,
+        DaemonSettings(shutdown_grace_seconds=6, **timers),
+        db=real_clock_ready,
+        client_factory=lambda: client_for(langflow),
+    )
+    other = Daemon(
+        settings,
+        DaemonSettings(**timers),
+        db=Database(settings.database_url),
+        client_factory=lambda: client_for(langflow),
+    )
     with running(first) as (first_thread, _):
         wait_until(lambda: task.id in first.pool.busy_ids(), 10, "the run started")
         first.stop()  # SIGTERM while it runs

@@ -42,8 +42,10 @@ def test_a_long_model_name_does_not_stop_every_later_outcome_from_being_recorded
             if daemon.pool.busy_ids() or daemon._unrecorded:
                 wait_until(lambda: not daemon.pool.busy_ids(), 10, "the runs to end")
         daemon._ticked(poll=False)
-        assert (_status(db, first), _status(db, second)) == (TaskStatus.COMPLETED, TaskStatus.COMPLETED), (
-            "the daemon records nothing and claims nothing any more")
+        assert (_status(db, first), _status(db, second)) == (
+            TaskStatus.COMPLETED,
+            TaskStatus.COMPLETED,
+        ), "the daemon records nothing and claims nothing any more"
         with db.read() as session:
             model = session.scalar(select(Task.model).where(Task.id == first))
         assert len(model) == 255 and model.startswith("projects/my-project/") and model.endswith("…")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import inspect, select, text
@@ -12,7 +12,7 @@ from automagik.db import migrate
 from automagik.db.engine import Database
 from automagik.db.models import Flow
 
-UTC = timezone.utc
+UTC = UTC
 
 
 def _flow(at: datetime) -> Flow:
@@ -25,7 +25,13 @@ def test_upgrade_creates_every_table_and_is_idempotent(tmp_path):
     names = set(inspect(database.engine).get_table_names())
     assert {"flows", "schedules", "tasks", "task_logs", "alembic_version"} <= names
     indexes = {ix["name"] for ix in inspect(database.engine).get_indexes("tasks")}
-    assert {"ix_tasks_due", "ix_tasks_lease", "ix_tasks_scheduled_for", "ix_tasks_flow_time", "ix_tasks_status_time"} <= indexes
+    assert {
+        "ix_tasks_due",
+        "ix_tasks_lease",
+        "ix_tasks_scheduled_for",
+        "ix_tasks_flow_time",
+        "ix_tasks_status_time",
+    } <= indexes
     uniques = inspect(database.engine).get_unique_constraints("tasks")
     assert any(u["column_names"] == ["schedule_id", "scheduled_for"] for u in uniques)
 
@@ -101,5 +107,7 @@ def test_statistics_are_gathered_for_the_query_planner(tmp_path):
     statistics.analyze(database)
     statistics.refresh(database)
     with database.engine.connect() as connection:
-        assert connection.exec_driver_sql("SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_stat1'").scalar() == 1
+        assert (
+            connection.exec_driver_sql("SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_stat1'").scalar() == 1
+        )
     database.dispose()

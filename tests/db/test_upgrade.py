@@ -37,7 +37,9 @@ def _snapshot(database: Database, columns: dict[str, list[str]]) -> dict:
     """Every row of every table, read as the given columns (those of the older schema)."""
     with database.engine.connect() as connection:
         return {
-            table: [tuple(row) for row in connection.execute(text(f"SELECT {', '.join(names)} FROM {table} ORDER BY 1"))]
+            table: [
+                tuple(row) for row in connection.execute(text(f"SELECT {', '.join(names)} FROM {table} ORDER BY 1"))
+            ]
             for table, names in columns.items()
         }
 
@@ -77,13 +79,25 @@ def test_an_older_revision_with_rows_upgrades_to_head_keeping_every_row(empty_da
     # hold and trigger, its backfill or upstream run, a flow's budget, triggers and concurrency, a
     # schedule's pause reason, alert threshold and chain outcome, and the index the cost sums read.
     added = {table: set(names) - set(old_columns[table]) for table, names in _columns(database).items()}
-    assert added["tasks"] == {"input_tokens", "output_tokens", "total_tokens", "model", "cost_usd", "flow_updated_at",
-                              "held_since", "trigger", "backfill_id", "upstream_task_id"}
+    assert added["tasks"] == {
+        "input_tokens",
+        "output_tokens",
+        "total_tokens",
+        "model",
+        "cost_usd",
+        "flow_updated_at",
+        "held_since",
+        "trigger",
+        "backfill_id",
+        "upstream_task_id",
+    }
     assert added["flows"] == {"daily_budget_usd", "langflow_triggers", "max_concurrency"}
     assert added["schedules"] == {"paused_reason", "alert_after_failures", "after_outcome"}
     assert "ix_tasks_usage" in {index["name"] for index in inspect(database.engine).get_indexes("tasks")}
     with database.engine.connect() as connection:
-        assert connection.execute(text("SELECT cost_usd, model, trigger FROM tasks")).all() == [(None, None, "schedule")]
+        assert connection.execute(text("SELECT cost_usd, model, trigger FROM tasks")).all() == [
+            (None, None, "schedule")
+        ]
         # The old rows keep their foreign keys: rebuilding a SQLite table ran no ON DELETE action.
         assert connection.execute(text("SELECT schedule_id FROM tasks")).scalar_one() == "s1"
         connection.execute(text("UPDATE schedules SET schedule_type = 'after' WHERE id = 's1'"))

@@ -21,8 +21,14 @@ from tests.conftest import API_KEY, PROJECT_ROOT
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 
 
@@ -54,7 +60,8 @@ class Stack:
 
     def environment(self, **extra: str) -> dict[str, str]:
         inherited = {
-            k: v for k, v in os.environ.items()
+            k: v
+            for k, v in os.environ.items()
             if not k.startswith(("LANGFLOW_", "AUTOMAGIK_")) and k not in ("DATABASE_URL", "TIMEZONE")
         }
         return {
@@ -70,7 +77,11 @@ class Stack:
     def init_database(self) -> None:
         subprocess.run(
             [sys.executable, "-m", "automagik.cli.cli", "db", "init"],
-            cwd=self.tmp_path, env=self.environment(), check=True, capture_output=True, timeout=60,
+            cwd=self.tmp_path,
+            env=self.environment(),
+            check=True,
+            capture_output=True,
+            timeout=60,
         )
 
     def _start(self, name: str, args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Popen:
@@ -82,7 +93,9 @@ class Stack:
 
     def start_daemon(self) -> None:
         self._start(
-            "daemon", [sys.executable, str(PROJECT_ROOT / "scheduler_daemon.py")], self.tmp_path,
+            "daemon",
+            [sys.executable, str(PROJECT_ROOT / "scheduler_daemon.py")],
+            self.tmp_path,
             self.environment(AUTOMAGIK_POLL_SECONDS="0.5", AUTOMAGIK_HEARTBEAT_SECONDS="1"),
         )
 
@@ -93,8 +106,19 @@ class Stack:
             extra["AUTOMAGIK_DASHBOARD_PASSWORD"] = password
         process = self._start(
             "dashboard",
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-             "--server.headless", "true", "--server.fileWatcherType", "none"],
+            [
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                "app.py",
+                "--server.port",
+                str(port),
+                "--server.headless",
+                "true",
+                "--server.fileWatcherType",
+                "none",
+            ],
             PROJECT_ROOT,
             self.environment(**extra),
         )

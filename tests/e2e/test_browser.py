@@ -158,9 +158,12 @@ def test_sync_choose_schedule_watch_and_export(tmp_path):
         stack.start_daemon()
         base = stack.start_dashboard()
         db = Database(stack.database_url)
-        with launch_chromium() as browser, photographed_on_failure(
-            browser.new_page(viewport={"width": 1400, "height": 1600}, accept_downloads=True), "failure-main"
-        ) as page:
+        with (
+            launch_chromium() as browser,
+            photographed_on_failure(
+                browser.new_page(viewport={"width": 1400, "height": 1600}, accept_downloads=True), "failure-main"
+            ) as page,
+        ):
             requested: list[str] = []
             page.on("request", lambda request: requested.append(request.url))
 
@@ -168,7 +171,14 @@ def test_sync_choose_schedule_watch_and_export(tmp_path):
             page.goto(f"{base}/flows")
             page.get_by_role("heading", name="Flows", level=1).wait_for()
             assert page.get_by_test_id("stSidebarNav").inner_text().split() == [
-                "📊", "Overview", "🔀", "Flows", "🗓️", "Schedules", "🕘", "Tasks",
+                "📊",
+                "Overview",
+                "🔀",
+                "Flows",
+                "🗓️",
+                "Schedules",
+                "🕘",
+                "Tasks",
             ]
 
             click(page, "Sync from LangFlow")
@@ -210,7 +220,7 @@ def test_sync_choose_schedule_watch_and_export(tmp_path):
             exported = download_csv(page)
             rows = list(csv.reader(io.StringIO(exported)))
             assert tuple(rows[0]) == CSV_COLUMNS
-            records = [dict(zip(CSV_COLUMNS, row)) for row in rows[1:]]
+            records = [dict(zip(CSV_COLUMNS, row, strict=False)) for row in rows[1:]]
             assert len(records) >= 3
             assert {r["status"] for r in records} == {"completed"}
             assert {r["flow_name"] for r in records} == {TWO_OUT_NAME}
@@ -260,9 +270,10 @@ def test_password_gate_deep_link_and_names_shown_as_typed(tmp_path):
     try:
         stack.init_database()
         base = stack.start_dashboard(password="correct horse")
-        with launch_chromium() as browser, photographed_on_failure(
-            browser.new_page(viewport={"width": 1400, "height": 1200}), "failure-gate"
-        ) as page:
+        with (
+            launch_chromium() as browser,
+            photographed_on_failure(browser.new_page(viewport={"width": 1400, "height": 1200}), "failure-gate") as page,
+        ):
             # The first request after the server starts names a page: the gate still comes first.
             page.goto(f"{base}/tasks")
             page.get_by_role("textbox", name="Password").wait_for()

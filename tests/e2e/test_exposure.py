@@ -19,7 +19,9 @@ from tests.langflow_server import FakeLangFlow
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.slow,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (scripts/test.sh installs it)"),
+    pytest.mark.skipif(
+        not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (scripts/test.sh installs it)"
+    ),
 ]
 SCRIPT_NAME = "<script>alert(1)</script>"
 
@@ -53,9 +55,12 @@ def test_the_dashboard_listens_on_loopback_and_shows_markup_as_text(tmp_path):
         # 0100007F is 127.0.0.1 as /proc writes it; nothing on 0.0.0.0 or a public address.
         assert listening_addresses(stack.processes["dashboard"].pid) == {"0100007F"}
 
-        with launch_chromium() as browser, photographed_on_failure(
-            browser.new_page(viewport={"width": 1400, "height": 1200}), "failure-exposure"
-        ) as page:
+        with (
+            launch_chromium() as browser,
+            photographed_on_failure(
+                browser.new_page(viewport={"width": 1400, "height": 1200}), "failure-exposure"
+            ) as page,
+        ):
             page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
             page.goto(base)
             page.get_by_role("heading", name="Overview", level=1).wait_for()

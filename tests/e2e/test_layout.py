@@ -19,7 +19,14 @@ from automagik.services import schedules as schedule_service
 from tests.conftest import API_KEY
 from tests.e2e.stack import Stack, launch_chromium
 from tests.e2e.test_browser import (
-    ARTIFACTS, README_SHOTS, completed_runs, failed_runs, open_page, photographed_on_failure, pytestmark, settle,
+    ARTIFACTS,
+    README_SHOTS,
+    completed_runs,
+    failed_runs,
+    open_page,
+    photographed_on_failure,
+    pytestmark,
+    settle,
     wait_for,
 )
 from tests.langflow_server import FakeLangFlow
@@ -72,8 +79,9 @@ def _fill(db: Database, langflow: FakeLangFlow) -> None:
     synced(db, langflow)
     spec = schedule_service.ScheduleSpec
     schedule_service.create_schedule(db, spec(ECHO_ID, "interval", "1s", '{"input": "a run every second"}'))
-    schedule_service.create_schedule(db, spec(long_flow, "cron", "30 9 * * 1-5", '{"input": "digest"}',
-                                              timezone="America/Argentina/Buenos_Aires"))
+    schedule_service.create_schedule(
+        db, spec(long_flow, "cron", "30 9 * * 1-5", '{"input": "digest"}', timezone="America/Argentina/Buenos_Aires")
+    )
     schedule_service.create_schedule(db, spec(long_flow, "oneshot", "2030-01-01T09:00:00+01:00", None))
 
 
@@ -103,9 +111,12 @@ def filled_stack(tmp_path_factory):
 @pytest.mark.parametrize("width", WIDTHS)
 def test_no_page_is_cut_short(filled_stack, width):
     problems = {}
-    with launch_chromium() as browser, photographed_on_failure(
-        browser.new_page(viewport={"width": width, "height": 900}), f"failure-layout-{width}"
-    ) as page:
+    with (
+        launch_chromium() as browser,
+        photographed_on_failure(
+            browser.new_page(viewport={"width": width, "height": 900}), f"failure-layout-{width}"
+        ) as page,
+    ):
         page.goto(f"{filled_stack}/")
         page.get_by_role("heading", name="Overview", level=1).wait_for()
         for title in PAGES:

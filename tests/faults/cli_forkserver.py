@@ -28,8 +28,11 @@ def _child(command: dict) -> None:
     os.environ.clear()
     os.environ.update(command["env"])
     os.chdir(command["cwd"])
-    for fd, path, mode in ((0, os.devnull, os.O_RDONLY), (1, command["stdout"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC),
-                           (2, command["stderr"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC)):
+    for fd, path, mode in (
+        (0, os.devnull, os.O_RDONLY),
+        (1, command["stdout"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC),
+        (2, command["stderr"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC),
+    ):
         handle = os.open(path, mode, 0o600)
         os.dup2(handle, fd)
         os.close(handle)

@@ -19,12 +19,12 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Callable
 
 import pytest
 
@@ -43,11 +43,10 @@ from tests.langflow_server import TWO_OUT_FLOW_ID as TWO_OUT
 from tests.langflow_server import FakeLangFlow
 from tests.services.helpers import client_for
 
-UTC = timezone.utc
+UTC = UTC
 PARALLEL = 3  # CLI start-up is CPU-bound (imports); more only queue up on two cores
 NOT_A_UUID = "00000000-0000-4000-8000-000000000000"
 DEEP_JSON = "[" * 50_000 + "]" * 50_000  # fits one argv string (< 128 KiB)
-
 
 
 # -- the CLI corpus ------------------------------------------------------------------------------
@@ -117,22 +116,59 @@ CLI_CASES = [
     cli_case("oneshot-month-13", *oneshot("2031-13-01"), says="ISO 8601"),
     cli_case("oneshot-feb-30", *oneshot("2031-02-30 10:00"), says="ISO 8601"),
     cli_case("oneshot-in-dst-gap", *oneshot("2031-03-30 02:30"), says="does not exist in Europe/Berlin"),
-    cli_case("oneshot-past-year-9999", *oneshot("9999-12-31T23:59:59-10:00"), says="the year must be from 1970 to 9998"),
+    cli_case(
+        "oneshot-past-year-9999", *oneshot("9999-12-31T23:59:59-10:00"), says="the year must be from 1970 to 9998"
+    ),
     cli_case("oneshot-year-0", *oneshot("0000-01-01"), says="ISO 8601"),
     # zones
-    cli_case("zone-unknown", *create("--type", "cron", "--expr", "@daily", "--timezone", "Mars/Olympus_Mons"), says="Unknown timezone"),
-    cli_case("zone-path-traversal", *create("--type", "cron", "--expr", "@daily", "--timezone", "../../etc/passwd"), says="Unknown timezone"),
-    cli_case("zone-directory", *create("--type", "oneshot", "--expr", "2031-06-01", "--timezone", "Europe/"), says="Unknown timezone"),
-    cli_case("zone-trailing-space", *create("--type", "interval", "--expr", "5m", "--timezone", "UTC "), says="Unknown timezone"),
-    cli_case("zone-lower-case", *create("--type", "cron", "--expr", "@daily", "--timezone", "europe/berlin"), says="Unknown timezone"),
-    cli_case("zone-offset", *create("--type", "cron", "--expr", "@daily", "--timezone=+02:00"), says="Unknown timezone"),
+    cli_case(
+        "zone-unknown",
+        *create("--type", "cron", "--expr", "@daily", "--timezone", "Mars/Olympus_Mons"),
+        says="Unknown timezone",
+    ),
+    cli_case(
+        "zone-path-traversal",
+        *create("--type", "cron", "--expr", "@daily", "--timezone", "../../etc/passwd"),
+        says="Unknown timezone",
+    ),
+    cli_case(
+        "zone-directory",
+        *create("--type", "oneshot", "--expr", "2031-06-01", "--timezone", "Europe/"),
+        says="Unknown timezone",
+    ),
+    cli_case(
+        "zone-trailing-space",
+        *create("--type", "interval", "--expr", "5m", "--timezone", "UTC "),
+        says="Unknown timezone",
+    ),
+    cli_case(
+        "zone-lower-case",
+        *create("--type", "cron", "--expr", "@daily", "--timezone", "europe/berlin"),
+        says="Unknown timezone",
+    ),
+    cli_case(
+        "zone-offset", *create("--type", "cron", "--expr", "@daily", "--timezone=+02:00"), says="Unknown timezone"
+    ),
     # An empty zone is what a script passes for an unset variable: refused, never "the default".
     cli_case("zone-empty", *create("--type", "cron", "--expr", "@daily", "--timezone="), says="it is empty"),
-    cli_case("zone-blank", *create("--type", "oneshot", "--expr", "2031-06-01", "--timezone", "  "), says="it is empty"),
+    cli_case(
+        "zone-blank", *create("--type", "oneshot", "--expr", "2031-06-01", "--timezone", "  "), says="it is empty"
+    ),
     cli_case("update-zone-empty", "schedules", "update", "{schedule}", "--timezone", "", says="it is empty"),
     cli_case("update-nothing", "schedules", "update", "{schedule}", says="Nothing to change"),
-    cli_case("update-oneshot-in-dst-gap", "schedules", "update", "{schedule}", "--type", "oneshot",  # (a UTC schedule)
-             "--expr", "2031-03-30 02:30", "--timezone", "Europe/Berlin", says="does not exist in Europe/Berlin"),
+    cli_case(
+        "update-oneshot-in-dst-gap",
+        "schedules",
+        "update",
+        "{schedule}",
+        "--type",
+        "oneshot",  # (a UTC schedule)
+        "--expr",
+        "2031-03-30 02:30",
+        "--timezone",
+        "Europe/Berlin",
+        says="does not exist in Europe/Berlin",
+    ),
     # JSON input
     cli_case("input-cut-off", *with_input('{"input": '), says="not valid JSON"),
     cli_case("input-array", *with_input("[1, 2]"), says="JSON object"),
@@ -141,24 +177,74 @@ CLI_CASES = [
     cli_case("input-text-not-string", *with_input('{"input": 5}'), says="must be a string"),
     cli_case("input-text-twice", *with_input('{"input": "a", "input_value": "b"}'), says="Give the text once"),
     cli_case("input-tweaks-list", *with_input('{"tweaks": []}'), says='"tweaks" must be an object'),
-    cli_case("input-tweak-not-object", *with_input('{"tweaks": {"ChatInput-acc01": 1}}'), says='"tweaks" must be an object'),
+    cli_case(
+        "input-tweak-not-object", *with_input('{"tweaks": {"ChatInput-acc01": 1}}'), says='"tweaks" must be an object'
+    ),
     cli_case("input-nul-in-object", *with_input('{"input": "a\\u0000b"}'), says="NUL"),
     cli_case("input-deeply-nested", "flows", "run", "{echo}", f"--input={DEEP_JSON}", says="JSON"),
     cli_case("input-nul-in-json-string", "flows", "run", "{echo}", '--input="a\\u0000b"', says="NUL"),
-    cli_case("input-nan-in-tweaks", *with_input('{"input": "x", "tweaks": {"ChatInput-acc01": {"t": NaN}}}'), says="NaN"),
+    cli_case(
+        "input-nan-in-tweaks", *with_input('{"input": "x", "tweaks": {"ChatInput-acc01": {"t": NaN}}}'), says="NaN"
+    ),
     # numbers
-    cli_case("max-retries-negative", *create("--type", "interval", "--expr", "5m", "--max-retries=-1"), says="from 0 to 20"),
-    cli_case("max-retries-21", *create("--type", "interval", "--expr", "5m", "--max-retries", "21"), says="from 0 to 20"),
-    cli_case("max-retries-word", *create("--type", "interval", "--expr", "5m", "--max-retries", "three"), says="invalid int value"),
-    cli_case("timeout-zero", *create("--type", "interval", "--expr", "5m", "--timeout", "0"), says="timeout must be from 1"),
-    cli_case("timeout-over-a-day", *create("--type", "interval", "--expr", "5m", "--timeout", "86401"), says="timeout must be from 1"),
-    cli_case("missed-policy-unknown", *create("--type", "interval", "--expr", "5m", "--missed", "sometimes"), says="missed-run policy"),
+    cli_case(
+        "max-retries-negative", *create("--type", "interval", "--expr", "5m", "--max-retries=-1"), says="from 0 to 20"
+    ),
+    cli_case(
+        "max-retries-21", *create("--type", "interval", "--expr", "5m", "--max-retries", "21"), says="from 0 to 20"
+    ),
+    cli_case(
+        "max-retries-word",
+        *create("--type", "interval", "--expr", "5m", "--max-retries", "three"),
+        says="invalid int value",
+    ),
+    cli_case(
+        "timeout-zero", *create("--type", "interval", "--expr", "5m", "--timeout", "0"), says="timeout must be from 1"
+    ),
+    cli_case(
+        "timeout-over-a-day",
+        *create("--type", "interval", "--expr", "5m", "--timeout", "86401"),
+        says="timeout must be from 1",
+    ),
+    cli_case(
+        "missed-policy-unknown",
+        *create("--type", "interval", "--expr", "5m", "--missed", "sometimes"),
+        says="missed-run policy",
+    ),
     # ids
-    cli_case("flow-unknown", "schedules", "create", "no-such-flow", "--type", "interval", "--expr", "5m", says="Unknown flow id"),
-    cli_case("flow-needs-components", "schedules", "create", "{two_out}", "--type", "interval", "--expr", "5m",
-             says="no output component chosen"),
-    cli_case("flow-id-sql-injection", "schedules", "create", "x'; DROP TABLE flows; --", "--type", "interval", "--expr", "5m",
-             says="Unknown flow id"),
+    cli_case(
+        "flow-unknown",
+        "schedules",
+        "create",
+        "no-such-flow",
+        "--type",
+        "interval",
+        "--expr",
+        "5m",
+        says="Unknown flow id",
+    ),
+    cli_case(
+        "flow-needs-components",
+        "schedules",
+        "create",
+        "{two_out}",
+        "--type",
+        "interval",
+        "--expr",
+        "5m",
+        says="no output component chosen",
+    ),
+    cli_case(
+        "flow-id-sql-injection",
+        "schedules",
+        "create",
+        "x'; DROP TABLE flows; --",
+        "--type",
+        "interval",
+        "--expr",
+        "5m",
+        says="Unknown flow id",
+    ),
     cli_case("flow-id-emoji", "flows", "run", "flöw-💥", says="Unknown flow id"),
     cli_case("flow-id-5000-chars", "flows", "run", "f" * 5000, says="Unknown flow id"),
     cli_case("schedule-show-unknown", "schedules", "show", "nope", says="Unknown schedule id"),
@@ -170,49 +256,172 @@ CLI_CASES = [
     cli_case("task-retry-completed", "tasks", "retry", "{completed}", says="only a failed task"),
     cli_case("task-retry-pending", "tasks", "retry", "{pending}", says="only a failed task"),
     # preview
-    cli_case("preview-count-zero", "schedules", "preview", "--type", "interval", "--expr", "5m", "--count", "0", says="count must be"),
-    cli_case("preview-count-1001", "schedules", "preview", "--type", "interval", "--expr", "5m", "--count", "1001", says="count must be"),
-    cli_case("preview-after-words", "schedules", "preview", "--type", "interval", "--expr", "5m", "--after", "yesterday",
-             says="not an ISO 8601 time"),
-    cli_case("preview-after-past-9999", "schedules", "preview", "--type", "interval", "--expr", "5m",
-             "--after", "9999-12-31T23:59:59-05:00", says="--after"),
-    cli_case("preview-after-in-bad-zone", "schedules", "preview", "--type", "interval", "--expr", "5m",
-             "--timezone", "Mars/Base", "--after", "2031-01-01T00:00", says='Unknown timezone "Mars/Base"'),
-    cli_case("preview-zone-empty", "schedules", "preview", "--type", "cron", "--expr", "@daily", "--timezone", "",
-             says="it is empty"),
+    cli_case(
+        "preview-count-zero",
+        "schedules",
+        "preview",
+        "--type",
+        "interval",
+        "--expr",
+        "5m",
+        "--count",
+        "0",
+        says="count must be",
+    ),
+    cli_case(
+        "preview-count-1001",
+        "schedules",
+        "preview",
+        "--type",
+        "interval",
+        "--expr",
+        "5m",
+        "--count",
+        "1001",
+        says="count must be",
+    ),
+    cli_case(
+        "preview-after-words",
+        "schedules",
+        "preview",
+        "--type",
+        "interval",
+        "--expr",
+        "5m",
+        "--after",
+        "yesterday",
+        says="not an ISO 8601 time",
+    ),
+    cli_case(
+        "preview-after-past-9999",
+        "schedules",
+        "preview",
+        "--type",
+        "interval",
+        "--expr",
+        "5m",
+        "--after",
+        "9999-12-31T23:59:59-05:00",
+        says="--after",
+    ),
+    cli_case(
+        "preview-after-in-bad-zone",
+        "schedules",
+        "preview",
+        "--type",
+        "interval",
+        "--expr",
+        "5m",
+        "--timezone",
+        "Mars/Base",
+        "--after",
+        "2031-01-01T00:00",
+        says='Unknown timezone "Mars/Base"',
+    ),
+    cli_case(
+        "preview-zone-empty",
+        "schedules",
+        "preview",
+        "--type",
+        "cron",
+        "--expr",
+        "@daily",
+        "--timezone",
+        "",
+        says="it is empty",
+    ),
     # task filters and paging
     cli_case("tasks-status-unknown", "tasks", "list", "--status", "done", says="Unknown task status"),
-    cli_case("tasks-status-in-a-list", "tasks", "list", "--status", "pending,,bogus", says='Unknown task status "bogus"'),
+    cli_case(
+        "tasks-status-in-a-list", "tasks", "list", "--status", "pending,,bogus", says='Unknown task status "bogus"'
+    ),
     cli_case("tasks-since-feb-30", "tasks", "list", "--since", "2031-02-30", says="not an ISO 8601 time"),
-    cli_case("tasks-offset-25-hours", "tasks", "list", "--since", "2031-01-01T00:00:00+25:00", says="not an ISO 8601 time"),
-    cli_case("tasks-empty-range", "tasks", "list", "--since", "2031-01-02", "--until", "2031-01-01", says="range is empty"),
+    cli_case(
+        "tasks-offset-25-hours", "tasks", "list", "--since", "2031-01-01T00:00:00+25:00", says="not an ISO 8601 time"
+    ),
+    cli_case(
+        "tasks-empty-range", "tasks", "list", "--since", "2031-01-02", "--until", "2031-01-01", says="range is empty"
+    ),
     cli_case("tasks-limit-zero", "tasks", "list", "--limit", "0", says="limit must be from 1"),
     cli_case("tasks-limit-1001", "tasks", "list", "--limit", "1001", says="limit must be from 1"),
     cli_case("tasks-offset-negative", "tasks", "list", "--offset=-1", says="offset must be from 0"),
     cli_case("tasks-since-year-1", "tasks", "list", "--since", "0001-01-01T00:00", says="--since"),
-    cli_case("tasks-since-in-dst-gap", "tasks", "list", "--since", "2031-03-30T02:30", says="does not exist in Europe/Berlin"),
-    cli_case("tasks-since-empty", "tasks", "list", "--since", "", says="--since: Invalid time \"\": it is empty"),
-    cli_case("export-until-in-dst-gap", "tasks", "export", "--until", "2031-03-30 02:30", "--output", "{dir}/never.csv",
-             says="--until", no_file="{dir}/never.csv"),
-    cli_case("export-folder-missing", "tasks", "export", "--output", "/nonexistent-folder/runs.csv", says="Cannot write"),
-    cli_case("export-bad-status", "tasks", "export", "--status", "bogus", "--output", "{dir}/never.csv", says="Unknown task status",
-             no_file="{dir}/never.csv"),
+    cli_case(
+        "tasks-since-in-dst-gap", "tasks", "list", "--since", "2031-03-30T02:30", says="does not exist in Europe/Berlin"
+    ),
+    cli_case("tasks-since-empty", "tasks", "list", "--since", "", says='--since: Invalid time "": it is empty'),
+    cli_case(
+        "export-until-in-dst-gap",
+        "tasks",
+        "export",
+        "--until",
+        "2031-03-30 02:30",
+        "--output",
+        "{dir}/never.csv",
+        says="--until",
+        no_file="{dir}/never.csv",
+    ),
+    cli_case(
+        "export-folder-missing", "tasks", "export", "--output", "/nonexistent-folder/runs.csv", says="Cannot write"
+    ),
+    cli_case(
+        "export-bad-status",
+        "tasks",
+        "export",
+        "--status",
+        "bogus",
+        "--output",
+        "{dir}/never.csv",
+        says="Unknown task status",
+        no_file="{dir}/never.csv",
+    ),
     # flows
     cli_case("run-max-retries-99", "flows", "run", "{echo}", "--max-retries", "99", says="from 0 to 20"),
     cli_case("run-timeout-negative", "flows", "run", "{echo}", "--timeout=-5", says="timeout must be from 1"),
-    cli_case("sync-partial-choice", "flows", "sync", "--flow-id", "{echo}", says="--flow-id goes with --input-component and/or --output-component"),
-    cli_case("sync-unknown-component", "flows", "sync", "--flow-id", "{two_out}", "--input-component", "Nope",
-             "--output-component", "ChatOutput-tw002", says='Component "Nope" is not in flow'),
-    cli_case("sync-roles-swapped", "flows", "sync", "--flow-id", "{two_out}", "--input-component", "ChatOutput-tw002",
-             "--output-component", "ChatInput-tw001", says="is not an input component"),
+    cli_case(
+        "sync-partial-choice",
+        "flows",
+        "sync",
+        "--flow-id",
+        "{echo}",
+        says="--flow-id goes with --input-component and/or --output-component",
+    ),
+    cli_case(
+        "sync-unknown-component",
+        "flows",
+        "sync",
+        "--flow-id",
+        "{two_out}",
+        "--input-component",
+        "Nope",
+        "--output-component",
+        "ChatOutput-tw002",
+        says='Component "Nope" is not in flow',
+    ),
+    cli_case(
+        "sync-roles-swapped",
+        "flows",
+        "sync",
+        "--flow-id",
+        "{two_out}",
+        "--input-component",
+        "ChatOutput-tw002",
+        "--output-component",
+        "ChatInput-tw001",
+        says="is not an input component",
+    ),
     # usage and configuration
     cli_case("usage-unknown-command", "schedules", "frobnicate", says="invalid choice"),
     cli_case("usage-missing-expr", "schedules", "create", "{echo}", "--type", "interval", says="--expr"),
     cli_case("usage-unknown-option", "tasks", "list", "--colour", says="unrecognized arguments"),
     cli_case("config-timezone", "tasks", "list", says="TIMEZONE", env={"TIMEZONE": "Nowhere/Land"}),
-    cli_case("config-langflow-url", "flows", "sync", says="LANGFLOW_API_URL", env={"LANGFLOW_API_URL": "ftp://files.example"}),
+    cli_case(
+        "config-langflow-url", "flows", "sync", says="LANGFLOW_API_URL", env={"LANGFLOW_API_URL": "ftp://files.example"}
+    ),
     cli_case("config-read-timeout", "flows", "sync", says="LANGFLOW_READ_TIMEOUT", env={"LANGFLOW_READ_TIMEOUT": "-1"}),
-    cli_case("config-api-key-not-latin-1", "flows", "sync", says="LANGFLOW_API_KEY", env={"LANGFLOW_API_KEY": "sk-ключ"}),
+    cli_case(
+        "config-api-key-not-latin-1", "flows", "sync", says="LANGFLOW_API_KEY", env={"LANGFLOW_API_KEY": "sk-ключ"}
+    ),
 ]
 
 
@@ -223,7 +432,9 @@ def prepare(db: Database, langflow_url: str) -> SimpleNamespace:
     schedule = schedule_service.create_schedule(db, ScheduleSpec(ECHO, "interval", "5m", {"input": "corpus"}))
     at = datetime(2026, 11, 1, 8, tzinfo=UTC)
     return SimpleNamespace(
-        echo=ECHO, two_out=TWO_OUT, schedule=schedule.id,
+        echo=ECHO,
+        two_out=TWO_OUT,
+        schedule=schedule.id,
         completed=insert_task(db, ECHO, "completed", at, input_text="done", output="done", tries=1, seconds=1.0),
         failed=insert_task(db, ECHO, "failed", at + timedelta(minutes=1), error="boom", tries=4, seconds=1.0),
         pending=insert_task(db, ECHO, "pending", at + timedelta(minutes=2)),
@@ -242,10 +453,17 @@ class CliOutcome:
 
 
 def cli_environment(database_path: Path, langflow_url: str, extra: dict) -> dict[str, str]:
-    inherited = {k: v for k, v in os.environ.items() if not k.startswith(("LANGFLOW_", "DATABASE_URL", "TIMEZONE", "AUTOMAGIK_"))}
+    inherited = {
+        k: v for k, v in os.environ.items() if not k.startswith(("LANGFLOW_", "DATABASE_URL", "TIMEZONE", "AUTOMAGIK_"))
+    }
     return {
-        **inherited, "PYTHONPATH": str(PROJECT_ROOT), "DATABASE_URL": f"sqlite:///{database_path}",
-        "LANGFLOW_API_URL": langflow_url, "LANGFLOW_API_KEY": API_KEY, "TIMEZONE": "Europe/Berlin", **extra,
+        **inherited,
+        "PYTHONPATH": str(PROJECT_ROOT),
+        "DATABASE_URL": f"sqlite:///{database_path}",
+        "LANGFLOW_API_URL": langflow_url,
+        "LANGFLOW_API_KEY": API_KEY,
+        "TIMEZONE": "Europe/Berlin",
+        **extra,
     }
 
 
@@ -297,8 +515,15 @@ def outcome_of(world: CorpusWorld, command: dict, returncode: int) -> CliOutcome
         after = dump_tables(database)
     finally:
         database.dispose()
-    return CliOutcome(returncode, Path(command["stdout"]).read_text(), Path(command["stderr"]).read_text(),
-                      world.before, after, tuple(command["args"]), world.folder)
+    return CliOutcome(
+        returncode,
+        Path(command["stdout"]).read_text(),
+        Path(command["stderr"]).read_text(),
+        world.before,
+        after,
+        tuple(command["args"]),
+        world.folder,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -306,13 +531,20 @@ def cli_outcomes(corpus_world) -> dict[str, CliOutcome]:
     """Every CLI case run once, side by side, through the fork server (see cli_forkserver.py)."""
     commands = {param.id: command_for(corpus_world, param.id, param.values[0]) for param in CLI_CASES}
     served = subprocess.run(
-        [sys.executable, "-m", "tests.faults.cli_forkserver"], cwd=PROJECT_ROOT,
-        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}, input=json.dumps(list(commands.values())),
-        capture_output=True, text=True, timeout=600,
+        [sys.executable, "-m", "tests.faults.cli_forkserver"],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
+        input=json.dumps(list(commands.values())),
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert served.returncode == 0, served.stderr
     codes = json.loads(served.stdout)
-    return {name: outcome_of(corpus_world, command, code) for (name, command), code in zip(commands.items(), codes)}
+    return {
+        name: outcome_of(corpus_world, command, code)
+        for (name, command), code in zip(commands.items(), codes, strict=False)
+    }
 
 
 def fill(arg: str, names: dict[str, str]) -> str:
@@ -349,8 +581,16 @@ def test_cli_refuses_bad_input(cli_outcomes, request, case: CliCase):
         assert not Path(fill(case.no_file, {"dir": str(outcome.folder)})).exists()
 
 
-SAMPLE = ("interval-zero", "input-unknown-key", "flow-needs-components", "tasks-empty-range", "sync-roles-swapped",
-          "usage-missing-expr", "config-timezone", "input-deeply-nested")
+SAMPLE = (
+    "interval-zero",
+    "input-unknown-key",
+    "flow-needs-components",
+    "tasks-empty-range",
+    "sync-roles-swapped",
+    "usage-missing-expr",
+    "config-timezone",
+    "input-deeply-nested",
+)
 
 
 def test_the_fork_server_answers_exactly_as_the_real_entry_point(corpus_world, cli_outcomes):
@@ -360,8 +600,15 @@ def test_the_fork_server_answers_exactly_as_the_real_entry_point(corpus_world, c
 
     def real(name: str) -> tuple[str, CliOutcome]:
         command = command_for(corpus_world, f"real-{name}", cases[name])
-        done = subprocess.run([sys.executable, "-m", "automagik.cli.cli", *command["args"]], cwd=command["cwd"],
-                              env=command["env"], stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
+        done = subprocess.run(
+            [sys.executable, "-m", "automagik.cli.cli", *command["args"]],
+            cwd=command["cwd"],
+            env=command["env"],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         Path(command["stdout"]).write_text(done.stdout)
         Path(command["stderr"]).write_text(done.stderr)
         return name, outcome_of(corpus_world, command, done.returncode)
@@ -411,29 +658,54 @@ SERVICE_CASES = [
     service_case("cron-random", new_schedule(spec(kind="cron", expr="R 9 * * *")), "random/hashed"),
     service_case("cron-weekday-8", new_schedule(spec(kind="cron", expr="0 9 * * 8")), "Invalid cron expression"),
     service_case("oneshot-none", new_schedule(spec(kind="oneshot", expr=None)), "Invalid time"),
-    service_case("oneshot-now-is-past", new_schedule(spec(kind="oneshot", expr="2000-01-01T00:00:00+00:00")), "in the past"),
-    service_case("oneshot-gap-new-york", new_schedule(spec(kind="oneshot", expr="2031-03-09 02:30", timezone="America/New_York")),
-                 "does not exist"),
-    service_case("oneshot-gap-lord-howe", new_schedule(spec(kind="oneshot", expr="2031-10-05 02:15", timezone="Australia/Lord_Howe")),
-                 "does not exist"),
-    service_case("oneshot-year-1", new_schedule(spec(kind="oneshot", expr="0001-01-01T00:00:00+01:00")), "the year must be from 1970 to 9998"),
+    service_case(
+        "oneshot-now-is-past", new_schedule(spec(kind="oneshot", expr="2000-01-01T00:00:00+00:00")), "in the past"
+    ),
+    service_case(
+        "oneshot-gap-new-york",
+        new_schedule(spec(kind="oneshot", expr="2031-03-09 02:30", timezone="America/New_York")),
+        "does not exist",
+    ),
+    service_case(
+        "oneshot-gap-lord-howe",
+        new_schedule(spec(kind="oneshot", expr="2031-10-05 02:15", timezone="Australia/Lord_Howe")),
+        "does not exist",
+    ),
+    service_case(
+        "oneshot-year-1",
+        new_schedule(spec(kind="oneshot", expr="0001-01-01T00:00:00+01:00")),
+        "the year must be from 1970 to 9998",
+    ),
     service_case("zone-nul", new_schedule(spec(timezone="Europe/Berlin\x00")), "Unknown timezone"),
     service_case("zone-not-a-string", new_schedule(spec(timezone=123)), "Unknown timezone"),
-    service_case("zone-posix-rule", new_schedule(spec(kind="cron", expr="@daily", timezone="EST5EDT,M3.2.0,M11.1.0")), "Unknown timezone"),
+    service_case(
+        "zone-posix-rule",
+        new_schedule(spec(kind="cron", expr="@daily", timezone="EST5EDT,M3.2.0,M11.1.0")),
+        "Unknown timezone",
+    ),
     service_case("zone-empty", new_schedule(spec(kind="cron", expr="@daily", timezone="")), "it is empty"),
-    service_case("update-zone-blank", lambda db, ids: schedule_service.update_schedule(db, ids.schedule, timezone=" "), "it is empty"),
+    service_case(
+        "update-zone-blank",
+        lambda db, ids: schedule_service.update_schedule(db, ids.schedule, timezone=" "),
+        "it is empty",
+    ),
     service_case("preview-zone-empty", lambda db, ids: schedule_service.preview("cron", "@daily", ""), "it is empty"),
     service_case("input-python-int", new_schedule(spec(flow_input=42)), "JSON object"),
     service_case("input-python-list", new_schedule(spec(flow_input=["a"])), "JSON object"),
     service_case("input-text-list", new_schedule(spec(flow_input={"input": ["a"]})), "must be a string"),
-    service_case("input-tweak-list", new_schedule(spec(flow_input={"tweaks": {"C": [1]}})), '"tweaks" must be an object'),
+    service_case(
+        "input-tweak-list", new_schedule(spec(flow_input={"tweaks": {"C": [1]}})), '"tweaks" must be an object'
+    ),
     service_case("input-nul-in-tweak-key", new_schedule(spec(flow_input={"tweaks": {"C": {"\x00": 1}}})), "NUL"),
-    service_case("input-over-a-million", new_schedule(spec(flow_input='"' + "x" * 1_000_001 + '"')), "at most 1,000,000"),
+    service_case(
+        "input-over-a-million", new_schedule(spec(flow_input='"' + "x" * 1_000_001 + '"')), "at most 1,000,000"
+    ),
     service_case("input-typed-broken-object", lambda db, ids: parse_typed_input('{"input": "hi"'), "not valid JSON"),
     service_case("input-deeply-nested", new_schedule(spec(flow_input=DEEP_JSON)), "JSON"),
-    service_case("input-nul-in-json-string",
-                 lambda db, ids: task_service.run_flow_now(db, ECHO, '"a\\u0000b"'), "NUL"),
-    service_case("input-infinity-in-tweaks", new_schedule(spec(flow_input='{"tweaks": {"C": {"t": Infinity}}}')), "Infinity"),
+    service_case("input-nul-in-json-string", lambda db, ids: task_service.run_flow_now(db, ECHO, '"a\\u0000b"'), "NUL"),
+    service_case(
+        "input-infinity-in-tweaks", new_schedule(spec(flow_input='{"tweaks": {"C": {"t": Infinity}}}')), "Infinity"
+    ),
     service_case("max-retries-bool", new_schedule(spec(max_retries=True)), "max retries"),
     service_case("max-retries-float", new_schedule(spec(max_retries=3.5)), "max retries"),
     service_case("max-retries-text-21", new_schedule(spec(max_retries="21")), "from 0 to 20"),
@@ -442,47 +714,105 @@ SERVICE_CASES = [
     service_case("flow-unknown", new_schedule(spec(flow_id="nope")), "Unknown flow id"),
     service_case("flow-needs-components", new_schedule(spec(flow_id=TWO_OUT)), "no output component chosen"),
     service_case("flow-id-nul", new_schedule(spec(flow_id="a\x00b")), "Unknown flow id"),
-    service_case("update-bad-expression",
-                 lambda db, ids: schedule_service.update_schedule(db, ids.schedule, schedule_expr="5 parsecs"), "Invalid interval"),
-    service_case("update-bad-zone",
-                 lambda db, ids: schedule_service.update_schedule(db, ids.schedule, schedule_type="cron", schedule_expr="@daily",
-                                                                  timezone="Bad/Zone"), "Unknown timezone"),
-    service_case("update-good-input-bad-retries-atomic",
-                 lambda db, ids: schedule_service.update_schedule(db, ids.schedule, flow_input={"input": "changed"},
-                                                                  max_retries=-3), "from 0 to 20"),
-    service_case("update-good-timing-bad-timeout-atomic",
-                 lambda db, ids: schedule_service.update_schedule(db, ids.schedule, schedule_expr="1m", timeout_seconds="abc"),
-                 "timeout must be a whole number"),
-    service_case("update-unknown", lambda db, ids: schedule_service.update_schedule(db, "nope", max_retries=1), "Unknown schedule id"),
-    service_case("pause-sql-wildcard", lambda db, ids: schedule_service.pause_schedule(db, "%' OR '1'='1"), "Unknown schedule id"),
-    service_case("resume-id-nul", lambda db, ids: schedule_service.resume_schedule(db, "a\x00b"), "Unknown schedule id"),
-    service_case("delete-unknown", lambda db, ids: schedule_service.delete_schedule(db, NOT_A_UUID), "Unknown schedule id"),
+    service_case(
+        "update-bad-expression",
+        lambda db, ids: schedule_service.update_schedule(db, ids.schedule, schedule_expr="5 parsecs"),
+        "Invalid interval",
+    ),
+    service_case(
+        "update-bad-zone",
+        lambda db, ids: schedule_service.update_schedule(
+            db, ids.schedule, schedule_type="cron", schedule_expr="@daily", timezone="Bad/Zone"
+        ),
+        "Unknown timezone",
+    ),
+    service_case(
+        "update-good-input-bad-retries-atomic",
+        lambda db, ids: schedule_service.update_schedule(
+            db, ids.schedule, flow_input={"input": "changed"}, max_retries=-3
+        ),
+        "from 0 to 20",
+    ),
+    service_case(
+        "update-good-timing-bad-timeout-atomic",
+        lambda db, ids: schedule_service.update_schedule(db, ids.schedule, schedule_expr="1m", timeout_seconds="abc"),
+        "timeout must be a whole number",
+    ),
+    service_case(
+        "update-unknown",
+        lambda db, ids: schedule_service.update_schedule(db, "nope", max_retries=1),
+        "Unknown schedule id",
+    ),
+    service_case(
+        "pause-sql-wildcard", lambda db, ids: schedule_service.pause_schedule(db, "%' OR '1'='1"), "Unknown schedule id"
+    ),
+    service_case(
+        "resume-id-nul", lambda db, ids: schedule_service.resume_schedule(db, "a\x00b"), "Unknown schedule id"
+    ),
+    service_case(
+        "delete-unknown", lambda db, ids: schedule_service.delete_schedule(db, NOT_A_UUID), "Unknown schedule id"
+    ),
     service_case("get-schedule-empty", lambda db, ids: schedule_service.get_schedule(db, ""), "Unknown schedule id"),
-    service_case("list-schedules-status", lambda db, ids: schedule_service.list_schedules(db, status="bogus"), "status"),
-    service_case("preview-count-zero", lambda db, ids: schedule_service.preview("interval", "5m", count=0), "count must be"),
-    service_case("preview-count-bool", lambda db, ids: schedule_service.preview("interval", "5m", count=True), "count must be"),
-    service_case("preview-bad-zone", lambda db, ids: schedule_service.preview("cron", "@daily", "Atlantis/Capital"), "Unknown timezone"),
+    service_case(
+        "list-schedules-status", lambda db, ids: schedule_service.list_schedules(db, status="bogus"), "status"
+    ),
+    service_case(
+        "preview-count-zero", lambda db, ids: schedule_service.preview("interval", "5m", count=0), "count must be"
+    ),
+    service_case(
+        "preview-count-bool", lambda db, ids: schedule_service.preview("interval", "5m", count=True), "count must be"
+    ),
+    service_case(
+        "preview-bad-zone",
+        lambda db, ids: schedule_service.preview("cron", "@daily", "Atlantis/Capital"),
+        "Unknown timezone",
+    ),
     service_case("tasks-limit-zero", lambda db, ids: task_service.list_tasks(db, limit=0), "limit must be from 1"),
-    service_case("tasks-offset-negative", lambda db, ids: task_service.list_tasks(db, offset=-1), "offset must be from 0"),
+    service_case(
+        "tasks-offset-negative", lambda db, ids: task_service.list_tasks(db, offset=-1), "offset must be from 0"
+    ),
     service_case("filter-status", lambda db, ids: task_service.TaskFilter(statuses=("done",)), "Unknown task status"),
-    service_case("filter-naive-since", lambda db, ids: task_service.TaskFilter(since=datetime(2026, 1, 1)), "needs a time zone"),
-    service_case("filter-empty-range",
-                 lambda db, ids: task_service.TaskFilter(since=datetime(2026, 1, 2, tzinfo=UTC), until=datetime(2026, 1, 1, tzinfo=UTC)),
-                 "range is empty"),
+    service_case(
+        "filter-naive-since", lambda db, ids: task_service.TaskFilter(since=datetime(2026, 1, 1)), "needs a time zone"
+    ),
+    service_case(
+        "filter-empty-range",
+        lambda db, ids: task_service.TaskFilter(
+            since=datetime(2026, 1, 2, tzinfo=UTC), until=datetime(2026, 1, 1, tzinfo=UTC)
+        ),
+        "range is empty",
+    ),
     service_case("task-unknown", lambda db, ids: task_service.get_task(db, NOT_A_UUID), "Unknown task id"),
     service_case("task-id-nul", lambda db, ids: task_service.get_task(db, "a\x00b"), "Unknown task id"),
     service_case("retry-completed", lambda db, ids: task_service.retry_task(db, ids.completed), "only a failed task"),
     service_case("retry-unknown", lambda db, ids: task_service.retry_task(db, "nope"), "Unknown task id"),
     service_case("run-unknown-flow", lambda db, ids: task_service.run_flow_now(db, "nope"), "Unknown flow id"),
-    service_case("run-flow-needs-components", lambda db, ids: task_service.run_flow_now(db, TWO_OUT), "no output component chosen"),
-    service_case("run-unknown-schedule", lambda db, ids: task_service.run_flow_now(db, ECHO, schedule_id="nope"), "Unknown schedule id"),
-    service_case("run-timeout-too-long", lambda db, ids: task_service.run_flow_now(db, ECHO, timeout_seconds=86_401), "timeout"),
-    service_case("components-unknown", lambda db, ids: flow_service.set_components(db, TWO_OUT, "Nope", "ChatOutput-tw002"),
-                 'Component "Nope" is not in flow'),
-    service_case("components-roles-swapped",
-                 lambda db, ids: flow_service.set_components(db, TWO_OUT, "ChatOutput-tw002", "ChatInput-tw001"),
-                 "is not an input component"),
-    service_case("components-unknown-flow", lambda db, ids: flow_service.set_components(db, "nope", "a", "b"), "Unknown flow id"),
+    service_case(
+        "run-flow-needs-components",
+        lambda db, ids: task_service.run_flow_now(db, TWO_OUT),
+        "no output component chosen",
+    ),
+    service_case(
+        "run-unknown-schedule",
+        lambda db, ids: task_service.run_flow_now(db, ECHO, schedule_id="nope"),
+        "Unknown schedule id",
+    ),
+    service_case(
+        "run-timeout-too-long", lambda db, ids: task_service.run_flow_now(db, ECHO, timeout_seconds=86_401), "timeout"
+    ),
+    service_case(
+        "components-unknown",
+        lambda db, ids: flow_service.set_components(db, TWO_OUT, "Nope", "ChatOutput-tw002"),
+        'Component "Nope" is not in flow',
+    ),
+    service_case(
+        "components-roles-swapped",
+        lambda db, ids: flow_service.set_components(db, TWO_OUT, "ChatOutput-tw002", "ChatInput-tw001"),
+        "is not an input component",
+    ),
+    service_case(
+        "components-unknown-flow", lambda db, ids: flow_service.set_components(db, "nope", "a", "b"), "Unknown flow id"
+    ),
 ]
 
 

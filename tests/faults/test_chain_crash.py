@@ -32,7 +32,8 @@ def chain(db, langflow):
     digest = langflow.add_flow("Digest")
     synced(db, langflow)
     schedule = schedule_service.create_schedule(
-        db, ScheduleSpec(digest, "after", ECHO_ID, {"input": "digest: {{ upstream_output }}"}, after_outcome="finished"))
+        db, ScheduleSpec(digest, "after", ECHO_ID, {"input": "digest: {{ upstream_output }}"}, after_outcome="finished")
+    )
     return digest, schedule
 
 
@@ -56,7 +57,9 @@ class _RecordBlocker:
         if self.db.dialect == "postgresql":
             self.connection = self.db.engine.connect()
             self.connection.begin()
-            self.connection.execute(text("SELECT id FROM schedules WHERE id = :id FOR NO KEY UPDATE"), {"id": self.schedule_id})
+            self.connection.execute(
+                text("SELECT id FROM schedules WHERE id = :id FOR NO KEY UPDATE"), {"id": self.schedule_id}
+            )
         else:
             path = self.db.engine.url.database
             self.connection = sqlite3.connect(path, isolation_level=None, timeout=30)
@@ -66,15 +69,23 @@ class _RecordBlocker:
     def recording_is_stuck(self) -> bool:
         """PostgreSQL: a backend waits for the schedule row's lock, inside the recording transaction."""
         with self.db.engine.connect() as probe:
-            return bool(probe.execute(text(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                "AND wait_event_type = 'Lock' AND query ILIKE 'UPDATE schedules SET last_run_at%'"
-            )).scalar_one())
+            return bool(
+                probe.execute(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                        "AND wait_event_type = 'Lock' AND query ILIKE 'UPDATE schedules SET last_run_at%'"
+                    )
+                ).scalar_one()
+            )
 
     def activity(self) -> str:
         with self.db.engine.connect() as probe:
-            rows = probe.execute(text("SELECT state, wait_event_type, left(query, 120) FROM pg_stat_activity "
-                                      "WHERE datname = current_database()")).all()
+            rows = probe.execute(
+                text(
+                    "SELECT state, wait_event_type, left(query, 120) FROM pg_stat_activity "
+                    "WHERE datname = current_database()"
+                )
+            ).all()
         return "\n" + "\n".join(map(str, rows))
 
     def __exit__(self, *exc_info) -> None:
@@ -95,11 +106,16 @@ def test_a_kill_while_the_end_is_recorded_leaves_one_chain_run(db, langflow, lau
     with _RecordBlocker(db, schedule.id) as blocker:
         langflow.hang = False
         if db.dialect == "postgresql":
-            wait_until(blocker.recording_is_stuck, 15, "the daemon is inside the transaction recording Echo's end",
-                       details=lambda: daemon.log_tail() + blocker.activity())
+            wait_until(
+                blocker.recording_is_stuck,
+                15,
+                "the daemon is inside the transaction recording Echo's end",
+                details=lambda: daemon.log_tail() + blocker.activity(),
+            )
         else:
-            wait_until(lambda: langflow.runs[0].status == 200, 15, "LangFlow answered Echo's run",
-                       details=daemon.log_tail)
+            wait_until(
+                lambda: langflow.runs[0].status == 200, 15, "LangFlow answered Echo's run", details=daemon.log_tail
+            )
         daemon.kill()
     # Nothing of the end was kept: Echo's run is still the dead daemon's, and no Digest run exists.
     with db.read() as session:
@@ -108,8 +124,12 @@ def test_a_kill_while_the_end_is_recorded_leaves_one_chain_run(db, langflow, lau
 
     successor = launcher.start(workers=2, env=FAST_RECOVERY)
     wait_registered(db, successor)
-    wait_until(lambda: len(all_tasks(db)) == 2, 20, "Echo's run was recovered, ran again and started Digest",
-               details=launcher.logs)
+    wait_until(
+        lambda: len(all_tasks(db)) == 2,
+        20,
+        "Echo's run was recovered, ran again and started Digest",
+        details=launcher.logs,
+    )
     wait_settled(db, 20, details=launcher.logs)
     [chained] = _chained(db, upstream.id)
     with db.read() as session:
@@ -130,8 +150,9 @@ def test_a_kill_right_after_the_end_is_recorded_leaves_one_chain_run(db, langflo
     def first_end():
         """The first Echo run recorded as ended, and its chain's runs, read together."""
         with db.read() as session:
-            ended = session.scalars(select(Task.id).where(Task.id.in_(upstreams),
-                                                          Task.status == TaskStatus.COMPLETED)).first()
+            ended = session.scalars(
+                select(Task.id).where(Task.id.in_(upstreams), Task.status == TaskStatus.COMPLETED)
+            ).first()
             if ended is None:
                 return None
             chained = session.scalars(select(Task.id).where(Task.upstream_task_id == ended)).all()
@@ -143,8 +164,9 @@ def test_a_kill_right_after_the_end_is_recorded_leaves_one_chain_run(db, langflo
 
     successor = launcher.start(workers=2, env=FAST_RECOVERY)
     wait_registered(db, successor)
-    wait_until(lambda: len(all_tasks(db)) == 6, 30, "every Echo run ended and started its Digest run",
-               details=launcher.logs)
+    wait_until(
+        lambda: len(all_tasks(db)) == 6, 30, "every Echo run ended and started its Digest run", details=launcher.logs
+    )
     wait_settled(db, 30, details=launcher.logs)
     for upstream in upstreams:
         [run] = _chained(db, upstream)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import glob
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -43,8 +43,9 @@ def faked(**extra) -> dict[str, str]:
     return {"LD_PRELOAD": LIBFAKETIME[0], "FAKETIME_DONT_FAKE_MONOTONIC": "1", **TIMERS, **extra}
 
 
-def beats_after(db, daemon, moment: datetime, count: int, timeout: float, within: timedelta = timedelta(minutes=10)
-                ) -> list[datetime]:
+def beats_after(
+    db, daemon, moment: datetime, count: int, timeout: float, within: timedelta = timedelta(minutes=10)
+) -> list[datetime]:
     """Wait for `count` distinct heartbeats written in the `within` after `moment` (on the
     daemon's clock)."""
     seen: set[datetime] = set()
@@ -55,16 +56,17 @@ def beats_after(db, daemon, moment: datetime, count: int, timeout: float, within
             seen.add(row.last_seen)
         return len(seen) >= count
 
-    wait_until(enough, timeout, f"{count} heartbeats after {moment:%H:%M:%S} UTC", interval=0.05,
-               details=daemon.log_tail)
+    wait_until(
+        enough, timeout, f"{count} heartbeats after {moment:%H:%M:%S} UTC", interval=0.05, details=daemon.log_tail
+    )
     return sorted(seen)
 
 
 def test_heartbeats_and_leases_go_on_through_the_hosts_autumn_dst_change(db, langflow, launcher):
     synced(db, langflow)
-    change = datetime(2026, 10, 25, 1, 0, tzinfo=timezone.utc)  # 03:00 CEST becomes 02:00 CET
-    offset = change - timedelta(seconds=4) - datetime.now(timezone.utc)
-    clock.set_clock(lambda: datetime.now(timezone.utc) + offset)  # the test's runs, on the daemon's time
+    change = datetime(2026, 10, 25, 1, 0, tzinfo=UTC)  # 03:00 CEST becomes 02:00 CET
+    offset = change - timedelta(seconds=4) - datetime.now(UTC)
+    clock.set_clock(lambda: datetime.now(UTC) + offset)  # the test's runs, on the daemon's time
     try:
         task_id = run_flow_now(db, ECHO_ID, {"input": "across the change"}).id
     finally:
@@ -88,9 +90,9 @@ def test_heartbeats_go_on_after_the_clock_is_stepped_back(db, langflow, launcher
     clock_file.write_text("+0\n")
     daemon = launcher.start(env=faked(FAKETIME_TIMESTAMP_FILE=str(clock_file), FAKETIME_NO_CACHE="1"))
     wait_registered(db, daemon)
-    beats_after(db, daemon, datetime.now(timezone.utc), 2, 10)
+    beats_after(db, daemon, datetime.now(UTC), 2, 10)
     clock_file.write_text("-3600\n")
-    stepped_back = datetime.now(timezone.utc) - timedelta(seconds=3600)
+    stepped_back = datetime.now(UTC) - timedelta(seconds=3600)
     beats = beats_after(db, daemon, stepped_back, 4, 15, within=timedelta(seconds=60))  # on the stepped-back clock
     assert beats[-1] - beats[0] < timedelta(seconds=4)
     assert "clock jumped -3600" in daemon.log()
@@ -111,11 +113,15 @@ def test_a_clock_stepped_forward_does_not_run_a_long_flow_twice(db, langflow, la
     other = launcher.start(env=shared_clock)
     wait_registered(db, other)
     clock_file.write_text("+3600\n")
-    jumped = datetime.now(timezone.utc) + timedelta(seconds=3600)
+    jumped = datetime.now(UTC) + timedelta(seconds=3600)
     # The runner renews its lease on the new clock, and for a whole lease afterwards (the
     # other daemon's recovery runs a dozen times meanwhile) the run stays the runner's.
-    wait_until(lambda: get_task(db, task_id).lease_until > jumped, 10, "the lease renewed after the jump",
-               details=launcher.logs)
+    wait_until(
+        lambda: get_task(db, task_id).lease_until > jumped,
+        10,
+        "the lease renewed after the jump",
+        details=launcher.logs,
+    )
     watch_until = time.monotonic() + 4
     while time.monotonic() < watch_until:
         task = get_task(db, task_id)

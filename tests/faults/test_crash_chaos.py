@@ -31,16 +31,15 @@ import random
 import re
 import time
 from collections import Counter, defaultdict
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from sqlalchemy import select, update
 
 from automagik import clock
-from automagik.runs.fires import dispatch_due
 from automagik.daemon.settings import DaemonSettings
 from automagik.db.models import ScheduleStatus, Task, TaskStatus
+from automagik.runs.fires import dispatch_due
 from automagik.services import schedules as schedule_service
 from automagik.services.schedules import ScheduleSpec
 from tests.daemon.process_helpers import (
@@ -72,10 +71,16 @@ def create_spread_schedules(db) -> list:
     schedules = []
     for n in range(SCHEDULES):
         shift = timedelta(seconds=n % 2)
-        clock.set_clock(lambda: datetime.now(timezone.utc) + shift)
+        clock.set_clock(lambda: datetime.now(UTC) + shift)  # noqa: B023 - used before the next turn
         try:
-            schedules.append(schedule_service.create_schedule(db, ScheduleSpec(
-                ECHO_ID, "interval", "2s", {"input": f"chaos-{n}"}, max_retries=3, missed_policy="all")))
+            schedules.append(
+                schedule_service.create_schedule(
+                    db,
+                    ScheduleSpec(
+                        ECHO_ID, "interval", "2s", {"input": f"chaos-{n}"}, max_retries=3, missed_policy="all"
+                    ),
+                )
+            )
         finally:
             clock.reset_clock()
     return schedules
@@ -90,7 +95,12 @@ def test_kill_9_at_random_moments_loses_and_duplicates_nothing(db, langflow, lau
     events: list[str] = []
 
     def context() -> str:
-        return f"seed {SEED} (replay with AUTOMAGIK_FAULTS_SEED={SEED})\n" + "\n".join(events[-30:]) + "\n" + launcher.logs()
+        return (
+            f"seed {SEED} (replay with AUTOMAGIK_FAULTS_SEED={SEED})\n"
+            + "\n".join(events[-30:])
+            + "\n"
+            + launcher.logs()
+        )
 
     synced(db, langflow)
     langflow.latency = 0.3
@@ -107,7 +117,7 @@ def test_kill_9_at_random_moments_loses_and_duplicates_nothing(db, langflow, lau
 
     start()
     kills, began = 0, time.monotonic()
-    while kills < KILLS or fires_due(schedules, datetime.now(timezone.utc)) < FIRES:
+    while kills < KILLS or fires_due(schedules, datetime.now(UTC)) < FIRES:
         assert time.monotonic() - began < 600, "chaos ran for ten minutes\n" + context()
         overlap = len(alive()) < 2 and rng.random() < 0.5
         if overlap:
@@ -123,18 +133,28 @@ def test_kill_9_at_random_moments_loses_and_duplicates_nothing(db, langflow, lau
             time.sleep(rng.uniform(0.0, 1.0))
             start()
     chaos_seconds = time.monotonic() - began
-    fires_in_chaos = fires_due(schedules, datetime.now(timezone.utc))
+    fires_in_chaos = fires_due(schedules, datetime.now(UTC))
 
     # The survivors catch up, then no new fire; every lease of the dead expires and is recovered.
     survivors = alive() or [start()]
-    caught_up_at = datetime.now(timezone.utc)
+    caught_up_at = datetime.now(UTC)
     wait_until(
-        lambda: all(s.next_run_at > caught_up_at for s in map(lambda s: schedule_service.get_schedule(db, s.id), schedules)),
-        20, "every fire due so far is dispatched", interval=0.2, details=context,
+        lambda: all(
+            s.next_run_at > caught_up_at for s in map(lambda s: schedule_service.get_schedule(db, s.id), schedules)
+        ),
+        20,
+        "every fire due so far is dispatched",
+        interval=0.2,
+        details=context,
     )
     schedule_service.pause_all(db)
-    wait_until(lambda: not unfinished(db), 60, "every task is terminal", interval=0.2,
-               details=lambda: f"unfinished: {[(t.id, t.status.value, t.claimed_by) for t in unfinished(db)]}\n" + context())
+    wait_until(
+        lambda: not unfinished(db),
+        60,
+        "every task is terminal",
+        interval=0.2,
+        details=lambda: f"unfinished: {[(t.id, t.status.value, t.claimed_by) for t in unfinished(db)]}\n" + context(),
+    )
     for daemon in survivors:
         assert daemon.terminate() == 0, context()
 
@@ -149,7 +169,10 @@ def test_kill_9_at_random_moments_loses_and_duplicates_nothing(db, langflow, lau
     assert all(t.claimed_by is None and t.lease_until is None for t in tasks), context()
     for task in tasks:
         if task.status is TaskStatus.FAILED:
-            assert "stopped while running this task" in task.error and "no retries left" in task.error, (task.error, context())
+            assert "stopped while running this task" in task.error and "no retries left" in task.error, (
+                task.error,
+                context(),
+            )
 
     # Every fire has exactly one task: the schedule's grid, nothing off it, gaps only where explained.
     folded_fires = 0
@@ -175,7 +198,7 @@ def test_kill_9_at_random_moments_loses_and_duplicates_nothing(db, langflow, lau
     # What LangFlow received matches the tasks and the retries their logs explain.
     # A request cut off by kill -9 while its body was being sent arrives unreadable (LangFlow
     # refuses it and runs nothing): only whole requests count as runs received.
-    whole = [text for run, text in zip(langflow.runs, run_inputs(langflow)) if run.body is not None]
+    whole = [text for run, text in zip(langflow.runs, run_inputs(langflow), strict=False) if run.body is not None]
     received = Counter(by_input.get(text) for text in whole)
     assert None not in received, received
     recorded, recovered = Counter(), Counter()
@@ -186,19 +209,28 @@ def test_kill_9_at_random_moments_loses_and_duplicates_nothing(db, langflow, lau
         recorded[task.schedule_id] += len(sent)
         recovered[task.schedule_id] += len(cut)
         if task.status is TaskStatus.COMPLETED:
-            assert len(sent) == 1 and sum(m.startswith("LangFlow answered HTTP 200") for m in lines[task.id]) == 1, lines[task.id]
+            assert (
+                len(sent) == 1 and sum(m.startswith("LangFlow answered HTTP 200") for m in lines[task.id]) == 1
+            ), lines[task.id]
             assert task.result["text"] == schedule_service.get_schedule(db, task.schedule_id).flow_params["input"]
         if task.status is TaskStatus.SKIPPED:
             assert task.tries == 0 and "skipped" in task.error
     for schedule in schedules:
         assert recorded[schedule.id] <= received[schedule.id] <= recorded[schedule.id] + recovered[schedule.id], (
-            schedule.id, recorded[schedule.id], received[schedule.id], recovered[schedule.id], context())
+            schedule.id,
+            recorded[schedule.id],
+            received[schedule.id],
+            recovered[schedule.id],
+            context(),
+        )
     assert sum(recovered.values()) >= 1, "no kill landed during a run\n" + context()
     assert not [d.name for d in launcher.started if "Traceback" in d.log()], context()
     statuses = Counter(t.status.value for t in tasks)
-    print(f"seed {SEED}: {kills} kills in {chaos_seconds:.0f} s, {fires_in_chaos} fires due, {len(tasks)} tasks {dict(statuses)}, "
-          f"{langflow.run_count} runs received, {sum(recovered.values())} attempts recovered after a kill, "
-          f"{len(launcher.started)} daemons started, {folded_fires} fires folded into a skipped task's reason")
+    print(
+        f"seed {SEED}: {kills} kills in {chaos_seconds:.0f} s, {fires_in_chaos} fires due, {len(tasks)} tasks {dict(statuses)}, "
+        f"{langflow.run_count} runs received, {sum(recovered.values())} attempts recovered after a kill, "
+        f"{len(launcher.started)} daemons started, {folded_fires} fires folded into a skipped task's reason"
+    )
 
 
 # -- the gap the chaos test tolerates, pinned down ----------------------------------------------------
@@ -206,17 +238,24 @@ def test_kill_9_at_random_moments_loses_and_duplicates_nothing(db, langflow, lau
 
 def test_policy_all_records_every_fire_missed_while_a_run_is_held(db, langflow, frozen_clock):
     synced(db, langflow)
-    start = datetime(2026, 11, 27, 9, 0, tzinfo=timezone.utc)
+    start = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
     frozen_clock.now = start
     schedule = schedule_service.create_schedule(db, ScheduleSpec(ECHO_ID, "interval", "1m", missed_policy="all"))
     options = DaemonSettings(missed_grace_seconds=60, catch_up_limit=100)
     minute = timedelta(minutes=1)
     assert dispatch_due(db, start + minute, options, "d1").fired == 1
     with db.write() as session:  # d1 claims it, then dies: the run stays held until its lease expires
-        session.execute(update(Task).values(status=TaskStatus.RUNNING, claimed_by="d1", lease_until=start + 10 * minute))
+        session.execute(
+            update(Task).values(status=TaskStatus.RUNNING, claimed_by="d1", lease_until=start + 10 * minute)
+        )
     dispatch_due(db, start + 4 * minute + timedelta(seconds=1), options, "d2")  # d2 starts after a 3-minute downtime
     with db.read() as session:
-        fires = list(session.execute(select(Task.scheduled_for, Task.status).where(Task.schedule_id == schedule.id)
-                                     .order_by(Task.scheduled_for)))
+        fires = list(
+            session.execute(
+                select(Task.scheduled_for, Task.status)
+                .where(Task.schedule_id == schedule.id)
+                .order_by(Task.scheduled_for)
+            )
+        )
     assert [f for f, _ in fires] == [start + k * minute for k in (1, 2, 3, 4)], fires
     assert [status for _, status in fires[1:]] == [TaskStatus.SKIPPED] * 3

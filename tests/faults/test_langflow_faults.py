@@ -21,10 +21,10 @@ from collections import Counter
 
 import pytest
 
-from automagik.runs.fires import QUEUED_REASON, RUNNING_REASON
 from automagik.db.models import TaskStatus
-from automagik.services.errors import ServiceError
+from automagik.runs.fires import QUEUED_REASON, RUNNING_REASON
 from automagik.services import schedules as schedule_service
+from automagik.services.errors import ServiceError
 from automagik.services.schedules import ScheduleSpec, create_schedule
 from automagik.services.tasks import run_flow_now
 from tests.daemon.process_helpers import (
@@ -51,8 +51,14 @@ def wait_terminal(db, task_ids, timeout: float, daemon) -> dict:
         tasks = {task_id: get_task(db, task_id) for task_id in task_ids}
         return tasks if all(t.status in TERMINAL for t in tasks.values()) else None
 
-    return wait_until(done, timeout, f"{len(task_ids)} task(s) end", interval=0.1,
-                      details=lambda: daemon.log_tail() + f"\nunfinished: {[(t.id, t.status.value, t.tries) for t in unfinished(db)]}")
+    return wait_until(
+        done,
+        timeout,
+        f"{len(task_ids)} task(s) end",
+        interval=0.1,
+        details=lambda: daemon.log_tail()
+        + f"\nunfinished: {[(t.id, t.status.value, t.tries) for t in unfinished(db)]}",
+    )
 
 
 def assert_readable(text: str) -> None:
@@ -71,7 +77,11 @@ def runs_per_input(langflow) -> Counter:
 
 def check_failed(task, lines: list[str], says: str) -> None:
     """A task that failed for good: every try used, the reason in its error and its log."""
-    assert task.status is TaskStatus.FAILED and task.tries == task.max_retries + 1, (task.status, task.tries, task.error)
+    assert task.status is TaskStatus.FAILED and task.tries == task.max_retries + 1, (
+        task.status,
+        task.tries,
+        task.error,
+    )
     assert_readable(task.error)
     assert says in task.error, task.error
     failures = [FAILED_ATTEMPT.match(line) for line in lines if line.startswith("LangFlow failed")]
@@ -98,7 +108,9 @@ def test_thirty_percent_of_runs_answer_500(db, langflow, launcher):
     with_retries, without = size(60, 400), size(30, 100)
     daemon = launcher.start(workers=4, env=FAST_RECOVERY)
     wait_registered(db, daemon)
-    ids = {run_flow_now(db, ECHO_ID, {"input": f"retry-{n}"}, max_retries=3).id: f"retry-{n}" for n in range(with_retries)}
+    ids = {
+        run_flow_now(db, ECHO_ID, {"input": f"retry-{n}"}, max_retries=3).id: f"retry-{n}" for n in range(with_retries)
+    }
     ids |= {run_flow_now(db, ECHO_ID, {"input": f"once-{n}"}, max_retries=0).id: f"once-{n}" for n in range(without)}
     tasks = wait_terminal(db, list(ids), size(60, 300), daemon)
     assert_daemon_fine(daemon)
@@ -167,17 +179,28 @@ def test_langflow_gone_for_a_while(db, langflow, launcher):
     synced(db, langflow)
     daemon = launcher.start(workers=4, env={**FAST_RECOVERY, **SPANNING_RETRIES, "LANGFLOW_CONNECT_TIMEOUT": "1"})
     wait_registered(db, daemon)
-    schedule = create_schedule(db, ScheduleSpec(ECHO_ID, "interval", "1s", {"input": "every second"},
-                                                max_retries=MAX_RETRIES_FOR_OUTAGE))
-    wait_until(lambda: any(t.status is TaskStatus.COMPLETED for t in all_tasks(db)), 15, "the schedule ran once",
-               details=daemon.log_tail)
+    schedule = create_schedule(
+        db, ScheduleSpec(ECHO_ID, "interval", "1s", {"input": "every second"}, max_retries=MAX_RETRIES_FOR_OUTAGE)
+    )
+    wait_until(
+        lambda: any(t.status is TaskStatus.COMPLETED for t in all_tasks(db)),
+        15,
+        "the schedule ran once",
+        details=daemon.log_tail,
+    )
     langflow.pause()
     began = time.monotonic()
     try:
-        queued = [run_flow_now(db, ECHO_ID, {"input": f"during-{n}"}, max_retries=MAX_RETRIES_FOR_OUTAGE).id for n in range(5)]
+        queued = [
+            run_flow_now(db, ECHO_ID, {"input": f"during-{n}"}, max_retries=MAX_RETRIES_FOR_OUTAGE).id for n in range(5)
+        ]
         no_retry = run_flow_now(db, ECHO_ID, {"input": "no retry"}, max_retries=0).id
-        wait_until(lambda: get_task(db, no_retry).status is TaskStatus.FAILED, 10, "the run without retries failed",
-                   details=daemon.log_tail)
+        wait_until(
+            lambda: get_task(db, no_retry).status is TaskStatus.FAILED,
+            10,
+            "the run without retries failed",
+            details=daemon.log_tail,
+        )
         while time.monotonic() - began < OUTAGE_SECONDS:
             assert daemon.alive, daemon.log_tail()
             time.sleep(0.2)
@@ -194,7 +217,9 @@ def test_langflow_gone_for_a_while(db, langflow, launcher):
     for task_id in queued:
         lines = task_log_lines(db, task_id)
         check_completed(tasks[task_id], lines, get_task(db, task_id).input_data["input"])
-        assert tasks[task_id].tries >= 2 and all("is unreachable" in line for line in lines if line.startswith("LangFlow failed"))
+        assert tasks[task_id].tries >= 2 and all(
+            "is unreachable" in line for line in lines if line.startswith("LangFlow failed")
+        )
     hit = [t for t in tasks.values() if t.schedule_id and t.tries > 1]
     assert hit and all(t.status is TaskStatus.COMPLETED for t in hit), [(t.status, t.tries) for t in hit]
     # A run waiting for its retry does not hold its schedule back: the outage's fires ran (and
@@ -218,8 +243,12 @@ def test_malformed_json_is_retried_then_fails_with_the_reason(db, langflow, laun
     doomed = run_flow_now(db, ECHO_ID, {"input": "doomed"}, max_retries=1).id
     recovers = run_flow_now(db, ECHO_ID, {"input": "recovers"}, max_retries=3).id
     try:
-        wait_until(lambda: any(line.startswith("LangFlow failed") for line in task_log_lines(db, recovers)), 15,
-                   "a malformed answer was recorded", details=daemon.log_tail)
+        wait_until(
+            lambda: any(line.startswith("LangFlow failed") for line in task_log_lines(db, recovers)),
+            15,
+            "a malformed answer was recorded",
+            details=daemon.log_tail,
+        )
         wait_terminal(db, [doomed], 15, daemon)
     finally:
         langflow.malformed_json = False

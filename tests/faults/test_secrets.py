@@ -42,7 +42,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.parametrize("database_url", ["sqlite
 
 TERMINAL = (TaskStatus.COMPLETED, TaskStatus.FAILED)
 DISTINCT = API_KEY.removeprefix("sk-test-")
-PIECES = {API_KEY} | {DISTINCT[i:i + 10] for i in range(len(DISTINCT) - 9)}
+PIECES = {API_KEY} | {DISTINCT[i : i + 10] for i in range(len(DISTINCT) - 9)}
 
 
 def leaks(text: str) -> list[str]:
@@ -86,8 +86,11 @@ class EchoingLangFlow:
         class Handler(BaseHTTPRequestHandler):
             def _answer(self):
                 key = self.headers.get("x-api-key")
-                detail = (json.dumps({"message": f"rejected x-api-key {key}", "traceback": f"KeyError: {key}"})
-                          if echo.status >= 500 else f"the key {key} is not valid")
+                detail = (
+                    json.dumps({"message": f"rejected x-api-key {key}", "traceback": f"KeyError: {key}"})
+                    if echo.status >= 500
+                    else f"the key {key} is not valid"
+                )
                 body = json.dumps({"detail": detail}).encode()
                 self.send_response(echo.status, f"Refused {key}")
                 self.send_header("Content-Type", "application/json")
@@ -123,19 +126,37 @@ def webhook():
     hook.close()
 
 
-ECHOED_500 = json.dumps({
-    "message": f"Error running graph: invalid credentials {API_KEY} for the model provider",
-    "traceback": f'Traceback (most recent call last):\n  File "x.py", line 1\nValueError: key={API_KEY}',
-    "description": f"key {API_KEY}", "code": None, "suggestion": f"Check the key {API_KEY}.", "source": "ChatOutput",
-})
+ECHOED_500 = json.dumps(
+    {
+        "message": f"Error running graph: invalid credentials {API_KEY} for the model provider",
+        "traceback": f'Traceback (most recent call last):\n  File "x.py", line 1\nValueError: key={API_KEY}',
+        "description": f"key {API_KEY}",
+        "code": None,
+        "suggestion": f"Check the key {API_KEY}.",
+        "source": "ChatOutput",
+    }
+)
 #: (name, knobs on the test server, run timeout) -> each run fails in its own way, most echoing the key.
 FAULTS = [
     ("500-echoing-the-key", {"force_status": 500, "force_detail": ECHOED_500}, None),
     ("500-plain-text", {"force_status": 502, "force_detail": f"upstream said: x-api-key {API_KEY} refused"}, None),
     ("400-echoing-the-key", {"force_status": 400, "force_detail": f"Bad request for api key {API_KEY}"}, None),
     ("404-echoing-the-key", {"force_status": 404, "force_detail": {"message": f"no flow for {API_KEY}"}}, None),
-    ("422-echoing-the-key", {"force_status": 422, "force_detail": [
-        {"type": "x", "loc": ["header", "x-api-key"], "msg": f"Value error, {API_KEY} is revoked", "input": API_KEY}]}, None),
+    (
+        "422-echoing-the-key",
+        {
+            "force_status": 422,
+            "force_detail": [
+                {
+                    "type": "x",
+                    "loc": ["header", "x-api-key"],
+                    "msg": f"Value error, {API_KEY} is revoked",
+                    "input": API_KEY,
+                }
+            ],
+        },
+        None,
+    ),
     ("429-echoing-the-key", {"force_status": 429, "force_detail": f"quota exceeded for {API_KEY}"}, None),
     ("403-key-refused", {"api_key": "sk-test-the-server-wants-another"}, None),
     ("malformed-json", {"malformed_json": True}, None),
@@ -152,8 +173,9 @@ def apply(langflow, knobs: dict) -> dict:
 
 def test_the_api_key_appears_nowhere(db, langflow, launcher, webhook, echoing, tmp_path):
     synced(db, langflow)
-    daemon = launcher.start(workers=2, env={**FAST_RECOVERY, "AUTOMAGIK_LOG_LEVEL": "DEBUG",
-                                            "AUTOMAGIK_ALERT_WEBHOOK_URL": webhook.url})
+    daemon = launcher.start(
+        workers=2, env={**FAST_RECOVERY, "AUTOMAGIK_LOG_LEVEL": "DEBUG", "AUTOMAGIK_ALERT_WEBHOOK_URL": webhook.url}
+    )
     wait_registered(db, daemon)
     task_ids = [run_flow_now(db, ECHO_ID, {"input": "all good"}).id]
     assert wait_status(db, task_ids[0], TERMINAL, 20, details=daemon.log_tail).status is TaskStatus.COMPLETED
@@ -181,17 +203,28 @@ def test_the_api_key_appears_nowhere(db, langflow, launcher, webhook, echoing, t
 
     # The key really travelled, and the echoes really reached the errors, redacted.
     assert all(run.headers.get("x-api-key") == API_KEY for run in langflow.runs)
-    errors = {name: get_task(db, task_id).error for (name, _, _), task_id in zip(FAULTS, task_ids[1:])}
-    for name in ("500-echoing-the-key", "500-plain-text", "400-echoing-the-key", "404-echoing-the-key",
-                 "422-echoing-the-key", "429-echoing-the-key"):
+    errors = {name: get_task(db, task_id).error for (name, _, _), task_id in zip(FAULTS, task_ids[1:], strict=False)}
+    for name in (
+        "500-echoing-the-key",
+        "500-plain-text",
+        "400-echoing-the-key",
+        "404-echoing-the-key",
+        "422-echoing-the-key",
+        "429-echoing-the-key",
+    ):
         assert "***" in errors[name], (name, errors[name])
     assert "Traceback" not in " ".join(errors.values())
     assert "unreachable" in get_task(db, task_ids[-1]).error
 
     # What users see: the CLI's listings, details, export; syncs against a server echoing the key.
     export_path = tmp_path / "runs.csv"
-    commands = [["tasks", "list"], ["tasks", "list", "--json", "--limit", "1000"], ["schedules", "list", "--json"],
-                ["flows", "list", "--json"], ["tasks", "export", "--output", str(export_path)]]
+    commands = [
+        ["tasks", "list"],
+        ["tasks", "list", "--json", "--limit", "1000"],
+        ["schedules", "list", "--json"],
+        ["flows", "list", "--json"],
+        ["tasks", "export", "--output", str(export_path)],
+    ]
     commands += [["tasks", "show", task_id] for task_id in task_ids] + [["tasks", "show", task_ids[1], "--json"]]
     outputs = run_cli(tmp_path, db.url, langflow.url, commands)
     for status in (500, 403, 401, 404, 502):
@@ -228,19 +261,42 @@ def test_the_api_key_appears_nowhere(db, langflow, launcher, webhook, echoing, t
     assert found == {}, f"the API key leaked into: {found}"
 
 
-def run_cli(folder: Path, database_url: str, langflow_url: str, commands: list[list[str]], expect: int = 0) -> list[str]:
+def run_cli(
+    folder: Path, database_url: str, langflow_url: str, commands: list[list[str]], expect: int = 0
+) -> list[str]:
     """Run CLI commands (forked from one import, see cli_forkserver.py); their stdout and stderr."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LANGFLOW_", "DATABASE_URL", "TIMEZONE", "AUTOMAGIK_"))}
-    env.update(PYTHONPATH=str(PROJECT_ROOT), DATABASE_URL=database_url, LANGFLOW_API_URL=langflow_url,
-               LANGFLOW_API_KEY=API_KEY, TIMEZONE="Europe/Berlin")
-    batch = [{"args": args, "env": env, "cwd": str(folder), "stdout": str(folder / f"cli-{n}.out"),
-              "stderr": str(folder / f"cli-{n}.err")} for n, args in enumerate(commands, start=len(list(folder.glob("cli-*.out"))))]
-    served = subprocess.run([sys.executable, "-m", "tests.faults.cli_forkserver"], cwd=PROJECT_ROOT,
-                            env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}, input=json.dumps(batch),
-                            capture_output=True, text=True, timeout=300)
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("LANGFLOW_", "DATABASE_URL", "TIMEZONE", "AUTOMAGIK_"))
+    }
+    env.update(
+        PYTHONPATH=str(PROJECT_ROOT),
+        DATABASE_URL=database_url,
+        LANGFLOW_API_URL=langflow_url,
+        LANGFLOW_API_KEY=API_KEY,
+        TIMEZONE="Europe/Berlin",
+    )
+    batch = [
+        {
+            "args": args,
+            "env": env,
+            "cwd": str(folder),
+            "stdout": str(folder / f"cli-{n}.out"),
+            "stderr": str(folder / f"cli-{n}.err"),
+        }
+        for n, args in enumerate(commands, start=len(list(folder.glob("cli-*.out"))))
+    ]
+    served = subprocess.run(
+        [sys.executable, "-m", "tests.faults.cli_forkserver"],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
+        input=json.dumps(batch),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert served.returncode == 0, served.stderr
     outputs = []
-    for command, code in zip(batch, json.loads(served.stdout)):
+    for command, code in zip(batch, json.loads(served.stdout), strict=False):
         out, err = Path(command["stdout"]).read_text(), Path(command["stderr"]).read_text()
         assert code == expect and "Traceback" not in out + err, (command["args"], code, out[-500:], err[-500:])
         outputs.append(f"$ {' '.join(command['args'])}\n{out}{err}")

@@ -98,9 +98,12 @@ class Dashboard:
             self._failed = [row.task.id for row in rows]
 
     def list_tasks(self):
-        statuses = tuple(self.rng.sample(["pending", "running", "completed", "failed", "skipped"], self.rng.randint(0, 2)))
-        rows = task_service.list_tasks(self.db, task_service.TaskFilter(statuses=statuses), limit=50,
-                                       offset=self.rng.choice([0, 0, 50]))
+        statuses = tuple(
+            self.rng.sample(["pending", "running", "completed", "failed", "skipped"], self.rng.randint(0, 2))
+        )
+        rows = task_service.list_tasks(
+            self.db, task_service.TaskFilter(statuses=statuses), limit=50, offset=self.rng.choice([0, 0, 50])
+        )
         with self._lock:
             self._known.extend(row.task.id for row in rows[:3])
             del self._known[:-200]
@@ -121,8 +124,19 @@ class Dashboard:
     def export(self):
         list(islice(export_tasks_csv(self.db, rows_per_chunk=100), 2))
 
-    WEIGHTS = {"pause": 10, "resume": 10, "run_now": 14, "update": 14, "retry": 12, "list_failed": 4, "list_tasks": 14,
-               "list_schedules": 8, "count": 6, "show": 6, "export": 2}
+    WEIGHTS = {
+        "pause": 10,
+        "resume": 10,
+        "run_now": 14,
+        "update": 14,
+        "retry": 12,
+        "list_failed": 4,
+        "list_tasks": 14,
+        "list_schedules": 8,
+        "count": 6,
+        "show": 6,
+        "export": 2,
+    }
 
     def one(self, _n: int) -> None:
         name = self.rng.choices(list(self.WEIGHTS), weights=list(self.WEIGHTS.values()))[0]
@@ -139,13 +153,19 @@ def test_dashboard_and_daemon_write_one_sqlite_file_without_locking_errors(db, l
     synced(db, langflow)
     langflow.error_rate, langflow.seed = 0.2, 7
     schedule_ids = [
-        schedule_service.create_schedule(db, ScheduleSpec(ECHO_ID, "interval", "1s", {"input": f"s{n}"}, max_retries=0)).id
+        schedule_service.create_schedule(
+            db, ScheduleSpec(ECHO_ID, "interval", "1s", {"input": f"s{n}"}, max_retries=0)
+        ).id
         for n in range(SCHEDULES)
     ]
     daemon = launcher.start(workers=4, poll_seconds=0.2, env=FAST_RECOVERY)
     wait_registered(db, daemon)
-    wait_until(lambda: task_service.count_by_status(db).get("failed"), 20, "a run failed (there is something to retry)",
-               details=daemon.log_tail)
+    wait_until(
+        lambda: task_service.count_by_status(db).get("failed"),
+        20,
+        "a run failed (there is something to retry)",
+        details=daemon.log_tail,
+    )
     finished_before = task_service.count_tasks(db, task_service.TaskFilter(statuses=("completed", "failed")))
 
     dashboard = Dashboard(Database(db.url), schedule_ids, seed=11)
@@ -156,7 +176,9 @@ def test_dashboard_and_daemon_write_one_sqlite_file_without_locking_errors(db, l
     finally:
         dashboard.db.dispose()
     seconds = time.monotonic() - began
-    finished_during = task_service.count_tasks(db, task_service.TaskFilter(statuses=("completed", "failed"))) - finished_before
+    finished_during = (
+        task_service.count_tasks(db, task_service.TaskFilter(statuses=("completed", "failed"))) - finished_before
+    )
 
     schedule_service.pause_all(db)
     assert daemon.alive, daemon.log_tail()
@@ -169,10 +191,15 @@ def test_dashboard_and_daemon_write_one_sqlite_file_without_locking_errors(db, l
     assert "locked" not in log and "Traceback" not in log, daemon.log_tail(200)
     assert sum(dashboard.done.values()) + sum(dashboard.refused.values()) == OPERATIONS
     # Refusals are only the race a dashboard can lose: a failed run retried by another thread first.
-    assert all(name == "retry" and re.fullmatch(r"Task <id> is (pending|running|completed): only a failed task can be retried\.",
-                                                message) for name, message in dashboard.refused), dashboard.refused
+    assert all(
+        name == "retry"
+        and re.fullmatch(r"Task <id> is (pending|running|completed): only a failed task can be retried\.", message)
+        for name, message in dashboard.refused
+    ), dashboard.refused
     writes = sum(dashboard.done[name] for name in ("pause", "resume", "run_now", "update", "retry"))
     assert writes >= OPERATIONS * 0.5 and dashboard.done["retry"] > 0 and dashboard.done["run_now"] > 0, dashboard.done
     assert finished_during >= 50, f"the daemon finished only {finished_during} runs in {seconds:.1f} s"
-    print(f"{OPERATIONS} dashboard operations in {seconds:.1f} s ({writes} writes) while the daemon finished "
-          f"{finished_during} runs; refused: {dict(dashboard.refused)}")
+    print(
+        f"{OPERATIONS} dashboard operations in {seconds:.1f} s ({writes} writes) while the daemon finished "
+        f"{finished_during} runs; refused: {dict(dashboard.refused)}"
+    )

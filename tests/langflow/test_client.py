@@ -59,6 +59,7 @@ def _raw_run(fake, flow_id, body, key=API_KEY):
 
 # -- health -----------------------------------------------------------------------------
 
+
 def test_health_reports_ready_and_version(client):
     health = client.health()
     assert (health.reachable, health.ready, health.version) == (True, True, "1.13.0")
@@ -81,12 +82,15 @@ def test_health_of_a_closed_port_is_unreachable_without_raising():
 
 # -- flows ------------------------------------------------------------------------------
 
+
 def test_list_flows_returns_runnable_flows_over_gzip(fake, client):
     fake.add_flow("Saved component", is_component=True)
     fake.add_flow("Starter example", example=True)
     flows = client.list_flows()
     assert [(flow["id"], flow["name"]) for flow in flows] == [
-        (ECHO_FLOW_ID, "Echo 30f7"), (TWO_OUT_FLOW_ID, "TwoOut 1a87")]
+        (ECHO_FLOW_ID, "Echo 30f7"),
+        (TWO_OUT_FLOW_ID, "TwoOut 1a87"),
+    ]
     served = [r for r in fake.served if r.path == "/api/v1/flows/"][-1]
     assert served.status == 200
     assert served.content_encoding == "gzip"
@@ -111,14 +115,14 @@ def test_get_flow_and_unknown_flow(client):
 
 # -- runs -------------------------------------------------------------------------------
 
+
 def test_run_routes_the_input_through_a_tweak(fake, client):
     result = client.run_flow(ECHO_FLOW_ID, input_text="hello there", **ECHO)
     assert result.text == "hello there"
     assert result.component_id == "ChatOutput-acc02"
     assert result.status_code == 200 and result.latency_ms > 0
     assert result.session_id == ECHO_FLOW_ID  # LangFlow's default session is the flow id
-    assert set(result.message) == {"text", "sender", "sender_name", "session_id", "timestamp",
-                                   "component_display_name"}
+    assert set(result.message) == {"text", "sender", "sender_name", "session_id", "timestamp", "component_display_name"}
     assert result.message["sender_name"] == "AI" and result.message["component_display_name"] == "Chat Output"
     stored = result.to_dict()
     assert json.loads(json.dumps(stored)) == stored and stored["text"] == "hello there"
@@ -128,8 +132,12 @@ def test_run_routes_the_input_through_a_tweak(fake, client):
     run = fake.runs[-1]
     assert run.status == 200 and run.query == {"stream": "false"}
     assert "input_value" not in run.body
-    assert run.body == {"input_type": "chat", "output_type": "chat", "output_component": "ChatOutput-acc02",
-                        "tweaks": {"ChatInput-acc01": {"input_value": "hello there"}}}
+    assert run.body == {
+        "input_type": "chat",
+        "output_type": "chat",
+        "output_component": "ChatOutput-acc02",
+        "tweaks": {"ChatInput-acc01": {"input_value": "hello there"}},
+    }
     assert run.headers["x-api-key"] == API_KEY and "authorization" not in run.headers
 
 
@@ -140,37 +148,46 @@ def test_run_passes_the_session_id(fake, client):
 
 
 def test_run_narrows_to_the_chosen_output(fake, client):
-    result = client.run_flow(TWO_OUT_FLOW_ID, input_component="ChatInput-tw001",
-                             output_component="ChatOutput-tw004", input_text="routed")
+    result = client.run_flow(
+        TWO_OUT_FLOW_ID, input_component="ChatInput-tw001", output_component="ChatOutput-tw004", input_text="routed"
+    )
     assert (result.text, result.component_id) == ("routed", "ChatOutput-tw004")
     assert fake.runs[-1].body["output_component"] == "ChatOutput-tw004"
 
 
 def test_user_tweaks_are_merged_and_the_input_text_wins(fake, client):
-    tweaks = {"ChatInput-acc01": {"input_value": "ignored", "sender_name": "Cron"},
-              "ChatOutput-acc02": {"sender_name": "Scheduler"}}
+    tweaks = {
+        "ChatInput-acc01": {"input_value": "ignored", "sender_name": "Cron"},
+        "ChatOutput-acc02": {"sender_name": "Scheduler"},
+    }
     result = client.run_flow(ECHO_FLOW_ID, input_text="scheduled", tweaks=tweaks, **ECHO)
     assert result.text == "scheduled" and result.message["sender_name"] == "Scheduler"
     assert fake.runs[-1].body["tweaks"] == {
         "ChatInput-acc01": {"input_value": "scheduled", "sender_name": "Cron"},
-        "ChatOutput-acc02": {"sender_name": "Scheduler"}}
+        "ChatOutput-acc02": {"sender_name": "Scheduler"},
+    }
     assert tweaks["ChatInput-acc01"]["input_value"] == "ignored"  # the caller's dict is untouched
 
 
 def test_run_by_endpoint_name(fake, client):
     fake.add_flow("Named", endpoint_name="daily-digest")
-    result = client.run_flow("daily-digest", input_component="ChatInput-in001",
-                             output_component="ChatOutput-out01", input_text="digest")
+    result = client.run_flow(
+        "daily-digest", input_component="ChatInput-in001", output_component="ChatOutput-out01", input_text="digest"
+    )
     assert result.text == "digest"
 
 
 def test_output_on_an_unreached_branch_is_no_output(fake, client):
-    flow_id = fake.add_flow("Branches", inputs=["ChatInput-a0001", "ChatInput-b0001"],
-                            outputs=["ChatOutput-a0002", "ChatOutput-b0002"],
-                            edges=[("ChatInput-a0001", "ChatOutput-a0002"), ("ChatInput-b0001", "ChatOutput-b0002")])
+    flow_id = fake.add_flow(
+        "Branches",
+        inputs=["ChatInput-a0001", "ChatInput-b0001"],
+        outputs=["ChatOutput-a0002", "ChatOutput-b0002"],
+        edges=[("ChatInput-a0001", "ChatOutput-a0002"), ("ChatInput-b0001", "ChatOutput-b0002")],
+    )
     with pytest.raises(LangFlowNoOutput) as caught:
-        client.run_flow(flow_id, input_component="ChatInput-a0001", output_component="ChatOutput-b0002",
-                        input_text="lost")
+        client.run_flow(
+            flow_id, input_component="ChatInput-a0001", output_component="ChatOutput-b0002", input_text="lost"
+        )
     assert "no output from component ChatOutput-b0002" in caught.value.message
     assert "connected" in caught.value.message and not caught.value.transient
     assert fake.runs[-1].status == 200
@@ -197,16 +214,20 @@ def test_concurrent_runs_share_one_client(fake, client):
 
 # -- errors ---------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("status, error_type, transient, shown", [
-    (401, LangFlowAuthError, False, "Could not validate credentials"),
-    (403, LangFlowAuthError, False, "Invalid or missing API key"),
-    (404, LangFlowNotFound, False, "Flow identifier"),
-    (400, LangFlowBadRequest, False, "cannot pass a tweak with the same name"),
-    (422, LangFlowBadRequest, False, "body.tweaks: Input should be a valid dictionary"),
-    (429, LangFlowRateLimited, True, "Too many requests"),
-    (500, LangFlowServerError, True, "simulated failure"),
-    (503, LangFlowServerError, True, "LangFlow is restarting"),
-])
+
+@pytest.mark.parametrize(
+    "status, error_type, transient, shown",
+    [
+        (401, LangFlowAuthError, False, "Could not validate credentials"),
+        (403, LangFlowAuthError, False, "Invalid or missing API key"),
+        (404, LangFlowNotFound, False, "Flow identifier"),
+        (400, LangFlowBadRequest, False, "cannot pass a tweak with the same name"),
+        (422, LangFlowBadRequest, False, "body.tweaks: Input should be a valid dictionary"),
+        (429, LangFlowRateLimited, True, "Too many requests"),
+        (500, LangFlowServerError, True, "simulated failure"),
+        (503, LangFlowServerError, True, "LangFlow is restarting"),
+    ],
+)
 def test_http_errors_are_typed(fake, client, status, error_type, transient, shown):
     fake.force_status = status
     with pytest.raises(error_type) as caught:
@@ -239,8 +260,7 @@ def test_unknown_flow_and_broken_graph_are_not_found(fake, client):
     assert "Flow identifier 11111111-2222-3333-4444-555555555555 not found" in unknown.value.message
     broken = fake.add_flow("Broken", edges=[("ChatInput-in001", "ChatOutput-missing")])
     with pytest.raises(LangFlowNotFound) as vertex:
-        client.run_flow(broken, input_component="ChatInput-in001", output_component="ChatOutput-out01",
-                        input_text="x")
+        client.run_flow(broken, input_component="ChatInput-in001", output_component="ChatOutput-out01", input_text="x")
     assert "Vertex ChatOutput-missing not found" in vertex.value.message
 
 
@@ -254,11 +274,14 @@ def test_server_error_shows_message_and_suggestion_but_never_the_traceback(fake,
     assert "Traceback" not in message and "graph/base.py" not in message and "{" not in message
 
 
-@pytest.mark.parametrize("detail, expected", [
-    ("plain text failure", "plain text failure"),
-    (json.dumps({"traceback": "Traceback (most recent call last): boom"}), "Internal Server Error"),
-    (json.dumps({"message": "", "description": "Graph could not be built"}), "Graph could not be built"),
-])
+@pytest.mark.parametrize(
+    "detail, expected",
+    [
+        ("plain text failure", "plain text failure"),
+        (json.dumps({"traceback": "Traceback (most recent call last): boom"}), "Internal Server Error"),
+        (json.dumps({"message": "", "description": "Graph could not be built"}), "Graph could not be built"),
+    ],
+)
 def test_server_error_detail_fallbacks(fake, client, detail, expected):
     fake.force_status, fake.force_detail = 500, detail
     with pytest.raises(LangFlowServerError) as caught:
@@ -356,6 +379,7 @@ def test_invalid_base_url_is_refused():
 
 # -- secrets ------------------------------------------------------------------------------
 
+
 def test_the_api_key_never_appears_in_messages_repr_or_logs(fake, client, caplog):
     caplog.set_level(logging.DEBUG)
     assert API_KEY not in repr(client) and "api_key=set" in repr(client)
@@ -389,6 +413,7 @@ def test_messages_are_one_capped_line(fake, client):
 
 # -- the test server itself -------------------------------------------------------------------
 
+
 def test_server_echo_matches_the_captured_response_shape(fake):
     captured = json.loads((FIXTURES_DIR / "run_echo_response.json").read_text())
     answer = _raw_run(fake, ECHO_FLOW_ID, {"input_value": "hello", "input_type": "chat", "output_type": "chat"})
@@ -412,8 +437,11 @@ def test_server_answers_every_output_without_output_component(fake):
     answer = _raw_run(fake, TWO_OUT_FLOW_ID, {"input_value": "both", "input_type": "chat", "output_type": "chat"})
     entries = answer.json()["outputs"][0]["outputs"]
     assert [e["component_id"] for e in entries] == ["ChatOutput-tw002", "ChatOutput-tw004"]
-    narrowed = _raw_run(fake, TWO_OUT_FLOW_ID, {"tweaks": {"ChatInput-tw001": {"input_value": "routed"}},
-                                                "output_component": "ChatOutput-tw004"}).json()
+    narrowed = _raw_run(
+        fake,
+        TWO_OUT_FLOW_ID,
+        {"tweaks": {"ChatInput-tw001": {"input_value": "routed"}}, "output_component": "ChatOutput-tw004"},
+    ).json()
     assert [e["component_id"] for e in narrowed["outputs"][0]["outputs"]] == ["ChatOutput-tw004"]
     assert narrowed["outputs"][0]["inputs"] == {}
 
@@ -432,12 +460,17 @@ def test_server_routes_auth_pagination_and_unknown_paths(fake):
     assert requests.get(f"{base}/api/v1/flows/", timeout=5).status_code == 403
     bearer = requests.get(f"{base}/api/v1/flows/", headers={"Authorization": f"Bearer {API_KEY}"}, timeout=5)
     assert bearer.status_code == 401 and bearer.json() == {"detail": "Could not validate credentials"}
-    page = requests.get(f"{base}/api/v1/flows/?get_all=false&size=1&page=2", headers={"x-api-key": API_KEY},
-                        timeout=5).json()
+    page = requests.get(
+        f"{base}/api/v1/flows/?get_all=false&size=1&page=2", headers={"x-api-key": API_KEY}, timeout=5
+    ).json()
     assert (page["total"], page["page"], page["size"], page["pages"]) == (2, 2, 1, 2)
     assert [flow["id"] for flow in page["items"]] == [TWO_OUT_FLOW_ID]
-    assert requests.get(f"{base}/api/v1/flows/?size=500&get_all=false", headers={"x-api-key": API_KEY},
-                        timeout=5).status_code == 422
+    assert (
+        requests.get(
+            f"{base}/api/v1/flows/?size=500&get_all=false", headers={"x-api-key": API_KEY}, timeout=5
+        ).status_code
+        == 422
+    )
     assert requests.get(f"{base}/health", timeout=5).json() == {"status": "ok"}
     missing = requests.get(f"{base}/api/v2/nothing", timeout=5)
     assert missing.status_code == 404 and missing.json() == {"detail": "Not Found"}

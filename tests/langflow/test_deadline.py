@@ -52,8 +52,12 @@ def health(url: str) -> object:
 
 CALLS = {"run_flow": run_flow, "list_flows": list_flows, "get_flow": get_flow, "health": health}
 #: The next step each call's message must name.
-NEXT_STEP = {"run_flow": "raise the timeout", "list_flows": "LANGFLOW_READ_TIMEOUT",
-             "get_flow": "LANGFLOW_READ_TIMEOUT", "health": "Check that LangFlow"}
+NEXT_STEP = {
+    "run_flow": "raise the timeout",
+    "list_flows": "LANGFLOW_READ_TIMEOUT",
+    "get_flow": "LANGFLOW_READ_TIMEOUT",
+    "health": "Check that LangFlow",
+}
 
 
 def timed_failure(call_name: str, url: str) -> tuple[str, float]:
@@ -64,8 +68,10 @@ def timed_failure(call_name: str, url: str) -> tuple[str, float]:
     except LangFlowTimeout as error:
         return error.message, time.monotonic() - started
     except LangFlowError as error:
-        pytest.fail(f"{call_name} raised {type(error).__name__} after {time.monotonic() - started:.2f} s, "
-                    f"not a timeout: {error}")
+        pytest.fail(
+            f"{call_name} raised {type(error).__name__} after {time.monotonic() - started:.2f} s, "
+            f"not a timeout: {error}"
+        )
     elapsed = time.monotonic() - started
     if call_name == "health" and not outcome.reachable:
         return outcome.detail, elapsed
@@ -132,6 +138,7 @@ def test_a_connect_that_hangs_is_bounded_by_the_call(hanging_connect_url, call_n
 
 def test_health_as_a_whole_is_bounded():
     """/health_check answers at once, /api/v1/version trickles: health still ends within its limit."""
+
     def route(conn, request, server):
         if request.line.startswith("GET /health_check"):
             conn.sendall(raw_http.response_bytes(200, b'{"status":"ok","chat":"ok","db":"ok"}'))
@@ -156,9 +163,31 @@ def tls_files(tmp_path_factory):
         pytest.skip("the openssl command is needed to make a test certificate")
     folder = tmp_path_factory.mktemp("tls")
     cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                    "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True, timeout=60)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
     return cert, key
 
 

@@ -55,6 +55,7 @@ def test_refusals_match(fake):
     missing = call(fake, "GET", "/api/v1/triggers")
     assert missing.status_code == REAL["list_without_flow_id"]["status"] == 422
     assert [(d["type"], d["loc"]) for d in missing.json()["detail"]] == [
-        (d["type"], d["loc"]) for d in REAL["list_without_flow_id"]["body"]["detail"]]
+        (d["type"], d["loc"]) for d in REAL["list_without_flow_id"]["body"]["detail"]
+    ]
     unknown = call(fake, "POST", "/api/v1/triggers/00000000-0000-0000-0000-000000000000/disable")
     assert (unknown.status_code, unknown.json()) == (REAL["disable_unknown"]["status"], REAL["disable_unknown"]["body"])

@@ -22,8 +22,16 @@ from automagik.langflow import LangFlowClient, LangFlowError, LangFlowTimeout, L
 from tests.support import raw_http
 from tests.support.raw_http import RawServer
 
-PROXY_VARIABLES = ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY",
-                   "no_proxy", "NO_PROXY")
+PROXY_VARIABLES = (
+    "http_proxy",
+    "HTTP_PROXY",
+    "https_proxy",
+    "HTTPS_PROXY",
+    "all_proxy",
+    "ALL_PROXY",
+    "no_proxy",
+    "NO_PROXY",
+)
 
 
 @pytest.fixture(autouse=True)
@@ -76,12 +84,15 @@ def test_a_proxy_without_a_scheme_is_taken_as_http(monkeypatch, proxy):
 
 
 @pytest.mark.parametrize("variable", ["HTTP_PROXY", "ALL_PROXY"])
-@pytest.mark.parametrize("no_proxy, host", [
-    ("localhost", "localhost"),
-    ("example.org, .localhost,localhost", "localhost"),
-    ("*", "127.0.0.1"),
-    ("10.0.0.0/8,127.0.0.0/8", "127.0.0.1"),
-])
+@pytest.mark.parametrize(
+    "no_proxy, host",
+    [
+        ("localhost", "localhost"),
+        ("example.org, .localhost,localhost", "localhost"),
+        ("*", "127.0.0.1"),
+        ("10.0.0.0/8,127.0.0.0/8", "127.0.0.1"),
+    ],
+)
 def test_no_proxy_goes_around_the_proxy(monkeypatch, proxy, variable, no_proxy, host):
     monkeypatch.setenv(variable, proxy.url)
     monkeypatch.setenv("NO_PROXY", no_proxy)
@@ -115,8 +126,9 @@ def test_a_stalling_proxy_tunnel_is_bounded_by_the_call(monkeypatch):
     """https through a proxy that never answers CONNECT: the call's deadline still holds."""
     with RawServer(raw_http.silent) as stalling:
         monkeypatch.setenv("HTTPS_PROXY", stalling.url)
-        with LangFlowClient(f"https://localhost:{_free_port()}", "sk-proxy", connect_timeout=5,
-                            read_timeout=1) as client:
+        with LangFlowClient(
+            f"https://localhost:{_free_port()}", "sk-proxy", connect_timeout=5, read_timeout=1
+        ) as client:
             started = time.monotonic()
             with pytest.raises(LangFlowError) as caught:
                 client.list_flows()
@@ -126,12 +138,15 @@ def test_a_stalling_proxy_tunnel_is_bounded_by_the_call(monkeypatch):
     assert isinstance(caught.value, LangFlowTimeout), caught.value
 
 
-@pytest.mark.parametrize("variable, value, url", [
-    ("HTTPS_PROXY", "socks5://px-user:px-s3cr3t@127.0.0.1:1080", "https://langflow.example:7860"),
-    ("https_proxy", "socks5h://127.0.0.1:1080", "https://langflow.example:7860"),
-    ("ALL_PROXY", "socks4://127.0.0.1:1080", "http://langflow.example:7860"),
-    ("HTTP_PROXY", "SOCKS5://127.0.0.1:1080", "http://langflow.example:7860"),
-])
+@pytest.mark.parametrize(
+    "variable, value, url",
+    [
+        ("HTTPS_PROXY", "socks5://px-user:px-s3cr3t@127.0.0.1:1080", "https://langflow.example:7860"),
+        ("https_proxy", "socks5h://127.0.0.1:1080", "https://langflow.example:7860"),
+        ("ALL_PROXY", "socks4://127.0.0.1:1080", "http://langflow.example:7860"),
+        ("HTTP_PROXY", "SOCKS5://127.0.0.1:1080", "http://langflow.example:7860"),
+    ],
+)
 def test_a_socks_proxy_is_refused_in_one_line(monkeypatch, variable, value, url):
     monkeypatch.setenv(variable, value)
     with pytest.raises(ValueError) as refused:
@@ -148,11 +163,14 @@ def test_another_proxy_scheme_is_refused_too(monkeypatch):
         LangFlowClient("http://langflow.example:7860")
 
 
-@pytest.mark.parametrize("settings", [
-    {"HTTP_PROXY": "socks5://127.0.0.1:1080"},  # for http://, not for LangFlow's https://
-    {"ALL_PROXY": "socks5://127.0.0.1:1080", "NO_PROXY": "langflow.example"},
-    {"ALL_PROXY": "socks5://127.0.0.1:1080", "no_proxy": ".example"},
-])
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"HTTP_PROXY": "socks5://127.0.0.1:1080"},  # for http://, not for LangFlow's https://
+        {"ALL_PROXY": "socks5://127.0.0.1:1080", "NO_PROXY": "langflow.example"},
+        {"ALL_PROXY": "socks5://127.0.0.1:1080", "no_proxy": ".example"},
+    ],
+)
 def test_a_socks_proxy_that_does_not_apply_to_langflow_is_not_refused(monkeypatch, settings):
     for name, value in settings.items():
         monkeypatch.setenv(name, value)

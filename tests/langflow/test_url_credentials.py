@@ -43,21 +43,24 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.mark.parametrize("url, shown", [
-    ("http://user:pass@host:7860", "http://host:7860"),
-    ("https://user:p%40ss@langflow.example:7860/base/", "https://langflow.example:7860/base/"),
-    ("http://user:p@ss@host:7860/x", "http://host:7860/x"),     # a raw "@" in the password
-    ("http://user:p#ss@host:7860", "http://host:7860"),         # a raw "#" would end the authority
-    ("http://user:p/ss@host:7860/api", "http://host:7860/api"),  # ... and so would a raw "/"
-    ("http://user@host", "http://host"),
-    ("http://user:pw@[::1]:7860/", "http://[::1]:7860/"),
-    ("http://[::1]:7860", "http://[::1]:7860"),
-    ("http://host:7860/?token=abc&debug#top", "http://host:7860/?token=***&debug=***"),
-    ("HTTP://Host:7860/Base", "HTTP://Host:7860/Base"),
-    ("user:pw@proxy.local:3128", "proxy.local:3128"),          # a proxy variable without a scheme
-    ("/api/v1/flows/?page=2", "/api/v1/flows/?page=***"),      # a relative redirect target
-    ("", ""),
-])
+@pytest.mark.parametrize(
+    "url, shown",
+    [
+        ("http://user:pass@host:7860", "http://host:7860"),
+        ("https://user:p%40ss@langflow.example:7860/base/", "https://langflow.example:7860/base/"),
+        ("http://user:p@ss@host:7860/x", "http://host:7860/x"),  # a raw "@" in the password
+        ("http://user:p#ss@host:7860", "http://host:7860"),  # a raw "#" would end the authority
+        ("http://user:p/ss@host:7860/api", "http://host:7860/api"),  # ... and so would a raw "/"
+        ("http://user@host", "http://host"),
+        ("http://user:pw@[::1]:7860/", "http://[::1]:7860/"),
+        ("http://[::1]:7860", "http://[::1]:7860"),
+        ("http://host:7860/?token=abc&debug#top", "http://host:7860/?token=***&debug=***"),
+        ("HTTP://Host:7860/Base", "HTTP://Host:7860/Base"),
+        ("user:pw@proxy.local:3128", "proxy.local:3128"),  # a proxy variable without a scheme
+        ("/api/v1/flows/?page=2", "/api/v1/flows/?page=***"),  # a relative redirect target
+        ("", ""),
+    ],
+)
 def test_display_url(url, shown):
     from automagik.langflow import display_url
 
@@ -66,8 +69,10 @@ def test_display_url(url, shown):
 
 def test_the_credentials_go_to_langflow_as_basic_auth():
     expected = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
-    with FakeLangFlow(api_key=API_KEY) as fake, \
-            LangFlowClient(with_credentials(fake.url), API_KEY, connect_timeout=2, read_timeout=5) as client:
+    with (
+        FakeLangFlow(api_key=API_KEY) as fake,
+        LangFlowClient(with_credentials(fake.url), API_KEY, connect_timeout=2, read_timeout=5) as client,
+    ):
         assert client.run_flow(ECHO_FLOW_ID, input_text="through the proxy", **ECHO).text == "through the proxy"
         run = fake.runs[-1]
     assert run.headers.get("authorization") == expected
@@ -120,14 +125,18 @@ def _messages_from_the_fake(fake: FakeLangFlow, client: LangFlowClient) -> list[
 
 def test_no_message_shows_the_credentials(caplog):
     caplog.set_level(logging.DEBUG)
-    with FakeLangFlow(api_key=API_KEY) as fake, \
-            LangFlowClient(with_credentials(fake.url), API_KEY, connect_timeout=1, read_timeout=5) as client:
+    with (
+        FakeLangFlow(api_key=API_KEY) as fake,
+        LangFlowClient(with_credentials(fake.url), API_KEY, connect_timeout=1, read_timeout=5) as client,
+    ):
         messages = _messages_from_the_fake(fake, client)
         messages.append(repr(client))
         shown = f"http://127.0.0.1:{fake.port}"
 
-    with RawServer(raw_http.silent) as server, \
-            LangFlowClient(with_credentials(server.url), API_KEY, read_timeout=0.3) as client:
+    with (
+        RawServer(raw_http.silent) as server,
+        LangFlowClient(with_credentials(server.url), API_KEY, read_timeout=0.3) as client,
+    ):
         for call in (client.list_flows, lambda: client.run_flow(ECHO_FLOW_ID, input_text="x", timeout=0.3, **ECHO)):
             with pytest.raises(LangFlowError) as timed_out:
                 call()
@@ -135,8 +144,12 @@ def test_no_message_shows_the_credentials(caplog):
         messages.append(client.health().detail)
 
     redirect_to = with_credentials(f"http://127.0.0.1:{_free_port()}") + "/login?token=t0k3n-9"
-    with RawServer(raw_http.answering(307, b"", reason="Temporary Redirect", headers={"Location": redirect_to})) \
-            as redirector, LangFlowClient(with_credentials(redirector.url), API_KEY) as client:
+    with (
+        RawServer(
+            raw_http.answering(307, b"", reason="Temporary Redirect", headers={"Location": redirect_to})
+        ) as redirector,
+        LangFlowClient(with_credentials(redirector.url), API_KEY) as client,
+    ):
         with pytest.raises(LangFlowError) as redirected:
             client.list_flows()
         messages.append(redirected.value.message)

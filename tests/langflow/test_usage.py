@@ -8,7 +8,9 @@ from pathlib import Path
 
 from automagik.langflow.usage import ModelUsage, read_usage
 
-CAPTURED = json.loads((Path(__file__).parent.parent / "fixtures" / "langflow-1.13" / "run_usage_response.json").read_text())
+CAPTURED = json.loads(
+    (Path(__file__).parent.parent / "fixtures" / "langflow-1.13" / "run_usage_response.json").read_text()
+)
 
 
 def _entry_properties(body: dict, index: int = 0) -> list[dict]:

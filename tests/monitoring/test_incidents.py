@@ -71,22 +71,28 @@ def test_a_daemon_gone_silent_alerts_once_and_once_more_when_it_is_back(db, daem
 def test_fires_overdue_alert_once_and_clear_once_dispatched(db, daemons, frozen_clock, hook):
     schedule = schedule_service.create_schedule(db, schedule_service.ScheduleSpec(ECHO_ID, "interval", "1h"))
     with db.write() as session:
-        session.execute(update(Schedule).where(Schedule.id == schedule.id)
-                        .values(next_run_at=frozen_clock.now - timedelta(minutes=5)))
+        session.execute(
+            update(Schedule)
+            .where(Schedule.id == schedule.id)
+            .values(next_run_at=frozen_clock.now - timedelta(minutes=5))
+        )
     [opened] = _watch(daemons, hook)
     assert opened["incident"] == "fires_overdue" and "1 schedule has a fire overdue by more than 60 s" in opened["text"]
     dispatch_due(db, frozen_clock.now, DaemonSettings(), "d1")
-    for claimed in claim_tasks(db, "d1", frozen_clock.now, 10, 60):
-        pass  # started: neither fire nor run is overdue now
+    claim_tasks(db, "d1", frozen_clock.now, 10, 60)  # started: neither fire nor run is overdue now
     [cleared] = _watch(daemons, hook)
     assert cleared["incident"] == "fires_overdue" and cleared["state"] == "cleared"
 
 
-def test_a_failure_streak_alerts_once_after_n_failures_and_once_when_a_run_completes(db, daemons, langflow,
-                                                                                      frozen_clock, hook):
+def test_a_failure_streak_alerts_once_after_n_failures_and_once_when_a_run_completes(
+    db, daemons, langflow, frozen_clock, hook
+):
     schedule = schedule_service.create_schedule(
-        db, schedule_service.ScheduleSpec(ECHO_ID, "interval", "1h", '{"input": "x"}', max_retries=0,
-                                          alert_after_failures=3))
+        db,
+        schedule_service.ScheduleSpec(
+            ECHO_ID, "interval", "1h", '{"input": "x"}', max_retries=0, alert_after_failures=3
+        ),
+    )
     daemon = daemons[0]
 
     def run_once(status):
@@ -114,7 +120,8 @@ def test_a_failure_streak_alerts_once_after_n_failures_and_once_when_a_run_compl
 
 def test_every_failure_alerts_with_the_default_of_one(db, daemons, langflow, frozen_clock, hook):
     schedule = schedule_service.create_schedule(
-        db, schedule_service.ScheduleSpec(ECHO_ID, "interval", "1h", '{"input": "x"}', max_retries=0))
+        db, schedule_service.ScheduleSpec(ECHO_ID, "interval", "1h", '{"input": "x"}', max_retries=0)
+    )
     daemon = daemons[0]
     langflow.force_status = 404
     try:

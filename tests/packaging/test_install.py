@@ -19,7 +19,6 @@ import re
 import shutil
 import sqlite3
 import subprocess
-import sys
 import sysconfig
 import threading
 import urllib.request
@@ -37,7 +36,16 @@ pytestmark = pytest.mark.packaging
 
 # What a user's checkout holds that the package must not need.
 NOT_SHIPPED = shutil.ignore_patterns(
-    ".venv", ".git", "tests", "bench", "data", "docs", "__pycache__", "*.egg-info", "build", ".pytest_cache",
+    ".venv",
+    ".git",
+    "tests",
+    "bench",
+    "data",
+    "docs",
+    "__pycache__",
+    "*.egg-info",
+    "build",
+    ".pytest_cache",
 )
 
 
@@ -56,15 +64,23 @@ class Installed:
 
     def environment(self, **extra: str) -> dict[str, str]:
         inherited = {
-            k: v for k, v in os.environ.items()
-            if k != "PYTHONPATH" and not k.startswith(("LANGFLOW_", "AUTOMAGIK_", "STREAMLIT_"))
+            k: v
+            for k, v in os.environ.items()
+            if k != "PYTHONPATH"
+            and not k.startswith(("LANGFLOW_", "AUTOMAGIK_", "STREAMLIT_"))
             and k not in ("DATABASE_URL", "TIMEZONE")
         }
         return {**inherited, "HOME": str(self.root / "home"), "XDG_DATA_HOME": "", **extra}
 
     def run(self, command: str, *args: str, **env: str) -> subprocess.CompletedProcess:
-        return subprocess.run([str(self.bin / command), *args], cwd=self.work, env=self.environment(**env),
-                              capture_output=True, text=True, timeout=60)
+        return subprocess.run(
+            [str(self.bin / command), *args],
+            cwd=self.work,
+            env=self.environment(**env),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
 
 
 @pytest.fixture(scope="module")
@@ -77,18 +93,36 @@ def installed(tmp_path_factory) -> Installed:
     (site / "suite_packages.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     isolation = ["--no-build-isolation"] if _setuptools_builds_wheels() else []
     done = subprocess.run(
-        [str(root / "venv" / "bin" / "python"), "-m", "pip", "install", "--no-deps", *isolation,
-         "--disable-pip-version-check", "--no-input", "-q", str(source)],
-        cwd=root, env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
-        capture_output=True, text=True, timeout=180,
+        [
+            str(root / "venv" / "bin" / "python"),
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            *isolation,
+            "--disable-pip-version-check",
+            "--no-input",
+            "-q",
+            str(source),
+        ],
+        cwd=root,
+        env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     return Installed(root)
 
 
 def test_the_installed_package_is_the_one_that_answers(installed):
-    where = subprocess.run([str(installed.bin / "python"), "-c", "import automagik; print(automagik.__file__)"],
-                           cwd=installed.work, env=installed.environment(), capture_output=True, text=True)
+    where = subprocess.run(
+        [str(installed.bin / "python"), "-c", "import automagik; print(automagik.__file__)"],
+        cwd=installed.work,
+        env=installed.environment(),
+        capture_output=True,
+        text=True,
+    )
     assert Path(where.stdout.strip()).is_relative_to(installed.root / "venv"), where.stdout + where.stderr
 
 
@@ -124,12 +158,15 @@ def test_db_init_creates_the_schema_from_the_shipped_migrations(installed):
 def test_the_installed_daemon_runs_once_and_its_heartbeat_records_the_version(installed):
     path = installed.root / "daemon.db"
     assert installed.run("automagik", "db", "init", DATABASE_URL=f"sqlite:///{path}").returncode == 0
-    once = installed.run("automagik-daemon", "--once", DATABASE_URL=f"sqlite:///{path}", LANGFLOW_API_URL="http://127.0.0.1:9")
+    once = installed.run(
+        "automagik-daemon", "--once", DATABASE_URL=f"sqlite:///{path}", LANGFLOW_API_URL="http://127.0.0.1:9"
+    )
     assert once.returncode == 0, once.stderr
     assert " starting: " in once.stderr and " stopped" in once.stderr and "Traceback" not in once.stderr
     with sqlite3.connect(path) as connection:
         assert connection.execute("SELECT version, stopped_at IS NOT NULL FROM daemons").fetchall() == [
-            (automagik.__version__, 1)]
+            (automagik.__version__, 1)
+        ]
 
 
 def test_without_database_url_the_database_goes_to_the_users_data_folder(installed):
@@ -142,17 +179,25 @@ def test_without_database_url_the_database_goes_to_the_users_data_folder(install
 
 
 def test_python_m_automagik_runs_the_cli(installed):
-    shown = subprocess.run([str(installed.bin / "python"), "-m", "automagik", "--version"], cwd=installed.work,
-                           env=installed.environment(), capture_output=True, text=True)
+    shown = subprocess.run(
+        [str(installed.bin / "python"), "-m", "automagik", "--version"],
+        cwd=installed.work,
+        env=installed.environment(),
+        capture_output=True,
+        text=True,
+    )
     assert shown.stdout == f"automagik {automagik.__version__}\n", shown.stderr
 
 
 def test_the_dashboard_serves_on_127_0_0_1_with_the_shipped_config(installed, tmp_path):
     port = free_port()
     dashboard = subprocess.Popen(
-        [str(installed.bin / "automagik-dashboard"), "--port", str(port)], cwd=installed.work,
+        [str(installed.bin / "automagik-dashboard"), "--port", str(port)],
+        cwd=installed.work,
         env=installed.environment(DATABASE_URL=f"sqlite:///{tmp_path / 'd.db'}"),
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     lines: queue.Queue[str] = queue.Queue()
     threading.Thread(target=lambda: [lines.put(line) for line in dashboard.stdout], daemon=True).start()
@@ -179,9 +224,14 @@ def test_the_installed_app_renders_its_pages(installed, tmp_path):
     )
     url = f"sqlite:///{tmp_path / 'd.db'}"
     assert installed.run("automagik", "db", "init", DATABASE_URL=url).returncode == 0
-    shown = subprocess.run([str(installed.bin / "python"), "-c", script], cwd=installed.work,
-                           env=installed.environment(DATABASE_URL=url, LANGFLOW_API_URL="http://127.0.0.1:9"),
-                           capture_output=True, text=True, timeout=120)
+    shown = subprocess.run(
+        [str(installed.bin / "python"), "-c", script],
+        cwd=installed.work,
+        env=installed.environment(DATABASE_URL=url, LANGFLOW_API_URL="http://127.0.0.1:9"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     app, no_exception, titles = shown.stdout.splitlines()[-3:]
     assert Path(app).is_relative_to(installed.root / "venv"), app
     assert (no_exception, titles) == ("True", "['Overview']"), shown.stdout + shown.stderr

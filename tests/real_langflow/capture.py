@@ -88,8 +88,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     python = installed_python()
     if python is None:
-        print(f"LangFlow is not installed in {venv_dir()}: run `.venv/bin/python -m tests.real_langflow.install`.",
-              file=sys.stderr)
+        print(
+            f"LangFlow is not installed in {venv_dir()}: run `.venv/bin/python -m tests.real_langflow.install`.",
+            file=sys.stderr,
+        )
         return 1
     with tempfile.TemporaryDirectory(prefix="automagik-langflow-") as workdir:
         server = RealLangFlow(python, Path(workdir)).start()

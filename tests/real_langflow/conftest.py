@@ -34,8 +34,10 @@ def real_langflow(tmp_path_factory):
     reason = os.environ.get(UNAVAILABLE_VARIABLE)
     python = installed_python()
     if python is None and not reason:
-        reason = (f"LangFlow {LANGFLOW_VERSION} is not installed in {venv_dir()}: `bash scripts/test.sh` installs it "
-                  "(or `.venv/bin/python -m tests.real_langflow.install`).")
+        reason = (
+            f"LangFlow {LANGFLOW_VERSION} is not installed in {venv_dir()}: `bash scripts/test.sh` installs it "
+            "(or `.venv/bin/python -m tests.real_langflow.install`)."
+        )
     if python is None:
         _outcome.append(f"not run: {reason}")
         pytest.skip(reason)
@@ -60,6 +62,7 @@ def admin(real_langflow) -> LangFlowAdmin:
 
 # One flow of each kind for the whole folder: LangFlow keeps them across the tests, and each
 # test's own (empty) database syncs them afresh.
+
 
 @pytest.fixture(scope="package")
 def echo_flow(admin) -> flows.BuiltFlow:

@@ -27,7 +27,7 @@ FAKE_PREFIX = "answer: "
 #: LangFlow reads the model name from a ``model_name`` attribute of the component that feeds
 #: a Chat Output (lfx/base/io/chat.py) and sums upstream usage from each component's
 #: ``_token_usage`` (lfx/graph/vertex/base.py), which is what its model components set.
-FAKE_LLM_CODE = f'''
+FAKE_LLM_CODE = f"""
 from lfx.custom import Component
 from lfx.io import MessageTextInput, Output
 from lfx.schema.message import Message
@@ -51,10 +51,10 @@ class FakeLLM(Component):
         message = Message(text="{FAKE_PREFIX}" + (self.input_value or ""))
         message.properties.usage = usage
         return message
-'''
+"""
 
 #: A component whose run always raises: a flow that fails inside LangFlow (HTTP 500).
-FAILING_CODE = '''
+FAILING_CODE = """
 from lfx.custom import Component
 from lfx.io import MessageTextInput, Output
 from lfx.schema.message import Message
@@ -70,7 +70,7 @@ class AlwaysFails(Component):
 
     def fail(self) -> Message:
         raise ValueError("the test component failed on purpose")
-'''
+"""
 
 #: When the ScheduleTrigger flow's trigger would fire: 03:17 on 1 January, far from any test run,
 #: so LangFlow's own dispatcher never runs the flow during the suite. A zone away from UTC shows
@@ -93,8 +93,12 @@ class BuiltFlow:
 def run_request(flow: BuiltFlow, text: str) -> dict:
     """The body the product sends to run ``flow`` (automagik.langflow.client): the text as a
     tweak of the input component, and the output component whose answer is wanted (the first)."""
-    return {"input_type": "chat", "output_type": "chat", "output_component": flow.outputs[0],
-            "tweaks": {flow.inputs[0]: {"input_value": text}}}
+    return {
+        "input_type": "chat",
+        "output_type": "chat",
+        "output_component": flow.outputs[0],
+        "tweaks": {flow.inputs[0]: {"input_value": text}},
+    }
 
 
 class _Graph:
@@ -113,8 +117,14 @@ class _Graph:
         for name, value in values.items():
             node["template"][name]["value"] = value
         self._templates[node_id] = node
-        self.nodes.append({"id": node_id, "type": "genericNode", "position": {"x": 300 * len(self.nodes), "y": 0},
-                           "data": {"id": node_id, "type": node_type, "node": node}})
+        self.nodes.append(
+            {
+                "id": node_id,
+                "type": "genericNode",
+                "position": {"x": 300 * len(self.nodes), "y": 0},
+                "data": {"id": node_id, "type": node_type, "node": node},
+            }
+        )
         return node_id
 
     def builtin(self, node_type: str, **values) -> str:
@@ -134,17 +144,30 @@ class _Graph:
         field_name = "input_value"
         target_field = target_node["template"][field_name]
         end = target_id or target
-        source_handle = {"dataType": source.split("-", 1)[0], "id": source, "name": output["name"],
-                         "output_types": output["types"]}
-        target_handle = {"fieldName": field_name, "id": end,
-                         "inputTypes": target_field.get("input_types") or [], "type": target_field["type"]}
-        self.edges.append({
-            "id": f"e-{source}-{end}", "source": source, "target": end,
-            # The canvas stores each handle twice: as a string (the UI's own encoding; plain
-            # JSON is accepted) and as an object, which is what the graph builder reads.
-            "sourceHandle": json.dumps(source_handle), "targetHandle": json.dumps(target_handle),
-            "data": {"sourceHandle": source_handle, "targetHandle": target_handle},
-        })
+        source_handle = {
+            "dataType": source.split("-", 1)[0],
+            "id": source,
+            "name": output["name"],
+            "output_types": output["types"],
+        }
+        target_handle = {
+            "fieldName": field_name,
+            "id": end,
+            "inputTypes": target_field.get("input_types") or [],
+            "type": target_field["type"],
+        }
+        self.edges.append(
+            {
+                "id": f"e-{source}-{end}",
+                "source": source,
+                "target": end,
+                # The canvas stores each handle twice: as a string (the UI's own encoding; plain
+                # JSON is accepted) and as an object, which is what the graph builder reads.
+                "sourceHandle": json.dumps(source_handle),
+                "targetHandle": json.dumps(target_handle),
+                "data": {"sourceHandle": source_handle, "targetHandle": target_handle},
+            }
+        )
 
     def save(self, name: str, *, inputs=(), outputs=(), others=None) -> BuiltFlow:
         unique = f"{name} {uuid.uuid4().hex[:6]}"
@@ -182,8 +205,9 @@ def create_usage_flow(client: LangFlowAdmin) -> BuiltFlow:
     return graph.save("Usage", inputs=[chat_in], outputs=[chat_out], others={"llm": llm})
 
 
-def create_schedule_trigger_flow(client: LangFlowAdmin, cron: str = TRIGGER_CRON,
-                                 timezone: str = TRIGGER_TIMEZONE) -> BuiltFlow:
+def create_schedule_trigger_flow(
+    client: LangFlowAdmin, cron: str = TRIGGER_CRON, timezone: str = TRIGGER_TIMEZONE
+) -> BuiltFlow:
     """A ChatInput -> ChatOutput flow that also holds a ``ScheduleTrigger`` node feeding a second
     ChatOutput; saving it makes LangFlow create one schedule trigger (``GET /api/v1/triggers``).
 
@@ -196,8 +220,9 @@ def create_schedule_trigger_flow(client: LangFlowAdmin, cron: str = TRIGGER_CRON
     trigger_out = graph.builtin("ChatOutput")
     graph.connect(chat_in, chat_out)
     graph.connect(trigger, trigger_out)
-    return graph.save("Scheduled in LangFlow", inputs=[chat_in], outputs=[chat_out, trigger_out],
-                      others={"trigger": trigger})
+    return graph.save(
+        "Scheduled in LangFlow", inputs=[chat_in], outputs=[chat_out, trigger_out], others={"trigger": trigger}
+    )
 
 
 def create_broken_flow(client: LangFlowAdmin) -> BuiltFlow:

@@ -30,8 +30,11 @@ REQUIREMENT = f"langflow-base=={LANGFLOW_VERSION}"
 EXCLUDE_NEWER = "2026-12-01T00:00:00Z"
 MARKER_NAME = ".automagik-installed"
 #: What the marker must say for the virtualenv to be reused; any change reinstalls.
-SPEC = {"requirement": REQUIREMENT, "exclude_newer": EXCLUDE_NEWER,
-        "python": f"{sys.version_info.major}.{sys.version_info.minor}"}
+SPEC = {
+    "requirement": REQUIREMENT,
+    "exclude_newer": EXCLUDE_NEWER,
+    "python": f"{sys.version_info.major}.{sys.version_info.minor}",
+}
 INSTALL_TIMEOUT = 900  # seconds; a cold install takes about one minute
 
 
@@ -67,14 +70,22 @@ def _uv() -> str:
 
 def _run(command: list[str], what: str) -> None:
     try:
-        completed = subprocess.run(command, capture_output=True, text=True, timeout=INSTALL_TIMEOUT,
-                                   env={**os.environ, "UV_PYTHON_DOWNLOADS": "never", "UV_NO_PROGRESS": "1"})
+        completed = subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            timeout=INSTALL_TIMEOUT,
+            env={**os.environ, "UV_PYTHON_DOWNLOADS": "never", "UV_NO_PROGRESS": "1"},
+        )
     except subprocess.TimeoutExpired:
         raise InstallFailed(f"{what} did not finish within {INSTALL_TIMEOUT} s") from None
     if completed.returncode != 0:
         # uv says "error: <what>" then a chain of "cause: ..." lines: keep the first two and the root.
-        lines = [line.strip().removeprefix("error: ").removeprefix("cause: ")
-                 for line in completed.stderr.splitlines() if line.strip()]
+        lines = [
+            line.strip().removeprefix("error: ").removeprefix("cause: ")
+            for line in completed.stderr.splitlines()
+            if line.strip()
+        ]
         said = " / ".join(dict.fromkeys(lines[:2] + lines[-1:])) or f"exit code {completed.returncode}"
         raise InstallFailed(f"{what} failed: {said}")
 
@@ -95,8 +106,10 @@ def install() -> Path:
         # would otherwise try to download one.
         _run([uv, "venv", "--quiet", "--python", sys.executable, str(venv)], "creating LangFlow's virtualenv")
         python = venv / "bin" / "python"
-        _run([uv, "pip", "install", "--quiet", "--python", str(python), "--exclude-newer", EXCLUDE_NEWER,
-              REQUIREMENT], f"installing {REQUIREMENT} with uv")
+        _run(
+            [uv, "pip", "install", "--quiet", "--python", str(python), "--exclude-newer", EXCLUDE_NEWER, REQUIREMENT],
+            f"installing {REQUIREMENT} with uv",
+        )
         _run([str(python), "-c", "import langflow.main, lfx"], "importing the installed LangFlow")
         (venv / MARKER_NAME).write_text(json.dumps(SPEC))
         return python

@@ -74,28 +74,49 @@ class RealLangFlow:
         """Never show ``secret`` in a log tail (the API key)."""
         self._secrets.append(secret)
 
-    def start(self, timeout: float = START_TIMEOUT) -> "RealLangFlow":
+    def start(self, timeout: float = START_TIMEOUT) -> RealLangFlow:
         config = self.workdir / "config"
         config.mkdir(parents=True, exist_ok=True)
         environment = {key: value for key, value in os.environ.items() if not key.startswith("LANGFLOW_")}
         environment.update(SERVER_ENVIRONMENT)
-        environment.update({
-            "LANGFLOW_CONFIG_DIR": str(config),
-            "LANGFLOW_DATABASE_URL": f"sqlite:///{config / 'langflow.db'}",
-            # LangFlow also caches downloads under the user's cache folder: keep them here.
-            "XDG_CACHE_HOME": str(self.workdir / "cache"),
-        })
+        environment.update(
+            {
+                "LANGFLOW_CONFIG_DIR": str(config),
+                "LANGFLOW_DATABASE_URL": f"sqlite:///{config / 'langflow.db'}",
+                # LangFlow also caches downloads under the user's cache folder: keep them here.
+                "XDG_CACHE_HOME": str(self.workdir / "cache"),
+            }
+        )
         # Log level "critical": LangFlow logs each failing component's traceback, rendered by rich,
         # which made a failing run take 7 to 9 s instead of 0.2 s here. Its start-up progress and
         # migrations are printed whatever the level, so a failed start still shows in the log.
-        command = [str(self.executable), "run", "--backend-only", "--host", "127.0.0.1", "--port", str(self.port),
-                   "--workers", "1", "--no-open-browser", "--log-level", "critical"]
+        command = [
+            str(self.executable),
+            "run",
+            "--backend-only",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--workers",
+            "1",
+            "--no-open-browser",
+            "--log-level",
+            "critical",
+        ]
         started = time.monotonic()
         with open(self.log_path, "wb") as log:
             try:
                 # Its own session (process group), so that stop() reaches the workers it forks.
-                self._process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                                 env=environment, cwd=self.workdir, start_new_session=True)
+                self._process = subprocess.Popen(
+                    command,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=environment,
+                    cwd=self.workdir,
+                    start_new_session=True,
+                )
             except OSError as exc:
                 raise LangFlowDidNotStart(f"Could not run {self.executable}: {exc.strerror or exc}.") from None
         try:
@@ -112,8 +133,9 @@ class RealLangFlow:
         # one, which shows here as never getting ready.
         while True:
             if self._process.poll() is not None:
-                raise LangFlowDidNotStart(f"LangFlow exited with code {self._process.returncode} while starting."
-                                          f"\n{self.log_tail()}")
+                raise LangFlowDidNotStart(
+                    f"LangFlow exited with code {self._process.returncode} while starting." f"\n{self.log_tail()}"
+                )
             try:
                 answer = requests.get(f"{self.url}/health_check", timeout=5)
                 if answer.status_code == 200 and answer.json().get("status") == "ok":
@@ -121,8 +143,9 @@ class RealLangFlow:
             except (requests.RequestException, ValueError):
                 pass
             if time.monotonic() >= deadline:
-                raise LangFlowDidNotStart(f"LangFlow did not answer {self.url}/health_check within {timeout:g} s."
-                                          f"\n{self.log_tail()}")
+                raise LangFlowDidNotStart(
+                    f"LangFlow did not answer {self.url}/health_check within {timeout:g} s." f"\n{self.log_tail()}"
+                )
             time.sleep(0.5)  # polling a starting server, with the deadline above
 
     def stop(self) -> None:
@@ -166,8 +189,10 @@ class LangFlowAdmin:
         # them, so that a call made with the key (below) proves the key alone is enough.
         self.http.cookies.clear()
         self.http.headers["Authorization"] = f"Bearer {login['access_token']}"
-        key = self._check(self.http.post(f"{self.url}/api/v1/api_key/", json={"name": "automagik-tests"},
-                                         timeout=timeout), "creating an API key")
+        key = self._check(
+            self.http.post(f"{self.url}/api/v1/api_key/", json={"name": "automagik-tests"}, timeout=timeout),
+            "creating an API key",
+        )
         #: The key the project's client gets. Keep it out of every message and log.
         self.api_key: str = key["api_key"]
         self._components: dict[str, dict] | None = None
@@ -180,8 +205,9 @@ class LangFlowAdmin:
 
     def get(self, path: str, **params) -> requests.Response:
         """GET as the product does: with the API key alone."""
-        return self.http.request("GET", self.url + path, params=params or None, timeout=self.timeout,
-                                 headers=self._key_only())
+        return self.http.request(
+            "GET", self.url + path, params=params or None, timeout=self.timeout, headers=self._key_only()
+        )
 
     def post(self, path: str, body: Any = None) -> requests.Response:
         """POST as the product does: with the API key alone."""
@@ -194,19 +220,30 @@ class LangFlowAdmin:
     def component_template(self, component_type: str) -> dict:
         """A built-in component's node template, as the canvas gets it (``GET /api/v1/all``)."""
         if self._components is None:
-            everything = self._check(self.http.get(f"{self.url}/api/v1/all", timeout=self.timeout), "listing components")
-            self._components = {name: template for category in everything.values() if isinstance(category, dict)
-                                for name, template in category.items() if isinstance(template, dict)}
+            everything = self._check(
+                self.http.get(f"{self.url}/api/v1/all", timeout=self.timeout), "listing components"
+            )
+            self._components = {
+                name: template
+                for category in everything.values()
+                if isinstance(category, dict)
+                for name, template in category.items()
+                if isinstance(template, dict)
+            }
         return self._components[component_type]
 
     def custom_component(self, code: str) -> tuple[str, dict]:
         """The node type and template of a custom component, as the canvas's code editor makes it."""
         if code not in self._custom:
-            built = self._check(self.http.post(f"{self.url}/api/v1/custom_component", json={"code": code},
-                                               timeout=self.timeout), "building a custom component")
+            built = self._check(
+                self.http.post(f"{self.url}/api/v1/custom_component", json={"code": code}, timeout=self.timeout),
+                "building a custom component",
+            )
             self._custom[code] = (built["type"], built["data"])
         return self._custom[code]
 
     def create_flow(self, name: str, data: dict) -> dict:
-        return self._check(self.http.post(f"{self.url}/api/v1/flows/", json={"name": name, "data": data},
-                                          timeout=self.timeout), f"saving flow {name!r}")
+        return self._check(
+            self.http.post(f"{self.url}/api/v1/flows/", json={"name": name, "data": data}, timeout=self.timeout),
+            f"saving flow {name!r}",
+        )

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from automagik.daemon import heartbeat
 from automagik.clock import utcnow
+from automagik.daemon import heartbeat
 
 
 def test_check_asks_a_real_langflow_whether_it_takes_the_key(cli, db, echo_flow):

@@ -23,13 +23,29 @@ def test_sync_reads_the_components_and_takes_the_choice(cli, echo_flow, two_outp
 
     # A component that is not an output is refused, and nothing is chosen.
     llm = two_outputs_flow.others["llm"]
-    refused = cli("flows", "sync", "--flow-id", two_outputs_flow.id, "--input-component", two_outputs_flow.inputs[0],
-                  "--output-component", llm)
+    refused = cli(
+        "flows",
+        "sync",
+        "--flow-id",
+        two_outputs_flow.id,
+        "--input-component",
+        two_outputs_flow.inputs[0],
+        "--output-component",
+        llm,
+    )
     assert refused.returncode == 2 and f'Component "{llm}" is not in flow' in refused.stderr, refused.output
 
     answer_output = two_outputs_flow.outputs[0]
-    chosen = cli("flows", "sync", "--flow-id", two_outputs_flow.id, "--input-component", two_outputs_flow.inputs[0],
-                 "--output-component", answer_output)
+    chosen = cli(
+        "flows",
+        "sync",
+        "--flow-id",
+        two_outputs_flow.id,
+        "--input-component",
+        two_outputs_flow.inputs[0],
+        "--output-component",
+        answer_output,
+    )
     assert f"input {two_outputs_flow.inputs[0]}, output {answer_output}." in ok(chosen)
     two = synced_flows(cli)[two_outputs_flow.id]
     assert (two["input_component"], two["output_component"]) == (two_outputs_flow.inputs[0], answer_output)
@@ -39,8 +55,9 @@ def test_sync_reads_the_components_and_takes_the_choice(cli, echo_flow, two_outp
 
 def test_a_run_feeds_the_chosen_input_and_reads_the_chosen_output(cli, run_daemon_once, two_outputs_flow):
     chat_input, (answer_output, echo_output) = two_outputs_flow.inputs[0], two_outputs_flow.outputs
-    synced_flows(cli, "--flow-id", two_outputs_flow.id, "--input-component", chat_input,
-                 "--output-component", answer_output)
+    synced_flows(
+        cli, "--flow-id", two_outputs_flow.id, "--input-component", chat_input, "--output-component", answer_output
+    )
     task = run_to_end(cli, run_daemon_once, two_outputs_flow.id, "routed text")
     assert task["status"] == "completed" and task["tries"] == 1, task
     # The Fake LLM's answer to our text: the text went in at the ChatInput, the answer came out
@@ -51,8 +68,9 @@ def test_a_run_feeds_the_chosen_input_and_reads_the_chosen_output(cli, run_daemo
     assert any(m.startswith("LangFlow answered HTTP 200 in") and answer_output in m for m in log_messages(task))
 
     # The other output, chosen instead, gives its own answer.
-    synced_flows(cli, "--flow-id", two_outputs_flow.id, "--input-component", chat_input,
-                 "--output-component", echo_output)
+    synced_flows(
+        cli, "--flow-id", two_outputs_flow.id, "--input-component", chat_input, "--output-component", echo_output
+    )
     task = run_to_end(cli, run_daemon_once, two_outputs_flow.id, "routed again")
     assert task["status"] == "completed", task
     assert (task["result"]["text"], task["result"]["component_id"]) == ("routed again", echo_output)

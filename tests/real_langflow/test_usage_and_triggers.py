@@ -34,7 +34,11 @@ def test_the_usage_flow_reports_usage_and_the_model(admin, usage_flow):
     # Where LangFlow puts them (docs: "Token usage"): on the Chat Output's message, twice.
     for properties in (message["properties"], message["data"]["properties"]):
         assert properties["usage"] == FAKE_USAGE
-        assert properties["source"] == {"id": usage_flow.others["llm"], "display_name": "Fake LLM", "source": FAKE_MODEL}
+        assert properties["source"] == {
+            "id": usage_flow.others["llm"],
+            "display_name": "Fake LLM",
+            "source": FAKE_MODEL,
+        }
 
 
 def test_a_runs_tokens_model_and_cost_are_recorded(cli, run_daemon_once, usage_flow):
@@ -50,10 +54,17 @@ def test_the_schedule_trigger_flow_has_a_trigger_that_can_be_switched(admin, tri
     listed = admin.get("/api/v1/triggers", flow_id=trigger_flow.id)
     assert listed.status_code == 200, listed.text
     [trigger] = listed.json()
-    assert (trigger["flow_id"], trigger["kind"], trigger["node_id"]) == (trigger_flow.id, "schedule",
-                                                                        trigger_flow.others["trigger"])
-    assert trigger["config"] == {"cron": TRIGGER_CRON, "timezone": TRIGGER_TIMEZONE, "catchup_policy": "coalesce",
-                                 "share_session": False}
+    assert (trigger["flow_id"], trigger["kind"], trigger["node_id"]) == (
+        trigger_flow.id,
+        "schedule",
+        trigger_flow.others["trigger"],
+    )
+    assert trigger["config"] == {
+        "cron": TRIGGER_CRON,
+        "timezone": TRIGGER_TIMEZONE,
+        "catchup_policy": "coalesce",
+        "share_session": False,
+    }
     assert trigger["state"] == "pending" and trigger["last_error"] is None  # saved, never switched on
 
     enabled = admin.post(f"/api/v1/triggers/{trigger['id']}/enable")
@@ -69,11 +80,17 @@ def test_the_schedule_trigger_flow_has_a_trigger_that_can_be_switched(admin, tri
 def test_a_trigger_is_seen_by_a_sync_and_adopted(admin, cli, run_daemon_once):
     flow = create_schedule_trigger_flow(admin)  # its own: adopting pauses the trigger in LangFlow
     [trigger] = admin.get("/api/v1/triggers", flow_id=flow.id).json()
-    listed = synced_flows(cli, "--flow-id", flow.id, "--input-component", flow.inputs[0],
-                          "--output-component", flow.outputs[0])[flow.id]
+    listed = synced_flows(
+        cli, "--flow-id", flow.id, "--input-component", flow.inputs[0], "--output-component", flow.outputs[0]
+    )[flow.id]
     [seen] = listed["langflow_triggers"]
     assert (seen["id"], seen["kind"], seen["cron"], seen["timezone"], seen["state"]) == (
-        trigger["id"], "schedule", TRIGGER_CRON, TRIGGER_TIMEZONE, "pending")
+        trigger["id"],
+        "schedule",
+        TRIGGER_CRON,
+        TRIGGER_TIMEZONE,
+        "pending",
+    )
 
     # Scheduling the flow here too is allowed, with a warning that it would run twice.
     scheduled = cli("schedules", "create", "--type", "interval", "--expr", "1h", flow.id)
@@ -84,7 +101,11 @@ def test_a_trigger_is_seen_by_a_sync_and_adopted(admin, cli, run_daemon_once):
     assert adopted["trigger_id"] == trigger["id"] and adopted["trigger"]["state"] == "paused"
     schedule = adopted["schedule"]
     assert (schedule["id"], schedule["schedule_type"], schedule["schedule_expr"], schedule["timezone"]) == (
-        adopted["schedule_id"], "cron", TRIGGER_CRON, TRIGGER_TIMEZONE)
+        adopted["schedule_id"],
+        "cron",
+        TRIGGER_CRON,
+        TRIGGER_TIMEZONE,
+    )
     # LangFlow no longer fires it.
     [after] = admin.get("/api/v1/triggers", flow_id=flow.id).json()
     assert after["state"] == "paused"

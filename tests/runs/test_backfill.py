@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import functools
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -26,7 +26,7 @@ from automagik.services.errors import InvalidInput, NotFound
 from tests.cli.conftest import create_schedule, insert_task, table_rows
 from tests.services.helpers import ECHO_ID, synced
 
-UTC = timezone.utc
+UTC = UTC
 T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 # Six hourly fires of "0 * * * *" in Europe/Berlin (CET, UTC+1): 23:00 UTC the day before to 04:00 UTC.
 FROM, TO = "2026-11-27 00:00", "2026-11-27 06:00"
@@ -42,8 +42,14 @@ def ready(db, langflow, frozen_clock):
 
 @pytest.fixture
 def hourly(ready):
-    return create_schedule(ready, ECHO_ID, "cron", "0 * * * *", timezone="Europe/Berlin",
-                           flow_input='{"input": "report for {{ fire_date }} at {{ fire_time }}"}').id
+    return create_schedule(
+        ready,
+        ECHO_ID,
+        "cron",
+        "0 * * * *",
+        timezone="Europe/Berlin",
+        flow_input='{"input": "report for {{ fire_date }} at {{ fire_time }}"}',
+    ).id
 
 
 def _tasks(db, schedule_id):
@@ -68,8 +74,9 @@ def test_missing_fires_are_queued_once_with_their_historical_time_and_twice_adds
     tasks = _tasks(ready, hourly)
     assert [t.scheduled_for for t in tasks] == FIRES
     new = [t for t in tasks if t.id != done]
-    assert all(t.status is TaskStatus.PENDING and t.trigger == "backfill" and t.backfill_id == result.backfill_id
-               for t in new)
+    assert all(
+        t.status is TaskStatus.PENDING and t.trigger == "backfill" and t.backfill_id == result.backfill_id for t in new
+    )
     # Waiting for the places the schedules' own work leaves over: no time of their own.
     assert all(t.next_retry_at is None for t in new)
     # The input stands for its own fire, in the schedule's zone.
@@ -117,8 +124,12 @@ def test_a_dry_run_lists_the_fires_and_writes_nothing(ready, hourly, database_ur
     result = backfill_service.backfill_schedule(ready, hourly, FROM, TO, only="all", dry_run=True)
     assert result.dry_run and result.backfill_id is None
     assert [(f.at, f.status, f.action) for f in result.fires] == [
-        (FIRES[0], None, "new"), (FIRES[1], None, "new"), (FIRES[2], "failed", "redo"),
-        (FIRES[3], "completed", None), (FIRES[4], None, "new"), (FIRES[5], None, "new"),
+        (FIRES[0], None, "new"),
+        (FIRES[1], None, "new"),
+        (FIRES[2], "failed", "redo"),
+        (FIRES[3], "completed", None),
+        (FIRES[4], None, "new"),
+        (FIRES[5], None, "new"),
     ]
     assert (result.queued, result.redone) == (4, 1)
     assert table_rows(ready, "tasks") == tasks_before and table_rows(ready, "task_logs") == logs_before
@@ -127,8 +138,7 @@ def test_a_dry_run_lists_the_fires_and_writes_nothing(ready, hourly, database_ur
 
 
 def test_failed_fires_are_redone_as_one_more_try_of_the_same_task(ready, hourly):
-    failed = insert_task(ready, ECHO_ID, "failed", FIRES[2], schedule_id=hourly, error="boom", tries=4,
-                         max_retries=3)
+    failed = insert_task(ready, ECHO_ID, "failed", FIRES[2], schedule_id=hourly, error="boom", tries=4, max_retries=3)
     result = backfill_service.backfill_schedule(ready, hourly, FROM, TO, only="failed", max_parallel=3)
     assert (result.queued, result.redone) == (0, 1)
     [task] = _tasks(ready, hourly)  # no new task for the fires that had none
@@ -176,8 +186,9 @@ def test_racing_daemons_never_pass_max_parallel(ready, hourly, database_url):
             for _ in range(40):
                 held += _claim(db, now, name, limit=4)
                 with db.read() as session:
-                    seen.append(session.scalar(select(func.count()).select_from(Task)
-                                               .where(Task.status == TaskStatus.RUNNING)))
+                    seen.append(
+                        session.scalar(select(func.count()).select_from(Task).where(Task.status == TaskStatus.RUNNING))
+                    )
                 if held:
                     _done(db, held[:1], now, name)
                     held = held[1:]
@@ -209,8 +220,9 @@ def test_a_reached_daily_budget_holds_backfill_runs_pending_until_the_next_day(r
     assert _claim(ready, T0, "d1") == []
     tasks = _tasks(ready, hourly)
     assert all(t.status is TaskStatus.PENDING for t in tasks)
-    assert _logs(ready, tasks[0].id)[-1] == ("waiting: daily budget of $1.00 reached ($1.50 spent); a backfill's "
-                                             "runs wait for the next day")
+    assert _logs(ready, tasks[0].id)[-1] == (
+        "waiting: daily budget of $1.00 reached ($1.50 spent); a backfill's " "runs wait for the next day"
+    )
     # The next day (the claim's zone here is UTC): they run, two at a time.
     next_day = datetime(2026, 11, 28, 0, 0, 1, tzinfo=UTC)
     assert [c.scheduled_for for c in _claim(ready, next_day, "d1", limit=10)] == FIRES[:2]
@@ -264,8 +276,10 @@ def test_deleting_a_schedule_mid_backfill_skips_its_pending_runs(ready, hourly, 
     assert tasks[going.id].status is TaskStatus.RUNNING
     skipped = [t for t in tasks.values() if t.id != going.id]
     assert len(skipped) == 5 and all(
-        (t.status, t.error, t.finished_at, t.schedule_id) == (TaskStatus.SKIPPED, "skipped: its schedule was deleted",
-                                                              now, None) for t in skipped)
+        (t.status, t.error, t.finished_at, t.schedule_id)
+        == (TaskStatus.SKIPPED, "skipped: its schedule was deleted", now, None)
+        for t in skipped
+    )
     assert _logs(ready, skipped[0].id)[-1] == "skipped: its schedule was deleted"
     _done(ready, [going], now, "d1")
     with ready.read() as session:
@@ -303,11 +317,15 @@ def test_a_schedule_deleted_between_batches_stops_the_backfill_and_skips_its_run
     monkeypatch.setattr(backfill_service, "run_backfill", functools.partial(backfill_runs.run_backfill, batch_fires=2))
     with pytest.raises(NotFound) as refused:
         backfill_service.backfill_schedule(ready, hourly, FROM, TO)
-    assert refused.value.message == (f"Schedule {hourly} was deleted during the backfill: nothing of it will run "
-                                     "(the 2 runs it had queued were skipped).")
+    assert refused.value.message == (
+        f"Schedule {hourly} was deleted during the backfill: nothing of it will run "
+        "(the 2 runs it had queued were skipped)."
+    )
     with ready.read() as session:
         assert [(t.scheduled_for, t.status) for t in session.scalars(select(Task).order_by(Task.scheduled_for))] == [
-            (FIRES[0], TaskStatus.SKIPPED), (FIRES[1], TaskStatus.SKIPPED)]
+            (FIRES[0], TaskStatus.SKIPPED),
+            (FIRES[1], TaskStatus.SKIPPED),
+        ]
     assert _count(ready, Backfill) == 0
 
 
@@ -375,13 +393,21 @@ def test_a_backfill_across_a_dst_change_gives_the_historical_fires(ready):
     """Europe/Berlin springs forward on 2026-03-29 (02:00 CET -> 03:00 CEST): 09:00 local is 08:00
     UTC before it and 07:00 UTC after; 02:30 does not exist that day, and cron fires at the
     transition instant (03:00 CEST)."""
-    daily = create_schedule(ready, ECHO_ID, "cron", "0 9 * * *", timezone="Europe/Berlin",
-                            flow_input='{"input": "digest of {{ fire_date }}"}').id
+    daily = create_schedule(
+        ready,
+        ECHO_ID,
+        "cron",
+        "0 9 * * *",
+        timezone="Europe/Berlin",
+        flow_input='{"input": "digest of {{ fire_date }}"}',
+    ).id
     result = backfill_service.backfill_schedule(ready, daily, "2026-03-27", "2026-03-31")
     tasks = _tasks(ready, daily)
     assert [t.scheduled_for for t in tasks] == [
-        datetime(2026, 3, 27, 8, tzinfo=UTC), datetime(2026, 3, 28, 8, tzinfo=UTC),
-        datetime(2026, 3, 29, 7, tzinfo=UTC), datetime(2026, 3, 30, 7, tzinfo=UTC),
+        datetime(2026, 3, 27, 8, tzinfo=UTC),
+        datetime(2026, 3, 28, 8, tzinfo=UTC),
+        datetime(2026, 3, 29, 7, tzinfo=UTC),
+        datetime(2026, 3, 30, 7, tzinfo=UTC),
     ]
     assert [t.input_data["input"] for t in tasks] == [f"digest of 2026-03-{d}" for d in (27, 28, 29, 30)]
     assert result.queued == 4
@@ -389,7 +415,8 @@ def test_a_backfill_across_a_dst_change_gives_the_historical_fires(ready):
     night = create_schedule(ready, ECHO_ID, "cron", "30 2 * * *", timezone="Europe/Berlin").id
     backfill_service.backfill_schedule(ready, night, "2026-03-28", "2026-03-31")
     assert [t.scheduled_for for t in _tasks(ready, night)] == [
-        datetime(2026, 3, 28, 1, 30, tzinfo=UTC), datetime(2026, 3, 29, 1, 0, tzinfo=UTC),
+        datetime(2026, 3, 28, 1, 30, tzinfo=UTC),
+        datetime(2026, 3, 29, 1, 0, tzinfo=UTC),
         datetime(2026, 3, 30, 0, 30, tzinfo=UTC),
     ]
     # A range typed inside the gap names no instant: refused, like a one-shot's time.
@@ -412,28 +439,41 @@ def test_interval_and_oneshot_schedules_backfill_their_fires(ready, frozen_clock
 
 def _after_schedule(db) -> str:
     with db.write() as session:
-        schedule = Schedule(flow_id=ECHO_ID, schedule_type=ScheduleType.AFTER, schedule_expr=ECHO_ID, timezone="UTC",
-                            anchor_at=T0, flow_params={}, next_run_at=None, status=ScheduleStatus.ACTIVE,
-                            after_outcome="completed", missed_policy=MissedRunPolicy.COALESCE, created_at=T0,
-                            updated_at=T0)
+        schedule = Schedule(
+            flow_id=ECHO_ID,
+            schedule_type=ScheduleType.AFTER,
+            schedule_expr=ECHO_ID,
+            timezone="UTC",
+            anchor_at=T0,
+            flow_params={},
+            next_run_at=None,
+            status=ScheduleStatus.ACTIVE,
+            after_outcome="completed",
+            missed_policy=MissedRunPolicy.COALESCE,
+            created_at=T0,
+            updated_at=T0,
+        )
         session.add(schedule)
         session.flush()
         return schedule.id
 
 
-@pytest.mark.parametrize("change, message", [
-    (dict(only="some"), 'Unknown --only "some": use missing, failed or all.'),
-    (dict(max_parallel=0), "--max-parallel must be from 1 to 100, not 0."),
-    (dict(max_parallel=101), "--max-parallel must be from 1 to 100, not 101."),
-    (dict(range_from="yesterday"), '--from: Invalid time "yesterday": it is not an ISO 8601 time'),
-    (dict(range_to=""), "--to: Invalid time"),
-    (dict(range_from=TO, range_to=FROM), "The range is empty: --from must be before --to."),
-    (dict(range_to="2026-11-28"), "--to is in the future"),
-    (dict(zone="Mars/Olympus"), "Mars/Olympus"),
-    (dict(range_from="2025-01-01"), "The range holds 16,"),  # hourly fires for most of a year
-    (dict(range_from="2010-01-01"), "more than 50,000 fires"),
-    (dict(schedule_id="nope"), 'Unknown schedule id "nope"'),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (dict(only="some"), 'Unknown --only "some": use missing, failed or all.'),
+        (dict(max_parallel=0), "--max-parallel must be from 1 to 100, not 0."),
+        (dict(max_parallel=101), "--max-parallel must be from 1 to 100, not 101."),
+        (dict(range_from="yesterday"), '--from: Invalid time "yesterday": it is not an ISO 8601 time'),
+        (dict(range_to=""), "--to: Invalid time"),
+        (dict(range_from=TO, range_to=FROM), "The range is empty: --from must be before --to."),
+        (dict(range_to="2026-11-28"), "--to is in the future"),
+        (dict(zone="Mars/Olympus"), "Mars/Olympus"),
+        (dict(range_from="2025-01-01"), "The range holds 16,"),  # hourly fires for most of a year
+        (dict(range_from="2010-01-01"), "more than 50,000 fires"),
+        (dict(schedule_id="nope"), 'Unknown schedule id "nope"'),
+    ],
+)
 def test_bad_input_is_refused_with_one_line_and_nothing_written(ready, hourly, change, message):
     arguments = dict(schedule_id=hourly, range_from=FROM, range_to=TO) | change
     with pytest.raises(InvalidInput) as refused:

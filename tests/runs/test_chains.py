@@ -25,7 +25,8 @@ def chain(db, langflow, frozen_clock):
     digest = langflow.add_flow("Digest")
     synced(db, langflow)
     schedule = schedule_service.create_schedule(
-        db, ScheduleSpec(digest, "after", ECHO_ID, '{"input": "digest of: {{ upstream_output }}"}'))
+        db, ScheduleSpec(digest, "after", ECHO_ID, '{"input": "digest of: {{ upstream_output }}"}')
+    )
     return db, digest, schedule
 
 
@@ -57,7 +58,11 @@ def test_a_completed_run_starts_exactly_one_run_of_the_chain_with_its_output(cha
     _run(db, langflow)
     [started] = _tasks(db, flow_id=digest)
     assert (started.status, started.trigger, started.upstream_task_id, started.schedule_id) == (
-        TaskStatus.PENDING, "chain", upstream.id, schedule.id)
+        TaskStatus.PENDING,
+        "chain",
+        upstream.id,
+        schedule.id,
+    )
     assert started.input_data["input"] == "digest of: hello from echo"  # Echo answers its input
     assert started.scheduled_for == frozen_clock.now == started.next_retry_at
     detail = task_service.get_task(db, started.id)
@@ -70,7 +75,9 @@ def test_a_completed_run_starts_exactly_one_run_of_the_chain_with_its_output(cha
 
 
 def _claimed_echo(db, frozen_clock, daemon="d1", runs=1, max_retries=0):
-    tasks = [task_service.run_flow_now(db, ECHO_ID, {"input": f"run {n}"}, max_retries=max_retries) for n in range(runs)]
+    tasks = [
+        task_service.run_flow_now(db, ECHO_ID, {"input": f"run {n}"}, max_retries=max_retries) for n in range(runs)
+    ]
     claimed = claim_tasks(db, daemon, frozen_clock.now, 100, 60)
     assert {c.id for c in claimed} == {t.id for t in tasks}
     return tasks
@@ -82,16 +89,23 @@ def _attempt(task, error=None, transient=False, text="out"):
     return Attempt(task.id, [], result={"text": text})
 
 
-@pytest.mark.parametrize("outcome, ended, starts", [
-    ("completed", "completed", True), ("completed", "failed", False),
-    ("failed", "failed", True), ("failed", "completed", False),
-    ("finished", "completed", True), ("finished", "failed", True),
-])
+@pytest.mark.parametrize(
+    "outcome, ended, starts",
+    [
+        ("completed", "completed", True),
+        ("completed", "failed", False),
+        ("failed", "failed", True),
+        ("failed", "completed", False),
+        ("finished", "completed", True),
+        ("finished", "failed", True),
+    ],
+)
 def test_the_outcome_decides_which_ends_start_a_run(db, langflow, frozen_clock, outcome, ended, starts):
     digest = langflow.add_flow("Digest")
     synced(db, langflow)
-    schedule_service.create_schedule(db, ScheduleSpec(digest, "after", ECHO_ID, '{"input": "{{ upstream_output }}"}',
-                                                      after_outcome=outcome))
+    schedule_service.create_schedule(
+        db, ScheduleSpec(digest, "after", ECHO_ID, '{"input": "{{ upstream_output }}"}', after_outcome=outcome)
+    )
     [task] = _claimed_echo(db, frozen_clock)
     attempt = _attempt(task, "LangFlow refused the input" if ended == "failed" else None)
     [recorded] = record_attempts(db, "d1", [attempt], frozen_clock.now)
@@ -139,7 +153,9 @@ def test_a_run_whose_planned_instant_is_taken_is_moved_not_dropped(chain, frozen
     # A manual run of the chain's schedule queued at this very microsecond holds the fire key.
     manual = task_service.run_flow_now(db, digest, {"input": "by hand"}, schedule_id=schedule.id)
     with db.write() as session:  # not runnable: the Echo run below is the only one claimed
-        session.execute(update(Task).where(Task.id == manual.id).values(next_retry_at=frozen_clock.now + timedelta(days=1)))
+        session.execute(
+            update(Task).where(Task.id == manual.id).values(next_retry_at=frozen_clock.now + timedelta(days=1))
+        )
     [task] = _claimed_echo(db, frozen_clock)
     record_attempts(db, "d1", [_attempt(task)], frozen_clock.now)
     [started] = _tasks(db, upstream_task_id=task.id)
@@ -159,8 +175,9 @@ def test_an_end_recorded_twice_starts_one_run(chain, frozen_clock):
 def test_a_run_failed_by_lease_recovery_starts_the_failure_chain(db, langflow, frozen_clock):
     digest = langflow.add_flow("Digest")
     synced(db, langflow)
-    schedule_service.create_schedule(db, ScheduleSpec(digest, "after", ECHO_ID, '{"input": "{{ upstream_output }}"}',
-                                                      after_outcome="failed"))
+    schedule_service.create_schedule(
+        db, ScheduleSpec(digest, "after", ECHO_ID, '{"input": "{{ upstream_output }}"}', after_outcome="failed")
+    )
     retried, failed = _claimed_echo(db, frozen_clock, runs=2)
     with db.write() as session:  # one of them had a retry left
         session.execute(update(Task).where(Task.id == retried.id).values(max_retries=1))
@@ -186,9 +203,21 @@ def test_skipped_runs_start_nothing(db, langflow, frozen_clock):
     # Then a budget of nothing: the queued fire is skipped when claimed.
     flow_service.update_flow_settings(db, ECHO_ID, daily_budget_usd=0.001)
     with db.write() as session:  # a known cost today reaches it
-        session.add(Task(flow_id=ECHO_ID, status=TaskStatus.COMPLETED, input_data={}, tries=1, max_retries=0,
-                         scheduled_for=frozen_clock.now - timedelta(hours=1), created_at=frozen_clock.now,
-                         updated_at=frozen_clock.now, finished_at=frozen_clock.now, cost_usd=0.01, total_tokens=1))
+        session.add(
+            Task(
+                flow_id=ECHO_ID,
+                status=TaskStatus.COMPLETED,
+                input_data={},
+                tries=1,
+                max_retries=0,
+                scheduled_for=frozen_clock.now - timedelta(hours=1),
+                created_at=frozen_clock.now,
+                updated_at=frozen_clock.now,
+                finished_at=frozen_clock.now,
+                cost_usd=0.01,
+                total_tokens=1,
+            )
+        )
     claim_tasks(db, "d1", echo.next_run_at + timedelta(minutes=2), 10, 60)
     assert sorted(t.status.value for t in _tasks(db, schedule_id=echo.id)) == ["skipped", "skipped"]
     assert _tasks(db, flow_id=digest) == []
@@ -225,7 +254,9 @@ def test_a_users_retry_of_an_upstream_run_starts_a_chain_once(db, langflow, froz
     task_service.retry_task(db, task.id)
     assert task.id in [c.id for c in claim_tasks(db, "d1", frozen_clock.now, 10, 60)]
     record_attempts(db, "d1", [_attempt(task)], frozen_clock.now)
-    assert sorted(t.schedule_id for t in _tasks(db, upstream_task_id=task.id)) == sorted([on_completed.id, on_finished.id])
+    assert sorted(t.schedule_id for t in _tasks(db, upstream_task_id=task.id)) == sorted(
+        [on_completed.id, on_finished.id]
+    )
 
 
 def test_a_chain_run_of_a_flow_over_its_budget_is_skipped_and_starts_nothing(chain, langflow, frozen_clock):
@@ -237,9 +268,21 @@ def test_a_chain_run_of_a_flow_over_its_budget_is_skipped_and_starts_nothing(cha
     schedule_service.create_schedule(db, ScheduleSpec(third, "after", digest, after_outcome="finished"))
     flow_service.update_flow_settings(db, digest, daily_budget_usd=0.001)
     with db.write() as session:  # Digest already cost more than that today
-        session.add(Task(flow_id=digest, status=TaskStatus.COMPLETED, input_data={}, tries=1, max_retries=0,
-                         scheduled_for=frozen_clock.now - timedelta(hours=1), created_at=frozen_clock.now,
-                         updated_at=frozen_clock.now, finished_at=frozen_clock.now, cost_usd=0.01, total_tokens=1))
+        session.add(
+            Task(
+                flow_id=digest,
+                status=TaskStatus.COMPLETED,
+                input_data={},
+                tries=1,
+                max_retries=0,
+                scheduled_for=frozen_clock.now - timedelta(hours=1),
+                created_at=frozen_clock.now,
+                updated_at=frozen_clock.now,
+                finished_at=frozen_clock.now,
+                cost_usd=0.01,
+                total_tokens=1,
+            )
+        )
     [task] = _claimed_echo(db, frozen_clock)
     record_attempts(db, "d1", [_attempt(task)], frozen_clock.now)
     [started] = _tasks(db, upstream_task_id=task.id)
@@ -256,10 +299,15 @@ def test_a_chain_runs_fire_date_is_the_upstream_runs_planned_day_not_its_end(db,
 
     digest = langflow.add_flow("Digest")
     synced(db, langflow)
-    daily = schedule_service.create_schedule(db, ScheduleSpec(
-        ECHO_ID, "cron", "0 9 * * *", '{"input": "report {{ fire_date }}"}', timezone="Europe/Berlin"))
-    schedule_service.create_schedule(db, ScheduleSpec(
-        digest, "after", ECHO_ID, '{"input": "digest {{ fire_date }} {{ fire_time }}"}', timezone="Europe/Berlin"))
+    daily = schedule_service.create_schedule(
+        db, ScheduleSpec(ECHO_ID, "cron", "0 9 * * *", '{"input": "report {{ fire_date }}"}', timezone="Europe/Berlin")
+    )
+    schedule_service.create_schedule(
+        db,
+        ScheduleSpec(
+            digest, "after", ECHO_ID, '{"input": "digest {{ fire_date }} {{ fire_time }}"}', timezone="Europe/Berlin"
+        ),
+    )
     backfill_service.backfill_schedule(db, daily.id, "2026-11-01", "2026-11-02")
     [upstream] = claim_tasks(db, "d1", frozen_clock.now + timedelta(seconds=1), 10, 60)
     assert upstream.input_data["input"] == "report 2026-11-01"

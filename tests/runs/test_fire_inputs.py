@@ -4,7 +4,7 @@ an input without braces is stored as it was given."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -18,7 +18,7 @@ from automagik.services import tasks as task_service
 from automagik.services.schedules import ScheduleSpec
 from tests.services.helpers import ECHO_ID, run_due_tasks, synced
 
-UTC = timezone.utc
+UTC = UTC
 OPTIONS = DaemonSettings(missed_grace_seconds=60, catch_up_limit=100)
 DIGEST = {
     "input": "Digest of {{ fire_date }} ({{ fire_time }}) by {{ flow_name }}, run {{ task_id }} of {{ schedule_id }}",
@@ -46,8 +46,9 @@ def _tasks(db) -> list[Task]:
 
 
 def _digest(db, **options):
-    return schedule_service.create_schedule(db, ScheduleSpec(
-        ECHO_ID, "cron", "0 7 * * *", DIGEST, timezone="Europe/Berlin", **options))
+    return schedule_service.create_schedule(
+        db, ScheduleSpec(ECHO_ID, "cron", "0 7 * * *", DIGEST, timezone="Europe/Berlin", **options)
+    )
 
 
 def _expected(task: Task, schedule_id: str, flow_name: str, day: str, time: str) -> dict:
@@ -67,7 +68,7 @@ def test_a_daily_digest_across_the_dst_change_stores_and_sends_its_own_day(ready
 
     tasks = _tasks(ready)
     assert [t.scheduled_for for t in tasks] == [fire for fire, _, _ in BERLIN_FIRES]
-    for task, (_, day, time) in zip(tasks, BERLIN_FIRES):
+    for task, (_, day, time) in zip(tasks, BERLIN_FIRES, strict=False):
         assert task.input_data == _expected(task, schedule.id, flow_name, day, time)
     # LangFlow received exactly what each task stored (the input text goes in as the input
     # component's input_value, beside the rendered tweak).
@@ -87,7 +88,8 @@ def test_fires_caught_up_after_downtime_each_say_their_own_day(ready, frozen_clo
     flow_name = flow_service.get_flow(ready, ECHO_ID).name
     tasks = _tasks(ready)
     assert [t.input_data for t in tasks] == [
-        _expected(task, schedule.id, flow_name, day, time) for task, (_, day, time) in zip(tasks, BERLIN_FIRES)
+        _expected(task, schedule.id, flow_name, day, time)
+        for task, (_, day, time) in zip(tasks, BERLIN_FIRES, strict=False)
     ]
 
 
@@ -113,8 +115,12 @@ def test_an_input_without_braces_is_stored_unchanged(ready, langflow, frozen_clo
 
 
 def test_escaped_braces_are_sent_literally(ready, langflow, frozen_clock):
-    schedule = schedule_service.create_schedule(ready, ScheduleSpec(
-        ECHO_ID, "interval", "5m", {"input": r"Write \{{ fire_date }} for {{ fire_date }}"}, timezone="UTC"))
+    schedule = schedule_service.create_schedule(
+        ready,
+        ScheduleSpec(
+            ECHO_ID, "interval", "5m", {"input": r"Write \{{ fire_date }} for {{ fire_date }}"}, timezone="UTC"
+        ),
+    )
     frozen_clock.now = schedule.next_run_at + timedelta(seconds=1)
     dispatch_due(ready, frozen_clock.now, OPTIONS, "d1")
     run_due_tasks(ready, langflow)
@@ -137,5 +143,6 @@ def test_a_manual_run_of_a_schedule_is_filled_as_a_fire_now_in_its_zone(ready, l
 def test_a_run_of_no_schedule_is_filled_in_the_given_zone_with_no_schedule_id(ready, frozen_clock):
     frozen_clock.now = datetime(2026, 11, 27, 23, 30, tzinfo=UTC)
     task = task_service.run_flow_now(
-        ready, ECHO_ID, {"input": "{{ fire_date }} [{{ schedule_id }}] {{ task_id }}"}, zone="Europe/Berlin")
+        ready, ECHO_ID, {"input": "{{ fire_date }} [{{ schedule_id }}] {{ task_id }}"}, zone="Europe/Berlin"
+    )
     assert task_service.get_task(ready, task.id).task.input_data["input"] == f"2026-11-28 [] {task.id}"

@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 
-from automagik.runs.leases import claim_tasks
-from automagik.runs.fires import dispatch_due
 from automagik.daemon.settings import DaemonSettings
 from automagik.db.models import ScheduleStatus, Task, TaskLog, TaskStatus
+from automagik.runs.fires import dispatch_due
+from automagik.runs.leases import claim_tasks
 from automagik.services import schedules as schedule_service
 from automagik.services.schedules import ScheduleSpec
 from tests.services.helpers import ECHO_ID, synced
 
-UTC = timezone.utc
+UTC = UTC
 T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 OPTIONS = DaemonSettings(missed_grace_seconds=60, catch_up_limit=100)
 
@@ -38,7 +38,10 @@ def _tasks(db, schedule_id=None):
 
 def _logs(db, task_id):
     with db.read() as session:
-        return [line.message for line in session.scalars(select(TaskLog).where(TaskLog.task_id == task_id).order_by(TaskLog.id))]
+        return [
+            line.message
+            for line in session.scalars(select(TaskLog).where(TaskLog.task_id == task_id).order_by(TaskLog.id))
+        ]
 
 
 def test_interval_fires_at_planned_instants_and_advances_from_them_not_from_now(ready):
@@ -196,7 +199,9 @@ def test_a_busy_schedules_fire_is_decided_at_its_instant_not_ahead(ready):
         first.status, first_id = TaskStatus.RUNNING, first.id
     fire = T0 + timedelta(minutes=2)
 
-    ahead = dispatch_due(ready, fire - timedelta(milliseconds=150), OPTIONS, "d1", until=fire + timedelta(milliseconds=50))
+    ahead = dispatch_due(
+        ready, fire - timedelta(milliseconds=150), OPTIONS, "d1", until=fire + timedelta(milliseconds=50)
+    )
     assert (ahead.selected, ahead.schedules, ahead.deferred) == (1, 0, fire)  # read, and left for its instant
     assert len(_tasks(ready, schedule.id)) == 1
     assert schedule_service.get_schedule(ready, schedule.id).next_run_at == fire  # untouched

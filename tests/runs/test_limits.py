@@ -7,7 +7,6 @@ import threading
 from datetime import timedelta
 
 import pytest
-
 from sqlalchemy import func, select
 
 from automagik.db.engine import Database
@@ -105,8 +104,9 @@ def test_claimers_racing_never_pass_a_flow_limit(ready, frozen_clock, database_u
             for _ in range(80):
                 held += record_and_claim(db, name, [], now, 3, 60)[1]
                 with db.read() as session:
-                    seen.append(session.scalar(select(func.count()).select_from(Task)
-                                               .where(Task.status == TaskStatus.RUNNING)))
+                    seen.append(
+                        session.scalar(select(func.count()).select_from(Task).where(Task.status == TaskStatus.RUNNING))
+                    )
                 if held:
                     _finish(db, held[:1], now, name)
                     held = held[1:]
@@ -138,7 +138,15 @@ def test_retries_count_against_the_starts_per_minute(ready, frozen_clock):
         now = t0 + timedelta(seconds=at)
         claimed = record_and_claim(ready, "d1", [], now, 10, 60, server_limits=rate).claimed
         starts += [at] * len(claimed)
-        record_attempts(ready, "d1", [Attempt(c.id, [], error="HTTP 503", transient=True, started_at=now,
-                                              finished_at=now + timedelta(seconds=1)) for c in claimed],
-                        now + timedelta(seconds=1))
+        record_attempts(
+            ready,
+            "d1",
+            [
+                Attempt(
+                    c.id, [], error="HTTP 503", transient=True, started_at=now, finished_at=now + timedelta(seconds=1)
+                )
+                for c in claimed
+            ],
+            now + timedelta(seconds=1),
+        )
     assert starts == [0, 15, 75]  # the third try waited for the minute of the first to pass

@@ -24,9 +24,22 @@ def _runs(db, count, age, status=TaskStatus.COMPLETED, finished_age=None):
     lines, as a daemon leaves them."""
     planned = utcnow() - age
     finished = None if status in (TaskStatus.PENDING, TaskStatus.RUNNING) else utcnow() - (finished_age or age)
-    rows = [dict(id=str(uuid.uuid4()), flow_id=ECHO_ID, status=status, input_data={}, tries=1, max_retries=0,
-                 scheduled_for=planned - timedelta(seconds=n), created_at=planned, updated_at=planned,
-                 next_retry_at=planned, finished_at=finished) for n in range(count)]
+    rows = [
+        dict(
+            id=str(uuid.uuid4()),
+            flow_id=ECHO_ID,
+            status=status,
+            input_data={},
+            tries=1,
+            max_retries=0,
+            scheduled_for=planned - timedelta(seconds=n),
+            created_at=planned,
+            updated_at=planned,
+            next_retry_at=planned,
+            finished_at=finished,
+        )
+        for n in range(count)
+    ]
     with db.write() as session:
         session.execute(Task.__table__.insert(), [{**row, "status": row["status"].value} for row in rows])
         write_logs(session, [log_row(row["id"], LogLevel.INFO, line, planned) for row in rows for line in ("a", "b")])
@@ -48,8 +61,9 @@ def test_only_finished_runs_past_the_cut_off_go_with_their_logs(ready, monkeypat
     monkeypatch.setattr(retention, "BATCH", 7)  # several transactions
     old = _runs(ready, 20, timedelta(days=100)) + _runs(ready, 5, timedelta(days=100), TaskStatus.FAILED)
     skipped = _runs(ready, 3, timedelta(days=100), TaskStatus.SKIPPED)
-    waiting = _runs(ready, 2, timedelta(days=100), TaskStatus.PENDING) + _runs(ready, 1, timedelta(days=100),
-                                                                              TaskStatus.RUNNING)
+    waiting = _runs(ready, 2, timedelta(days=100), TaskStatus.PENDING) + _runs(
+        ready, 1, timedelta(days=100), TaskStatus.RUNNING
+    )
     recent = _runs(ready, 4, timedelta(days=10))
     before = utcnow() - timedelta(days=90)
     assert retention.count_prunable(ready, before, (TaskStatus.COMPLETED, TaskStatus.FAILED)) == 25

@@ -51,7 +51,11 @@ def _writes_task_state(tree: ast.AST) -> list[str]:
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             for target in targets:
                 for element in ast.walk(target):
-                    if isinstance(element, ast.Attribute) and element.attr == "status" and "task" in ast.unparse(element.value).lower():
+                    if (
+                        isinstance(element, ast.Attribute)
+                        and element.attr == "status"
+                        and "task" in ast.unparse(element.value).lower()
+                    ):
                         found.append(ast.unparse(node)[:80])
     return found
 

@@ -42,9 +42,13 @@ def test_one_value_range_with_a_step_is_still_that_value():
 
 @pytest.mark.parametrize(
     ("expr", "field", "written"),
-    [("* * 5-1 * *", "day of month", "5-1"), ("30-10 * * * *", "minute", "30-10"),
-     ("0 0 * * FRI-MON", "day of week", "FRI-MON"), ("0 0 * * 7-1", "day of week", "7-1"),
-     ("0 0 * DEC-JAN/2 *", "month", "DEC-JAN")],
+    [
+        ("* * 5-1 * *", "day of month", "5-1"),
+        ("30-10 * * * *", "minute", "30-10"),
+        ("0 0 * * FRI-MON", "day of week", "FRI-MON"),
+        ("0 0 * * 7-1", "day of week", "7-1"),
+        ("0 0 * DEC-JAN/2 *", "month", "DEC-JAN"),
+    ],
 )
 def test_backward_range_is_refused_saying_why(expr, field, written):
     with pytest.raises(InvalidSchedule) as caught:
@@ -60,14 +64,21 @@ def test_backward_range_is_refused_saying_why(expr, field, written):
 def test_a_day_field_starting_with_a_star_means_both_days_must_match():
     # Saturdays that fall on odd days: January 2026 has Saturdays on 3, 10, 17, 24, 31; February on 7, 14, 21, 28.
     assert fires("0 16 */2 * sat", "UTC", utc(2026, 1, 1), 5) == [
-        utc(2026, 1, 3, 16), utc(2026, 1, 17, 16), utc(2026, 1, 31, 16), utc(2026, 2, 7, 16), utc(2026, 2, 21, 16)
+        utc(2026, 1, 3, 16),
+        utc(2026, 1, 17, 16),
+        utc(2026, 1, 31, 16),
+        utc(2026, 2, 7, 16),
+        utc(2026, 2, 21, 16),
     ]
 
 
 def test_two_restricted_day_fields_mean_either_day():
     # The 13th or a Friday: Friday 2, Friday 9, Tuesday 13, Friday 16 (January 2026).
     assert fires("0 16 13 * fri", "UTC", utc(2026, 1, 1), 4) == [
-        utc(2026, 1, 2, 16), utc(2026, 1, 9, 16), utc(2026, 1, 13, 16), utc(2026, 1, 16, 16)
+        utc(2026, 1, 2, 16),
+        utc(2026, 1, 9, 16),
+        utc(2026, 1, 13, 16),
+        utc(2026, 1, 16, 16),
     ]
     # "1-31" is restricted (it does not start with a star), so any day matches it: every day.
     assert fires("0 16 1-31 * sat", "UTC", utc(2026, 1, 1), 3) == [utc(2026, 1, d, 16) for d in (1, 2, 3)]
@@ -91,8 +102,11 @@ def test_wildcard_job_with_a_fixed_minute_runs_in_both_copies_of_the_repeated_ho
 
 def test_every_minute_job_in_some_hours_is_not_silent_through_the_repeated_hour():
     assert fires("* 1-6 * * *", "Europe/Riga", utc(2021, 10, 31, 0, 57), 5) == [
-        utc(2021, 10, 31, 0, 58), utc(2021, 10, 31, 0, 59),  # 03:58, 03:59 EEST
-        utc(2021, 10, 31, 1, 0), utc(2021, 10, 31, 1, 1), utc(2021, 10, 31, 1, 2),  # 03:00-03:02 EET
+        utc(2021, 10, 31, 0, 58),
+        utc(2021, 10, 31, 0, 59),  # 03:58, 03:59 EEST
+        utc(2021, 10, 31, 1, 0),
+        utc(2021, 10, 31, 1, 1),
+        utc(2021, 10, 31, 1, 2),  # 03:00-03:02 EET
     ]
 
 
@@ -138,7 +152,8 @@ def test_fixed_time_job_in_the_skipped_hour_runs_at_the_jump():
 def test_wildcard_jobs_where_the_clocks_move_by_half_an_hour():
     # Australia/Lord_Howe jumps from 02:00 (+10:30) to 02:30 (+11) at 2026-10-03 15:30 UTC.
     assert fires("* 3 * * *", "Australia/Lord_Howe", utc(2026, 10, 3, 15, 50), 2) == [
-        utc(2026, 10, 3, 16, 0), utc(2026, 10, 3, 16, 1)  # 03:00, 03:01 (+11)
+        utc(2026, 10, 3, 16, 0),
+        utc(2026, 10, 3, 16, 1),  # 03:00, 03:01 (+11)
     ]
     assert fires("43 * * * *", "Australia/Lord_Howe", utc(2026, 10, 3, 14), 4) == [
         utc(2026, 10, 3, 14, 13),  # 00:43 (+10:30)
@@ -171,8 +186,18 @@ def test_wildcard_job_on_a_day_whose_midnight_was_skipped():
 
 @pytest.mark.parametrize(
     "expr",
-    ["0 0 * * 5,6#3", "0 0 * * 5#6", "0 0 L-2 * *", "0 0 1-31/0 * *", "0 0 * * -1", "0 0 LW * *", "0 0 * JANUARY *",
-     "*/5/2 * * * *", "1,,2 * * * *", "0 0 0 * *"],
+    [
+        "0 0 * * 5,6#3",
+        "0 0 * * 5#6",
+        "0 0 L-2 * *",
+        "0 0 1-31/0 * *",
+        "0 0 * * -1",
+        "0 0 LW * *",
+        "0 0 * JANUARY *",
+        "*/5/2 * * * *",
+        "1,,2 * * * *",
+        "0 0 0 * *",
+    ],
 )
 def test_refusals_say_what_is_wrong_without_croniter_internals(expr):
     with pytest.raises(InvalidSchedule) as caught:
@@ -189,7 +214,7 @@ RULE_HEADING = "Jobs and clock changes, as Debian cron (Vixie cron) runs them:"
 def clock_change_rule(text: str) -> str:
     """The heading and the list after it, spacing ignored."""
     assert RULE_HEADING in text
-    return " ".join(" ".join(text[text.index(RULE_HEADING):].split("\n\n")[:2]).split())
+    return " ".join(" ".join(text[text.index(RULE_HEADING) :].split("\n\n")[:2]).split())
 
 
 def test_readme_and_cron_module_state_the_same_clock_change_rule():

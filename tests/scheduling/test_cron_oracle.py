@@ -61,7 +61,7 @@ class Generator:
             alias = self.rng.choice(list(CRON_ALIASES))
             project, cronsim = self.rng.choice([alias, alias.upper()]), CRON_ALIASES[alias]
         else:
-            project, cronsim = (" ".join(words) for words in zip(*self.fields(zone)))
+            project, cronsim = (" ".join(words) for words in zip(*self.fields(zone), strict=False))
         return Case(project, cronsim, zone, self.instant(zone))
 
     def fields(self, zone: str) -> list[tuple[str, str]]:

@@ -3,13 +3,13 @@ across DST changes in both directions, in zones with and without DST."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from automagik.scheduling import CronTrigger, IntervalTrigger, OneshotTrigger, fires_between
 
-UTC = timezone.utc
+UTC = UTC
 
 
 def one_by_one(trigger, start, end):
@@ -20,14 +20,18 @@ def one_by_one(trigger, start, end):
     return fires
 
 
-@pytest.mark.parametrize("expr", ["0 * * * *", "30 2 * * *", "*/20 1-3 * * *", "15 */2 * * *", "0 9 * * 1-5",
-                                  "@daily", "0 0-23 * * *"])
-@pytest.mark.parametrize("zone, start", [
-    ("Europe/Berlin", datetime(2026, 3, 27, tzinfo=UTC)),  # spring forward on the 29th
-    ("Europe/Berlin", datetime(2026, 10, 23, tzinfo=UTC)),  # fall back on the 25th
-    ("Australia/Lord_Howe", datetime(2026, 4, 3, tzinfo=UTC)),  # a half-hour change
-    ("Asia/Tokyo", datetime(2026, 1, 1, tzinfo=UTC)),  # no DST
-])
+@pytest.mark.parametrize(
+    "expr", ["0 * * * *", "30 2 * * *", "*/20 1-3 * * *", "15 */2 * * *", "0 9 * * 1-5", "@daily", "0 0-23 * * *"]
+)
+@pytest.mark.parametrize(
+    "zone, start",
+    [
+        ("Europe/Berlin", datetime(2026, 3, 27, tzinfo=UTC)),  # spring forward on the 29th
+        ("Europe/Berlin", datetime(2026, 10, 23, tzinfo=UTC)),  # fall back on the 25th
+        ("Australia/Lord_Howe", datetime(2026, 4, 3, tzinfo=UTC)),  # a half-hour change
+        ("Asia/Tokyo", datetime(2026, 1, 1, tzinfo=UTC)),  # no DST
+    ],
+)
 def test_a_cron_range_walk_matches_next_fire_after(expr, zone, start):
     trigger = CronTrigger(expr, zone)
     end = start + timedelta(days=5, hours=7)
@@ -39,9 +43,13 @@ def test_a_cron_range_walk_matches_next_fire_after(expr, zone, start):
 def test_the_range_includes_its_start_and_excludes_its_end():
     trigger = CronTrigger("0 * * * *", "UTC")
     start = datetime(2026, 1, 1, 5, tzinfo=UTC)
-    assert fires_between(trigger, start, start + timedelta(hours=3), 100) == [start + timedelta(hours=h) for h in range(3)]
+    assert fires_between(trigger, start, start + timedelta(hours=3), 100) == [
+        start + timedelta(hours=h) for h in range(3)
+    ]
     every = IntervalTrigger(timedelta(hours=1), datetime(2026, 1, 1, tzinfo=UTC))
-    assert fires_between(every, start, start + timedelta(hours=3), 100) == [start + timedelta(hours=h) for h in range(3)]
+    assert fires_between(every, start, start + timedelta(hours=3), 100) == [
+        start + timedelta(hours=h) for h in range(3)
+    ]
     once = OneshotTrigger(start)
     assert fires_between(once, start, start + timedelta(hours=3), 100) == [start]
     assert fires_between(once, start + timedelta(seconds=1), start + timedelta(hours=3), 100) == []

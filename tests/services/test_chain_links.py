@@ -21,8 +21,9 @@ from tests.services.helpers import ECHO_ID, synced
 
 
 def _after(db, flow_id, upstream, flow_input='{"input": "x"}', paused_reason=None):
-    return schedule_service.create_schedule(db, ScheduleSpec(flow_id, "after", upstream, flow_input),
-                                            paused_reason=paused_reason)
+    return schedule_service.create_schedule(
+        db, ScheduleSpec(flow_id, "after", upstream, flow_input), paused_reason=paused_reason
+    )
 
 
 def _complete_one_echo(db, frozen_clock):
@@ -53,8 +54,10 @@ def test_an_update_to_a_short_upstream_id_is_stored_whole(db, langflow, frozen_c
     changed = schedule_service.update_schedule(db, schedule.id, schedule_expr=ECHO_ID[:8])
     assert changed.schedule_expr == ECHO_ID
     cron = schedule_service.create_schedule(db, ScheduleSpec(other, "cron", "0 9 * * *"))
-    assert schedule_service.update_schedule(db, cron.id, schedule_type="after",
-                                            schedule_expr=ECHO_ID[:8]).schedule_expr == ECHO_ID
+    assert (
+        schedule_service.update_schedule(db, cron.id, schedule_type="after", schedule_expr=ECHO_ID[:8]).schedule_expr
+        == ECHO_ID
+    )
 
 
 def test_a_loop_typed_with_short_ids_is_refused(db, langflow, frozen_clock):
@@ -133,8 +136,10 @@ def test_two_creates_at_once_cannot_close_a_loop(db, database_url, langflow, fro
         finally:
             own.dispose()
 
-    threads = [threading.Thread(target=create, args=(digest, ECHO_ID)),
-               threading.Thread(target=create, args=(ECHO_ID, digest))]
+    threads = [
+        threading.Thread(target=create, args=(digest, ECHO_ID)),
+        threading.Thread(target=create, args=(ECHO_ID, digest)),
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:

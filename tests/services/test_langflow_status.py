@@ -17,8 +17,9 @@ def _free_port() -> int:
 
 
 def _status(url: str):
-    settings = Settings(langflow_api_url=url, langflow_api_key="sk-status-test", langflow_connect_timeout=1,
-                        langflow_read_timeout=2)
+    settings = Settings(
+        langflow_api_url=url, langflow_api_key="sk-status-test", langflow_connect_timeout=1, langflow_read_timeout=2
+    )
     return langflow_status(AppContext(settings=settings, db=None))  # the status needs no database
 
 

@@ -15,15 +15,23 @@ from tests.services.helpers import ECHO_ID, TWO_OUT_ID, client_for, synced
 
 
 def test_a_sync_reads_the_triggers_of_flows_holding_a_schedule_trigger_only(db, langflow):
-    trigger_id = langflow.add_schedule_trigger(ECHO_ID, cron="0 9 * * 1-5", zone="Europe/Lisbon",
-                                               catchup_policy="skip")
+    trigger_id = langflow.add_schedule_trigger(ECHO_ID, cron="0 9 * * 1-5", zone="Europe/Lisbon", catchup_policy="skip")
     report = synced(db, langflow)
     echo = flow_service.get_flow(db, ECHO_ID)
-    assert echo.langflow_triggers == [{
-        "id": trigger_id, "name": "Schedule 0 9 * * 1-5", "kind": "schedule", "state": "active", "next_fire_at": None,
-        "last_fired_at": None, "last_error": None, "cron": "0 9 * * 1-5", "timezone": "Europe/Lisbon",
-        "catchup_policy": "skip",
-    }]
+    assert echo.langflow_triggers == [
+        {
+            "id": trigger_id,
+            "name": "Schedule 0 9 * * 1-5",
+            "kind": "schedule",
+            "state": "active",
+            "next_fire_at": None,
+            "last_fired_at": None,
+            "last_error": None,
+            "cron": "0 9 * * 1-5",
+            "timezone": "Europe/Lisbon",
+            "catchup_policy": "skip",
+        }
+    ]
     assert flow_service.get_flow(db, TWO_OUT_ID).langflow_triggers == []
     asked = [(r.path, r.query) for r in langflow.served if r.path.startswith("/api/v1/triggers")]
     assert asked == [("/api/v1/triggers", f"flow_id={ECHO_ID}")]  # the flow without the node was not asked about
@@ -31,7 +39,9 @@ def test_a_sync_reads_the_triggers_of_flows_holding_a_schedule_trigger_only(db, 
     # A trigger's state changing in LangFlow is not a change of the flow.
     langflow.triggers[trigger_id]["state"] = "paused"
     again = synced(db, langflow)
-    assert "Echo 30f7" in again.unchanged and flow_service.get_flow(db, ECHO_ID).langflow_triggers[0]["state"] == "paused"
+    assert (
+        "Echo 30f7" in again.unchanged and flow_service.get_flow(db, ECHO_ID).langflow_triggers[0]["state"] == "paused"
+    )
 
 
 def test_a_langflow_without_triggers_is_said_once_and_keeps_working(db, langflow):
@@ -49,22 +59,29 @@ def test_scheduling_a_flow_langflow_also_schedules_is_warned_about(db, langflow)
     trigger_id = langflow.add_schedule_trigger(ECHO_ID, cron="*/15 * * * *", zone="UTC")
     synced(db, langflow)
     warning = trigger_service.double_run_warning(db, ECHO_ID)
-    assert warning.startswith('Flow "Echo 30f7" is also scheduled by LangFlow itself (trigger '
-                              f'{trigger_id} ("*/15 * * * *" in UTC, active)): it would run twice.')
+    assert warning.startswith(
+        'Flow "Echo 30f7" is also scheduled by LangFlow itself (trigger '
+        f'{trigger_id} ("*/15 * * * *" in UTC, active)): it would run twice.'
+    )
     langflow.triggers[trigger_id]["state"] = "paused"
     synced(db, langflow)
     assert trigger_service.double_run_warning(db, ECHO_ID) is None  # a paused trigger does not fire
 
 
 def test_adopting_creates_the_same_schedule_and_disables_the_trigger(db, langflow):
-    trigger_id = langflow.add_schedule_trigger(ECHO_ID, cron="30 7 * * *", zone="America/New_York",
-                                               catchup_policy="skip")
+    trigger_id = langflow.add_schedule_trigger(
+        ECHO_ID, cron="30 7 * * *", zone="America/New_York", catchup_policy="skip"
+    )
     synced(db, langflow)
     with client_for(langflow) as client:
         adopted = trigger_service.adopt_trigger(db, client, trigger_id, '{"input": "morning"}')
     schedule = schedule_service.get_schedule(db, adopted.schedule.id)
     assert (schedule.flow_id, schedule.schedule_type.value, schedule.schedule_expr, schedule.timezone) == (
-        ECHO_ID, "cron", "30 7 * * *", "America/New_York")
+        ECHO_ID,
+        "cron",
+        "30 7 * * *",
+        "America/New_York",
+    )
     assert schedule.missed_policy is MissedRunPolicy.SKIP and schedule.flow_params["input"] == "morning"
     assert langflow.triggers[trigger_id]["state"] == "paused" and adopted.trigger["state"] == "paused"
     assert flow_service.get_flow(db, ECHO_ID).langflow_triggers[0]["state"] == "paused"

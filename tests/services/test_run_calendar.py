@@ -6,7 +6,7 @@ Days are local days: in Europe/Berlin 29 March 2026 is 23 hours long and 25 Octo
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 from sqlalchemy import event
@@ -18,7 +18,7 @@ from automagik.services.tasks import TaskFilter
 from tests.services.helpers import ECHO_ID, TWO_OUT_ID
 from tests.ui.helpers import add_task, ready_flows
 
-UTC = timezone.utc
+UTC = UTC
 NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)  # 10:00 in Berlin
 BERLIN = "Europe/Berlin"
 COMPLETED, FAILED, SKIPPED = TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.SKIPPED
@@ -69,7 +69,10 @@ def test_a_half_hour_zone_splits_days_at_its_own_midnight(db, flows):
     add_task(db, status=COMPLETED, planned=utc(6, 1, 18, 29))  # 23:59 in Kolkata (+05:30)
     add_task(db, status=COMPLETED, planned=utc(6, 1, 18, 30))  # 00:00, 2 June
 
-    assert by_day(run_calendar(db, "Asia/Kolkata", now=NOW)) == {date(2026, 6, 1): (1, 0, 0), date(2026, 6, 2): (1, 0, 0)}
+    assert by_day(run_calendar(db, "Asia/Kolkata", now=NOW)) == {
+        date(2026, 6, 1): (1, 0, 0),
+        date(2026, 6, 2): (1, 0, 0),
+    }
 
 
 def test_twelve_months_of_outcomes_only(db, flows):
@@ -94,9 +97,14 @@ def test_the_flow_and_schedule_filters_apply_but_not_statuses_or_range(db, flows
     add_task(db, TWO_OUT_ID, status=FAILED, planned=utc(11, 21, 9))
 
     echo = TaskFilter(statuses=("failed",), flow_id=ECHO_ID, since=utc(11, 21, 0), until=utc(11, 22, 0))
-    assert by_day(run_calendar(db, BERLIN, echo, now=NOW)) == {date(2026, 11, 20): (1, 0, 0), date(2026, 11, 21): (0, 1, 0)}
+    assert by_day(run_calendar(db, BERLIN, echo, now=NOW)) == {
+        date(2026, 11, 20): (1, 0, 0),
+        date(2026, 11, 21): (0, 1, 0),
+    }
     assert by_day(run_calendar(db, BERLIN, TaskFilter(flow_id=TWO_OUT_ID), now=NOW)) == {date(2026, 11, 21): (0, 1, 0)}
-    assert by_day(run_calendar(db, BERLIN, TaskFilter(flow_id=TWO_OUT_ID[:8]), now=NOW)) == {date(2026, 11, 21): (0, 1, 0)}
+    assert by_day(run_calendar(db, BERLIN, TaskFilter(flow_id=TWO_OUT_ID[:8]), now=NOW)) == {
+        date(2026, 11, 21): (0, 1, 0)
+    }
     assert run_calendar(db, BERLIN, TaskFilter(flow_id=TWO_OUT_ID), now=utc(11, 27, 9, year=2028)).days == []
     with pytest.raises(NotFound, match="Unknown flow id"):
         run_calendar(db, BERLIN, TaskFilter(flow_id="no-such-flow"), now=NOW)
@@ -132,7 +140,9 @@ def test_the_days_are_counted_in_one_query_from_the_status_time_index(db, flows)
         if db.dialect == "sqlite":
             cursor.execute("EXPLAIN QUERY PLAN " + statement, params)
             plan = "\n".join(str(row[-1]) for row in cursor.fetchall())
-            assert "COVERING INDEX ix_tasks_status_time (status=? AND scheduled_for>? AND scheduled_for<?)" in plan, plan
+            assert (
+                "COVERING INDEX ix_tasks_status_time (status=? AND scheduled_for>? AND scheduled_for<?)" in plan
+            ), plan
             assert "TEMP B-TREE" not in plan, plan
         else:
             # A few rows make a sequential scan cheapest; what matters is that the index serves

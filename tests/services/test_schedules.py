@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -15,7 +15,7 @@ from automagik.services.errors import InvalidInput, NotFound
 from automagik.services.flow_input import parse_flow_input
 from tests.services.helpers import ECHO_ID, TWO_OUT_ID, synced
 
-UTC = timezone.utc
+UTC = UTC
 
 
 @pytest.fixture
@@ -44,8 +44,16 @@ def test_interval_schedule_is_anchored_at_creation_and_fires_every_period(ready,
 def test_cron_schedule_is_evaluated_in_its_zone(ready, frozen_clock):
     frozen_clock.now = datetime(2026, 3, 28, 12, 0, tzinfo=UTC)
     schedule = svc.create_schedule(
-        ready, svc.ScheduleSpec(ECHO_ID, "cron", "30 2 * * *", timezone="Europe/Berlin", max_retries=5,
-                                timeout_seconds=90, missed_policy="all")
+        ready,
+        svc.ScheduleSpec(
+            ECHO_ID,
+            "cron",
+            "30 2 * * *",
+            timezone="Europe/Berlin",
+            max_retries=5,
+            timeout_seconds=90,
+            missed_policy="all",
+        ),
     )
     # 02:30 does not exist in Berlin on 2026-03-29: the first valid instant after it, 03:00 CEST.
     assert schedule.next_run_at == datetime(2026, 3, 29, 1, 0, tzinfo=UTC)
@@ -77,12 +85,18 @@ def test_oneshot_without_offset_is_read_in_the_default_zone(ready, frozen_clock)
         (svc.ScheduleSpec(ECHO_ID, "interval", "5m", flow_input='{"message": "x"}'), 'Unknown key "message"'),
         (svc.ScheduleSpec(ECHO_ID, "interval", "5m", flow_input='{"input": 5}'), "must be a string"),
         (svc.ScheduleSpec(ECHO_ID, "interval", "5m", flow_input='{"tweaks": []}'), "tweaks"),
-        (svc.ScheduleSpec(ECHO_ID, "interval", "5m", flow_input='{"input": "{{ fire_day }}"}'),
-         r"Unknown placeholder \{\{ fire_day \}\}"),
-        (svc.ScheduleSpec(ECHO_ID, "cron", "@daily", flow_input={"input": "x", "tweaks": {"C": {"f": "{{ 1+1 }}"}}}),
-         "Unknown placeholder"),
-        (svc.ScheduleSpec(ECHO_ID, "interval", "5m", flow_input='{"input": "{{ upstream_output }}"}'),
-         "only for a schedule of type after"),
+        (
+            svc.ScheduleSpec(ECHO_ID, "interval", "5m", flow_input='{"input": "{{ fire_day }}"}'),
+            r"Unknown placeholder \{\{ fire_day \}\}",
+        ),
+        (
+            svc.ScheduleSpec(ECHO_ID, "cron", "@daily", flow_input={"input": "x", "tweaks": {"C": {"f": "{{ 1+1 }}"}}}),
+            "Unknown placeholder",
+        ),
+        (
+            svc.ScheduleSpec(ECHO_ID, "interval", "5m", flow_input='{"input": "{{ upstream_output }}"}'),
+            "only for a schedule of type after",
+        ),
         (svc.ScheduleSpec(ECHO_ID, "interval", "5m", max_retries=-1), "max retries"),
         (svc.ScheduleSpec(ECHO_ID, "interval", "5m", timeout_seconds=0), "timeout"),
         (svc.ScheduleSpec(ECHO_ID, "interval", "5m", missed_policy="sometimes"), "missed-run policy"),
@@ -120,10 +134,15 @@ def test_a_schedule_saved_with_an_expression_now_refused_cannot_resume(ready):
     svc.pause_all(ready)
     with ready.write() as session:  # as an older version, which read a backward range as wrapping round, stored it
         session.get(Schedule, refused.id).schedule_expr = "0 0 * * FRI-MON"
-    with pytest.raises(InvalidInput, match='cannot resume: Invalid cron expression "0 0 \\* \\* FRI-MON": the day of week'):
+    with pytest.raises(
+        InvalidInput, match='cannot resume: Invalid cron expression "0 0 \\* \\* FRI-MON": the day of week'
+    ):
         svc.resume_schedule(ready, refused.id)
     assert svc.resume_all(ready)[0] == 1
-    assert [svc.get_schedule(ready, s.id).status for s in (kept, refused)] == [ScheduleStatus.ACTIVE, ScheduleStatus.PAUSED]
+    assert [svc.get_schedule(ready, s.id).status for s in (kept, refused)] == [
+        ScheduleStatus.ACTIVE,
+        ScheduleStatus.PAUSED,
+    ]
 
 
 def test_pause_all_and_resume_all(ready, frozen_clock):
@@ -145,8 +164,15 @@ def test_update_changes_timing_and_settings_and_validates_first(ready, frozen_cl
 
     frozen_clock.advance(minutes=2)
     updated = svc.update_schedule(
-        ready, schedule.id, schedule_type="cron", schedule_expr="0  9 * * 1-5", timezone="America/New_York",
-        flow_input='{"input": "new"}', max_retries=0, timeout_seconds=30, missed_policy="skip",
+        ready,
+        schedule.id,
+        schedule_type="cron",
+        schedule_expr="0  9 * * 1-5",
+        timezone="America/New_York",
+        flow_input='{"input": "new"}',
+        max_retries=0,
+        timeout_seconds=30,
+        missed_policy="skip",
     )
     assert updated.schedule_type is ScheduleType.CRON and updated.schedule_expr == "0 9 * * 1-5"
     assert updated.next_run_at == datetime(2026, 11, 27, 14, 0, tzinfo=UTC)  # Friday 09:00 EST
@@ -181,8 +207,19 @@ def test_unique_fire_key_makes_a_second_task_for_one_fire_impossible(ready):
 
     def add_task():
         with ready.write() as session:
-            session.add(Task(flow_id=ECHO_ID, schedule_id=schedule.id, status=TaskStatus.PENDING, input_data={},
-                             tries=0, max_retries=3, scheduled_for=fire, created_at=fire, updated_at=fire))
+            session.add(
+                Task(
+                    flow_id=ECHO_ID,
+                    schedule_id=schedule.id,
+                    status=TaskStatus.PENDING,
+                    input_data={},
+                    tries=0,
+                    max_retries=3,
+                    scheduled_for=fire,
+                    created_at=fire,
+                    updated_at=fire,
+                )
+            )
 
     add_task()
     with pytest.raises(IntegrityError):
@@ -207,8 +244,9 @@ def test_an_empty_zone_is_refused_everywhere_a_zone_is_taken(ready, zone):
     variable in a script), refused like any unknown zone, with nothing written."""
     kept = svc.create_schedule(ready, svc.ScheduleSpec(ECHO_ID, "cron", "0 9 * * *", timezone="America/New_York"))
     attempts = [
-        lambda: svc.create_schedule(ready, svc.ScheduleSpec(ECHO_ID, "cron", "@daily", timezone=zone),
-                                    default_timezone="Europe/Berlin"),
+        lambda: svc.create_schedule(
+            ready, svc.ScheduleSpec(ECHO_ID, "cron", "@daily", timezone=zone), default_timezone="Europe/Berlin"
+        ),
         lambda: svc.create_schedule(ready, svc.ScheduleSpec(ECHO_ID, "interval", "5m", timezone=zone)),
         lambda: svc.update_schedule(ready, kept.id, timezone=zone),
         lambda: svc.update_schedule(ready, kept.id, schedule_expr="0 10 * * *", timezone=zone),
@@ -220,7 +258,11 @@ def test_an_empty_zone_is_refused_everywhere_a_zone_is_taken(ready, zone):
         assert "\n" not in refused.value.message
     assert _count(ready) == 1
     stored = svc.get_schedule(ready, kept.id)
-    assert (stored.timezone, stored.schedule_expr, stored.updated_at) == ("America/New_York", "0 9 * * *", kept.updated_at)
+    assert (stored.timezone, stored.schedule_expr, stored.updated_at) == (
+        "America/New_York",
+        "0 9 * * *",
+        kept.updated_at,
+    )
 
 
 def test_placeholders_are_checked_for_the_schedules_type(ready):
@@ -228,7 +270,9 @@ def test_placeholders_are_checked_for_the_schedules_type(ready):
     chained = '{"input": "Summarise: {{ upstream_output }}"}'
     assert parse_flow_input(chained, chained=True)["input"] == "Summarise: {{ upstream_output }}"
     assert svc.is_chain("after") and not svc.is_chain(ScheduleType.CRON)
-    schedule = svc.create_schedule(ready, svc.ScheduleSpec(ECHO_ID, "interval", "5m", flow_input={"input": "kept {{ fire_date }}"}))
+    schedule = svc.create_schedule(
+        ready, svc.ScheduleSpec(ECHO_ID, "interval", "5m", flow_input={"input": "kept {{ fire_date }}"})
+    )
     with pytest.raises(InvalidInput, match="only for a schedule of type after"):
         svc.update_schedule(ready, schedule.id, flow_input=chained, schedule_expr="10m")
     stored = svc.get_schedule(ready, schedule.id)

@@ -3,7 +3,7 @@ characters, ambiguous starts, and the primary key's index serving the prefix on 
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import event
@@ -12,7 +12,7 @@ from automagik.db.models import Flow, Schedule, Task
 from automagik.services.errors import AmbiguousId
 from automagik.services.lookup import MATCHES_SHOWN, find, resolve_id
 
-NOW = datetime(2026, 11, 27, 9, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 27, 9, tzinfo=UTC)
 
 
 def add_flows(db, *ids: str) -> None:
@@ -37,7 +37,8 @@ def test_a_whole_id_or_a_unique_start_of_eight_or_more(db):
         with pytest.raises(AmbiguousId) as raised:
             resolve_id(session, Flow, "abcdef12-")
     assert raised.value.message == (
-        'The flow id "abcdef12-" is the start of 2 flow ids (abcdef12-one, abcdef12-two): give more of it.')
+        'The flow id "abcdef12-" is the start of 2 flow ids (abcdef12-one, abcdef12-two): give more of it.'
+    )
 
 
 def test_an_ambiguous_start_names_a_few_of_its_matches(db):

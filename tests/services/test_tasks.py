@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from automagik.runs.states import log_row, write_logs
 from automagik.db.models import LogLevel, Task, TaskStatus
+from automagik.runs.states import log_row, write_logs
 from automagik.services import tasks as svc
 from automagik.services.errors import InvalidInput, NotFound
 from automagik.services.export import CSV_COLUMNS, export_tasks_csv, write_tasks_csv
 from tests.services.helpers import ECHO_ID, TWO_OUT_ID, synced
 from tests.ui.helpers import add_task
 
-UTC = timezone.utc
+UTC = UTC
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
 
@@ -35,11 +35,17 @@ def history(db, langflow):
             done = status in (TaskStatus.COMPLETED, TaskStatus.FAILED)
             session.add(
                 Task(
-                    id=f"00000000-0000-0000-0000-{n:012d}", flow_id=ECHO_ID if n % 3 else TWO_OUT_ID,
-                    status=status, input_data={"input": f"msg {n}", "tweaks": {}},
+                    id=f"00000000-0000-0000-0000-{n:012d}",
+                    flow_id=ECHO_ID if n % 3 else TWO_OUT_ID,
+                    status=status,
+                    input_data={"input": f"msg {n}", "tweaks": {}},
                     result={"text": f"=out {n}", "session_id": "s"} if status is TaskStatus.COMPLETED else None,
                     error="LangFlow failed: boom" if status is TaskStatus.FAILED else None,
-                    tries=1 if done else 0, max_retries=0, scheduled_for=at, created_at=at, updated_at=at,
+                    tries=1 if done else 0,
+                    max_retries=0,
+                    scheduled_for=at,
+                    created_at=at,
+                    updated_at=at,
                     started_at=at + timedelta(seconds=1) if done else None,
                     finished_at=at + timedelta(seconds=3.5) if done else None,
                 )
@@ -85,7 +91,10 @@ def test_filters_combine(history):
     window = svc.TaskFilter(since=T0 + timedelta(minutes=100), until=T0 + timedelta(minutes=150))
     assert [r.task.scheduled_for.minute for r in svc.list_tasks(history, window)] == [20, 10, 0, 50, 40]
     both = svc.TaskFilter(statuses=("completed", "skipped"), flow_id=ECHO_ID)
-    assert {r.task.status for r in svc.list_tasks(history, both, limit=100)} <= {TaskStatus.COMPLETED, TaskStatus.SKIPPED}
+    assert {r.task.status for r in svc.list_tasks(history, both, limit=100)} <= {
+        TaskStatus.COMPLETED,
+        TaskStatus.SKIPPED,
+    }
     assert svc.count_by_status(history) == {"completed": 12, "failed": 6, "skipped": 6, "pending": 6}
 
 
@@ -143,8 +152,19 @@ def test_export_chunks_never_skip_or_repeat_runs_planned_for_the_same_instant(db
     synced(db, langflow)
     with db.write() as session:
         for n in range(7):
-            session.add(Task(id=f"10000000-0000-0000-0000-{n:012d}", flow_id=ECHO_ID, status=TaskStatus.PENDING,
-                             input_data={}, tries=0, max_retries=0, scheduled_for=T0, created_at=T0, updated_at=T0))
+            session.add(
+                Task(
+                    id=f"10000000-0000-0000-0000-{n:012d}",
+                    flow_id=ECHO_ID,
+                    status=TaskStatus.PENDING,
+                    input_data={},
+                    tries=0,
+                    max_retries=0,
+                    scheduled_for=T0,
+                    created_at=T0,
+                    updated_at=T0,
+                )
+            )
     ids = [row.task.id for row in svc.iter_task_rows(db, svc.TaskFilter(), chunk_size=2)]
     assert sorted(ids) == [f"10000000-0000-0000-0000-{n:012d}" for n in range(7)] and len(ids) == len(set(ids))
 
@@ -157,8 +177,10 @@ def test_the_csv_carries_each_runs_tokens_model_and_cost(db, langflow):
     unpriced = add_task(db, ECHO_ID, planned=T0 + timedelta(minutes=1), tokens=(12, 30), model="=cmd()", cost=None)
     plain = add_task(db, ECHO_ID, planned=T0 + timedelta(minutes=2))
     rows = {r["id"]: r for r in csv.DictReader(io.StringIO("".join(export_tasks_csv(db))))}
-    usage = {task_id: [row[k] for k in ("input_tokens", "output_tokens", "total_tokens", "model", "cost_usd")]
-             for task_id, row in rows.items()}
+    usage = {
+        task_id: [row[k] for k in ("input_tokens", "output_tokens", "total_tokens", "model", "cost_usd")]
+        for task_id, row in rows.items()
+    }
     assert usage == {
         priced: ["1200", "300", "1500", "gpt-4o-mini", "0.00036"],
         unpriced: ["12", "30", "42", "'=cmd()", ""],  # unknown cost: empty, never 0

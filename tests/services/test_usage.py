@@ -6,7 +6,7 @@ out; a cost that is unknown is left out of the sums, counted, and never reads as
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -18,7 +18,7 @@ from tests.langflow_server import LLMUsage
 from tests.services.helpers import ECHO_ID, TWO_OUT_ID
 from tests.ui.helpers import ECHO_NAME, TWO_OUT_NAME, add_task, ready_flows
 
-UTC = timezone.utc
+UTC = UTC
 NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)  # 10:00 in Berlin
 BERLIN = "Europe/Berlin"
 
@@ -44,7 +44,9 @@ def runs(db, langflow):
 
 
 def _days(rows):
-    return [(r.start, r.flow_name, r.usage.runs, r.usage.unpriced, r.usage.total_tokens, r.usage.cost_usd) for r in rows]
+    return [
+        (r.start, r.flow_name, r.usage.runs, r.usage.unpriced, r.usage.total_tokens, r.usage.cost_usd) for r in rows
+    ]
 
 
 def test_tokens_and_cost_per_day_and_flow_start_at_midnight_in_the_zone(db, runs):
@@ -79,17 +81,22 @@ def test_the_filters_apply_to_the_usage_per_day(db, runs):
 def test_cost_today_in_the_zone_over_30_days_and_the_top_flows(db, runs):
     summary = overview.cost_summary(db, BERLIN, NOW)
     # Today in Berlin began at 23:00 UTC: the runs at 23:30, 07:00 (no price) and 08:00 UTC.
-    assert summary.today == UsageTotals(runs=3, unpriced=1, input_tokens=1520, output_tokens=322, total_tokens=1842,
-                                        cost_usd=pytest.approx(0.003))
+    assert summary.today == UsageTotals(
+        runs=3, unpriced=1, input_tokens=1520, output_tokens=322, total_tokens=1842, cost_usd=pytest.approx(0.003)
+    )
     # The last 30 days leave out October's run; the runs without usage never count.
     assert (summary.window.runs, summary.window.unpriced, summary.window.total_tokens) == (6, 2, 105_992)
     assert summary.window.cost_usd == pytest.approx(0.0035 + 0.0175)
     # Most cost first; a flow whose cost is unknown comes after the priced ones, however many tokens.
     assert [(f.flow_name, f.usage.cost_usd) for f in summary.top_flows] == [
-        (TWO_OUT_NAME, pytest.approx(0.0175)), (ECHO_NAME, pytest.approx(0.0035)), ("Local LLM", None)]
+        (TWO_OUT_NAME, pytest.approx(0.0175)),
+        (ECHO_NAME, pytest.approx(0.0035)),
+        ("Local LLM", None),
+    ]
     assert [f.flow_id for f in overview.cost_summary(db, BERLIN, NOW, top=2).top_flows] == [TWO_OUT_ID, ECHO_ID]
     assert summary.unpriced_note.startswith(
-        "2 runs of the last 30 days (1 today) reported tokens of a model without a known price")
+        "2 runs of the last 30 days (1 today) reported tokens of a model without a known price"
+    )
     assert "AUTOMAGIK_PRICES_FILE" in summary.unpriced_note
 
     # In UTC, today began at 00:00 UTC: the 23:30 run was yesterday.

@@ -28,10 +28,10 @@ import os
 import sys
 import threading
 import traceback
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Mapping, Sequence
 
 from automagik import clock
 
@@ -60,7 +60,9 @@ def _read(stream: io.TextIOWrapper) -> str:
 
 
 @contextmanager
-def _process_state(env: Mapping[str, str], cwd: Path, stdin: str) -> Iterator[tuple[io.TextIOWrapper, io.TextIOWrapper]]:
+def _process_state(
+    env: Mapping[str, str], cwd: Path, stdin: str
+) -> Iterator[tuple[io.TextIOWrapper, io.TextIOWrapper]]:
     saved_env, saved_cwd = dict(os.environ), os.getcwd()
     saved_streams = sys.stdin, sys.stdout, sys.stderr
     root = logging.getLogger()

@@ -61,13 +61,27 @@ class ThrowawayPostgres:
         if result.returncode != 0:
             raise PostgresUnavailable(f"{args[0]} failed: {result.stderr.strip() or result.stdout.strip()}")
 
-    def start(self) -> "ThrowawayPostgres":
-        self._run(str(self.bin / "initdb"), "-D", str(self.data), "-U", "automagik", "-A", "trust", "-E", "UTF8", "--no-sync")
+    def start(self) -> ThrowawayPostgres:
+        self._run(
+            str(self.bin / "initdb"), "-D", str(self.data), "-U", "automagik", "-A", "trust", "-E", "UTF8", "--no-sync"
+        )
         options = (
             f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off "
             "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
         )
-        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-o", options, "-l", str(self.dir / "log"), "-w", "-t", "60", "start")
+        self._run(
+            str(self.bin / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-o",
+            options,
+            "-l",
+            str(self.dir / "log"),
+            "-w",
+            "-t",
+            "60",
+            "start",
+        )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             with socket.socket() as s:

@@ -13,8 +13,8 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 #: The longest any behaviour keeps a connection going: far past every timeout the tests use.
 CAP_SECONDS = 4.0
@@ -69,7 +69,7 @@ class RawServer:
         for thread in [self._accepting, *self._threads]:
             thread.join(timeout=2 * CAP_SECONDS)
 
-    def __enter__(self) -> "RawServer":
+    def __enter__(self) -> RawServer:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -126,8 +126,9 @@ def _read_request(conn: socket.socket) -> RawRequest | None:
     return RawRequest(line, headers, body)
 
 
-def response_bytes(status: int = 200, body: bytes = b"{}", *, reason: str = "OK",
-                   headers: dict[str, str] | None = None) -> bytes:
+def response_bytes(
+    status: int = 200, body: bytes = b"{}", *, reason: str = "OK", headers: dict[str, str] | None = None
+) -> bytes:
     """A whole HTTP/1.1 answer with a JSON body."""
     lines = [f"HTTP/1.1 {status} {reason}", "Content-Type: application/json", f"Content-Length: {len(body)}"]
     lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
@@ -135,6 +136,7 @@ def response_bytes(status: int = 200, body: bytes = b"{}", *, reason: str = "OK"
 
 
 # -- behaviours ------------------------------------------------------------------------------------
+
 
 def silent(conn: socket.socket, request: RawRequest, server: RawServer) -> bool:
     """Accept the request and send nothing at all."""
@@ -148,7 +150,7 @@ def trickled_head(conn: socket.socket, request: RawRequest, server: RawServer) -
     began = time.monotonic()
     sent = 0
     while time.monotonic() - began < CAP_SECONDS and server.pause(TRICKLE_STEP):
-        conn.sendall(head[sent:sent + 1] if sent < len(head) else b"a")
+        conn.sendall(head[sent : sent + 1] if sent < len(head) else b"a")
         sent += 1
     return False
 
@@ -177,8 +179,9 @@ def slow_first_byte(delay: float) -> Behaviour:
     return behaviour
 
 
-def answering(status: int = 200, body: bytes = b"{}", *, reason: str = "OK",
-              headers: dict[str, str] | None = None) -> Behaviour:
+def answering(
+    status: int = 200, body: bytes = b"{}", *, reason: str = "OK", headers: dict[str, str] | None = None
+) -> Behaviour:
     """Answer every request at once with the same response (keep-alive)."""
 
     def behaviour(conn: socket.socket, request: RawRequest, server: RawServer) -> bool:

@@ -24,7 +24,7 @@ class WebhookReceiver:
         self._server = HTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self._server.server_port}/hook"
 
-    def __enter__(self) -> "WebhookReceiver":
+    def __enter__(self) -> WebhookReceiver:
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
 

@@ -88,11 +88,19 @@ def add_task(
     finished = status in (TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.SKIPPED)
     with db.write() as session:
         task = Task(
-            flow_id=flow_id, schedule_id=schedule_id, status=status, input_data={"input": text, "tweaks": {}},
-            result={"text": output} if status is TaskStatus.COMPLETED else None, error=error, tries=tries,
-            max_retries=3, scheduled_for=planned, created_at=planned,
+            flow_id=flow_id,
+            schedule_id=schedule_id,
+            status=status,
+            input_data={"input": text, "tweaks": {}},
+            result={"text": output} if status is TaskStatus.COMPLETED else None,
+            error=error,
+            tries=tries,
+            max_retries=3,
+            scheduled_for=planned,
+            created_at=planned,
             started_at=planned if status not in (TaskStatus.PENDING, TaskStatus.SKIPPED) else None,  # never ran
-            finished_at=planned + timedelta(seconds=seconds) if finished else None, updated_at=planned,
+            finished_at=planned + timedelta(seconds=seconds) if finished else None,
+            updated_at=planned,
         )
         if tokens is not None:
             task.input_tokens, task.output_tokens, task.total_tokens = tokens[0], tokens[1], sum(tokens)

@@ -47,7 +47,11 @@ def test_the_new_form_creates_a_schedule_after_another_flow(open_page, db, flows
     assert not page_errors(at)
     [schedule] = _schedules(db)
     assert (schedule.flow_id, schedule.schedule_type.value, schedule.schedule_expr, schedule.after_outcome) == (
-        ECHO_ID, "after", TWO_OUT_ID, "failed")
+        ECHO_ID,
+        "after",
+        TWO_OUT_ID,
+        "failed",
+    )
     assert schedule.next_run_at is None
     assert any(s == f"Created schedule {schedule.id}: after {TWO_OUT_NAME} fails." for s in alerts(at, "success"))
     table = at.dataframe[0].value
@@ -60,8 +64,10 @@ def test_a_loop_of_chains_is_refused_on_the_form(open_page, db, flows_ready):
     at = _after_form(open_page("schedules"))
     _button(at, "Create schedule").click().run()
     errors = page_errors(at)
-    assert errors == [f"That would make a loop of chains ({TWO_OUT_NAME} -> {ECHO_NAME} -> {TWO_OUT_NAME}): "
-                      "every run would start another."]
+    assert errors == [
+        f"That would make a loop of chains ({TWO_OUT_NAME} -> {ECHO_NAME} -> {TWO_OUT_NAME}): "
+        "every run would start another."
+    ]
     assert len(_schedules(db)) == 1
 
 
@@ -74,17 +80,23 @@ def test_the_edit_form_turns_a_timed_schedule_into_a_chain(open_page, db, flows_
     assert not page_errors(at)
     saved = schedule_service.get_schedule(db, schedule.id)
     assert (saved.schedule_type.value, saved.schedule_expr, saved.after_outcome, saved.next_run_at) == (
-        "after", TWO_OUT_ID, "finished", None)
+        "after",
+        TWO_OUT_ID,
+        "finished",
+        None,
+    )
     assert list(at.dataframe[0].value["when"]) == [f"after {TWO_OUT_NAME} finishes"]
 
 
 def test_a_run_and_the_runs_its_end_started_link_to_each_other(open_page, db, flows_ready):
-    schedule_service.create_schedule(db, schedule_service.ScheduleSpec(TWO_OUT_ID, "after", ECHO_ID,
-                                                                       {"input": "{{ upstream_output }}"}))
+    schedule_service.create_schedule(
+        db, schedule_service.ScheduleSpec(TWO_OUT_ID, "after", ECHO_ID, {"input": "{{ upstream_output }}"})
+    )
     upstream = task_service.run_flow_now(db, ECHO_ID, {"input": "ping"})
     claim_tasks(db, "d1", utcnow(), 10, 60)
-    record_attempts(db, "d1", [Attempt(upstream.id, [(LogLevel.INFO, "ran", utcnow())], result={"text": "pong"})],
-                    utcnow())
+    record_attempts(
+        db, "d1", [Attempt(upstream.id, [(LogLevel.INFO, "ran", utcnow())], result={"text": "pong"})], utcnow()
+    )
     with db.read() as session:
         chained = session.scalars(select(Task).where(Task.upstream_task_id == upstream.id)).one()
     at = open_page("tasks")

@@ -5,7 +5,7 @@ They hold the SQL the pages must not, so they run on both databases like the oth
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -22,7 +22,7 @@ from automagik.services.tasks import TaskFilter
 from tests.services.helpers import ECHO_ID, TWO_OUT_ID
 from tests.ui.helpers import add_task, beat, ready_flows
 
-UTC = timezone.utc
+UTC = UTC
 
 
 def at(hour: int, minute: int = 0, second: int = 0, day: int = 27) -> datetime:
@@ -52,7 +52,10 @@ def _counts(rows):
 def test_runs_per_hour_are_one_group_by(db, runs):
     rows = charts.runs_over_time(db, TaskFilter(since=at(9)), charts.Bucket.HOUR)
     assert _counts(rows) == [
-        (at(9), "completed", 3), (at(9), "failed", 1), (at(10), "completed", 1), (at(10), "pending", 1),
+        (at(9), "completed", 3),
+        (at(9), "failed", 1),
+        (at(10), "completed", 1),
+        (at(10), "pending", 1),
     ]
 
 
@@ -65,7 +68,8 @@ def test_runs_per_day_start_at_midnight_in_the_display_zone(db, runs):
     rows = charts.runs_over_time(db, TaskFilter(), charts.Bucket.DAY, "Europe/Berlin")
     midnight_27th_berlin = at(23, day=26)
     assert _counts(rows) == [
-        (midnight_27th_berlin, "completed", 5), (midnight_27th_berlin, "failed", 1),
+        (midnight_27th_berlin, "completed", 5),
+        (midnight_27th_berlin, "failed", 1),
         (midnight_27th_berlin, "pending", 1),
     ]
     in_utc = charts.runs_over_time(db, TaskFilter(), charts.Bucket.DAY, "UTC")
@@ -85,7 +89,8 @@ def test_duration_percentiles_from_a_bounded_sample(db, runs):
     assert [p.seconds for p in charts.duration_sample(db, TaskFilter(), limit=2)] == [10, 8]
     stats = charts.duration_percentiles(sample, charts.Bucket.HOUR)
     assert [(s.start, s.p50, s.p95, s.runs) for s in stats] == [
-        (at(9), 5.0, pytest.approx(7.7), 4), (at(10), 10.0, 10.0, 1),
+        (at(9), 5.0, pytest.approx(7.7), 4),
+        (at(10), 10.0, 10.0, 1),
     ]
     assert charts.duration_percentiles([], charts.Bucket.HOUR) == []
 
@@ -117,8 +122,12 @@ def test_bucket_spans_cover_whole_bars():
     assert charts.bucket_span(at(9, 10), at(12, 5), charts.Bucket.HOUR) == (at(9), at(13))
     assert charts.bucket_span(at(9, 10, 5), at(9, 12, 5), charts.Bucket.MINUTE) == (at(9, 10), at(9, 13))
     # Berlin days, across the autumn change (25 October 2026 has 25 hours there).
-    span = charts.bucket_span(datetime(2026, 10, 24, 12, tzinfo=UTC), datetime(2026, 10, 25, 12, tzinfo=UTC),
-                              charts.Bucket.DAY, "Europe/Berlin")
+    span = charts.bucket_span(
+        datetime(2026, 10, 24, 12, tzinfo=UTC),
+        datetime(2026, 10, 25, 12, tzinfo=UTC),
+        charts.Bucket.DAY,
+        "Europe/Berlin",
+    )
     assert span == (datetime(2026, 10, 23, 22, tzinfo=UTC), datetime(2026, 10, 25, 23, tzinfo=UTC))
 
 
@@ -148,8 +157,12 @@ def test_next_fires_merge_schedules_and_expand_each(db, flows, frozen_clock):
     schedule_service.create_schedule(db, schedule_service.ScheduleSpec(TWO_OUT_ID, "cron", "*/5 * * * *"))
     fires = overview.next_fires(db, 6, now=at(9, 1))
     assert [(f.at, f.schedule_type) for f in fires] == [
-        (at(9, 3, 30), "interval"), (at(9, 5), "cron"), (at(9, 6, 30), "interval"),
-        (at(9, 9, 30), "interval"), (at(9, 10), "cron"), (at(9, 12, 30), "interval"),
+        (at(9, 3, 30), "interval"),
+        (at(9, 5), "cron"),
+        (at(9, 6, 30), "interval"),
+        (at(9, 9, 30), "interval"),
+        (at(9, 10), "cron"),
+        (at(9, 12, 30), "interval"),
     ]
     assert not any(f.overdue for f in fires)
     later = overview.next_fires(db, 3, now=at(9, 20))  # no daemon ran them: overdue, then after now
@@ -193,8 +206,11 @@ def test_flow_state_words(db, langflow):
 def test_dashboard_settings():
     assert dashboard_settings({}, env_file=None).refresh_seconds == 5.0
     options = dashboard_settings(
-        {"AUTOMAGIK_DASHBOARD_REFRESH_SECONDS": "0", "AUTOMAGIK_DASHBOARD_PASSWORD": " p w ",
-         "AUTOMAGIK_HEARTBEAT_SECONDS": "2"},
+        {
+            "AUTOMAGIK_DASHBOARD_REFRESH_SECONDS": "0",
+            "AUTOMAGIK_DASHBOARD_PASSWORD": " p w ",
+            "AUTOMAGIK_HEARTBEAT_SECONDS": "2",
+        },
         env_file=None,
     )
     assert (options.refresh_seconds, options.password, options.heartbeat_seconds) == (0, " p w ", 2)
@@ -209,6 +225,9 @@ def test_typed_input_is_text_unless_it_is_a_json_object():
     assert parse_typed_input("hello") == {"input": "hello", "tweaks": {}}
     assert parse_typed_input('"quoted"') == {"input": '"quoted"', "tweaks": {}}
     assert parse_typed_input("") == {"input": "", "tweaks": {}}
-    assert parse_typed_input(' {"input": "x", "tweaks": {"C-1": {"f": 1}}}') == {"input": "x", "tweaks": {"C-1": {"f": 1}}}
+    assert parse_typed_input(' {"input": "x", "tweaks": {"C-1": {"f": 1}}}') == {
+        "input": "x",
+        "tweaks": {"C-1": {"f": 1}},
+    }
     with pytest.raises(InvalidInput, match="not valid JSON"):
         parse_typed_input("{oops")

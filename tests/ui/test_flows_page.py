@@ -25,7 +25,7 @@ def _sync(at):
 
 def _state(at) -> dict[str, str]:
     table = at.dataframe[0].value
-    return dict(zip(table["name"], table["state"]))
+    return dict(zip(table["name"], table["state"], strict=False))
 
 
 def _task_count(db) -> int:
@@ -153,9 +153,20 @@ def test_a_daily_budget_is_saved_shown_and_refuses_runs_unless_forced(open_page,
     synced(db, langflow)
     with db.write() as session:  # a run that finished a minute ago and cost $0.60
         now = utcnow()
-        session.add(Task(flow_id=ECHO_ID, status=TaskStatus.COMPLETED, input_data={}, tries=1, max_retries=0,
-                         scheduled_for=now - timedelta(minutes=1), created_at=now, updated_at=now,
-                         finished_at=now - timedelta(seconds=59), cost_usd=0.6))
+        session.add(
+            Task(
+                flow_id=ECHO_ID,
+                status=TaskStatus.COMPLETED,
+                input_data={},
+                tries=1,
+                max_retries=0,
+                scheduled_for=now - timedelta(minutes=1),
+                created_at=now,
+                updated_at=now,
+                finished_at=now - timedelta(seconds=59),
+                cost_usd=0.6,
+            )
+        )
     at = open_page("flows")
     at.selectbox(key="flows_selected_flow").select(ECHO_ID).run()
     at.number_input(key=f"flows_budget_{ECHO_ID}").set_value(0.5).run()

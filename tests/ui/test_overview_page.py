@@ -29,16 +29,30 @@ def test_populated_overview(open_page, db, langflow):
     now = utcnow()
     for minutes in (5, 65, 125):
         add_task(db, planned=now - timedelta(minutes=minutes))
-    add_task(db, flow_id=TWO_OUT_ID, status=TaskStatus.FAILED, planned=now - timedelta(minutes=30),
-             error="HTTP 500: the flow raised", output=None, tries=4)
+    add_task(
+        db,
+        flow_id=TWO_OUT_ID,
+        status=TaskStatus.FAILED,
+        planned=now - timedelta(minutes=30),
+        error="HTTP 500: the flow raised",
+        output=None,
+        tries=4,
+    )
     add_task(db, status=TaskStatus.COMPLETED, planned=now - timedelta(days=3))  # outside the 24 h
     beat(db, now)
 
     at = open_page()
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics == {"Flows": "2", "Active schedules": "2", "Runs, last 24 h": "4", "Failed, last 24 h": "1",
-                       # No run reported usage: its cost is unknown, not $0.
-                       "Today (Europe/Berlin)": "-", "Last 30 days": "-", "Tokens, last 30 days": "0"}
+    assert metrics == {
+        "Flows": "2",
+        "Active schedules": "2",
+        "Runs, last 24 h": "4",
+        "Failed, last 24 h": "1",
+        # No run reported usage: its cost is unknown, not $0.
+        "Today (Europe/Berlin)": "-",
+        "Last 30 days": "-",
+        "Tokens, last 30 days": "0",
+    }
     assert any("1 daemon alive" in s for s in alerts(at, "success"))
     assert any(s == f"LangFlow 1.13.0 at {langflow.url} is ready." for s in alerts(at, "success"))
     fires = _table(at, "when")
@@ -95,9 +109,14 @@ def test_the_cost_panel_today_over_30_days_and_by_flow(open_page, db, langflow):
     at = open_page()
     metrics = {m.label: m.value for m in at.metric}
     assert (metrics[f"Today ({ZONE})"], metrics["Last 30 days"], metrics["Tokens, last 30 days"]) == (
-        "$0.50", "$2.50", "5,542")
-    assert any(w.startswith("1 run of the last 30 days (1 today) reported tokens of a model without a known price")
-               for w in alerts(at, "warning"))
+        "$0.50",
+        "$2.50",
+        "5,542",
+    )
+    assert any(
+        w.startswith("1 run of the last 30 days (1 today) reported tokens of a model without a known price")
+        for w in alerts(at, "warning")
+    )
     top = _table(at, "cost, last 30 days")
     assert list(top["flow"]) == [TWO_OUT_NAME, ECHO_NAME]
     assert list(top["cost, last 30 days"]) == ["$2.00", "$0.50"]
@@ -119,8 +138,9 @@ def test_open_incidents_are_shown_first(open_page, db):
 
     with db.write() as session:
         open_incident(session, db.dialect, Kind.DAEMON_STALE, "far:7", "daemon far:7 has sent no heartbeat", utcnow())
-        open_incident(session, db.dialect, Kind.FAILURE_STREAK, "s1", "schedule s1 has failed 3 times in a row",
-                      utcnow())
+        open_incident(
+            session, db.dialect, Kind.FAILURE_STREAK, "s1", "schedule s1 has failed 3 times in a row", utcnow()
+        )
         clear_incidents(session, Kind.FAILURE_STREAK, utcnow(), only={"s1"})
     at = open_page("overview")
     warnings = alerts(at, "warning")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -69,7 +69,11 @@ def test_creating_a_schedule(open_page, db, flows_ready):
     assert not page_errors(at)
     assert any(s.startswith("Created schedule") for s in alerts(at, "success"))
     (schedule,) = _schedules(db)
-    assert (schedule.schedule_type.value, schedule.schedule_expr, schedule.timezone) == ("interval", "1h30m", "Europe/Berlin")
+    assert (schedule.schedule_type.value, schedule.schedule_expr, schedule.timezone) == (
+        "interval",
+        "1h30m",
+        "Europe/Berlin",
+    )
     assert schedule.flow_params == {"input": "daily report", "tweaks": {}}
     assert (schedule.max_retries, schedule.timeout_seconds, schedule.missed_policy.value) == (5, 120, "skip")
     table = at.dataframe[0].value
@@ -86,15 +90,21 @@ def test_creating_a_schedule(open_page, db, flows_ready):
         ("cron", "61 * * * *", "", "Invalid cron"),
         ("oneshot", "2020-01-01 09:00", "", "That time has passed"),
         # The one parser of typed times, as on the CLI and the Tasks page: Berlin skips 02:00-03:00.
-        ("oneshot", "2031-03-30 02:30", "",
-         'Invalid time "2031-03-30 02:30": it does not exist in Europe/Berlin (the clocks jump from 02:00 to 03:00)'),
+        (
+            "oneshot",
+            "2031-03-30 02:30",
+            "",
+            'Invalid time "2031-03-30 02:30": it does not exist in Europe/Berlin (the clocks jump from 02:00 to 03:00)',
+        ),
         ("interval", "5m", '{"input": 42}', "The input text must be a string"),
         ("interval", "5m", "{nope", "The input is not valid JSON"),
         ("interval", "5m", '{"input": "{{ fire_day }}"}', "Unknown placeholder {{ fire_day }}"),
         ("cron", "@daily", '{"input": "{{ upstream_output }}"}', "{{ upstream_output }} is filled only"),
     ],
 )
-def test_bad_input_is_shown_as_you_type_and_refused_on_create(open_page, db, flows_ready, kind, expr, flow_input, message):
+def test_bad_input_is_shown_as_you_type_and_refused_on_create(
+    open_page, db, flows_ready, kind, expr, flow_input, message
+):
     at = _fill(open_page("schedules"), kind, expr, flow_input=flow_input)
     assert any(e.startswith(message) for e in page_errors(at)), page_errors(at)
     _button(at, "Create schedule").click().run()
@@ -192,7 +202,7 @@ def _codes(at) -> list[str]:
 
 def test_the_new_form_shows_what_the_next_fire_would_send(open_page, db, flows_ready, frozen_clock):
     # Friday 27 March 2026, noon UTC: the next 07:00 in Berlin is Saturday's, still CET.
-    frozen_clock.now = datetime(2026, 3, 27, 12, 0, tzinfo=timezone.utc)
+    frozen_clock.now = datetime(2026, 3, 27, 12, 0, tzinfo=UTC)
     at = _fill(open_page("schedules"), "cron", "0 7 * * *", zone="Europe/Berlin", flow_input=DIGEST)
     assert not page_errors(at)
     assert "The next fire (2026-03-28 07:00:00 CET) would send:" in [t.value for t in at.text]
@@ -207,11 +217,17 @@ def test_the_new_form_shows_what_the_next_fire_would_send(open_page, db, flows_r
     assert _schedules(db) == []
 
 
-def test_the_edit_form_previews_the_saved_schedule_and_its_edits_without_saving(open_page, db, flows_ready,
-                                                                                frozen_clock):
-    frozen_clock.now = datetime(2026, 3, 28, 12, 0, tzinfo=timezone.utc)
-    schedule = _create(db, kind="cron", expr="0 7 * * *", timezone="Europe/Berlin",
-                       flow_input={"input": "Digest of {{ fire_date }} ({{ schedule_id }})"})
+def test_the_edit_form_previews_the_saved_schedule_and_its_edits_without_saving(
+    open_page, db, flows_ready, frozen_clock
+):
+    frozen_clock.now = datetime(2026, 3, 28, 12, 0, tzinfo=UTC)
+    schedule = _create(
+        db,
+        kind="cron",
+        expr="0 7 * * *",
+        timezone="Europe/Berlin",
+        flow_input={"input": "Digest of {{ fire_date }} ({{ schedule_id }})"},
+    )
     at = open_page("schedules")
     # The saved schedule's next fire: Sunday 29 March, the first day of summer time.
     assert "The next fire (2026-03-29 07:00:00 CEST) would send:" in [t.value for t in at.text]
@@ -224,7 +240,10 @@ def test_the_edit_form_previews_the_saved_schedule_and_its_edits_without_saving(
     assert "The next fire (2026-03-30 07:00:00 CEST) would send:" in [t.value for t in at.text]
     assert "Week of 2026-03-30" in _codes(at)
     saved = schedule_service.get_schedule(db, schedule.id)
-    assert (saved.schedule_expr, saved.flow_params["input"]) == ("0 7 * * *", "Digest of {{ fire_date }} ({{ schedule_id }})")
+    assert (saved.schedule_expr, saved.flow_params["input"]) == (
+        "0 7 * * *",
+        "Digest of {{ fire_date }} ({{ schedule_id }})",
+    )
 
 
 def _backfill(at, schedule_id: str, start: str, end: str, only: str = "missing"):

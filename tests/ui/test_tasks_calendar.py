@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from streamlit.proto.WidgetStates_pb2 import WidgetState
@@ -18,7 +18,7 @@ from tests.services.helpers import ECHO_ID, TWO_OUT_ID
 from tests.ui.conftest import ZONE
 from tests.ui.helpers import add_task, alerts, chart_data, ready_flows, vega_charts
 
-UTC = timezone.utc
+UTC = UTC
 
 
 def calendar_chart(at):
@@ -58,12 +58,21 @@ def test_the_calendar_shows_a_year_of_days_with_their_counts(open_page, year):
     assert (spring["failed"], spring["share_text"]) == (1, "100%")
     assert rows.loc["2026-03-28", "runs"] == 0  # 23:30 UTC is already the 29th in Berlin
     assert (today["colour"], spring["colour"], rows.loc["2026-03-28", "colour"]) == (
-        calendar_view.cell_colour(3, 1, 0), "#d64545", calendar_view.NO_RUNS)
+        calendar_view.cell_colour(3, 1, 0),
+        "#d64545",
+        calendar_view.NO_RUNS,
+    )
     skipped = rows.loc[(year["today"] - timedelta(days=2)).isoformat()]
     assert (skipped["skipped"], skipped["share_text"]) == (1, "-")
     spec = json.loads(chart.proto.spec)
     assert spec["title"]["text"] == f"Runs per day ({ZONE}), last 12 months"
-    assert [t["field"] for t in spec["encoding"]["tooltip"]] == ["label", "completed", "failed", "skipped", "share_text"]
+    assert [t["field"] for t in spec["encoding"]["tooltip"]] == [
+        "label",
+        "completed",
+        "failed",
+        "skipped",
+        "share_text",
+    ]
     # A click selects a day: the chart is a widget whose selection is the day's date.
     assert list(chart.proto.selection_mode) == [calendar_view.SELECTION]
     assert spec["params"][0]["select"]["fields"] == ["date"]
@@ -156,6 +165,7 @@ def test_the_calendar_follows_the_flow_filter_and_says_when_nothing_matches(open
     at.selectbox(key="tasks_flow").select(None).run()
     with db.write() as session:  # the flows stay, their runs go
         from automagik.db.models import Task
+
         session.query(Task).filter(Task.flow_id == TWO_OUT_ID).delete()
     at.selectbox(key="tasks_flow").select(TWO_OUT_ID).run()
     assert not [c for c in vega_charts(at) if "Runs per day" in c.proto.spec]

@@ -69,7 +69,12 @@ def test_the_first_page_of_the_last_24_hours(open_page, history):
     table = at.dataframe[0].value
     assert len(table) == 25
     assert list(table.columns[:6]) == [
-        "status", "flow", "planned (Europe/Berlin)", "started (Europe/Berlin)", "duration (s)", "tries",
+        "status",
+        "flow",
+        "planned (Europe/Berlin)",
+        "started (Europe/Berlin)",
+        "duration (s)",
+        "tries",
     ]
     assert table.iloc[0]["id"] == history["ids"][0]  # newest first
     assert table.iloc[0]["planned (Europe/Berlin)"].endswith(("CET", "CEST"))
@@ -181,13 +186,16 @@ def usage_runs(db, langflow):
     ready_flows(db, langflow)
     now = utcnow()
     return {
-        "priced": add_task(db, planned=now - timedelta(minutes=10), tokens=(1200, 300), model="gpt-4o-mini",
-                           cost=0.00036),
-        "unpriced": add_task(db, flow_id=TWO_OUT_ID, planned=now - timedelta(minutes=20), tokens=(12, 30),
-                             model="llama3:8b", cost=None),
+        "priced": add_task(
+            db, planned=now - timedelta(minutes=10), tokens=(1200, 300), model="gpt-4o-mini", cost=0.00036
+        ),
+        "unpriced": add_task(
+            db, flow_id=TWO_OUT_ID, planned=now - timedelta(minutes=20), tokens=(12, 30), model="llama3:8b", cost=None
+        ),
         "none": add_task(db, planned=now - timedelta(minutes=30)),
-        "large": add_task(db, planned=now - timedelta(hours=2), tokens=(2_000_000, 500_000), model="gpt-4o",
-                          cost=12.3456),
+        "large": add_task(
+            db, planned=now - timedelta(hours=2), tokens=(2_000_000, 500_000), model="gpt-4o", cost=12.3456
+        ),
     }
 
 
@@ -266,8 +274,13 @@ def test_runs_show_what_queued_them_and_filter_by_it(open_page, db, history):
 
 
 def test_status_has_its_colour_and_a_run_that_never_ran_has_no_duration(open_page, db, history):
-    skipped = add_task(db, status=TaskStatus.SKIPPED, planned=utcnow() - timedelta(seconds=1), output=None,
-                       error="skipped: previous run still going")
+    skipped = add_task(
+        db,
+        status=TaskStatus.SKIPPED,
+        planned=utcnow() - timedelta(seconds=1),
+        output=None,
+        error="skipped: previous run still going",
+    )
     at = open_page("tasks")
     table = at.dataframe[0].value.set_index("id")
     assert table.loc[skipped, "duration (s)"] == "-"
