@@ -268,59 +268,75 @@ def bulk_buttons(context: AppContext) -> None:
 
 
 def edit_form(context: AppContext, schedule: Schedule, flow_name: str) -> None:
-    """A form (edits apply on Save); Preview shows what the next fire would send with the edits,
-    saving nothing. Before either, the preview is the saved schedule's."""
+    """Like the New form: the timing and the input are checked and previewed as they are typed,
+    and Save applies them. A fragment, so typing reruns only this form; a save reruns the page.
+    Before any edit, the previews are the saved schedule's."""
+    sid = schedule.id
     kinds, policies = [t.value for t in ScheduleType], [p.value for p in MissedRunPolicy]
     was_after = schedule.schedule_type is ScheduleType.AFTER
-    # Outside the form: the type decides which fields the form shows (times, or a flow to follow).
     kind = st.selectbox(
         "Type",
         kinds,
         index=kinds.index(schedule.schedule_type.value),
         format_func=_type_label,
-        key=f"edit_type_{schedule.id}",
+        key=f"edit_type_{sid}",
     )
-    with st.form(f"edit_{schedule.id}"):
-        left, right = st.columns(2)
-        outcome = None
-        if kind == AFTER:
-            expr, outcome = after_fields(
-                left,
-                right,
-                schedule.flow_id,
-                f"edit_{schedule.id}",
-                schedule.schedule_expr if was_after else None,
-                schedule.after_outcome,
-            )
-            expr, zone = expr or "", schedule.timezone
-        else:
-            expr = left.text_input("Expression", value="" if was_after else schedule.schedule_expr)
-            zone = right.selectbox(
-                "Time zone", ZONES, index=ZONES.index(schedule.timezone) if schedule.timezone in ZONES else 0
-            )
-        raw_input = st.text_area("Input (JSON)", value=_json(schedule.flow_params), height=80, help=INPUT_HELP)
-        left, middle, right = st.columns(3)
-        retries = left.number_input(
-            "Max retries", min_value=0, max_value=schedule_service.MAX_RETRIES_LIMIT, value=schedule.max_retries, step=1
+    left, right = st.columns(2)
+    outcome, next_fire = None, None
+    if kind == AFTER:
+        expr, outcome = after_fields(
+            left,
+            right,
+            schedule.flow_id,
+            f"edit_{sid}",
+            schedule.schedule_expr if was_after else None,
+            schedule.after_outcome,
         )
-        timeout = middle.number_input(
-            "Timeout (seconds)",
-            min_value=1,
-            max_value=schedule_service.TIMEOUT_LIMIT_SECONDS,
-            value=schedule.timeout_seconds,
-            step=1,
-            placeholder="daemon default",
+        expr, zone = expr or "", schedule.timezone
+        if expr:
+            st.text(describe_after(flow_service.get_flow(context.db, expr).name, outcome))
+    else:
+        expr = left.text_input(
+            "Expression", value="" if was_after else schedule.schedule_expr, key=f"edit_expr_{sid}", live=True
         )
-        policy = right.selectbox(
-            "Missed runs", policies, index=policies.index(schedule.missed_policy.value), help=POLICY_HELP
+        zone = right.selectbox(
+            "Time zone",
+            ZONES,
+            index=ZONES.index(schedule.timezone) if schedule.timezone in ZONES else 0,
+            key=f"edit_zone_{sid}",
         )
-        buttons = st.container(horizontal=True)  # each button as wide as its label, as elsewhere on the page
-        saving = buttons.form_submit_button("Save changes")
-        buttons.form_submit_button(
-            "Preview input", help="What the next fire would send with these values; saves nothing."
-        )
-    if not saving:
-        input_preview(raw_input, kind, _next_fire(schedule, kind, expr, zone), zone, flow_name, schedule.id)
+        next_fire = edited_timing_preview(schedule, kind, expr, zone)
+    raw_input = st.text_area(
+        "Input (JSON)", value=_json(schedule.flow_params), height=80, help=INPUT_HELP, key=f"edit_input_{sid}"
+    )
+    input_preview(raw_input, kind, next_fire, zone, flow_name, sid)
+    left, middle, right = st.columns(3)
+    retries = left.number_input(
+        "Max retries",
+        min_value=0,
+        max_value=schedule_service.MAX_RETRIES_LIMIT,
+        value=schedule.max_retries,
+        step=1,
+        key=f"edit_retries_{sid}",
+    )
+    timeout = middle.number_input(
+        "Timeout (seconds)",
+        min_value=1,
+        max_value=schedule_service.TIMEOUT_LIMIT_SECONDS,
+        value=schedule.timeout_seconds,
+        step=1,
+        placeholder="daemon default",
+        key=f"edit_timeout_{sid}",
+    )
+    policy = right.selectbox(
+        "Missed runs",
+        policies,
+        index=policies.index(schedule.missed_policy.value),
+        help=POLICY_HELP,
+        disabled=kind == AFTER,
+        key=f"edit_policy_{sid}",
+    )
+    if not st.button("Save changes", key=f"edit_save_{sid}"):
         return
     changes = dict(
         schedule_type=kind,
@@ -333,22 +349,26 @@ def edit_form(context: AppContext, schedule: Schedule, flow_name: str) -> None:
     )
     if kind == AFTER:
         changes["after_outcome"] = outcome
-    saved = common.attempt(lambda: schedule_service.update_schedule(context.db, schedule.id, **changes))
+    saved = common.attempt(lambda: schedule_service.update_schedule(context.db, sid, **changes))
     if saved is not None:
         common.flash("success", f"Saved schedule {saved.id}: {_next_run(context, saved)}.")
         st.rerun()
 
 
-def _next_fire(schedule: Schedule, kind: str, expr: str, zone: str) -> datetime | None:
-    """The next fire as edited: the saved one while the timing is as saved, since an edited
-    timing restarts from now (an interval's grid too)."""
-    if (kind, expr, zone) == (schedule.schedule_type.value, schedule.schedule_expr, schedule.timezone):
-        return schedule.next_run_at if schedule.status is not ScheduleStatus.COMPLETED else None
-    try:
-        fires = schedule_service.preview(kind, expr, zone, count=1)
-    except InvalidInput:
-        return None  # the timing's own error shows when it is saved
-    return fires[0] if fires else None
+def edited_timing_preview(schedule: Schedule, kind: str, expr: str, zone: str) -> datetime | None:
+    """While an active schedule's timing is as saved: its meaning and its saved next fire (an
+    interval keeps its grid). Otherwise the New form's preview, from now: an edited timing
+    restarts from now, and a paused one's fires are counted from now."""
+    edited = (kind, expr, zone) != (schedule.schedule_type.value, schedule.schedule_expr, schedule.timezone)
+    if not edited and schedule.status is ScheduleStatus.COMPLETED:
+        st.text(_describe(kind, expr, zone))
+        st.caption("It has fired: a later time makes it fire again.")
+        return None
+    if edited or schedule.status is ScheduleStatus.PAUSED or schedule.next_run_at is None:
+        return timing_preview(kind, expr, zone)
+    st.text(_describe(kind, expr, zone))
+    st.text(f"Next fire: {format_local(schedule.next_run_at, zone)}")
+    return schedule.next_run_at
 
 
 def _json(params: dict) -> str:
@@ -400,7 +420,7 @@ def schedule_actions(context: AppContext, row: schedule_service.ScheduleRow) -> 
             st.session_state.pop(CONFIRM_DELETE_KEY, None)
             st.rerun()
     with st.expander("Edit"):
-        edit_form(context, schedule, row.flow_name)
+        st.fragment(edit_form)(context, schedule, row.flow_name)
     if schedule.schedule_type is not ScheduleType.AFTER:  # a chain has no fires in time
         with st.expander("Backfill", icon=":material/history:"):
             backfill_form(schedule)

@@ -75,7 +75,7 @@ def test_the_edit_form_turns_a_timed_schedule_into_a_chain(open_page, db, flows_
     schedule = schedule_service.create_schedule(db, schedule_service.ScheduleSpec(ECHO_ID, "interval", "5m"))
     at = open_page("schedules")
     at.selectbox(key=f"edit_type_{schedule.id}").select("after").run()
-    at.selectbox(key=f"edit_{schedule.id}_outcome").select("finished")  # in the form: sent by its button
+    at.selectbox(key=f"edit_{schedule.id}_outcome").select("finished").run()
     _button(at, "Save changes").click().run()
     assert not page_errors(at)
     saved = schedule_service.get_schedule(db, schedule.id)

@@ -145,22 +145,34 @@ def test_delete_asks_first(open_page, db, flows_ready):
     assert any(i == "No schedules yet." for i in alerts(at, "info"))
 
 
-def test_edit_saves_changes_and_refuses_bad_ones(open_page, db, flows_ready):
+def test_the_edit_form_checks_as_you_type_and_saves_only_valid_changes(open_page, db, flows_ready):
     schedule = _create(db, flow_input={"input": "a"})
     at = open_page("schedules")
-    form = at.get("form")  # the edit form is the only st.form on the page
-    assert len(form) == 1
-    expression = next(t for t in at.text_input if t.value == "5m")
-    expression.input("10 parsecs")
-    _button(at, "Save changes").click().run()
+    assert not at.get("form")  # like the New form: no submit needed to see what is wrong
+    expression = at.text_input(key=f"edit_expr_{schedule.id}")
+    assert expression.value == "5m"
+    expression.input("10 parsecs").run()
     assert len(page_errors(at)) == 1 and page_errors(at)[0].startswith("Invalid interval")
+    _button(at, "Save changes").click().run()
+    assert page_errors(at) and all(e.startswith("Invalid interval") for e in page_errors(at))
     assert schedule_service.get_schedule(db, schedule.id).schedule_expr == "5m"
-    expression = next(t for t in at.text_input if t.value == "10 parsecs")
-    expression.input("15m")
+    at.text_input(key=f"edit_expr_{schedule.id}").input("15m").run()
+    assert not page_errors(at)
+    assert "every 15m" in [t.value for t in at.text]
+    assert any(t.value.startswith("Next fires:") for t in at.text)
     _button(at, "Save changes").click().run()
     assert not page_errors(at)
     saved = schedule_service.get_schedule(db, schedule.id)
     assert saved.schedule_expr == "15m" and saved.flow_params == {"input": "a", "tweaks": {}}
+
+
+def test_the_edit_form_refuses_a_bad_placeholder_as_you_type(open_page, db, flows_ready):
+    schedule = _create(db, flow_input={"input": "a"})
+    at = open_page("schedules")
+    at.text_area(key=f"edit_input_{schedule.id}").input('{"input": "{{ fire_day }}"}').run()
+    assert any(e.startswith("Unknown placeholder {{ fire_day }}") for e in page_errors(at)), page_errors(at)
+    _button(at, "Save changes").click().run()
+    assert schedule_service.get_schedule(db, schedule.id).flow_params["input"] == "a"
 
 
 def test_pause_all_and_resume_all(open_page, db, flows_ready):
@@ -232,10 +244,9 @@ def test_the_edit_form_previews_the_saved_schedule_and_its_edits_without_saving(
     # The saved schedule's next fire: Sunday 29 March, the first day of summer time.
     assert "The next fire (2026-03-29 07:00:00 CEST) would send:" in [t.value for t in at.text]
     assert f"Digest of 2026-03-29 ({schedule.id})" in _codes(at)
-    edited = next(t for t in at.text_area if t.value.startswith('{"input": "Digest'))
-    edited.input('{"input": "Week of {{ fire_date }}"}')
-    next(t for t in at.text_input if t.value == "0 7 * * *").input("0 7 * * 1")
-    _button(at, "Preview input").click().run()
+    assert "Next fire: 2026-03-29 07:00:00 CEST" in [t.value for t in at.text]
+    at.text_area(key=f"edit_input_{schedule.id}").input('{"input": "Week of {{ fire_date }}"}').run()
+    at.text_input(key=f"edit_expr_{schedule.id}").input("0 7 * * 1").run()
     assert not page_errors(at)
     assert "The next fire (2026-03-30 07:00:00 CEST) would send:" in [t.value for t in at.text]
     assert "Week of 2026-03-30" in _codes(at)
