@@ -28,7 +28,7 @@ from automagik.services import schedules as schedule_service
 from automagik.services import tasks as task_service
 from automagik.services.context import AppContext
 from automagik.services.errors import InvalidInput, NotFound
-from automagik.services.export import export_tasks_csv
+from automagik.services.export import csv_file_name, export_tasks_csv
 from automagik.services.serialize import duration_seconds, output_text
 from automagik.services.time_input import parse_time_input
 from pages import calendar_view, chart_views, common, frame
@@ -50,6 +50,7 @@ RANGE_KEY, DAY_KEY, CALENDAR_KEY = "tasks_range", "tasks_day", "tasks_calendar"
 CLICKS_KEY = "tasks_calendar_clicks"
 ONE_DAY = "One day"
 CHARTS_REFRESH_SECONDS = 60
+EXPORT_NAME_REFRESH_SECONDS = 10
 KEEP = "session"  # filters survive a visit to another page
 
 
@@ -292,10 +293,12 @@ def run_detail(context: AppContext, task_id: str) -> None:
             st.rerun()  # show its new state at once
 
 
-def export_button(context: AppContext, choice: Choice, now) -> None:
-    """Rendered outside the refreshing fragment: each render of a download button revokes the
-    file its previous render offered, so a button redrawn every second loses the clicks that
-    land before the browser has the new one."""
+def export_button(context: AppContext, choice: Choice) -> None:
+    """A fragment of its own, redrawn every EXPORT_NAME_REFRESH_SECONDS: Streamlit fixes a
+    download's file name when it draws the button, so the redraw keeps the name on the minute
+    of the click (the rows themselves are read at the click). Not part of the table's fragment,
+    which may redraw every second: each redraw replaces the button's file, and a click that
+    meets a replacement is lost, so the button is redrawn as seldom as its name allows."""
 
     def csv_bytes() -> bytes:
         # Called only when the button is clicked (on Streamlit's thread, not this run), with
@@ -311,7 +314,7 @@ def export_button(context: AppContext, choice: Choice, now) -> None:
     st.download_button(
         "Download CSV",
         data=csv_bytes,
-        file_name=f"automagik-tasks-{common.when(now).replace(' ', '_').replace(':', '')}.csv",
+        file_name=csv_file_name(utcnow(), common.zone()),
         mime="text/csv",
         on_click="ignore",
         icon=":material/download:",
@@ -424,6 +427,6 @@ if chosen is not None:
     # The table refreshes at the dashboard's pace; the charts, whole-range aggregates, at most
     # once a minute. Both keep the filters, page and selection (widget state) across refreshes.
     st.fragment(runs_section, run_every=every)(chosen)
-    export_button(common.context(), chosen, utcnow())
+    st.fragment(export_button, run_every=EXPORT_NAME_REFRESH_SECONDS)(common.context(), chosen)
     st.divider()
     st.fragment(charts_section, run_every=None if every is None else max(every, CHARTS_REFRESH_SECONDS))(chosen)

@@ -5,10 +5,12 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
+from datetime import datetime
 
 from automagik.db.engine import Database
 from automagik.services.serialize import USAGE_FIELDS, duration_seconds, iso, output_text
 from automagik.services.tasks import TaskFilter, TaskRow, check_named_ids, iter_task_rows
+from automagik.timefmt import format_local
 
 CSV_COLUMNS = (
     "id",
@@ -65,6 +67,13 @@ def csv_row(row: TaskRow) -> list[object]:
         task.upstream_task_id or "",
         _cell(row.started_by),
     ]
+
+
+def csv_file_name(moment: datetime, zone: str) -> str:
+    """ "automagik-tasks-2026-03-28_1334_CET.csv": the minute of `moment` in `zone`, zone named,
+    with nothing a file system or a shell would mind."""
+    local = format_local(moment, zone, seconds=False).replace(" ", "_").replace(":", "")
+    return f"automagik-tasks-{local}.csv"
 
 
 def export_tasks_csv(db: Database, filters: TaskFilter = TaskFilter(), rows_per_chunk: int = 1000) -> Iterator[str]:

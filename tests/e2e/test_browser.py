@@ -17,6 +17,7 @@ import re
 import shutil
 import time
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -24,7 +25,7 @@ from sqlalchemy import func, select
 
 from automagik.db.engine import Database
 from automagik.db.models import Task, TaskStatus
-from automagik.services.export import CSV_COLUMNS
+from automagik.services.export import CSV_COLUMNS, csv_file_name
 from tests.conftest import API_KEY, PROJECT_ROOT
 from tests.e2e.stack import CHROMIUM, Stack, launch_chromium
 from tests.langflow_server import FakeLangFlow
@@ -106,12 +107,20 @@ def open_page(page, title: str) -> None:
     page.get_by_role("heading", name=title, level=1).wait_for()
 
 
-def download_csv(page) -> str:
+EXPORT_NAME_REFRESH_SECONDS = 10  # as in pages/tasks.py
+
+
+def download_csv(page, zone: str) -> str:
     """Click "Download CSV" and read the file. The button sits outside the table's
-    self-refreshing fragment, so a click never lands on a revoked download."""
+    self-refreshing fragment, so a click seldom meets a redraw. The file is named for the
+    minute of the click, as of the button's last redraw (at most EXPORT_NAME_REFRESH_SECONDS
+    before it)."""
     settle(page)
+    clicked = datetime.now(UTC)
     with page.expect_download(timeout=30_000) as download:
         page.get_by_role("button", name=re.compile(r"Download CSV")).click()
+    minutes = {csv_file_name(clicked - timedelta(seconds=s), zone) for s in (0, EXPORT_NAME_REFRESH_SECONDS + 1)}
+    assert download.value.suggested_filename in minutes, (download.value.suggested_filename, minutes)
     return Path(download.value.path()).read_text(encoding="utf-8")
 
 
@@ -217,7 +226,7 @@ def test_sync_choose_schedule_watch_and_export(tmp_path):
             page.locator(".vega-embed").first.wait_for()
             shoot(page, "tasks")
 
-            exported = download_csv(page)
+            exported = download_csv(page, stack.zone)
             rows = list(csv.reader(io.StringIO(exported)))
             assert tuple(rows[0]) == CSV_COLUMNS
             records = [dict(zip(CSV_COLUMNS, row, strict=False)) for row in rows[1:]]

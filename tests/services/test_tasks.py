@@ -12,7 +12,7 @@ from automagik.db.models import LogLevel, Task, TaskStatus
 from automagik.runs.states import log_row, write_logs
 from automagik.services import tasks as svc
 from automagik.services.errors import InvalidInput, NotFound
-from automagik.services.export import CSV_COLUMNS, export_tasks_csv, write_tasks_csv
+from automagik.services.export import CSV_COLUMNS, csv_file_name, export_tasks_csv, write_tasks_csv
 from tests.services.helpers import ECHO_ID, TWO_OUT_ID, synced
 from tests.ui.helpers import add_task
 
@@ -186,3 +186,16 @@ def test_the_csv_carries_each_runs_tokens_model_and_cost(db, langflow):
         unpriced: ["12", "30", "42", "'=cmd()", ""],  # unknown cost: empty, never 0
         plain: ["", "", "", "", ""],
     }
+
+
+def test_the_csv_file_name_is_the_minute_in_the_display_zone_with_the_zone_named():
+    assert csv_file_name(datetime(2026, 3, 28, 13, 34, 56, tzinfo=UTC), "Europe/Berlin") == (
+        "automagik-tasks-2026-03-28_1434_CET.csv"
+    )
+    assert csv_file_name(datetime(2026, 3, 29, 13, 34, 56, tzinfo=UTC), "Europe/Berlin") == (
+        "automagik-tasks-2026-03-29_1534_CEST.csv"
+    )
+    # A zone without a letter abbreviation, on the previous local day.
+    assert csv_file_name(datetime(2026, 7, 1, 0, 5, tzinfo=UTC), "America/Sao_Paulo") == (
+        "automagik-tasks-2026-06-30_2105_-03.csv"
+    )
