@@ -54,30 +54,28 @@ def open_incident(session, dialect: str, kind: Kind, subject: str, message: str,
     return Change(kind, subject, message, True, now) if opened else None
 
 
-def clear_incidents(
-    session, kind: Kind, now: datetime, keep: Collection[str] = (), only: Collection[str] | None = None
-) -> list[Change]:
-    """Clear the open incidents of `kind` except those of subjects in `keep` (or, with `only`,
-    just those subjects); returns what this call cleared."""
-    query = update(Incident).where(Incident.kind == kind.value, Incident.cleared_at.is_(None))
-    if keep:
-        query = query.where(Incident.subject.not_in(list(keep)))
-    if only is not None:
-        if not only:
-            return []
-        query = query.where(Incident.subject.in_(list(only)))
+def clear_incidents(session, kind: Kind, ids: Collection[int], now: datetime) -> list[Change]:
+    """Clear those of the incidents `ids` (of `kind`) still open; returns what this call cleared.
+    By id, not by subject: an incident of the same subject opened since the caller looked (another
+    daemon cleared the old one and a new one began) is not the caller's to end."""
+    if not ids:
+        return []
     rows = session.execute(
-        query.values(cleared_at=now)
+        update(Incident)
+        .where(Incident.id.in_(list(ids)), Incident.cleared_at.is_(None))
+        .values(cleared_at=now)
         .returning(Incident.subject, Incident.message)
         .execution_options(synchronize_session=False)
     ).all()
     return [Change(kind, subject, message, False, now) for subject, message in rows]
 
 
-def open_subjects(session, kind: Kind) -> list[str]:
-    return list(
-        session.scalars(select(Incident.subject).where(Incident.kind == kind.value, Incident.cleared_at.is_(None)))
+def open_ids(session, kind: Kind) -> dict[str, int]:
+    """The open incidents of `kind`: subject -> the incident's id."""
+    rows = session.execute(
+        select(Incident.subject, Incident.id).where(Incident.kind == kind.value, Incident.cleared_at.is_(None))
     )
+    return dict(rows.tuples().all())
 
 
 def list_open(db: Database) -> list[Incident]:

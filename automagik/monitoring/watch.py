@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from automagik.costs.budgets import budgets_reached
 from automagik.db.engine import Database
 from automagik.db.models import DaemonHeartbeat, Flow, Schedule, ScheduleStatus, Task, TaskStatus
-from automagik.monitoring.incidents import Change, Kind, clear_incidents, open_incident, open_subjects
+from automagik.monitoring.incidents import Change, Kind, clear_incidents, open_ids, open_incident
 from automagik.plural import agree, counted
 
 STALE_BEATS = 3
@@ -44,7 +44,8 @@ def watch(
             # A backfill's runs waiting for their turn have no time yet (runs/backfill.py).
             .where(Task.status == TaskStatus.PENDING, Task.next_retry_at < since, Task.held_since.is_(None))
         ).one()
-        opened = {kind: set(open_subjects(session, kind)) for kind in Kind}
+        open_now = {kind: open_ids(session, kind) for kind in Kind}
+        opened = {kind: set(ids) for kind, ids in open_now.items()}
         over = {
             Kind.FAILURE_STREAK: _streaks_over(session, opened[Kind.FAILURE_STREAK]),
             Kind.BUDGET_REACHED: _budgets_over(session, opened[Kind.BUDGET_REACHED], now, zone),
@@ -90,8 +91,7 @@ def watch(
                 if change:
                     changes.append(change)
         for kind, subjects in to_clear.items():
-            if subjects:
-                changes += clear_incidents(session, kind, now, only=subjects)
+            changes += clear_incidents(session, kind, [open_now[kind][s] for s in subjects], now)
     return changes
 
 

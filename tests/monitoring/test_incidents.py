@@ -14,7 +14,7 @@ from automagik.daemon.alerts import wait_for_alerts
 from automagik.daemon.loop import Daemon
 from automagik.daemon.settings import DaemonSettings
 from automagik.db.models import Schedule
-from automagik.monitoring.incidents import Kind, list_open
+from automagik.monitoring.incidents import Kind, list_open, open_incident
 from automagik.monitoring.watch import watch
 from automagik.runs.fires import dispatch_due
 from automagik.runs.leases import Attempt, claim_tasks, record_attempts, recover_expired
@@ -154,3 +154,44 @@ def test_a_run_held_once_by_a_limit_is_reported_overdue_when_it_waits_again_for_
     frozen_clock.advance(hours=1)  # and no daemon takes it
     changes = watch(db, "d-watch", frozen_clock.now, 10, 60)
     assert [c.kind for c in changes if c.opened] == [Kind.RUNS_OVERDUE]
+
+
+class _WriteAfter:
+    """The database, with `action` run once just before the first write transaction begins:
+    what another daemon does between a watch's read and its write."""
+
+    def __init__(self, db, action):
+        self._db, self._action, self.dialect = db, action, db.dialect
+
+    def read(self):
+        return self._db.read()
+
+    def write(self):
+        action, self._action = self._action, None
+        if action:
+            action()
+        return self._db.write()
+
+
+def test_a_watch_clears_only_the_incident_it_saw_not_one_reopened_meanwhile(db, langflow, frozen_clock):
+    """Found by review: a watch cleared by kind and subject, so an incident another daemon
+    cleared and a new streak reopened, between this watch's read and its write, was cleared
+    with no reason, and its alert was a false all-clear."""
+    synced(db, langflow)
+    schedule = schedule_service.create_schedule(db, schedule_service.ScheduleSpec(ECHO_ID, "interval", "1h"))
+
+    def open_streak():
+        with db.write() as session:
+            return open_incident(session, db.dialect, Kind.FAILURE_STREAK, schedule.id, "failing", frozen_clock.now)
+
+    assert open_streak() is not None  # a streak; the schedule's runs since look over to any watch
+
+    def meanwhile():
+        [cleared] = watch(db, "d-other", frozen_clock.now, 10, 60)  # another daemon clears it first
+        assert not cleared.opened
+        assert open_streak() is not None  # and a new streak opens
+
+    changes = watch(_WriteAfter(db, meanwhile), "d-watch", frozen_clock.now, 10, 60)
+    assert changes == []  # what it saw was cleared already; the new streak is not its to end
+    [still] = list_open(db)
+    assert (still.kind, still.subject) == (Kind.FAILURE_STREAK.value, schedule.id)

@@ -133,15 +133,14 @@ def test_without_usage_the_cost_panel_says_so(open_page, db, langflow):
 
 
 def test_open_incidents_are_shown_first(open_page, db):
-    from automagik.clock import utcnow
-    from automagik.monitoring.incidents import Kind, clear_incidents, open_incident
+    from automagik.monitoring.incidents import Kind, clear_incidents, open_ids, open_incident
 
     with db.write() as session:
         open_incident(session, db.dialect, Kind.DAEMON_STALE, "far:7", "daemon far:7 has sent no heartbeat", utcnow())
         open_incident(
             session, db.dialect, Kind.FAILURE_STREAK, "s1", "schedule s1 has failed 3 times in a row", utcnow()
         )
-        clear_incidents(session, Kind.FAILURE_STREAK, utcnow(), only={"s1"})
+        clear_incidents(session, Kind.FAILURE_STREAK, [open_ids(session, Kind.FAILURE_STREAK)["s1"]], utcnow())
     at = open_page("overview")
     warnings = alerts(at, "warning")
     assert warnings[0].startswith("Incident since ") and warnings[0].endswith(": daemon far:7 has sent no heartbeat.")
