@@ -53,6 +53,7 @@ from automagik.db.models import Schedule, ScheduleStatus, Task, TaskStatus
 from automagik.langflow import LangFlowAuthError, LangFlowClient, LangFlowError, display_url
 from automagik.monitoring.streaks import sort_failures
 from automagik.monitoring.watch import watch
+from automagik.plural import agree, counted
 from automagik.runs.fires import dispatch_due
 from automagik.runs.leases import (
     Attempt,
@@ -342,11 +343,11 @@ class Daemon:
                 log.warning('flow "%s": %s; its fires are skipped until tomorrow', reached.flow_name, reached.reason)
             if fired.schedules:
                 log.info(
-                    "dispatched %d fire(s) of %d schedule(s); %d skipped, %d one-shot(s) completed",
-                    fired.fired,
-                    fired.schedules,
+                    "dispatched %s of %s; %d skipped, %s completed",
+                    counted(fired.fired, "fire"),
+                    counted(fired.schedules, "schedule"),
                     fired.skipped,
-                    fired.completed,
+                    counted(fired.completed, "one-shot"),
                 )
             if fired.deferred is not None and (self._recheck_at is None or fired.deferred < self._recheck_at):
                 self._recheck_at = fired.deferred
@@ -564,7 +565,12 @@ class Daemon:
         grace = self.options.shutdown_grace_seconds
         never_started = [task.id for task in self.pool.take_waiting()]
         if self.pool.busy_ids():
-            log.info("daemon %s: waiting up to %g s for %d running task(s)", self.id, grace, len(self.pool.busy_ids()))
+            log.info(
+                "daemon %s: waiting up to %g s for %s",
+                self.id,
+                grace,
+                counted(len(self.pool.busy_ids()), "running task"),
+            )
         finished_in_time = self._wait_for_runs(grace)
         try:
             self.record_finished()
@@ -578,14 +584,18 @@ class Daemon:
                 hand_back(self.db, self.id, never_started, utcnow(), started=False)
             except Exception:
                 log.exception(
-                    "daemon %s: could not hand back %d task(s) claimed ahead; their leases will expire",
+                    "daemon %s: could not hand back %s claimed ahead; their leases will expire",
                     self.id,
-                    len(never_started),
+                    counted(len(never_started), "task"),
                 )
         if not finished_in_time:
             handed = hand_back(self.db, self.id, self.pool.busy_ids(), utcnow())
             log.warning(
-                "daemon %s: %d task(s) still running after %g s were handed back to the queue", self.id, handed, grace
+                "daemon %s: %s still running after %g s %s handed back to the queue",
+                self.id,
+                counted(handed, "task"),
+                grace,
+                agree(handed, "was", "were"),
             )
         self.pool.close()
         try:

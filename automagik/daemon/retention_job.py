@@ -12,6 +12,7 @@ from datetime import timedelta
 from automagik.clock import utcnow
 from automagik.daemon.leader import LeaderJob
 from automagik.db.engine import Database
+from automagik.plural import counted
 from automagik.runs.retention import prune_daemon_rows, prune_tasks
 
 log = logging.getLogger("automagik.daemon")
@@ -43,8 +44,9 @@ class RetentionJob(LeaderJob):
             return
         if deleted or forgotten:
             log.info(
-                "retention: deleted %d run(s) older than %g day(s) and %d old daemon row(s)",
-                deleted,
+                "retention: deleted %s older than %g %s and %s",
+                counted(deleted, "run"),
                 self.days,
-                forgotten,
+                "day" if self.days == 1 else "days",
+                counted(forgotten, "old daemon row"),
             )

@@ -1,4 +1,4 @@
-"""Fires become tasks: each due schedule's fire(s) recorded, the schedule advanced.
+"""Fires become tasks: each due schedule's fires recorded, the schedule advanced.
 
 Exactly once per fire rests on two things. The schedule row is advanced by compare-and-set
 (UPDATE ... WHERE next_run_at = the value read), its row locked meanwhile (FOR UPDATE SKIP
@@ -31,6 +31,7 @@ from automagik.costs.budgets import BudgetReached, budgets_reached, today
 from automagik.db.engine import Database
 from automagik.db.models import Flow, LogLevel, MissedRunPolicy, Schedule, ScheduleStatus, Task, TaskStatus
 from automagik.monitoring.incidents import Kind, open_incident
+from automagik.plural import counted
 from automagik.runs.schedules import schedule_trigger
 from automagik.runs.states import Transition, log_row, target, write_logs
 from automagik.runs.templates import FireValues, has_placeholders, render_input
@@ -142,7 +143,7 @@ def plan_fires(
         plan.skipped = due if policy is MissedRunPolicy.ALL else [latest]
         plan.reason = busy_reason
         if count > len(plan.skipped):
-            plan.reason += f" ({count - len(plan.skipped)} earlier fire(s) missed as well)"
+            plan.reason += f" ({counted(count - len(plan.skipped), 'earlier fire')} missed as well)"
         return plan
     if policy is MissedRunPolicy.SKIP and late:
         plan.skipped = [latest]
@@ -151,21 +152,19 @@ def plan_fires(
             "no daemon could run it in time); policy skip"
         )
         if count > 1:
-            plan.reason += f"; {count - 1} earlier fire(s) missed too"
+            plan.reason += f"; {counted(count - 1, 'earlier fire')} missed too"
         return plan
     if policy is MissedRunPolicy.ALL:
         plan.run = due
         if earlier:
-            plan.note = (
-                f"catch-up after downtime: {earlier} older missed fire(s) beyond the limit of {len(due)} not run"
-            )
+            plan.note = f"catch-up after downtime: {counted(earlier, 'older missed fire')} beyond the limit of {len(due):,} not run"
         elif count > 1:
             plan.note = f"catch-up after downtime: running all {count} missed fires"
         return plan
     plan.run = [latest]
     if count > 1:
         since = due[0] if len(due) > 1 else schedule.next_run_at
-        plan.note = f"coalesced {count - 1} missed fire(s) since {since:%Y-%m-%d %H:%M:%S} UTC into this run"
+        plan.note = f"coalesced {counted(count - 1, 'missed fire')} since {since:%Y-%m-%d %H:%M:%S} UTC into this run"
     elif late:
         plan.note = f"running {_ago(now - latest)} late (no daemon could run it at the planned time)"
     return plan
