@@ -152,7 +152,14 @@ def record_attempts(
 
 def _any_runnable(db: Database, until: datetime) -> bool:
     """Look before locking (see dispatch_due): most ticks find nothing to claim. A backfill of a
-    paused schedule waits without making every tick take the write lock to hold it again."""
+    paused schedule, or one with max_parallel runs in flight, waits without making every tick
+    take the write lock to hold its runs again."""
+    in_flight = (
+        select(func.count())
+        .where(Task.backfill_id == Backfill.id, Task.status == TaskStatus.RUNNING)
+        .correlate(Backfill)
+        .scalar_subquery()
+    )
     with db.read() as session:
         return (
             session.scalar(
@@ -163,7 +170,9 @@ def _any_runnable(db: Database, until: datetime) -> bool:
                 select(Backfill.id)
                 .join(Schedule, Schedule.id == Backfill.schedule_id)
                 .where(
-                    Schedule.status != ScheduleStatus.PAUSED, exists().where(Task.backfill_id == Backfill.id, _WAITING)
+                    Schedule.status != ScheduleStatus.PAUSED,
+                    in_flight < Backfill.max_parallel,
+                    exists().where(Task.backfill_id == Backfill.id, _WAITING),
                 )
                 .limit(1)
             )

@@ -163,11 +163,15 @@ def test_max_parallel_holds_across_two_daemons_oldest_fire_first(ready, hourly, 
     first = _claim(ready, now, "d1")
     assert sorted(c.scheduled_for for c in first) == FIRES[:2]  # two, the oldest, though the pool had ten places
     assert _claim(ready, now, "d2") == []  # the other daemon finds the backfill at its limit
+    # ...and, while it stays there, the look before locking finds nothing: no tick takes the
+    # write lock only to hold the same runs again.
+    assert not _any_runnable(ready, now)
     waiting = [t for t in _tasks(ready, hourly) if t.status is TaskStatus.PENDING]
     assert waiting[0].held_since == now and _logs(ready, waiting[0].id)[-1] == "waiting: backfill at its limit 2/2"
     assert all(t.status is TaskStatus.PENDING for t in waiting) and len(waiting) == 4  # held, never skipped
 
     _done(ready, first[:1], now, "d1")
+    assert _any_runnable(ready, now)
     [next_one] = _claim(ready, now, "d2")
     assert next_one.scheduled_for == FIRES[2]
     assert next_one.input_data["input"] == "report for 2026-11-27 at 2026-11-27T02:00:00+01:00"
