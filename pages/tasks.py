@@ -48,6 +48,7 @@ RANGES = {
 PAGE_SIZES = [25, 50, 100]
 SELECTED_KEY = "tasks_selected_id"
 PAGE_KEY, PAGE_NUMBER_KEY = "tasks_page", "tasks_page_number"
+PAGE_JUMP_KEY = "tasks_page_jump"  # (how many page numbers were typed, the last one)
 TOP_KEY = "tasks_pages_top"  # (the filters, the newest run's key) while past page 1
 RANGE_KEY, DAY_KEY, CALENDAR_KEY = "tasks_range", "tasks_day", "tasks_calendar"
 CLICKS_KEY = "tasks_calendar_clicks"
@@ -397,8 +398,14 @@ def usage_charts(context: AppContext, filters: task_service.TaskFilter, span: ch
 
 
 def _go_to_page() -> None:
-    # The page number typed: the pagination shows it from this rerun on.
-    st.session_state[PAGE_KEY] = st.session_state[PAGE_NUMBER_KEY]
+    # A page number typed starts a new pagination widget with that page as its default:
+    # setting the widget's value through session state would make Streamlit warn (it has a
+    # default). The box empties again; the pagination shows the page.
+    typed = st.session_state[PAGE_NUMBER_KEY]
+    if typed:
+        generation, _ = st.session_state.get(PAGE_JUMP_KEY, (0, 1))
+        st.session_state[PAGE_JUMP_KEY] = (generation + 1, int(typed))
+    st.session_state[PAGE_NUMBER_KEY] = None
 
 
 def _pages_top(choice: Choice, number: int) -> task_pages.Key | None:
@@ -415,7 +422,9 @@ def runs_section(choice: Choice) -> None:
     filters = choice.filter(now)
     left, middle, right = st.columns([3, 1, 1])
     size = middle.selectbox("Rows per page", PAGE_SIZES, key="tasks_page_size", persist_state=KEEP)
-    number = st.session_state.get(PAGE_KEY) or 1
+    generation, typed = st.session_state.get(PAGE_JUMP_KEY, (0, 1))
+    page_key = f"{PAGE_KEY}_{generation}"
+    number = st.session_state.get(page_key) or typed
     page = common.attempt(lambda: task_pages.task_page(context.db, filters, number, size, _pages_top(choice, number)))
     if page is None:
         return
@@ -436,18 +445,19 @@ def runs_section(choice: Choice) -> None:
             "No runs match: a run appears here as soon as a schedule fires or you press “Run now” on the Flows page."
         )
         return
-    # The number shown can differ from the one asked (past the end after a filter narrowed):
-    # both widgets show the page read. Set before they render, as Streamlit requires.
-    st.session_state[PAGE_KEY] = st.session_state[PAGE_NUMBER_KEY] = page.number
     right.number_input(
-        f"Page (of {page.pages:,})",
+        f"Go to page (of {page.pages:,})",
+        value=None,
         min_value=1,
         max_value=page.pages,
         step=1,
+        placeholder=f"1 to {page.pages:,}",
         key=PAGE_NUMBER_KEY,
         on_change=_go_to_page,
     )
-    st.pagination(page.pages, key=PAGE_KEY)
+    # The page read can differ from the one asked (past the end after a filter narrowed): a
+    # value out of range falls back to the default, the page read.
+    st.pagination(page.pages, default=page.number, key=page_key)
     runs_table(page.rows)
     selected = st.session_state.get(SELECTED_KEY)
     if selected:
