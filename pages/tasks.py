@@ -432,7 +432,8 @@ def runs_section(choice: Choice) -> None:
     st.session_state[TOP_KEY] = (astuple(choice), page.top) if page.number > 1 else None
     total = page.total + page.newer
     left.caption(
-        f"{counted(total, 'run')} {agree(total, 'matches', 'match')} · updated {common.when(now)}"
+        f"{counted(total, 'run')} {agree(total, 'matches', 'match')} · page {page.number:,} of {page.pages:,}"
+        f" · updated {common.when(now)}"
         + (
             f" · {counted(page.newer, 'newer run')} since you left page 1: go to page 1 to see "
             f"{agree(page.newer, 'it', 'them')}"
@@ -446,7 +447,7 @@ def runs_section(choice: Choice) -> None:
         )
         return
     right.number_input(
-        f"Go to page (of {page.pages:,})",
+        "Go to page",
         value=None,
         min_value=1,
         max_value=page.pages,

@@ -42,7 +42,8 @@ def test_first_next_previous_and_last_pages(open_page, runs):
     at = open_page("tasks")
     (pages,) = at.pagination
     assert (pages.num_pages, pages.value) == (3, 1)
-    assert _page_number(at).label == "Go to page (of 3)" and _page_number(at).value is None
+    assert _page_number(at).label == "Go to page" and _page_number(at).value is None
+    assert _page_number(at).proto.placeholder == "1 to 3" and "· page 1 of 3 ·" in _caption(at)
     assert _ids(at) == runs[:25]
     at.pagination[0].select(2).run()  # next
     assert _ids(at) == runs[25:50]
@@ -58,7 +59,7 @@ def test_a_page_number_typed_is_read_and_shown_by_the_pagination(open_page, runs
     at = open_page("tasks")
     at.selectbox(key="tasks_page_size").select(25).run()
     _page_number(at).set_value(3).run()
-    assert _ids(at) == runs[50:60]
+    assert _ids(at) == runs[50:60] and "· page 3 of 3 ·" in _caption(at)
     assert at.pagination[0].value == 3 and _page_number(at).value is None  # the box empties again
     at.pagination[0].select(2).run()  # the arrows and numbers go on from there
     assert _ids(at) == runs[25:50]
