@@ -2,7 +2,7 @@
 history, the renderer's peak memory, and a CSV export of every run.
 
     python bench/dashboard_scale.py [--tiny] [--backends sqlite,postgresql] [--sizes 1000,1000000]
-                                    [--calendar-only]
+                                    [--only calendar,pages,paging,export,schedules]
 
 For each backend and size, a fresh database is seeded with bulk inserts: the test server's
 two flows, 20 schedules (one of which has never run, like a new schedule), and N runs spread
@@ -19,12 +19,20 @@ and one in 50 of them names a model without a price). Then, each in its own proc
   file in memory (one byte buffer) before handing it to Streamlit; its peak RSS.
 - calendar: the run calendar's counts (automagik.services.run_calendar: twelve months of days
   in Europe/Berlin, whole history and one flow), timed in this process, the median of 5 calls.
+- paging: the Tasks page with "All time" (every run) rendered at its first page, a middle
+  page and its last page, each reached by typing its number, as AppTest runs: the median of
+  3 runs of the script at that page; and the list's service call alone
+  (automagik.services.task_pages) for the same pages, the median of 5 calls.
 
 Then, in a fresh database of 10,000 schedules (500 with --tiny; half cron in three zones, half
 interval) and no runs, the Schedules and Tasks pages rendered as above.
 
 Targets at 1,000,000 runs: every page <= 1 s and <= 2x its time at 1,000; export memory flat;
-the calendar (whole history) <= 300 ms. With 10,000 schedules: the Schedules page <= 300 ms.
+the calendar (whole history) <= 300 ms; the Tasks page at its middle and last pages <= 2x its
+time at its first page. With 10,000 schedules: the Schedules page <= 300 ms.
+
+--only runs some of the cases (each seeds its databases): calendar, pages (the render, the
+export and the download), paging, schedules. --calendar-only is --only calendar.
 """
 
 from __future__ import annotations
@@ -73,6 +81,8 @@ HISTORY = timedelta(days=60)
 CALENDAR_TARGET_MS = 300
 SCHEDULES = 10_000  # the Schedules page's scale
 SCHEDULES_TARGET_MS = 300
+PAGING_FACTOR = 2  # the Tasks page's middle and last pages against its first
+CASES = ("calendar", "pages", "paging", "schedules")
 CALENDAR_ZONE = "Europe/Berlin"  # a zone with DST: its days are computed, not a UTC offset
 OUTPUTS = {ECHO_FLOW_ID: "ChatOutput-acc02", TWO_OUT_FLOW_ID: "ChatOutput-tw002"}
 
@@ -264,6 +274,77 @@ def child_render(child_out: Path) -> None:
     )
 
 
+def child_paging(url: str, child_out: Path) -> None:
+    """The Tasks page over every run ("All time") at its first, a middle and its last page."""
+    from streamlit.runtime.scriptrunner import script_runner
+    from streamlit.testing.v1 import AppTest
+
+    from automagik.services import task_pages
+    from automagik.services.tasks import TaskFilter
+    from tests.ui.streamlit_pages_mode import checked_streamlit, run_app_py
+
+    checked_streamlit()
+    script_runner._mpa_v1 = run_app_py
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=600)
+    at.run()
+    at.switch_page("pages/tasks.py").run()
+    at.selectbox(key="tasks_range").select("All time").run()
+    pages = at.pagination[0].num_pages
+    chosen = {"first": 1, "middle": (pages + 1) // 2, "last": pages}
+    render, service, problems = {}, {}, []
+    for label, number in chosen.items():
+        at.number_input(key="tasks_page_number").set_value(number)
+        times = []
+        for _ in range(3):
+            began = time.perf_counter()
+            at.run()
+            times.append(time.perf_counter() - began)
+        render[label] = sorted(times)[1]
+        if at.pagination[0].value != number:
+            problems.append(f"{label}: page {at.pagination[0].value} shown, not {number}")
+        problems += [f"{label}: {e.value}" for e in [*at.exception, *at.error]]
+    db = Database(url)
+    try:
+        for label, number in chosen.items():
+            task_pages.task_page(db, TaskFilter(), number, 25)
+            times = []
+            for _ in range(5):
+                began = time.perf_counter()
+                task_pages.task_page(db, TaskFilter(), number, 25)
+                times.append(time.perf_counter() - began)
+            service[label] = sorted(times)[2]
+    finally:
+        db.dispose()
+    child_out.write_text(
+        json.dumps({"pages": pages, "chosen": chosen, "render": render, "service": service, "problems": problems})
+    )
+
+
+def measure_paging(
+    url: str, server_url: str, workdir: Path, system: str, size: str, judge: bool, tiny: bool
+) -> list[Row]:
+    """Rows for the Tasks page at its first, middle and last page; targets when `judge`."""
+    try:
+        paging = run_child("paging", url, server_url, workdir, 600)
+    except (RuntimeError, subprocess.TimeoutExpired) as exc:
+        return [Row(MEASURE, system, size, "paging failed", str(exc).strip().splitlines()[-1][:200], met=False)]
+    rows = []
+    first = paging["render"]["first"] * 1000
+    for label, number in paging["chosen"].items():
+        ms = paging["render"][label] * 1000
+        target, met = "", None
+        if judge and label != "first":
+            target, met = f"<= {PAGING_FACTOR}x {first:.0f} ms", judged(tiny, ms <= PAGING_FACTOR * first)
+        name = f"page tasks, all time, page {number:,} of {paging['pages']:,} ({label}): render"
+        rows.append(Row(MEASURE, system, size, name, ms, "ms", target, met))
+    for label, number in paging["chosen"].items():
+        name = f"tasks list page {number:,} ({label}, service)"
+        rows.append(Row(MEASURE, system, size, name, paging["service"][label] * 1000, "ms"))
+    if paging["problems"]:
+        rows.append(Row(MEASURE, system, size, "note", "; ".join(paging["problems"])[:300], met=False))
+    return rows
+
+
 def child_export(url: str, child_out: Path, budget: float) -> None:
     """Stream the CSV to a file for at most `budget` seconds, sampling RSS at every chunk."""
     from automagik.services.export import export_tasks_csv
@@ -431,9 +512,10 @@ def measure_size(
     by_size: dict[int, dict],
     tiny: bool,
     budget: float,
-    calendar_only: bool = False,
+    only: frozenset[str] = frozenset(CASES),
 ) -> list[Row]:
-    """Seed one database and run the three children against it; a failing child is a note row."""
+    """Seed one database and run the `only` cases' children against it; a failing child is a
+    note row."""
     size = f"{fmt_count(runs)} runs"
     backend = system.split("/")[-1]
     rows: list[Row] = []
@@ -444,14 +526,19 @@ def measure_size(
     finally:
         db.dispose()
     rows.append(Row(MEASURE, system, size, "seed (bulk insert, runs + 2 log lines each)", runs / seconds, "runs/s"))
-    print(f"  {backend}, {size}: run calendar...", flush=True)
-    everything = time_calendar(url)
-    target, met = "", None
-    if runs == max(sizes):
-        target, met = f"<= {CALENDAR_TARGET_MS} ms", judged(tiny, everything <= CALENDAR_TARGET_MS)
-    rows.append(Row(MEASURE, system, size, "run calendar, 12 months (service)", everything, "ms", target, met))
-    rows.append(Row(MEASURE, system, size, "run calendar, one flow (service)", time_calendar(url, ECHO_FLOW_ID), "ms"))
-    if calendar_only:
+    if "calendar" in only:
+        print(f"  {backend}, {size}: run calendar...", flush=True)
+        everything = time_calendar(url)
+        target, met = "", None
+        if runs == max(sizes):
+            target, met = f"<= {CALENDAR_TARGET_MS} ms", judged(tiny, everything <= CALENDAR_TARGET_MS)
+        rows.append(Row(MEASURE, system, size, "run calendar, 12 months (service)", everything, "ms", target, met))
+        one_flow = time_calendar(url, ECHO_FLOW_ID)
+        rows.append(Row(MEASURE, system, size, "run calendar, one flow (service)", one_flow, "ms"))
+    if "paging" in only:
+        print(f"  {backend}, {size}: the Tasks page's first, middle and last pages...", flush=True)
+        rows += measure_paging(url, server_url, workdir, system, size, runs == max(sizes), tiny)
+    if "pages" not in only:
         return rows
     try:
         print(f"  {backend}, {size}: rendering the pages...", flush=True)
@@ -538,7 +625,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--export", metavar="URL", help="(internal) export every run of URL as CSV")
     p.add_argument("--download", metavar="URL", help="(internal) build the dashboard's all-time download")
     p.add_argument("--child-out", type=Path, help="(internal) where a child writes its result")
-    p.add_argument("--calendar-only", action="store_true", help="seed, then time the run calendar alone")
+    p.add_argument("--paging", metavar="URL", help="(internal) render the Tasks page's pages against URL")
+    p.add_argument("--only", help=f"comma-separated cases to run, of {','.join(CASES)} (default all)")
+    p.add_argument("--calendar-only", action="store_true", help="the same as --only calendar")
     p.add_argument(
         "--budget",
         type=float,
@@ -549,12 +638,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.render:
         child_render(args.child_out)
         return 0
+    if args.paging:
+        child_paging(args.paging, args.child_out)
+        return 0
     if args.export:
         child_export(args.export, args.child_out, args.budget)
         return 0
     if args.download:
         child_download(args.download, args.child_out, args.budget)
         return 0
+    only = frozenset(c.strip() for c in ("calendar" if args.calendar_only else args.only or ",".join(CASES)).split(","))
+    if only - set(CASES) or not only:
+        p.error(f"--only takes cases from {', '.join(CASES)}, not {args.only!r}")
     tiny = args.tiny
     budget = args.budget or (60.0 if tiny else 180.0)
     sizes = [int(s) for s in (args.sizes or ("200,2000" if tiny else "1000,1000000")).split(",")]
@@ -569,15 +664,13 @@ def main(argv: list[str] | None = None) -> int:
             for backend in backends_of(args):
                 system = f"automagik/{backend}"
                 by_size: dict[int, dict] = {}
-                for runs in sizes:
+                for runs in sizes if only - {"schedules"} else ():
                     url = databases.new(backend, f"dashboard_{backend}_{runs}")
                     try:
-                        rows += measure_size(
-                            url, server.url, workdir, system, runs, sizes, by_size, tiny, budget, args.calendar_only
-                        )
+                        rows += measure_size(url, server.url, workdir, system, runs, sizes, by_size, tiny, budget, only)
                     finally:
                         databases.drop(url)
-                if args.calendar_only:
+                if "schedules" not in only:
                     continue
                 url = databases.new(backend, f"dashboard_{backend}_schedules")
                 try:

@@ -3,7 +3,9 @@ and the run calendar (runs per day for a year), whose days filter the list below
 
 The filters rerun the page; the runs and the charts are two fragments that refresh
 themselves. The filters, the page and the selected run are widget or session state, kept
-across refreshes (and, with persist_state, across visits to other pages).
+across refreshes (and, with persist_state, across visits to other pages). Pages are read by
+keyset (services/task_pages.py); past page 1 they hold still while new runs arrive, which
+the caption counts.
 """
 
 from __future__ import annotations
@@ -11,8 +13,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import io
-import math
-from dataclasses import dataclass, replace
+from dataclasses import astuple, dataclass, replace
 from datetime import datetime, timedelta
 
 import pandas as pd
@@ -22,7 +23,7 @@ from automagik.clock import utcnow
 from automagik.costfmt import PRICE_HINT, format_run_cost, format_token_counts, format_tokens, format_usd
 from automagik.db.models import TaskStatus
 from automagik.plural import agree, counted, word_for
-from automagik.services import charts, run_calendar
+from automagik.services import charts, run_calendar, task_pages
 from automagik.services import flows as flow_service
 from automagik.services import schedules as schedule_service
 from automagik.services import tasks as task_service
@@ -46,6 +47,9 @@ RANGES = {
 }
 PAGE_SIZES = [25, 50, 100]
 SELECTED_KEY = "tasks_selected_id"
+PAGE_KEY, PAGE_NUMBER_KEY = "tasks_page", "tasks_page_number"
+PAGE_JUMP_KEY = "tasks_page_jump"  # (how many page numbers were typed, the last one)
+TOP_KEY = "tasks_pages_top"  # (the filters, the newest run's key) while past page 1
 RANGE_KEY, DAY_KEY, CALENDAR_KEY = "tasks_range", "tasks_day", "tasks_calendar"
 CLICKS_KEY = "tasks_calendar_clicks"
 ONE_DAY = "One day"
@@ -396,22 +400,69 @@ def usage_charts(context: AppContext, filters: task_service.TaskFilter, span: ch
     )
 
 
+def _go_to_page() -> None:
+    # A page number typed starts a new pagination widget with that page as its default:
+    # setting the widget's value through session state would make Streamlit warn (it has a
+    # default). The box empties again; the pagination shows the page.
+    typed = st.session_state[PAGE_NUMBER_KEY]
+    if typed:
+        generation, _ = st.session_state.get(PAGE_JUMP_KEY, (0, 1))
+        st.session_state[PAGE_JUMP_KEY] = (generation + 1, int(typed))
+    st.session_state[PAGE_NUMBER_KEY] = None
+
+
+def _pages_top(choice: Choice, number: int) -> task_pages.Key | None:
+    """The newest run of the pages while the user is past page 1 with these filters: runs
+    arriving meanwhile are counted but do not push the rows of the page being read along.
+    Page 1 follows the newest runs (None)."""
+    kept = st.session_state.get(TOP_KEY)
+    return kept[1] if number > 1 and kept and kept[0] == astuple(choice) else None
+
+
 def runs_section(choice: Choice) -> None:
     context, now = common.context(), utcnow()
     common.show_flashes()
     filters = choice.filter(now)
-    total = task_service.count_tasks(context.db, filters)
-    left, right = st.columns([3, 1])
-    size = right.selectbox("Rows per page", PAGE_SIZES, key="tasks_page_size", persist_state=KEEP)
-    left.caption(f"{counted(total, 'run')} {agree(total, 'matches', 'match')} · updated {common.when(now)}")
+    left, middle, right = st.columns([3, 1, 1])
+    size = middle.selectbox("Rows per page", PAGE_SIZES, key="tasks_page_size", persist_state=KEEP)
+    generation, typed = st.session_state.get(PAGE_JUMP_KEY, (0, 1))
+    page_key = f"{PAGE_KEY}_{generation}"
+    number = st.session_state.get(page_key) or typed
+    page = common.attempt(lambda: task_pages.task_page(context.db, filters, number, size, _pages_top(choice, number)))
+    if page is None:
+        return
+    # The filters kept as a tuple: this script, and so the Choice class, is new at every rerun.
+    st.session_state[TOP_KEY] = (astuple(choice), page.top) if page.number > 1 else None
+    total = page.total + page.newer
+    left.caption(
+        f"{counted(total, 'run')} {agree(total, 'matches', 'match')} · page {page.number:,} of {page.pages:,}"
+        f" · updated {common.when(now)}"
+        + (
+            f" · {counted(page.newer, 'newer run')} since you left page 1: go to page 1 to see "
+            f"{agree(page.newer, 'it', 'them')}"
+            if page.newer
+            else ""
+        )
+    )
     if total == 0:
         st.info(
             "No runs match: a run appears here as soon as a schedule fires or you press “Run now” on the Flows page."
         )
         return
-    page = st.pagination(max(1, math.ceil(total / size)), key="tasks_page")
-    rows = task_service.list_tasks(context.db, filters, limit=size, offset=(page - 1) * size)
-    runs_table(rows)
+    right.number_input(
+        "Go to page",
+        value=None,
+        min_value=1,
+        max_value=page.pages,
+        step=1,
+        placeholder=f"1 to {page.pages:,}",
+        key=PAGE_NUMBER_KEY,
+        on_change=_go_to_page,
+    )
+    # The page read can differ from the one asked (past the end after a filter narrowed): a
+    # value out of range falls back to the default, the page read.
+    st.pagination(page.pages, default=page.number, key=page_key)
+    runs_table(page.rows)
     selected = st.session_state.get(SELECTED_KEY)
     if selected:
         run_detail(context, selected)

@@ -182,11 +182,13 @@ class Task(Base):
         UniqueConstraint("schedule_id", "scheduled_for", name="uq_tasks_schedule_fire"),
         Index("ix_tasks_due", "status", "next_retry_at"),
         Index("ix_tasks_lease", "status", "lease_until"),
-        Index("ix_tasks_scheduled_for", "scheduled_for"),
-        Index("ix_tasks_flow_time", "flow_id", "scheduled_for"),
+        # The runs list's order, newest planned first with the id breaking ties, alone and
+        # under a flow or status filter: a deep page's first key is read from the index alone.
+        Index("ix_tasks_scheduled_for", "scheduled_for", "id"),
+        Index("ix_tasks_flow_time", "flow_id", "scheduled_for", "id"),
         # What a flow's runs cost today (its daily budget) is summed at every fire of it.
         Index("ix_tasks_flow_finished", "flow_id", "finished_at"),
-        Index("ix_tasks_status_time", "status", "scheduled_for"),
+        Index("ix_tasks_status_time", "status", "scheduled_for", "id"),
         # "Is a run of this schedule still going?" is asked at every fire.
         Index("ix_tasks_schedule_status", "schedule_id", "status"),
         # A schedule never has two runs at once, even when two daemons claim its tasks together.

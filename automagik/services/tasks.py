@@ -168,7 +168,8 @@ def _budget_reached(session, flow: Flow, now: datetime, zone: str, force: bool) 
     return reached
 
 
-def _rows_query(filters: TaskFilter) -> Select:
+def rows_query(filters: TaskFilter) -> Select:
+    """The list's rows with their flow names, newest planned time first, the id breaking ties."""
     # The upstream run's flow, for a chain's run (by primary key; nothing to join for the others).
     upstream, upstream_flow = aliased(Task), aliased(Flow)
     query = (
@@ -181,23 +182,29 @@ def _rows_query(filters: TaskFilter) -> Select:
 
 
 def list_tasks(db: Database, filters: TaskFilter = TaskFilter(), limit: int = 50, offset: int = 0) -> list[TaskRow]:
-    """One page of runs, newest planned time first; filtering and paging happen in SQL. No runs
-    for a flow or schedule id that names nothing is an error, not an empty page."""
-    limit = _checked_int("limit", limit, 1, MAX_PAGE_SIZE)
+    """`limit` runs from the `offset`-th, newest planned time first; filtering and paging happen
+    in SQL, by keyset (services/task_pages.py), so a deep offset stays fast. No runs for a flow
+    or schedule id that names nothing is an error, not an empty page."""
+    from automagik.services import task_pages  # it builds on this module's filter and rows
+
+    limit = checked_page_size(limit, "limit")
     offset = _checked_int("offset", offset, 0, 10**12)
     with db.read() as session:
-        filters = _full_ids(session, filters)
-        return [TaskRow(*row) for row in session.execute(_rows_query(filters).limit(limit).offset(offset))]
+        return task_pages.rows_at(session, full_ids(session, filters), offset, limit)
+
+
+def checked_page_size(size: int, name: str = "page size") -> int:
+    return _checked_int(name, size, 1, MAX_PAGE_SIZE)
 
 
 def check_named_ids(db: Database, filters: TaskFilter) -> TaskFilter:
     """The filter with its flow and schedule ids whole (a short id resolved); NotFound for one
     that names nothing (a typo, not "no runs")."""
     with db.read() as session:
-        return _full_ids(session, filters)
+        return full_ids(session, filters)
 
 
-def _full_ids(session, filters: TaskFilter) -> TaskFilter:
+def full_ids(session, filters: TaskFilter) -> TaskFilter:
     flow_id, schedule_id = filters.flow_id, filters.schedule_id
     if flow_id is not None:
         flow_id = resolve_id(session, Flow, flow_id)
@@ -266,7 +273,7 @@ def iter_task_rows(db: Database, filters: TaskFilter, chunk_size: int = 1000) ->
     """
     after: tuple[datetime, str] | None = None
     while True:
-        query = _rows_query(filters)
+        query = rows_query(filters)
         if after is not None:
             at, task_id = after
             # The leading `<=` gives both planners an index range on scheduled_for; the OR

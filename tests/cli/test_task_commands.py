@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import select
 
+from automagik.db.models import Task
 from automagik.services import tasks as task_service
 from tests.cli.conftest import (
     ECHO,
@@ -205,6 +207,34 @@ def test_list_returns_the_50_newest_by_default(cli, db, settings, langflow):
     sync_now(db, settings)
     inserted = [insert_task(db, ECHO, "completed", at(1) + timedelta(minutes=n), output=str(n)) for n in range(60)]
     assert ids(cli("tasks", "list", "--json")) == inserted[::-1][:50]
+
+
+def test_list_offset_reads_any_page_by_keyset_with_the_filters(cli, db, settings, langflow):
+    """--offset reads from any depth (found by keyset from the nearer end); ties in planned
+    time keep the id order; past the end is an empty list; a negative offset is refused."""
+    sync_now(db, settings)
+    choose_two_out_output(db)
+    inserted = [
+        insert_task(db, TWO_OUT if n % 3 == 0 else ECHO, "completed", at(1) + timedelta(minutes=n // 2), output=str(n))
+        for n in range(21)
+    ]
+    with db.read() as session:
+        keys = {t.id: (t.scheduled_for, t.id) for t in session.scalars(select(Task))}
+    newest_first = sorted(inserted, key=lambda i: keys[i], reverse=True)
+    of_echo = [i for i in newest_first if inserted.index(i) % 3]
+    middle, last, past, echo_deep, negative = run_all(
+        cli,
+        ("tasks", "list", "--limit", "4", "--offset", "8", "--json"),
+        ("tasks", "list", "--limit", "4", "--offset", "19", "--json"),
+        ("tasks", "list", "--limit", "4", "--offset", "21", "--json"),
+        ("tasks", "list", "--flow-id", ECHO, "--limit", "3", "--offset", "10", "--json"),
+        ("tasks", "list", "--offset", "-1"),
+    )
+    assert ids(middle) == newest_first[8:12]
+    assert ids(last) == newest_first[19:21]
+    assert ids(past) == []
+    assert ids(echo_deep) == of_echo[10:13]
+    assert_one_line_error(negative, contains="offset must be from 0")
 
 
 def test_show_and_retry(cli, db, history):

@@ -1,6 +1,7 @@
 """backfills of past fires and chains of flows: schedules of type "after", the backfill or
 upstream run of each task; a backfill's runs are not held by its schedule's one-run-at-a-time rule;
-a reached budget is an incident now (flows.budget_alerted_on goes)
+a reached budget is an incident now (flows.budget_alerted_on goes); the runs list's time
+indexes end with the id, its tie-break, so its keyset pages read the index alone
 
 Revision ID: 0005
 Revises: 0004
@@ -81,9 +82,27 @@ def upgrade() -> None:
         sqlite_where=sa.text("backfill_id IS NOT NULL"),
         postgresql_where=sa.text("backfill_id IS NOT NULL"),
     )
+    _time_indexes(with_id=True)
+
+
+# The runs list's order is (scheduled_for, id): with the id in these indexes, a deep page's
+# first key is found over the index alone (services/task_pages.py). Each replaces the index
+# of the same name without the id: as many indexes to write as before, a little wider.
+TIME_INDEXES = {
+    "ix_tasks_scheduled_for": ["scheduled_for"],
+    "ix_tasks_flow_time": ["flow_id", "scheduled_for"],
+    "ix_tasks_status_time": ["status", "scheduled_for"],
+}
+
+
+def _time_indexes(with_id: bool) -> None:
+    for name, columns in TIME_INDEXES.items():
+        op.drop_index(name, table_name="tasks")
+        op.create_index(name, "tasks", columns + ["id"] if with_id else columns)
 
 
 def downgrade() -> None:
+    _time_indexes(with_id=False)
     op.drop_index("ix_tasks_backfill", table_name="tasks")
     op.drop_index("uq_tasks_chain", table_name="tasks")
     op.drop_index("uq_tasks_one_running_per_schedule", table_name="tasks")
