@@ -18,7 +18,8 @@ and one in 50 of them names a model without a price). Then, each in its own proc
 - download: the dashboard's "Download CSV" of every run ("All time"), which builds the whole
   file in memory (one byte buffer) before handing it to Streamlit; its peak RSS.
 - calendar: the run calendar's counts (automagik.services.run_calendar: twelve months of days
-  in Europe/Berlin, whole history and one flow), timed in this process, the median of 5 calls.
+  in Europe/Berlin: whole history, one flow and the busiest schedule), timed in this process,
+  the median of 5 calls.
 - paging: the Tasks page with "All time" (every run) rendered at its first page, a middle
   page and its last page, each reached by typing its number, as AppTest runs: the median of
   3 runs of the script at that page; and the list's service call alone
@@ -48,6 +49,8 @@ from datetime import timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the project root, for `python bench/...`
+
+from sqlalchemy import func, select  # noqa: E402
 
 from automagik.db.engine import Database  # noqa: E402
 from automagik.db.models import LogLevel, Schedule, Task, TaskLog, TaskStatus  # noqa: E402
@@ -422,14 +425,26 @@ def child_download(url: str, child_out: Path, budget: float) -> None:
     )
 
 
-def time_calendar(url: str, flow_id: str | None = None, calls: int = 5) -> float:
-    """The run calendar's service call, median milliseconds of `calls` (after one warm-up)."""
+def time_calendar(url: str, scope: str = "all", calls: int = 5) -> float:
+    """The run calendar's service call over every run, one flow's (Echo, half of them) or the
+    schedule with the most runs; median milliseconds of `calls` (after one warm-up)."""
     from automagik.services.run_calendar import run_calendar
     from automagik.services.tasks import TaskFilter
 
     db = Database(url)
     try:
-        filters = TaskFilter(flow_id=flow_id)
+        if scope == "schedule":
+            with db.read() as session:
+                busiest = session.scalar(
+                    select(Task.schedule_id)
+                    .where(Task.schedule_id.is_not(None))
+                    .group_by(Task.schedule_id)
+                    .order_by(func.count().desc())
+                    .limit(1)
+                )
+            filters = TaskFilter(schedule_id=busiest)
+        else:
+            filters = TaskFilter(flow_id=ECHO_FLOW_ID) if scope == "flow" else TaskFilter()
         run_calendar(db, CALENDAR_ZONE, filters)
         times = []
         for _ in range(calls):
@@ -533,8 +548,10 @@ def measure_size(
         if runs == max(sizes):
             target, met = f"<= {CALENDAR_TARGET_MS} ms", judged(tiny, everything <= CALENDAR_TARGET_MS)
         rows.append(Row(MEASURE, system, size, "run calendar, 12 months (service)", everything, "ms", target, met))
-        one_flow = time_calendar(url, ECHO_FLOW_ID)
+        one_flow = time_calendar(url, "flow")
         rows.append(Row(MEASURE, system, size, "run calendar, one flow (service)", one_flow, "ms"))
+        one_schedule = time_calendar(url, "schedule")
+        rows.append(Row(MEASURE, system, size, "run calendar, one schedule (service)", one_schedule, "ms"))
     if "paging" in only:
         print(f"  {backend}, {size}: the Tasks page's first, middle and last pages...", flush=True)
         rows += measure_paging(url, server_url, workdir, system, size, runs == max(sizes), tiny)

@@ -184,13 +184,15 @@ class Task(Base):
         Index("ix_tasks_lease", "status", "lease_until"),
         # The runs list's order, newest planned first with the id breaking ties, alone and
         # under a flow or status filter: a deep page's first key is read from the index alone.
+        # A flow's run calendar counts its runs by day and status from its index alone.
         Index("ix_tasks_scheduled_for", "scheduled_for", "id"),
-        Index("ix_tasks_flow_time", "flow_id", "scheduled_for", "id"),
+        Index("ix_tasks_flow_time", "flow_id", "scheduled_for", "id", "status"),
         # What a flow's runs cost today (its daily budget) is summed at every fire of it.
         Index("ix_tasks_flow_finished", "flow_id", "finished_at"),
         Index("ix_tasks_status_time", "status", "scheduled_for", "id"),
-        # "Is a run of this schedule still going?" is asked at every fire.
-        Index("ix_tasks_schedule_status", "schedule_id", "status"),
+        # "Is a run of this schedule still going?" is asked at every fire; a schedule's run
+        # calendar counts its runs by status and day from this index alone.
+        Index("ix_tasks_schedule_status", "schedule_id", "status", "scheduled_for"),
         # A schedule never has two runs at once, even when two daemons claim its tasks together.
         # A backfill's runs are a stream of their own, limited by the backfill's max_parallel.
         Index(

@@ -4,9 +4,11 @@ twelve months, days being the display zone's.
 A day in a zone with DST is 23 or 25 hours long, so days cannot be a fixed offset from UTC
 buckets. Instead each local day's [start, end) is computed here as UTC instants and the
 database counts the runs between them in one query: the days become a small table there, and
-for each day and outcome a correlated count reads the range from `ix_tasks_status_time`
-alone (status, scheduled_for). What is read is the index entries of the year's finished
-runs; what leaves the database is one row per day.
+for each day and outcome a correlated count reads the range from an index alone:
+`ix_tasks_status_time` (status, scheduled_for, ...), or under a flow filter
+`ix_tasks_flow_time` (flow_id, scheduled_for, id, status), or under a schedule filter
+`ix_tasks_schedule_status` (schedule_id, status, scheduled_for). What is read is the index
+entries of the year's finished runs; what leaves the database is one row per day.
 """
 
 from __future__ import annotations

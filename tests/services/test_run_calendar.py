@@ -6,12 +6,13 @@ Days are local days: in Europe/Berlin 29 March 2026 is 23 hours long and 25 Octo
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import event
 
 from automagik.db.models import TaskStatus
+from automagik.services import schedules as schedule_service
 from automagik.services.errors import NotFound
 from automagik.services.run_calendar import DayCount, run_calendar, year_before
 from automagik.services.tasks import TaskFilter
@@ -120,8 +121,28 @@ def test_twelve_months_before_29_february():
     assert year_before(date(2026, 11, 27)) == date(2025, 11, 28)
 
 
-def test_the_days_are_counted_in_one_query_from_the_status_time_index(db, flows):
-    add_task(db, status=COMPLETED, planned=utc(11, 20, 8))
+@pytest.mark.parametrize(
+    ("scope", "index", "sqlite_range"),
+    [
+        ("all", "ix_tasks_status_time", "status=? AND scheduled_for>? AND scheduled_for<?"),
+        ("flow", "ix_tasks_flow_time", "flow_id=? AND scheduled_for>? AND scheduled_for<?"),
+        ("schedule", "ix_tasks_schedule_status", "schedule_id=? AND status=? AND scheduled_for>? AND scheduled_for<?"),
+    ],
+)
+def test_the_days_are_counted_in_one_query_from_an_index_alone(db, flows, scope, index, sqlite_range):
+    """Whole history, one flow or one schedule: each day's counts read index entries only
+    (a flow's calendar read every run's row for its status: 430 ms at 500,000 runs, 125 ms
+    from the index)."""
+    schedule = schedule_service.create_schedule(db, schedule_service.ScheduleSpec(ECHO_ID, "interval", "1h"))
+    add_task(db, status=COMPLETED, planned=utc(11, 20, 8), schedule_id=schedule.id)
+    if scope != "all":  # another flow's runs that day: the status index is the wrong one
+        for minute in range(0, 240, 2):
+            add_task(db, TWO_OUT_ID, status=COMPLETED, planned=utc(11, 20, 9) + timedelta(minutes=minute), logs=())
+    filters = {
+        "all": TaskFilter(),
+        "flow": TaskFilter(flow_id=ECHO_ID),
+        "schedule": TaskFilter(schedule_id=schedule.id),
+    }
     statements = []
 
     def capture(conn, cursor, statement, params, context, executemany):
@@ -129,10 +150,11 @@ def test_the_days_are_counted_in_one_query_from_the_status_time_index(db, flows)
 
     event.listen(db.engine, "before_cursor_execute", capture)
     try:
-        run_calendar(db, BERLIN, now=NOW)
+        calendar = run_calendar(db, BERLIN, filters[scope], now=NOW)
     finally:
         event.remove(db.engine, "before_cursor_execute", capture)
-    counted = [(s, p) for s, p in statements if "tasks" in s]
+    assert by_day(calendar) == {date(2026, 11, 20): (1, 0, 0)}
+    counted = [(s, p) for s, p in statements if "FROM tasks" in s and "count(" in s]
     assert len(counted) == 1, [s for s, _ in counted]
     statement, params = counted[0]
     with db.engine.connect() as connection:
@@ -140,9 +162,7 @@ def test_the_days_are_counted_in_one_query_from_the_status_time_index(db, flows)
         if db.dialect == "sqlite":
             cursor.execute("EXPLAIN QUERY PLAN " + statement, params)
             plan = "\n".join(str(row[-1]) for row in cursor.fetchall())
-            assert (
-                "COVERING INDEX ix_tasks_status_time (status=? AND scheduled_for>? AND scheduled_for<?)" in plan
-            ), plan
+            assert f"COVERING INDEX {index} ({sqlite_range})" in plan, plan
             assert "TEMP B-TREE" not in plan, plan
         else:
             # A few rows make a sequential scan cheapest; what matters is that the index serves
@@ -150,5 +170,9 @@ def test_the_days_are_counted_in_one_query_from_the_status_time_index(db, flows)
             cursor.execute("SET enable_seqscan = off")
             cursor.execute("EXPLAIN " + statement, params)
             plan = "\n".join(row[0] for row in cursor.fetchall())
-            assert "Index Only Scan using ix_tasks_status_time" in plan, plan
             assert "Seq Scan on tasks" not in plan, plan
+            # Which index serves a flow's or a schedule's days depends on the table's
+            # statistics, which a few rows do not give: bench/dashboard_scale.py times those
+            # calendars at 1,000,000 runs.
+            if scope == "all":
+                assert f"Index Only Scan using {index}" in plan, plan
