@@ -100,7 +100,7 @@ def rows_matched(result: Result[*tuple[Any, ...]]) -> int:
     """How many rows an UPDATE or DELETE run by Session.execute() matched.
 
     Session.execute() is typed to return a Result; for those statements it is a CursorResult,
-    which carries the count. SQLAlchemy's typing cannot say so, hence the cast (its docs
-    suggest the same).
+    which carries the count. SQLAlchemy's overloads cannot say so, hence the cast (a string,
+    so nothing is evaluated at run time).
     """
-    return cast(CursorResult[*tuple[Any, ...]], result).rowcount
+    return cast("CursorResult[*tuple[Any, ...]]", result).rowcount
