@@ -8,6 +8,8 @@ shown in the schedule's own zone, the zone its fires are planned in.
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 import pandas as pd
 import streamlit as st
 
@@ -21,6 +23,15 @@ ONLY_HELP = (
     "missing: fires that never got a run; failed: one more try of the runs that failed; all: both. "
     "Fires that already ran are left alone."
 )
+
+
+class BackfillRequest(TypedDict):
+    """The form's answers: backfill_schedule's arguments, kept with the preview to compare."""
+
+    range_from: str
+    range_to: str
+    only: str
+    max_parallel: int
 
 
 def backfill_form(schedule: Schedule) -> None:
@@ -40,7 +51,7 @@ def backfill_form(schedule: Schedule) -> None:
         key=f"{key}_parallel",
         help="This backfill's runs at once, across every daemon.",
     )
-    request = dict(range_from=start, range_to=end, only=only, max_parallel=int(parallel))
+    request = BackfillRequest(range_from=start, range_to=end, only=only, max_parallel=int(parallel))
     if st.button("Preview", key=f"{key}_preview", icon=":material/visibility:"):
         planned = common.attempt(
             lambda: backfill_service.backfill_schedule(common.context().db, schedule.id, dry_run=True, **request)

@@ -8,7 +8,9 @@ the browser's zone; the axis title names the zone and tooltips carry the full, z
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 import altair as alt
@@ -20,7 +22,8 @@ from automagik.timefmt import format_local
 from pages.common import STATUS_COLOURS
 
 # Vega-Lite time units in UTC (see the module docstring), and how the axis labels read.
-_TIME_UNIT = {
+UtcTimeUnit = Literal["utcyearmonthdatehoursminutes", "utcyearmonthdatehours", "utcyearmonthdate"]
+_TIME_UNIT: dict[Bucket, UtcTimeUnit] = {
     Bucket.MINUTE: "utcyearmonthdatehoursminutes",
     Bucket.HOUR: "utcyearmonthdatehours",
     Bucket.DAY: "utcyearmonthdate",
@@ -53,8 +56,8 @@ def runs_chart(
     zone: str,
     span: tuple[datetime, datetime] | None = None,
     title: str = "Planned time",
-    changes: list[FlowChange] = (),
-) -> alt.Chart:
+    changes: Sequence[FlowChange] = (),
+) -> alt.Chart | alt.LayerChart | alt.FacetChart:
     """Runs per bucket, one bar per bucket stacked by status; a dashed rule where a flow changed
     in LangFlow."""
     frame = pd.DataFrame(

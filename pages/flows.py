@@ -80,6 +80,7 @@ def component_picker(flow: Flow, role: str, current: str | None) -> str | None:
         return None
     ids = [c["id"] for c in options]
     labels = {c["id"]: flow_service.component_label(c) for c in options}
+    index: int | None
     if current in labels:
         index = ids.index(current)
     else:
@@ -88,7 +89,7 @@ def component_picker(flow: Flow, role: str, current: str | None) -> str | None:
         f"{role.capitalize()} component",
         ids,
         index=index,
-        format_func=labels.get,
+        format_func=labels.__getitem__,  # every id has its label
         placeholder=f"Choose the {role} component",
         key=f"flows_{role}_{flow.id}",
     )

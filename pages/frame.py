@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from automagik.config import ConfigError
-from automagik.services.dashboard_settings import password_matches
+from automagik.config import ConfigError, Settings
+from automagik.services.dashboard_settings import DashboardSettings, password_matches
 from automagik.services.overview import schema_problem
 from pages import common
 
@@ -48,23 +48,26 @@ def password_gate(expected: str) -> None:
 def frame():
     """Set the page up and return the page to run; st.stop() when nothing may be shown."""
     st.set_page_config(page_title="Automagik", page_icon="🪄", layout="wide")
+    settings: Settings | None
+    options: DashboardSettings | None
     try:
         settings, options = common.settings(), common.options()
     except ConfigError as exc:
         settings = options = None
         problem = str(exc)
-    gated = options is not None and bool(options.password) and not st.session_state.get(AUTHENTICATED_KEY)
+    # The password to ask for first, or None (none set, or already given).
+    gate = options.password if options is not None and not st.session_state.get(AUTHENTICATED_KEY) else None
     # Navigation first, whatever happens next (see the module docstring); hidden while
     # nothing may be shown.
-    page = st.navigation(_pages(), position="sidebar" if settings is not None and not gated else "hidden")
+    page = st.navigation(_pages(), position="sidebar" if settings is not None and not gate else "hidden")
     if settings is None:
         st.error(common.plain(problem))
         st.stop()
-    if gated:
-        password_gate(options.password)
-    problem = schema_problem(common.context().db)
-    if problem:
-        common.alert("error", problem)
+    if gate:
+        password_gate(gate)
+    schema = schema_problem(common.context().db)
+    if schema:
+        common.alert("error", schema)
         st.stop()
     with st.sidebar:
         # Where the data comes from, without the key: the URL and zone are configuration.

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 from datetime import datetime
+from typing import Any
 from zoneinfo import available_timezones
 
 import pandas as pd
@@ -145,7 +146,7 @@ def create_form() -> None:
         st.info("No flow is ready to schedule: sync flows and choose their components on the Flows page.")
         return
     names = {f.id: f"{f.name} · {f.id}" for f in ready}
-    flow_id = st.selectbox("Flow", list(names), format_func=names.get, key="new_flow")
+    flow_id = st.selectbox("Flow", list(names), format_func=names.__getitem__, key="new_flow")
     left, middle, right = st.columns([1, 2, 2])
     kind = left.selectbox(
         "Type",
@@ -338,7 +339,7 @@ def edit_form(context: AppContext, schedule: Schedule, flow_name: str) -> None:
     )
     if not st.button("Save changes", key=f"edit_save_{sid}"):
         return
-    changes = dict(
+    changes: dict[str, Any] = dict(
         schedule_type=kind,
         schedule_expr=expr,
         timezone=zone,

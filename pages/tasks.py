@@ -15,6 +15,7 @@ import hashlib
 import io
 from dataclasses import astuple, dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any, Final
 
 import pandas as pd
 import streamlit as st
@@ -55,7 +56,7 @@ CLICKS_KEY = "tasks_calendar_clicks"
 ONE_DAY = "One day"
 CHARTS_REFRESH_SECONDS = 60
 EXPORT_NAME_REFRESH_SECONDS = 10
-KEEP = "session"  # filters survive a visit to another page
+KEEP: Final = "session"  # filters survive a visit to another page
 
 
 @dataclass(frozen=True)
@@ -214,7 +215,7 @@ def runs_table(rows: list[task_service.TaskRow]) -> None:
     )
 
 
-def _status_colour(status: str) -> str:
+def _status_colour(status: Any) -> str:  # Styler.map passes any cell value
     """The status in the colour the charts give it."""
     colour = common.STATUS_COLOURS.get(status)
     return f"color: {colour}; font-weight: 600" if colour else ""

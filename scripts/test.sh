@@ -28,9 +28,10 @@ if ! langflow_problem=$(.venv/bin/python -m tests.real_langflow.install); then
   echo "warning: $AUTOMAGIK_LANGFLOW_UNAVAILABLE" >&2
 fi
 
-# Lint and format first (rules in pyproject.toml): a style slip fails in seconds, not after the suite.
+# Lint, format and types first (settings in pyproject.toml): a slip fails in seconds, not after the suite.
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
+.venv/bin/mypy
 
 # The slowest 10 tests and pytest's own time come last in its output, then this script's total
 # (installs and the LangFlow check included): a suite that slows down shows it in every run.

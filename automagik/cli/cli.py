@@ -11,6 +11,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from automagik import __version__
 from automagik.cli import check_commands, db_commands, flow_commands, schedule_commands, task_commands
@@ -26,7 +27,7 @@ PROG = "python -m automagik.cli.cli"
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage mistake is one line and exit code 2."""
 
-    def error(self, message: str) -> None:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         fail(f"{message} (see `{self.prog} --help`)")
         raise SystemExit(EXIT_BAD_INPUT)
 

@@ -181,16 +181,17 @@ def sync_flows(context: AppContext, settings, args) -> int:
 def _ask_components(context: AppContext, flow_id: str) -> None:
     flow = flow_service.get_flow(context.db, flow_id)
     info(f'Flow "{flow.name}" ({flow.id}) needs a choice.')
-    chosen = []
+    chosen: list[str] = []
     for role, current in (("input", flow.input_component), ("output", flow.output_component)):
         options = flow.components_with_role(role)
         if not options:
             info(f"  It has no {role} component, so it cannot be scheduled; add one in LangFlow.")
             return
-        chosen.append(current if current else _pick(role, options))
-        if chosen[-1] is None:
+        choice = current if current else _pick(role, options)
+        if choice is None:
             info("  Skipped; choose later with `flows sync --flow-id ...`.")
             return
+        chosen.append(choice)
     flow = flow_service.set_components(context.db, flow.id, chosen[0], chosen[1])
     info(f"  Saved: input {flow.input_component}, output {flow.output_component}.")
 

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TypeGuard
 
 from automagik.langflow.usage import ModelUsage
 
@@ -61,7 +62,7 @@ class PriceTable:
         user = self._user.get(usage.model.lower())
         if user is not None:
             return (usage.input_tokens * user.input + usage.output_tokens * user.output) / PER_MILLION, None
-        return _bundled_price(usage, when)
+        return _bundled_price(usage, usage.model, when)
 
     def cost(self, usages: list[ModelUsage], when: datetime | None = None) -> RunCost | None:
         """The run's tokens and cost, or None when LangFlow reported no usage. The cost is
@@ -88,17 +89,17 @@ class PriceTable:
         )
 
 
-def _bundled_price(usage: ModelUsage, when: datetime | None) -> tuple[float | None, str | None]:
+def _bundled_price(usage: ModelUsage, model: str, when: datetime | None) -> tuple[float | None, str | None]:
     from genai_prices import Usage, calc_price  # imported on first use: it loads its whole price table
 
     try:
         calculation = calc_price(
             Usage(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens),
-            model_ref=usage.model,
+            model_ref=model,
             genai_request_timestamp=when,
         )
     except LookupError:
-        return None, f'no price known for model "{usage.model}"'
+        return None, f'no price known for model "{model}"'
     return float(calculation.total_price), None
 
 
@@ -123,16 +124,16 @@ def load_price_file(path: str | Path) -> PriceTable:
         raise PriceFileError(f"AUTOMAGIK_PRICES_FILE={str(path)!r}: expected model names mapped to prices.")
     prices = {}
     for model, entry in data.items():
-        numbers = [entry.get(key) if isinstance(entry, dict) else None for key in ("input", "output")]
-        if not model.strip() or not all(_price_number(n) for n in numbers):
+        per_input, per_output = (entry.get(key) if isinstance(entry, dict) else None for key in ("input", "output"))
+        if not model.strip() or not (_price_number(per_input) and _price_number(per_output)):
             raise PriceFileError(
                 f"AUTOMAGIK_PRICES_FILE={str(path)!r}: model {model!r} needs "
                 '{"input": USD per million input tokens, "output": USD per million output tokens}, '
                 "both numbers of at least 0."
             )
-        prices[model] = Price(float(numbers[0]), float(numbers[1]))
+        prices[model] = Price(float(per_input), float(per_output))
     return PriceTable(prices)
 
 
-def _price_number(value: object) -> bool:
+def _price_number(value: object) -> TypeGuard[float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < float("inf")

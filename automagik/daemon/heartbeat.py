@@ -7,7 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import insert, update
 
-from automagik.db.engine import Database
+from automagik.db.engine import Database, rows_matched
 from automagik.db.models import DaemonHeartbeat
 
 
@@ -23,12 +23,14 @@ class DaemonIdentity:
 
 def beat(db: Database, me: DaemonIdentity, now: datetime, in_flight: int) -> None:
     with db.write() as session:
-        updated = session.execute(
-            update(DaemonHeartbeat)
-            .where(DaemonHeartbeat.id == me.id)
-            .values(last_seen=now, in_flight=in_flight, stopped_at=None)
-            .execution_options(synchronize_session=False)
-        ).rowcount
+        updated = rows_matched(
+            session.execute(
+                update(DaemonHeartbeat)
+                .where(DaemonHeartbeat.id == me.id)
+                .values(last_seen=now, in_flight=in_flight, stopped_at=None)
+                .execution_options(synchronize_session=False)
+            )
+        )
         if not updated:
             session.execute(
                 insert(DaemonHeartbeat).values(

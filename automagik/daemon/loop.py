@@ -294,7 +294,9 @@ class Daemon:
         with self._alerts_lock:
             self._alerts = [thread for thread in self._alerts if thread.is_alive()] + threads
 
-    def _expect(self, due: datetime) -> None:
+    def _expect(self, due: datetime | None) -> None:
+        if due is None:  # a change with no time to wait for (a retry always has one)
+            return
         if self._once_until is not None and due > self._once_until:
             return  # --once does not wait for it
         if self._next_due is None or due < self._next_due:
@@ -537,7 +539,10 @@ class Daemon:
                 "daemon %s: --once gives up: the database has failed for %g s", self.id, self.options.lease_seconds
             )
             return True
-        more_due = self._next_due is not None and self._next_due <= min(utcnow(), self._once_until)
+        # Due by now, and by --once's cut-off (always set when this runs).
+        more_due = self._next_due is not None and self._next_due <= (
+            utcnow() if self._once_until is None else min(utcnow(), self._once_until)
+        )
         return not (self._holds_work() or more_due or self._tick_wanted)
 
     def _fire_close(self) -> bool:

@@ -60,7 +60,8 @@ class TaskRunner:
         attempt = f"try {task.tries} of {task.max_retries + 1}"
         log.info("%s: running (%s)", describe(task), attempt)
         lines = [(LogLevel.INFO, f"{attempt}: sent to LangFlow by daemon {self.daemon_id}", started)]
-        if not task.flow_ready:
+        # flow_ready implies both components; naming them lets the checker see they are set.
+        if not (task.flow_ready and task.input_component and task.output_component):
             error = (
                 f'flow "{task.flow_name}" cannot run: it has no input and output component chosen, '
                 "or it is no longer in LangFlow; fix it on the Flows page or with `flows sync`"

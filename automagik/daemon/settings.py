@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from typing import Any
 
 from automagik.config import ConfigError, read_environment
 from automagik.costs.prices import PriceFileError, load_price_file
@@ -47,7 +48,8 @@ def daemon_settings(
 ) -> DaemonSettings:
     """Settings from `environ` (default os.environ) over `env_file`, with non-None `overrides` (flags) on top."""
     environ = read_environment(environ, env_file)
-    values: dict[str, object] = {}
+    # Each value has its field's type by _convert, field by field: more than a static type says.
+    values: dict[str, Any] = {}
     for f in fields(DaemonSettings):
         raw = (overrides or {}).get(f.name)
         source = f"--{f.name.replace('_', '-')}"
@@ -87,10 +89,12 @@ def _convert(name: str, raw: object, source: str) -> object:
     )
     if name == "sync_seconds" and str(raw).strip() in ("0", "0.0"):
         return 0.0  # off
-    try:
-        value = int(raw) if integer else float(raw)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        value = -1
+    value: float = -1  # what is not a number is refused below, with the range
+    if isinstance(raw, (str, int, float)):  # text from the environment, numbers from the flags
+        try:
+            value = int(raw) if integer else float(raw)
+        except ValueError:
+            pass
     high = (
         1_000_000
         if name.startswith("langflow_")

@@ -31,23 +31,31 @@ class MonotonicJob(schedule.Job):
     """A job of `every(n).seconds/minutes/hours` on the monotonic clock (no `.at()`, `.until()`
     or `.to()`: the daemon uses none)."""
 
+    # The library types next_run, job_func and unit Optional: they are set by `.seconds` and
+    # `.do()`, which come before the scheduler holds the job. The asserts say so, as the
+    # library's own should_run does.
     @property
     def should_run(self) -> bool:
+        assert self.next_run is not None, "must run _schedule_next_run before"
         return monotonic_now() >= self.next_run
 
-    def run(self):
+    def run(self) -> object:
+        assert self.job_func is not None, "a job runs after .do() gave it a function"
         result = self.job_func()
         self.last_run = monotonic_now()
         self._schedule_next_run()
         return result
 
     def _schedule_next_run(self) -> None:
+        assert self.unit is not None, "a job is scheduled after .seconds/.minutes/.hours named its unit"
         self.next_run = monotonic_now() + dt.timedelta(**{self.unit: self.interval})
 
 
 class MonotonicScheduler(schedule.Scheduler):
     def every(self, interval: float = 1) -> MonotonicJob:
-        return MonotonicJob(interval, self)
+        # schedule types the interval as int; the daemon's are seconds as floats, and this
+        # job only adds them to a datetime as a timedelta, which takes a float.
+        return MonotonicJob(interval, self)  # type: ignore[arg-type]
 
     @property
     def idle_seconds(self) -> float | None:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, cast
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import CursorResult, Engine, Result, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -93,3 +94,13 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def rows_matched(result: Result[*tuple[Any, ...]]) -> int:
+    """How many rows an UPDATE or DELETE run by Session.execute() matched.
+
+    Session.execute() is typed to return a Result; for those statements it is a CursorResult,
+    which carries the count. SQLAlchemy's overloads cannot say so, hence the cast (a string,
+    so nothing is evaluated at run time).
+    """
+    return cast("CursorResult[*tuple[Any, ...]]", result).rowcount

@@ -27,7 +27,10 @@ def _alembic_config() -> Config:
 
 
 def head_revision() -> str:
-    return ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    if head is None:  # alembic's answer for a folder with no revisions; the package ships them
+        raise RuntimeError(f"No migrations in {MIGRATIONS_DIR}.")
+    return head
 
 
 def history() -> list[str]:
@@ -41,7 +44,7 @@ def current_revision(database: Database) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
 
 
-def upgrade(database: Database, revision: str = "head") -> tuple[str | None, str]:
+def upgrade(database: Database, revision: str = "head") -> tuple[str | None, str | None]:
     """Bring the schema to `revision`; returns (revision before, revision after)."""
     before = current_revision(database)
     config = _alembic_config()

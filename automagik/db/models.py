@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from sqlalchemy import (
     BigInteger,
@@ -20,6 +20,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
     text,
@@ -41,6 +42,12 @@ NAMING_CONVENTION = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+    if TYPE_CHECKING:
+        # SQLAlchemy types __table__ as any FromClause (a class may be mapped to a subquery);
+        # every model here declares its own table, so it is a Table, which Core's insert()
+        # and update() take. Declared for the checker only: the runtime attribute is unchanged.
+        __table__: ClassVar[Table]
 
 
 def new_id() -> str:

@@ -170,7 +170,7 @@ class LangFlowClient:
         # No automatic retries (a run is not idempotent, and the scheduler owns the retry
         # policy) and no redirects (they would carry the x-api-key and Authorization headers
         # wherever they point).
-        options = dict(maxsize=pool_size, retries=False)
+        options: dict[str, Any] = dict(maxsize=pool_size, retries=False)
         self._proxy = proxy_for(self.base_url, os.environ)
         self._pool = deadline_pool_manager(*self._proxy_address(), **options)
 

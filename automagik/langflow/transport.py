@@ -123,7 +123,8 @@ class _DeadlineResponse(http.client.HTTPResponse):
             super().__init__(sock, *args, **kwargs)
             return
         deadline.awaiting_answer = True
-        super().__init__(_SocketForResponse(sock, deadline), *args, **kwargs)
+        # typeshed asks for a real socket; HTTPResponse only ever calls makefile("rb") on it.
+        super().__init__(_SocketForResponse(sock, deadline), *args, **kwargs)  # type: ignore[arg-type]
 
 
 def _clamp_to_deadline(sock: socket.socket) -> socket.socket:

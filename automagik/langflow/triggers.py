@@ -18,7 +18,9 @@ KEPT_FIELDS = ("id", "name", "kind", "state", "next_fire_at", "last_fired_at", "
 
 
 def trim_trigger(raw: dict) -> dict:
-    config = raw.get("config") if isinstance(raw.get("config"), dict) else {}
+    config = raw.get("config")
+    if not isinstance(config, dict):
+        config = {}
     trimmed: dict[str, Any] = {name: _text(raw.get(name)) for name in KEPT_FIELDS}
     trimmed.update(
         cron=_text(config.get("cron")),

@@ -52,7 +52,7 @@ def read_usage(run_body: dict) -> list[ModelUsage]:
     when no message reported any. A message reporting only a total counts it as the total, and
     marks its model's usage as not split (it cannot be priced: input and output differ in price)."""
     seen: set[str] = set()
-    per_model: dict[str | None, list[int]] = {}
+    per_model: dict[str | None, list[int]] = {}  # input, output and total tokens, then the split flag
     for component, properties in _messages(run_body):
         usage = _dict(properties.get("usage"))
         counts = [_count(usage.get(key)) for key in ("input_tokens", "output_tokens", "total_tokens")]
@@ -72,4 +72,4 @@ def read_usage(run_body: dict) -> list[ModelUsage]:
         summed[1] += output_tokens
         summed[2] += total
         summed[3] = summed[3] and (counts[0] is not None or counts[1] is not None)
-    return [ModelUsage(model, *counts) for model, counts in per_model.items()]
+    return [ModelUsage(model, sums[0], sums[1], sums[2], bool(sums[3])) for model, sums in per_model.items()]

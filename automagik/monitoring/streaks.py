@@ -28,8 +28,9 @@ def sort_failures(db: Database, failed: list[Recorded], now: datetime) -> tuple[
                 select(Schedule.id, Schedule.alert_after_failures).where(Schedule.id.in_(list(scheduled)))
             ).all()
         thresholds = {schedule_id: needed for schedule_id, needed in rows}
-    one_by_one = [c for c in failed if thresholds.get(c.schedule_id, 1) <= 1]
-    streaks = {c.schedule_id: c for c in failed if thresholds.get(c.schedule_id, 1) > 1}
+    # A run with no schedule (run now) alerts on its own, as does a schedule asking for 1 failure.
+    one_by_one = [c for c in failed if c.schedule_id is None or thresholds.get(c.schedule_id, 1) <= 1]
+    streaks = {c.schedule_id: c for c in failed if c.schedule_id is not None and thresholds.get(c.schedule_id, 1) > 1}
     opened = []
     for schedule_id, change in streaks.items():
         needed = thresholds[schedule_id]

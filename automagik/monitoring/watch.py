@@ -90,8 +90,8 @@ def watch(
                 change = open_incident(session, db.dialect, kind, subject, message, now)
                 if change:
                     changes.append(change)
-        for kind, subjects in to_clear.items():
-            changes += clear_incidents(session, kind, [open_now[kind][s] for s in subjects], now)
+        for kind, cleared in to_clear.items():
+            changes += clear_incidents(session, kind, [open_now[kind][s] for s in cleared], now)
     return changes
 
 

@@ -91,7 +91,8 @@ def start_chains(session, dialect: str, ended: list[Ended], now: datetime) -> li
             select(Task.id, Task.scheduled_for).where(Task.id.in_(sorted({e.task_id for e in finals})))
         ).all()
     )
-    rows, logs = [], {}
+    rows: list[dict] = []
+    logs: dict[str, dict[str, object]] = {}
     for upstream in finals:
         for sid, upstream_flow, outcome, flow_id, params, max_retries, timeout, zone in chains:
             flow_name = names.get(flow_id, "")

@@ -20,7 +20,7 @@ from collections import deque
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, bindparam, exists, or_, select, text, update
 from sqlalchemy import insert as generic_insert
@@ -80,7 +80,7 @@ class FirePlan:
 
     run: list[datetime] = field(default_factory=list)  # fires that become runnable tasks
     skipped: list[datetime] = field(default_factory=list)  # fires recorded as skipped (with `reason`)
-    reason: str | None = None
+    reason: str = ""  # set whenever `skipped` is not empty
     note: str | None = None  # a remark for the log of the first task (coalesced fires...)
     next_run_at: datetime | None = None
     status: ScheduleStatus = ScheduleStatus.ACTIVE
@@ -110,7 +110,8 @@ class DispatchResult:
 def walk_fires(trigger: Trigger, first: datetime, until: datetime, keep: int) -> Walk:
     """The fires in [first, until]: the last `keep`, how many, and the first one after."""
     kept: deque[datetime] = deque(maxlen=keep)
-    count, fire, previous = 0, first, None
+    count, previous = 0, None
+    fire: datetime | None = first
     while fire is not None and fire <= until:
         if count == MAX_WALK and previous is not None:
             period = fire - previous
@@ -228,7 +229,8 @@ def dispatch_due(
     result.cut_short = len(rows) == settings.dispatch_batch
     if not schedules:
         return result
-    walks, deadline = {}, time.monotonic() + plan_budget
+    walks: dict[str, Walk | InvalidSchedule] = {}
+    deadline = time.monotonic() + plan_budget
     for schedule in schedules:
         if walks and time.monotonic() > deadline:
             result.cut_short = True
@@ -260,10 +262,10 @@ def _over_budget(
     after midnight, dispatched a moment before, belongs to the new day), by schedule id."""
     by_day: dict[str, list[Schedule]] = {}
     for schedule in schedules:
-        by_day.setdefault(today(max(now, schedule.next_run_at), zone)[0], []).append(schedule)
+        by_day.setdefault(today(max(now, _due_at(schedule)), zone)[0], []).append(schedule)
     reached: dict[str, BudgetReached] = {}
     for members in by_day.values():
-        when = max(now, members[0].next_run_at)
+        when = max(now, _due_at(members[0]))
         flows = budgets_reached(session, {s.flow_id: budgets[s.flow_id] for s in members}, when, zone)
         reached.update({s.id: flows[s.flow_id] for s in members if s.flow_id in flows})
     return reached
@@ -298,10 +300,18 @@ def _read_due(db: Database, until: datetime, limit: int, finished: list[str], de
         return [tuple(row) for row in session.execute(query)]
 
 
+def _due_at(schedule: Schedule) -> datetime:
+    """A due schedule's next fire. Due schedules are read by their next_run_at (_read_due), so
+    it is never None here; the column is nullable for schedules with no fire left."""
+    if schedule.next_run_at is None:
+        raise ValueError(f"Schedule {schedule.id} has no next fire, so it cannot be due.")
+    return schedule.next_run_at
+
+
 def _walk(schedule: Schedule, until: datetime, settings: DaemonSettings) -> Walk | InvalidSchedule:
     keep = settings.catch_up_limit if schedule.missed_policy is MissedRunPolicy.ALL else 1
     try:
-        return walk_fires(schedule_trigger(schedule), schedule.next_run_at, until, keep)
+        return walk_fires(schedule_trigger(schedule), _due_at(schedule), until, keep)
     except InvalidSchedule as exc:  # an expression that no longer parses: stopped, visibly
         return exc
 
@@ -340,26 +350,26 @@ def _write_fires(
             unchanged.add(sid)
             if is_running or is_queued:
                 reasons[sid] = RUNNING_REASON if is_running else QUEUED_REASON
-    tasks, logs, advances = [], [], []
+    tasks: list[dict[str, Any]] = []
+    logs: list[dict[str, object]] = []
+    advances: list[dict[str, Any]] = []
     for schedule in schedules:
         if schedule.id not in unchanged:
             continue
         if len(tasks) >= MAX_BATCH_TASKS:
             result.cut_short = True
             break
-        reason = reasons.get(schedule.id)
+        reason, due = reasons.get(schedule.id), _due_at(schedule)
         if reason is None and schedule.id in over_budget:
             reason = f"skipped: {over_budget[schedule.id].reason}"
             result.budget_skipped.add(schedule.id)
-        elif reason and schedule.next_run_at > now:
-            if result.deferred is None or schedule.next_run_at < result.deferred:
-                result.deferred = schedule.next_run_at
+        elif reason and due > now:
+            if result.deferred is None or due < result.deferred:
+                result.deferred = due
             continue
         walk = walks[schedule.id]
         if isinstance(walk, InvalidSchedule):
-            plan = FirePlan(
-                skipped=[schedule.next_run_at], reason=f"skipped: {walk}; schedule paused", status=ScheduleStatus.PAUSED
-            )
+            plan = FirePlan(skipped=[due], reason=f"skipped: {walk}; schedule paused", status=ScheduleStatus.PAUSED)
         else:
             plan = plan_fires(schedule, walk, now, settings, reason)
         advances.append(

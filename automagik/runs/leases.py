@@ -19,7 +19,7 @@ from sqlalchemy.orm import aliased
 
 from automagik.costs.budgets import budgets_reached
 from automagik.costs.prices import RunCost
-from automagik.db.engine import Database
+from automagik.db.engine import Database, rows_matched
 from automagik.db.models import Backfill, Flow, LogLevel, Schedule, ScheduleStatus, Task, TaskStatus
 from automagik.runs.chains import Ended, output_of, start_chains
 from automagik.runs.limits import (
@@ -356,12 +356,14 @@ def _skip_fires_over_budget(
         return chosen
     for task_id, flow in over.items():
         reason = f"skipped: {flow.reason}"
-        changed = session.execute(
-            update(Task)
-            .where(Task.id == task_id, Task.status.in_(sources(Transition.SKIP_QUEUED)))
-            .values(status=target(Transition.SKIP_QUEUED), error=reason, finished_at=now, updated_at=now)
-            .execution_options(synchronize_session=False)
-        ).rowcount
+        changed = rows_matched(
+            session.execute(
+                update(Task)
+                .where(Task.id == task_id, Task.status.in_(sources(Transition.SKIP_QUEUED)))
+                .values(status=target(Transition.SKIP_QUEUED), error=reason, finished_at=now, updated_at=now)
+                .execution_options(synchronize_session=False)
+            )
+        )
         if changed:
             write_logs(session, [log_row(task_id, LogLevel.WARNING, reason, now)])
     return [task_id for task_id in chosen if task_id not in over]
@@ -440,12 +442,14 @@ def renew_leases(db: Database, daemon_id: str, task_ids: list[str], now: datetim
     if not task_ids:
         return 0
     with db.write() as session:
-        return session.execute(
-            update(Task)
-            .where(Task.id.in_(task_ids), Task.claimed_by == daemon_id, Task.status == TaskStatus.RUNNING)
-            .values(lease_until=now + timedelta(seconds=lease_seconds), updated_at=now)
-            .execution_options(synchronize_session=False)
-        ).rowcount
+        return rows_matched(
+            session.execute(
+                update(Task)
+                .where(Task.id.in_(task_ids), Task.claimed_by == daemon_id, Task.status == TaskStatus.RUNNING)
+                .values(lease_until=now + timedelta(seconds=lease_seconds), updated_at=now)
+                .execution_options(synchronize_session=False)
+            )
+        )
 
 
 def outcome_of(
@@ -610,12 +614,14 @@ def recover_expired(db: Database, now: datetime, limit: int = 500, exclude: Coll
                 values.update(next_retry_at=now)
             else:
                 values.update(finished_at=now, error=message)
-            changed = session.execute(
-                update(Task)
-                .where(Task.id == task_id, Task.status.in_(sources(transition)), Task.lease_until == lease_until)
-                .values(**values)
-                .execution_options(synchronize_session=False)
-            ).rowcount
+            changed = rows_matched(
+                session.execute(
+                    update(Task)
+                    .where(Task.id == task_id, Task.status.in_(sources(transition)), Task.lease_until == lease_until)
+                    .values(**values)
+                    .execution_options(synchronize_session=False)
+                )
+            )
             if changed:
                 write_logs(session, [log_row(task_id, LogLevel.WARNING if retried else LogLevel.ERROR, message, now)])
                 recovered.append(

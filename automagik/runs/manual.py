@@ -6,6 +6,7 @@ from datetime import datetime
 
 from sqlalchemy import update
 
+from automagik.db.engine import rows_matched
 from automagik.db.models import LogLevel, Task, TaskStatus, new_id
 from automagik.runs.states import Transition, log_row, sources, target, write_logs
 from automagik.runs.templates import FireValues, has_placeholders, render_input
@@ -63,22 +64,24 @@ def queue_run(
 
 def retry_by_user(session, task: Task, now: datetime) -> bool:
     """One more try of a failed task, on the same row; False if it is no longer failed."""
-    changed = session.execute(
-        update(Task)
-        .where(Task.id == task.id, Task.status.in_(sources(Transition.USER_RETRY)))
-        .values(
-            status=target(Transition.USER_RETRY),
-            next_retry_at=now,
-            finished_at=None,
-            claimed_by=None,
-            lease_until=None,
-            # One more attempt: a task is retried while tries <= max_retries.
-            max_retries=max(task.max_retries, task.tries),
-            updated_at=now,
-            trigger="retry",
+    changed = rows_matched(
+        session.execute(
+            update(Task)
+            .where(Task.id == task.id, Task.status.in_(sources(Transition.USER_RETRY)))
+            .values(
+                status=target(Transition.USER_RETRY),
+                next_retry_at=now,
+                finished_at=None,
+                claimed_by=None,
+                lease_until=None,
+                # One more attempt: a task is retried while tries <= max_retries.
+                max_retries=max(task.max_retries, task.tries),
+                updated_at=now,
+                trigger="retry",
+            )
+            .execution_options(synchronize_session=False)
         )
-        .execution_options(synchronize_session=False)
-    ).rowcount
+    )
     if changed:
         write_logs(session, [log_row(task.id, LogLevel.INFO, "retry requested by the user", now)])
         session.refresh(task)

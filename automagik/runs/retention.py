@@ -9,7 +9,7 @@ from datetime import datetime
 
 from sqlalchemy import delete, func, or_, select
 
-from automagik.db.engine import Database
+from automagik.db.engine import Database, rows_matched
 from automagik.db.models import DaemonHeartbeat, Task, TaskLog, TaskStatus
 
 FINISHED = (TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.SKIPPED)
@@ -59,4 +59,4 @@ def prune_tasks(
 def prune_daemon_rows(db: Database, before: datetime) -> int:
     """Forget daemons (stopped, or dead) last seen before `before`."""
     with db.write() as session:
-        return session.execute(delete(DaemonHeartbeat).where(DaemonHeartbeat.last_seen < before)).rowcount or 0
+        return rows_matched(session.execute(delete(DaemonHeartbeat).where(DaemonHeartbeat.last_seen < before))) or 0

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import insert
+from sqlalchemy.orm import Session
 
 from automagik.db.models import LogLevel, TaskLog, TaskStatus
 
@@ -113,7 +114,8 @@ class RetryPolicy:
         return tries <= max_retries
 
     def delay(self, tries: int, retry_after: float | None = None) -> float:
-        delay = min(self.max_seconds, self.base_seconds * 2 ** max(0, tries - 1)) * _jitter.uniform(0.8, 1.2)
+        growth: int = 2 ** max(0, tries - 1)  # typeshed gives int ** int as Any (a negative power is a float)
+        delay = min(self.max_seconds, self.base_seconds * growth) * _jitter.uniform(0.8, 1.2)
         if retry_after:
             delay = max(delay, min(self.max_seconds, retry_after))
         return delay
@@ -129,11 +131,11 @@ MAX_LOG_CHARS = 10_000
 LogLine = tuple[LogLevel, str, datetime]  # level, message, when
 
 
-def log_row(task_id: str, level: LogLevel, message: str, at: datetime) -> dict:
+def log_row(task_id: str, level: LogLevel, message: str, at: datetime) -> dict[str, object]:
     return {"task_id": task_id, "level": level.value, "message": message[:MAX_LOG_CHARS], "created_at": at}
 
 
-def write_logs(session, rows: list[dict]) -> None:
+def write_logs(session: Session, rows: list[dict[str, object]]) -> None:
     """Append task log lines (rows from log_row) in the caller's transaction."""
     if rows:
         session.execute(insert(TaskLog.__table__), rows)

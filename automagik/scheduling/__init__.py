@@ -98,8 +98,12 @@ def preview_fires(trigger: Trigger, after: datetime, count: int) -> list[datetim
         raise ValueError(f"Preview count must be a whole number from 1 to {MAX_PREVIEW}, got {count!r}.")
     fires: list[datetime] = []
     moment = as_utc(after, "after")
-    while len(fires) < count and (moment := trigger.next_fire_after(moment)) is not None:
-        fires.append(moment)
+    while len(fires) < count:
+        fire = trigger.next_fire_after(moment)
+        if fire is None:
+            break
+        fires.append(fire)
+        moment = fire
     return fires
 
 

@@ -29,7 +29,7 @@ from cron_descriptor import Options, get_description
 from croniter import CroniterBadDateError, croniter
 
 from .cron_fields import invalid_cron, read_cron
-from .timezones import end_of_gap, instants_at, load_zone
+from .timezones import end_of_gap, instants_at, load_zone, offset_at
 from .types import as_utc
 
 # Validation proves an expression from a fixed date, so it never depends on the clock.
@@ -77,7 +77,7 @@ class CronTrigger:
         """
         after = as_utc(after, "after")
         try:
-            offsets = [(after + timedelta(hours=h)).astimezone(self._zone).utcoffset() for h in (0, 3)]
+            offsets = [offset_at(after + timedelta(hours=h), self._zone) for h in (0, 3)]
             start = (after + min(offsets)).replace(tzinfo=None) - timedelta(minutes=1)
         except OverflowError:
             return None
@@ -150,7 +150,7 @@ def describe_cron(expr: str) -> str:
         options = Options()
         options.use_24hour_time_format = True
         fields = read_cron(expr)
-        description = get_description(fields.text, options)
+        description: str = get_description(fields.text, options)  # cron_descriptor is untyped
     except Exception:  # noqa: BLE001 - a description is a nicety; never fail a page for it
         return str(expr)
     if fields.days_must_both_match:  # cron_descriptor always joins two restricted day fields with "or"

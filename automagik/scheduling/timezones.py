@@ -50,6 +50,18 @@ def instants_at(wall: datetime, zone: ZoneInfo) -> list[datetime]:
     return []  # fold=0 landed after fold=1: the wall time was skipped
 
 
+def offset_at(moment: datetime, zone: ZoneInfo) -> timedelta:
+    """The UTC offset clocks in `zone` show at the aware instant `moment`.
+
+    datetime.utcoffset() is typed Optional because a tzinfo may decline to answer; a ZoneInfo
+    always answers for an aware instant, so the None branch is unreachable and only says so.
+    """
+    offset = moment.astimezone(zone).utcoffset()
+    if offset is None:
+        raise ValueError(f"Zone {zone.key} gave no UTC offset at {moment.isoformat()}.")
+    return offset
+
+
 def end_of_gap(wall: datetime, zone: ZoneInfo) -> datetime:
     """For a wall time skipped by a forward jump, the instant the clocks jumped (UTC).
 
@@ -60,11 +72,11 @@ def end_of_gap(wall: datetime, zone: ZoneInfo) -> datetime:
     """
     before = wall.replace(tzinfo=zone, fold=1).astimezone(UTC)
     after = wall.replace(tzinfo=zone, fold=0).astimezone(UTC)
-    offset_after = after.astimezone(zone).utcoffset()
+    offset_after = offset_at(after, zone)
     low, high = 0, int((after - before).total_seconds())
     while low < high:  # smallest second from `before` whose offset is already the new one
         middle = (low + high) // 2
-        if (before + timedelta(seconds=middle)).astimezone(zone).utcoffset() == offset_after:
+        if offset_at(before + timedelta(seconds=middle), zone) == offset_after:
             high = middle
         else:
             low = middle + 1

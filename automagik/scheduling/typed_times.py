@@ -26,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from .errors import InvalidTime, quoted
-from .timezones import end_of_gap, instants_at, load_zone
+from .timezones import end_of_gap, instants_at, load_zone, offset_at
 
 MIN_YEAR, MAX_YEAR = 1970, 9998
 _EXAMPLES = 'like "2026-12-01 09:00", "2026-12-01T08:00:00Z" or "2026-12-01"'
@@ -69,7 +69,7 @@ def _read_iso(text: str) -> datetime:
 def _skipped(text: str, wall: datetime, zone_name: str, zone: ZoneInfo) -> InvalidTime:
     """The refusal of a wall time inside a gap, naming the wall times the clocks jump between."""
     jump = end_of_gap(wall, zone)
-    offset_before = (jump - timedelta(seconds=1)).astimezone(zone).utcoffset()
+    offset_before = offset_at(jump - timedelta(seconds=1), zone)
     jumps_from = (jump + offset_before).replace(tzinfo=None)
     jumps_to = jump.astimezone(zone)
     return InvalidTime(

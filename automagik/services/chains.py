@@ -87,7 +87,7 @@ def check_upstream(session, flow_id: str, upstream_id: str, schedule_id: str | N
     for source, downstream in session.execute(links):
         following.setdefault(source, set()).add(downstream)
     # Does a run of flow_id already start, through the chains, a run of the upstream?
-    path = {flow_id: None}
+    path: dict[str, str | None] = {flow_id: None}
     queue = [flow_id]
     while queue:
         current = queue.pop(0)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time, timedelta
+from typing import cast
 from zoneinfo import ZoneInfo
 
 import pandas as pd
@@ -232,7 +233,8 @@ def duration_percentiles(points: list[DurationPoint], unit: Bucket, zone: str = 
     grouped = frame.groupby("start")["seconds"]
     stats = pd.DataFrame({"p50": grouped.quantile(0.5), "p95": grouped.quantile(0.95), "runs": grouped.size()})
     return [
-        DurationStats(start.to_pydatetime(), float(row.p50), float(row.p95), int(row.runs))
+        # pandas-stubs types an iterrows() label as any Hashable; this index holds Timestamps.
+        DurationStats(cast(pd.Timestamp, start).to_pydatetime(), float(row.p50), float(row.p95), int(row.runs))
         for start, row in stats.sort_index().iterrows()
     ]
 

@@ -48,4 +48,4 @@ def is_template(raw_input: str | dict[str, Any] | None) -> bool:
     """Whether an input (as typed: JSON text or a dict) has anything a fire fills in."""
     if isinstance(raw_input, dict):
         return has_placeholders(raw_input)
-    return bool(raw_input) and "{{" in raw_input
+    return isinstance(raw_input, str) and "{{" in raw_input

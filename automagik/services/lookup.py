@@ -13,6 +13,7 @@ prefix, so there the ids are compared one by one: correct, but a scan of the tab
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TypeGuard
 
 from sqlalchemy import and_, func, select, text
 
@@ -25,7 +26,7 @@ MATCHES_SHOWN = 5  # an ambiguous prefix's error names at most this many ids
 _CODE_POINT_COLLATIONS = {"C", "POSIX", "C.UTF-8", "C.utf8"}
 
 
-def storable_id(key: object) -> bool:
+def storable_id(key: object) -> TypeGuard[str]:
     """Whether any row could have this id. PostgreSQL refuses NUL in a query outright, so an id
     with one must be answered "not found" before it reaches the database, on every backend."""
     return isinstance(key, str) and "\x00" not in key and 0 < len(key) <= MAX_ID_LENGTH

@@ -124,10 +124,13 @@ def next_fires(db: Database, count: int = 10, now: datetime | None = None) -> li
         # next_run_at is the next fire itself; the trigger gives the ones after it. An overdue
         # schedule (no daemon ran it) shows its late fire once, then its fires after now: the
         # missed ones in between are folded or skipped by its missed-run policy, not run.
-        times = [schedule.next_run_at]
+        next_run_at = schedule.next_run_at
+        if next_run_at is None:  # the query left those out; this tells the checker
+            continue
+        times = [next_run_at]
         if count > 1:
             try:
-                times += preview_fires(schedule_trigger(schedule), max(schedule.next_run_at, now), count - 1)
+                times += preview_fires(schedule_trigger(schedule), max(next_run_at, now), count - 1)
             except InvalidSchedule:
                 # Saved before a stricter version refused its expression ("FRI-MON"); the daemon
                 # pauses it at that next fire, saying why, so only that fire is shown.

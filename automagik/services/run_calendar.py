@@ -95,8 +95,11 @@ _DAYS_SQL = {
 
 def _days_table(db: Database, spans: list[tuple[datetime, datetime]]):
     """A CTE `days(n, day_start, day_end)`, n counting from 1."""
+    params: dict[str, object]
     if db.dialect == "sqlite":
         stored = UTCDateTime().dialect_impl(db.engine.dialect).bind_processor(db.engine.dialect)
+        if stored is None:  # SQLAlchemy's SQLite DateTime always has one (it writes the text form)
+            raise RuntimeError("SQLite's UTCDateTime has no bind processor.")
         params = {"spans": json.dumps([[stored(start), stored(end)] for start, end in spans])}
     else:
         params = {"starts": [start for start, _ in spans], "ends": [end for _, end in spans]}

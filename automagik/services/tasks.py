@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import aliased
@@ -143,7 +143,7 @@ def run_flow_now(
             session,
             flow_id=flow.id,
             schedule_id=schedule_id,
-            input_data=params,
+            input_data=cast(dict[str, Any], params),  # parsed above, or the schedule's: never None here
             max_retries=max_retries,
             timeout_seconds=timeout_seconds,
             now=now,
@@ -242,7 +242,11 @@ def get_task(db: Database, task_id: str) -> TaskDetail:
             raise NotFound(f'Unknown task id "{task_id}": see `tasks list` for the ids.')
         logs = session.scalars(select(TaskLog).where(TaskLog.task_id == full_id).order_by(TaskLog.id)).all()
         return TaskDetail(
-            row[0], row[1], list(logs), chains.upstream_of(session, row[0]), chains.started_runs(session, full_id)
+            row[0],
+            row[1],
+            list(logs),
+            chains.upstream_of(session, row[0]),
+            chains.started_runs(session, cast(str, full_id)),  # the row was found by it: never None here
         )
 
 

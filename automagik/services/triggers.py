@@ -74,6 +74,7 @@ def adopt_trigger(
         else MissedRunPolicy.COALESCE.value,
     )
     schedule = create_schedule(db, spec, paused_reason=f"adopting LangFlow trigger {trigger_id}")
+    disabled: dict[str, Any] | None
     try:
         disabled = triggers_api.disable_trigger(client, trigger_id)
     except LangFlowError as exc:
@@ -121,4 +122,6 @@ def _find(db: Database, trigger_id: str) -> tuple[Flow, dict]:
 def _store(db: Database, flow_id: str, changed: dict) -> None:
     with db.write() as session:
         flow = session.get(Flow, flow_id)
+        if flow is None:  # no code deletes a flow's row; this only tells the checker so
+            raise NotFound(f"Unknown flow id {flow_id!r}.")
         flow.langflow_triggers = [changed if t.get("id") == changed["id"] else t for t in flow.langflow_triggers or []]

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import ColumnElement, Select, case, func, select
+from sqlalchemy import Select, SQLColumnExpression, case, func, select
 
 from automagik.db.models import Task
 
@@ -56,7 +57,7 @@ class UsageTotals:
 NO_USAGE = UsageTotals(0, 0, 0, 0, 0, None)
 
 
-def usage_query(*keys: ColumnElement) -> Select:
+def usage_query(*keys: SQLColumnExpression[Any]) -> Select:
     """SELECT keys..., then UsageTotals' aggregates, of the runs that reported tokens, grouped by
     `keys` (none: one row over everything). Add the WHERE of the runs wanted."""
     sums = (
