@@ -75,7 +75,7 @@ def open_ids(session, kind: Kind) -> dict[str, int]:
     rows = session.execute(
         select(Incident.subject, Incident.id).where(Incident.kind == kind.value, Incident.cleared_at.is_(None))
     )
-    return dict(rows.tuples().all())
+    return {subject: incident_id for subject, incident_id in rows}
 
 
 def list_open(db: Database) -> list[Incident]:
