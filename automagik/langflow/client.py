@@ -1,62 +1,42 @@
-"""HTTP client for LangFlow's REST API: health, list flows, get a flow, run a flow.
+"""LangFlow's REST API as the scheduler uses it: health, list flows, get a flow, run a flow.
 
 Every failure comes out as one of the typed errors in :mod:`automagik.langflow.errors`, so
 callers never see a transport exception. The API key travels only in the ``x-api-key``
 header (LangFlow reads an ``Authorization: Bearer`` value as a JWT and refuses an API key
 there) and never appears in a message, a log line or ``repr``. A ``user:password@`` in the URL
 (for a proxy in front of LangFlow) is sent as ``Authorization: Basic`` and is not shown either:
-messages name the address through :func:`automagik.langflow.urls.display_url`.
-
-Requests go through urllib3's connection pool directly rather than through ``requests``: a
-call costs about half the CPU (bench/throughput.py: 0.55 ms per run through this client, 0.97
-ms through a plain requests.Session loop), and the daemon's pace is bound by its CPU. Proxies from the
-environment (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY, NO_PROXY) are honoured as ``requests`` would; a
-SOCKS proxy is refused when the client is made (see :mod:`automagik.langflow.urls`).
+messages name the address through :func:`automagik.langflow.urls.display_url`. The requests
+themselves, their pool, proxies and deadlines are :mod:`automagik.langflow.http`'s.
 
 Every call has one limit for the whole exchange (connect, TLS, headers, body): ``run_flow``'s
-``timeout``, else the read timeout (for ``health``, at most HEALTH_READ_TIMEOUT). See
-:mod:`automagik.langflow.transport` for how a trickling server is held to it.
+``timeout``, else the read timeout (for ``health``, at most HEALTH_READ_TIMEOUT).
 """
 
 from __future__ import annotations
 
 import copy
-import json
-import logging
-import os
 import time
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import quote
 
-import urllib3
-from urllib3 import exceptions as urllib3_errors
-
-from automagik import __version__
 from automagik.langflow.answers import find_output_entry, output_text, trim_message
 from automagik.langflow.errors import (
-    LangFlowBadRequest,
     LangFlowBadResponse,
     LangFlowError,
     LangFlowNoOutput,
     LangFlowRouteMissing,
-    LangFlowTimeout,
-    LangFlowUnreachable,
-    error_for_status,
     one_line,
 )
-from automagik.langflow.transport import Deadline, deadline_pool_manager
-from automagik.langflow.urls import basic_auth, display_url, proxy_for, proxy_problem, split_login
+from automagik.langflow.http import LangFlowHttp, json_or_none
+from automagik.langflow.transport import Deadline
 from automagik.langflow.usage import ModelUsage, read_usage
-
-logger = logging.getLogger("automagik.langflow")
 
 #: Health checks are quick by nature; a long read timeout would only delay a "down" verdict.
 HEALTH_READ_TIMEOUT = 10.0
 
 # What to do about a call that ran out of time, by kind of call (the end of its message).
 RUN_SLOW_HINT = "If the flow is just slow, raise the timeout."
-READ_SLOW_HINT = "If LangFlow is just slow, raise LANGFLOW_READ_TIMEOUT."
 HEALTH_SLOW_HINT = "Check that LangFlow is not overloaded or stuck."
 
 
@@ -108,26 +88,8 @@ def deep_merge(base: dict, override: dict) -> dict:
     return merged
 
 
-@dataclass(frozen=True)
-class HttpAnswer:
-    """One HTTP answer, its body read whole (within the deadline and size cap)."""
-
-    status_code: int
-    reason: str
-    headers: urllib3.HTTPHeaderDict
-    content: bytes
-
-    @property
-    def is_redirect(self) -> bool:
-        return self.status_code in (301, 302, 303, 307, 308) and "location" in self.headers
-
-    def json(self) -> Any:
-        """The body as JSON; ValueError if it is not (bytes in any UTF encoding, as JSON allows)."""
-        return json.loads(self.content)
-
-
 class LangFlowClient:
-    """One LangFlow server, reached through one urllib3 connection pool.
+    """One LangFlow server's API, its requests sent by :class:`~automagik.langflow.http.LangFlowHttp`.
 
     ``read_timeout`` bounds each call as a whole, connect included (``run_flow`` may give its
     own); ``connect_timeout`` bounds the connection alone. ``pool_size`` is how many
@@ -143,46 +105,11 @@ class LangFlowClient:
         *,
         pool_size: int = 32,
     ):
-        parts = urlsplit(base_url.strip())
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(
-                f"LangFlow URL {display_url(base_url)!r} is not valid: expected something like "
-                "http://127.0.0.1:7860."
-            )
-        address, login = split_login(base_url.strip())
+        self._http = LangFlowHttp(base_url, api_key, connect_timeout, read_timeout, pool_size=pool_size)
         #: Where requests go: the URL without its login. ``shown_url`` is what messages name.
-        self.base_url = address.rstrip("/")
-        self.shown_url = display_url(self.base_url)
-        self._host = parts.hostname
+        self.base_url, self.shown_url = self._http.base_url, self._http.shown_url
+        self.connect_timeout, self.read_timeout = self._http.connect_timeout, self._http.read_timeout
         self._api_key = api_key or None
-        self.connect_timeout = float(connect_timeout)
-        self.read_timeout = float(read_timeout)
-        self._headers = {
-            "Accept": "application/json",
-            "Accept-Encoding": "gzip, deflate",
-            "User-Agent": f"automagik/{__version__}",
-        }
-        if self._api_key:
-            self._headers["x-api-key"] = self._api_key
-        self._has_login = login is not None
-        if login is not None:
-            self._headers["Authorization"] = basic_auth(login)
-        # No automatic retries (a run is not idempotent, and the scheduler owns the retry
-        # policy) and no redirects (they would carry the x-api-key and Authorization headers
-        # wherever they point).
-        options: dict[str, Any] = dict(maxsize=pool_size, retries=False)
-        self._proxy = proxy_for(self.base_url, os.environ)
-        self._pool = deadline_pool_manager(*self._proxy_address(), **options)
-
-    def _proxy_address(self) -> tuple[str | None, dict[str, str] | None]:
-        """The proxy's URL without its login, and the header carrying that login; ValueError for SOCKS."""
-        if self._proxy is None:
-            return None, None
-        problem = proxy_problem(self._proxy, self._host)
-        if problem:
-            raise ValueError(problem)  # config.py refuses it first; this guards other callers
-        address, login = split_login(self._proxy.url)
-        return address, ({"Proxy-Authorization": basic_auth(login)} if login else None)
 
     def __repr__(self) -> str:
         key_state = "set" if self._api_key else "not set"
@@ -193,7 +120,7 @@ class LangFlowClient:
 
     def close(self) -> None:
         """Close pooled connections."""
-        self._pool.clear()
+        self._http.close()
 
     def __enter__(self) -> LangFlowClient:
         return self
@@ -208,7 +135,7 @@ class LangFlowClient:
         limit = min(self.read_timeout, HEALTH_READ_TIMEOUT)
         whole = Deadline(limit)  # both requests together, so a slow version does not double it
         try:
-            response = self._request(
+            response = self._http.request(
                 "GET",
                 "/health_check",
                 action="checking health",
@@ -219,7 +146,7 @@ class LangFlowClient:
         except LangFlowError as err:
             return LangFlowHealth(reachable=False, ready=False, version=None, detail=err.message)
         version = self._version(whole.remaining())
-        status_body = _json_or_none(response)
+        status_body = json_or_none(response)
         ready = response.status_code == 200 and isinstance(status_body, dict) and status_body.get("status") == "ok"
         named = f"LangFlow {version}" if version else "LangFlow"
         if ready:
@@ -240,20 +167,20 @@ class LangFlowClient:
     def list_flows(self) -> list[dict]:
         """Every runnable flow of the key's user; saved components and example flows are left out."""
         params = {"get_all": "true", "remove_example_flows": "true", "components_only": "false"}
-        body = self._json(
-            self._request("GET", "/api/v1/flows/", params=params, action="listing flows"), action="listing flows"
+        body = self._http.json(
+            self._http.request("GET", "/api/v1/flows/", params=params, action="listing flows"), action="listing flows"
         )
         if isinstance(body, dict) and isinstance(body.get("items"), list):
             body = body["items"]  # the paginated shape, answered when get_all is ignored
         if not isinstance(body, list):
-            raise self._bad_shape("listing flows", "a list of flows")
+            raise self.bad_shape("listing flows", "a list of flows")
         return [flow for flow in body if isinstance(flow, dict) and not flow.get("is_component")]
 
     def check_key(self) -> None:
         """Raise LangFlowAuthError if LangFlow refuses the API key (one flow header is asked
         for: cheap, and only an accepted key gets it); other failures raise as usual."""
         params = {"get_all": "false", "header_flows": "true", "page": "1", "size": "1"}
-        self._request(
+        self._http.request(
             "GET",
             "/api/v1/flows/",
             params=params,
@@ -266,23 +193,25 @@ class LangFlowClient:
         """The JSON answer of one API call, for the endpoint modules beside this one (triggers.py).
         A route this LangFlow does not have (an older version: 404 "Not Found") raises
         LangFlowRouteMissing; other failures raise the usual typed errors."""
-        response = self._request(method, path, params=params, action=action, raise_for_status=False)
-        if response.status_code == 404 and _json_or_none(response) == {"detail": "Not Found"}:
+        response = self._http.request(method, path, params=params, action=action, raise_for_status=False)
+        if response.status_code == 404 and json_or_none(response) == {"detail": "Not Found"}:
             raise LangFlowRouteMissing(
                 f"LangFlow at {self.shown_url} has no {path.split('?')[0]} (an older " "version)",
                 status=404,
                 secret=self._api_key,
             )
         if response.status_code >= 400:
-            raise self._status_error(response, action)
-        return self._json(response, action=action)
+            raise self._http.status_error(response, action)
+        return self._http.json(response, action=action)
 
     def get_flow(self, flow_id: str) -> dict:
         """One flow with its whole graph."""
         action = f"getting flow {flow_id}"
-        body = self._json(self._request("GET", f"/api/v1/flows/{_path_part(flow_id)}", action=action), action=action)
+        body = self._http.json(
+            self._http.request("GET", f"/api/v1/flows/{_path_part(flow_id)}", action=action), action=action
+        )
         if not isinstance(body, dict):
-            raise self._bad_shape(action, "a flow object")
+            raise self.bad_shape(action, "a flow object")
         return body
 
     def run_flow(
@@ -319,7 +248,7 @@ class LangFlowClient:
         action = f"running flow {flow_id}"
         started = time.perf_counter()
         limit = self.read_timeout if timeout is None else float(timeout)
-        response = self._request(
+        response = self._http.request(
             "POST",
             f"/api/v1/run/{_path_part(flow_id)}",
             params={"stream": "false"},
@@ -328,10 +257,10 @@ class LangFlowClient:
             limit=limit,
             slow_hint=RUN_SLOW_HINT,
         )
-        body = self._json(response, action=action)
+        body = self._http.json(response, action=action)
         latency_ms = (time.perf_counter() - started) * 1000.0
         if not isinstance(body, dict):
-            raise self._bad_shape(action, "a run result object")
+            raise self.bad_shape(action, "a run result object")
         entry = find_output_entry(body, output_component)
         if entry is None:
             raise LangFlowNoOutput(
@@ -353,231 +282,21 @@ class LangFlowClient:
             usage=tuple(read_usage(body)),
         )
 
+    def bad_shape(self, action: str, expected: str) -> LangFlowBadResponse:
+        """The error for JSON that is not what an endpoint answers (triggers.py uses it too)."""
+        return self._http.bad_shape(action, expected)
+
     # -- plumbing ------------------------------------------------------------------------
 
     def _version(self, limit: float) -> str | None:
         if limit <= 0:
             return None
         try:
-            body = _json_or_none(self._request("GET", "/api/v1/version", action="reading the version", limit=limit))
+            body = json_or_none(self._http.request("GET", "/api/v1/version", action="reading the version", limit=limit))
         except LangFlowError:
             return None
         version = body.get("version") if isinstance(body, dict) else None
         return version if isinstance(version, str) else None
-
-    def _request(
-        self,
-        method: str,
-        path: str,
-        *,
-        action: str,
-        params: dict | None = None,
-        json_body: Any = None,
-        limit: float | None = None,
-        slow_hint: str = READ_SLOW_HINT,
-        raise_for_status: bool = True,
-    ) -> HttpAnswer:
-        """Send one request; network failures (and HTTP errors, unless told not to) become typed errors.
-
-        ``limit`` (seconds, default the read timeout) bounds the whole exchange: connect, TLS,
-        status line, headers and body. ``slow_hint`` ends the message of a call that ran out of it.
-        """
-        deadline = Deadline(self.read_timeout if limit is None else limit)
-        timeout = urllib3.Timeout(connect=min(self.connect_timeout, deadline.seconds), read=deadline.seconds)
-        url = self.base_url + path + (f"?{urlencode(params)}" if params else "")
-        headers, body = self._headers, None
-        if json_body is not None:
-            body = json.dumps(json_body, allow_nan=False).encode()
-            headers = {**headers, "Content-Type": "application/json"}
-        started = time.perf_counter()
-        with deadline:
-            try:
-                raw = self._pool.urlopen(
-                    method,
-                    url,
-                    body=body,
-                    headers=headers,
-                    retries=False,
-                    redirect=False,
-                    timeout=timeout,
-                    preload_content=False,
-                    decode_content=True,
-                )
-            except (urllib3_errors.HTTPError, OSError) as exc:
-                logger.debug(
-                    "%s %s failed after %.1f ms: %s",
-                    method,
-                    path,
-                    (time.perf_counter() - started) * 1000.0,
-                    type(exc).__name__,
-                )
-                raise self._network_error(exc, action, timeout, deadline, slow_hint, ran=method == "POST") from exc
-            response = self._read_body(raw, deadline, action, slow_hint)
-        logger.debug(
-            "%s %s -> %s in %.1f ms", method, path, response.status_code, (time.perf_counter() - started) * 1000.0
-        )
-        if response.is_redirect:
-            raise LangFlowBadRequest(
-                f"LangFlow at {self.shown_url} redirected to {display_url(response.headers.get('Location', ''))} "
-                f"while {action} (HTTP {response.status_code}). Set LANGFLOW_API_URL to the address LangFlow "
-                "answers on; redirects are not followed so the API key stays with LangFlow.",
-                status=response.status_code,
-                secret=self._api_key,
-            )
-        if not raise_for_status or response.status_code < 400:
-            return response
-        raise self._status_error(response, action)
-
-    def _status_error(self, response: HttpAnswer, action: str) -> LangFlowError:
-        body_json = _json_or_none(response)
-        return error_for_status(
-            response.status_code,
-            detail=body_json.get("detail") if isinstance(body_json, dict) else None,
-            reason=response.reason,
-            action=action,
-            base_url=self.shown_url,
-            has_key=self._api_key is not None,
-            has_login=self._has_login,
-            secret=self._api_key,
-            retry_after=_retry_after(response),
-        )
-
-    def _read_body(self, raw: urllib3.BaseHTTPResponse, deadline: Deadline, action: str, slow_hint: str) -> HttpAnswer:
-        """Read the body in chunks, enforcing the deadline and a size cap.
-
-        The transport already ends every wait at the deadline; the check here also catches
-        bytes that were buffered before it passed.
-        """
-        chunks, size, whole = [], 0, False
-        try:
-            # read1 returns whatever bytes have arrived (decoded), so the deadline is checked
-            # as the answer trickles in, not only after a large chunk has filled up.
-            while chunk := raw.read1(64 * 1024):
-                size += len(chunk)
-                if size > MAX_RESPONSE_BYTES:
-                    raise LangFlowBadResponse(
-                        f"LangFlow at {self.shown_url} sent more than {MAX_RESPONSE_BYTES // 2**20} MB while {action}; "
-                        "the answer was dropped. Narrow the flow's output.",
-                        secret=self._api_key,
-                    )
-                if deadline.remaining() < 0:
-                    raise self._late(action, deadline, slow_hint, body_started=True)
-                chunks.append(chunk)
-            whole = True
-        except urllib3_errors.ReadTimeoutError as exc:
-            raise self._late(action, deadline, slow_hint, body_started=True) from exc
-        except (urllib3_errors.HTTPError, OSError) as exc:
-            raise LangFlowBadResponse(
-                f"LangFlow at {self.shown_url} sent a response that was cut off or could not be decoded while "
-                f"{action}. The run can be retried.",
-                secret=self._api_key,
-            ) from exc
-        finally:
-            if not whole:
-                raw.close()  # a half-read connection cannot be reused
-            raw.release_conn()
-        return HttpAnswer(raw.status, raw.reason or "", raw.headers, b"".join(chunks))
-
-    def _json(self, response: HttpAnswer, *, action: str) -> Any:
-        try:
-            return response.json()
-        except ValueError as exc:
-            raise LangFlowBadResponse(
-                f"LangFlow at {self.shown_url} answered HTTP {response.status_code} with a body that is not "
-                f"valid JSON while {action}. Try again; if it persists, check that LANGFLOW_API_URL points "
-                "at LangFlow and not at a proxy page.",
-                status=response.status_code,
-                secret=self._api_key,
-            ) from exc
-
-    def _bad_shape(self, action: str, expected: str) -> LangFlowBadResponse:
-        return LangFlowBadResponse(
-            f"LangFlow at {self.shown_url} answered with JSON that is not {expected} while {action}. "
-            "Check that LANGFLOW_API_URL points at LangFlow.",
-            secret=self._api_key,
-        )
-
-    def _network_error(
-        self, exc: Exception, action: str, timeout: urllib3.Timeout, deadline: Deadline, slow_hint: str, *, ran: bool
-    ) -> LangFlowError:
-        where = f"LangFlow at {self.shown_url}"
-        # NewConnectionError is a ConnectTimeoutError in urllib3 2: a refusal is not a timeout.
-        if isinstance(exc, urllib3_errors.ConnectTimeoutError) and not isinstance(
-            exc, urllib3_errors.NewConnectionError
-        ):
-            return LangFlowTimeout(
-                f"{where} did not accept a connection within {timeout.connect_timeout:g} s while {action}. "
-                "Check that LangFlow is running and LANGFLOW_API_URL is right.",
-                secret=self._api_key,
-            )
-        if isinstance(exc, urllib3_errors.TimeoutError) and not isinstance(exc, urllib3_errors.NewConnectionError):
-            return self._late(action, deadline, slow_hint, body_started=False, ran=ran)
-        if isinstance(exc, urllib3_errors.ProxyError) and self._proxy is not None:
-            return LangFlowUnreachable(
-                f"{where} is unreachable while {action}: the proxy {self._proxy.shown} (from {self._proxy.variable}) "
-                f"failed: {_describe_connection_failure(exc)}. Check {self._proxy.variable}, or set "
-                f"NO_PROXY={self._host} to reach LangFlow directly.",
-                secret=self._api_key,
-            )
-        return LangFlowUnreachable(
-            f"{where} is unreachable while {action}: {_describe_connection_failure(exc)}. "
-            "Check that LangFlow is running and LANGFLOW_API_URL is right.",
-            secret=self._api_key,
-        )
-
-    def _late(
-        self, action: str, deadline: Deadline, slow_hint: str, *, body_started: bool, ran: bool = False
-    ) -> LangFlowTimeout:
-        """The timeout of a call that got (part of) a connection but not its whole answer in time."""
-        limit = deadline.seconds
-        if body_started:
-            what = f"did not finish its answer within {limit:g} s while {action}."
-        elif not deadline.awaiting_answer:  # only a TLS handshake waits for bytes before the request
-            what = f"did not complete the TLS handshake within {limit:g} s while {action}."
-            slow_hint = "Check that LangFlow is running and LANGFLOW_API_URL is right."
-        elif deadline.received:
-            what = (
-                f"sent only part of its response headers within {limit:g} s while {action}; "
-                "something on the way (a proxy?) may be stalling."
-            )
-        else:
-            still = " The flow may still be running in LangFlow." if ran else ""
-            what = f"sent nothing for {limit:g} s while {action}.{still}"
-        return LangFlowTimeout(f"LangFlow at {self.shown_url} {what} {slow_hint}", secret=self._api_key)
-
-
-#: The largest answer read from LangFlow; beyond it a run fails instead of filling memory.
-MAX_RESPONSE_BYTES = 64 * 2**20
-
-
-def _describe_connection_failure(exc: Exception) -> str:
-    """A few words for the usual causes hidden in urllib3's long exception text."""
-    text = str(exc).lower()
-    known = (
-        ("connection refused", "connection refused"),
-        ("name or service not known", "host name not found"),
-        ("nodename nor servname", "host name not found"),
-        ("getaddrinfo failed", "host name not found"),
-        ("temporary failure in name resolution", "host name not found"),
-        ("connection reset", "connection reset by the server"),
-        ("remote end closed", "the server closed the connection"),
-        ("connection aborted", "the server closed the connection"),
-        ("network is unreachable", "network unreachable"),
-        ("no route to host", "no route to host"),
-        ("certificate verify failed", "TLS certificate not trusted"),
-        ("ssl", "TLS handshake failed"),
-    )
-    for needle, description in known:
-        if needle in text:
-            return description
-    return f"connection failed ({type(exc).__name__})"
-
-
-def _json_or_none(response: HttpAnswer) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return None
 
 
 def _health_problems(body: Any) -> str:
@@ -588,14 +307,6 @@ def _health_problems(body: Any) -> str:
         f"{key}: {value}" for key, value in body.items() if key != "status" and isinstance(value, str) and value != "ok"
     ]
     return ": " + ", ".join(problems) if problems else ""
-
-
-def _retry_after(response: HttpAnswer) -> float | None:
-    value = response.headers.get("Retry-After")
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None  # an HTTP date; rare enough to ignore
 
 
 def _path_part(identifier: str) -> str:

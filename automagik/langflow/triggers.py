@@ -35,7 +35,7 @@ def list_triggers(client: LangFlowClient, flow_id: str) -> list[dict]:
     action = f"listing the triggers of flow {flow_id}"
     body = client.api_json("GET", "/api/v1/triggers", params={"flow_id": flow_id}, action=action)
     if not isinstance(body, list):
-        raise client._bad_shape(action, "a list of triggers")
+        raise client.bad_shape(action, "a list of triggers")
     return [trim_trigger(item) for item in body if isinstance(item, dict) and item.get("id")]
 
 
@@ -44,7 +44,7 @@ def disable_trigger(client: LangFlowClient, trigger_id: str) -> dict:
     action = f"disabling LangFlow trigger {trigger_id}"
     body = client.api_json("POST", f"/api/v1/triggers/{trigger_id}/disable", action=action)
     if not isinstance(body, dict):
-        raise client._bad_shape(action, "a trigger")
+        raise client.bad_shape(action, "a trigger")
     return trim_trigger(body)
 
 

@@ -519,9 +519,9 @@ def test_a_trickle_past_the_run_timeout_is_a_timeout(fake, client):
 
 
 def test_an_answer_over_the_size_cap_is_refused(fake, client, monkeypatch):
-    import automagik.langflow.client as client_module
+    import automagik.langflow.http as http_module
 
-    monkeypatch.setattr(client_module, "MAX_RESPONSE_BYTES", 100_000)
+    monkeypatch.setattr(http_module, "MAX_RESPONSE_BYTES", 100_000)
     fake.huge_response_bytes = 300_000
     with pytest.raises(LangFlowBadResponse, match="sent more than"):
         client.run_flow(ECHO_FLOW_ID, input_text="big", **ECHO)
