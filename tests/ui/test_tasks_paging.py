@@ -92,3 +92,17 @@ def test_runs_arriving_do_not_move_the_page_being_read(open_page, runs, db):
     assert at.pagination[0].num_pages == 3  # 63 runs
     at.pagination[0].select(3).run()  # a new visit past page 1: positions from the newest now
     assert _ids(at) == runs[47:60]
+
+
+def test_a_visit_to_another_page_and_back_does_not_return_to_an_old_typed_page(open_page, runs):
+    """Found by review: the last page typed stayed in the session and was the page shown at
+    every later visit, wherever the pagination had been since (here page 3, not page 1)."""
+    at = open_page("tasks")
+    _page_number(at).set_value(3).run()
+    at.pagination[0].select(1).run()  # back to the first page with the pagination
+    assert _ids(at) == runs[:25]
+    at.switch_page("pages/flows.py").run()
+    at.switch_page("pages/tasks.py").run()
+    assert _ids(at) == runs[:25] and "· page 1 of 3 ·" in _caption(at)
+    _page_number(at).set_value(2).run()  # and a page typed now is read as before
+    assert _ids(at) == runs[25:50] and at.pagination[0].value == 2
