@@ -112,9 +112,10 @@ def snapshot_read(db: Database) -> Iterator[Session]:
 def task_page(
     db: Database, filters: task_service.TaskFilter, number: int, size: int, top: Key | None = None
 ) -> TaskPage:
-    """Page `number` (1-based) of `size` runs. With `top`, pages hold only the runs at or below
-    it, so runs arriving meanwhile do not push the rows of page 3 along; without it, the pages
-    start at the newest run, and the TaskPage's `top` is that run's key."""
+    """Page `number` (1-based) of `size` runs. With `top`, pages past the first hold only the
+    runs at or below it, so runs arriving meanwhile do not push the rows of page 3 along;
+    without it, and always on page 1, the pages start at the newest run, and the TaskPage's
+    `top` is that run's key."""
     size = task_service.checked_page_size(size)
     with snapshot_read(db) as session:
         filters = task_service.full_ids(session, filters)
@@ -126,6 +127,13 @@ def task_page(
         )
         pages = max(1, math.ceil(total / size))
         number = min(max(1, number), pages)
+        if number == 1 and top is not None:
+            # Page 1 follows the newest runs, also when a page past it falls back to page 1
+            # (a larger page size, a list shrunk under the top): held under the old top, it
+            # would hide the newer runs it is the place to see.
+            top, newer = None, 0
+            total = count(session, filters)
+            pages = max(1, math.ceil(total / size))
         first = key_at(session, filters, (number - 1) * size, total, top)
         rows = [] if first is None else rows_from(session, filters, first, size)
         if top is None and total:
