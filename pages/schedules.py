@@ -360,6 +360,10 @@ def edit_form(context: AppContext, schedule: Schedule, flow_name: str) -> None:
         changes["after_outcome"] = outcome
     saved = common.attempt(lambda: schedule_service.update_schedule(context.db, sid, **changes))
     if saved is not None:
+        # The form shows what was saved, as saved: the service stores a timing in one spelling
+        # ("90m" as "1h30m"), and a box still holding the typed one would send it again with
+        # the next Save of any field, a timing change that restarts the schedule from then.
+        _forget_edits(sid)
         st.session_state[f"edit_seen_{sid}"] = _edited_fields(saved)  # this form's own change
         common.flash("success", f"Saved schedule {saved.id}: {_next_run(context, saved)}.")
         st.rerun()
@@ -388,10 +392,15 @@ def _forget_edits_if_changed(schedule: Schedule) -> bool:
     st.session_state[f"edit_seen_{sid}"] = saved
     if seen is None or seen == saved:
         return False
+    _forget_edits(sid)
+    return True
+
+
+def _forget_edits(sid: str) -> None:
+    """Drop the Edit form's widget state: its widgets show the saved schedule again."""
     widgets = [f"edit_{name}_{sid}" for name in ("type", "expr", "zone", "input", "retries", "timeout", "policy")]
     for key in [*widgets, f"edit_{sid}_upstream", f"edit_{sid}_outcome"]:
         st.session_state.pop(key, None)
-    return True
 
 
 def edited_timing_preview(schedule: Schedule, kind: str, expr: str, zone: str) -> datetime | None:

@@ -344,3 +344,23 @@ def test_a_save_never_reverts_a_change_made_elsewhere_while_the_edit_form_was_op
     saved = schedule_service.get_schedule(db, schedule.id)
     assert (saved.schedule_expr, saved.max_retries) == ("3h", 5)
     assert at.text_input(key=f"edit_expr_{schedule.id}").value == "3h"
+
+
+def test_a_later_save_keeps_the_timing_saved_in_another_spelling(open_page, db, flows_ready, frozen_clock):
+    """Found by review: the keyed Expression box kept "90m" after its Save stored "1h30m", so
+    the next Save of any other field sent "90m" again, a timing change to the service, which
+    restarted the schedule's grid from that moment."""
+    frozen_clock.now = datetime(2026, 3, 28, 12, 0, tzinfo=UTC)
+    schedule = _create(db)
+    at = open_page("schedules")
+    at.text_input(key=f"edit_expr_{schedule.id}").input("90m").run()
+    _button(at, "Save changes").click().run()
+    saved = schedule_service.get_schedule(db, schedule.id)
+    assert saved.schedule_expr == "1h30m" and saved.next_run_at == datetime(2026, 3, 28, 13, 30, tzinfo=UTC)
+    assert not at.exception and at.text_input(key=f"edit_expr_{schedule.id}").value == "1h30m"  # as saved
+    frozen_clock.now = datetime(2026, 3, 28, 12, 20, tzinfo=UTC)
+    at.number_input(key=f"edit_retries_{schedule.id}").set_value(4).run()
+    _button(at, "Save changes").click().run()
+    again = schedule_service.get_schedule(db, schedule.id)
+    assert again.max_retries == 4
+    assert (again.anchor_at, again.next_run_at) == (saved.anchor_at, saved.next_run_at)
