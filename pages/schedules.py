@@ -273,6 +273,14 @@ def edit_form(context: AppContext, schedule: Schedule, flow_name: str) -> None:
     and Save applies them. A fragment, so typing reruns only this form; a save reruns the page.
     Before any edit, the previews are the saved schedule's."""
     sid = schedule.id
+    # Read again at each run: the fragment reruns alone with the schedule of the page's last run.
+    fresh = common.attempt(lambda: schedule_service.get_schedule(context.db, sid))
+    if fresh is None:
+        return
+    schedule = fresh
+    changed_elsewhere = _forget_edits_if_changed(schedule)
+    if changed_elsewhere:
+        st.warning("This schedule was changed elsewhere: the form shows its saved values now; make your edits again.")
     kinds, policies = [t.value for t in ScheduleType], [p.value for p in MissedRunPolicy]
     was_after = schedule.schedule_type is ScheduleType.AFTER
     kind = st.selectbox(
@@ -337,7 +345,7 @@ def edit_form(context: AppContext, schedule: Schedule, flow_name: str) -> None:
         disabled=kind == AFTER,
         key=f"edit_policy_{sid}",
     )
-    if not st.button("Save changes", key=f"edit_save_{sid}"):
+    if not st.button("Save changes", key=f"edit_save_{sid}") or changed_elsewhere:
         return
     changes: dict[str, Any] = dict(
         schedule_type=kind,
@@ -352,8 +360,47 @@ def edit_form(context: AppContext, schedule: Schedule, flow_name: str) -> None:
         changes["after_outcome"] = outcome
     saved = common.attempt(lambda: schedule_service.update_schedule(context.db, sid, **changes))
     if saved is not None:
+        # The form shows what was saved, as saved: the service stores a timing in one spelling
+        # ("90m" as "1h30m"), and a box still holding the typed one would send it again with
+        # the next Save of any field, a timing change that restarts the schedule from then.
+        _forget_edits(sid)
+        st.session_state[f"edit_seen_{sid}"] = _edited_fields(saved)  # this form's own change
         common.flash("success", f"Saved schedule {saved.id}: {_next_run(context, saved)}.")
         st.rerun()
+
+
+def _edited_fields(schedule: Schedule) -> tuple:
+    """The saved values the Edit form shows."""
+    return (
+        schedule.schedule_type.value,
+        schedule.schedule_expr,
+        schedule.timezone,
+        _json(schedule.flow_params),
+        schedule.max_retries,
+        schedule.timeout_seconds,
+        schedule.missed_policy.value,
+        schedule.after_outcome,
+    )
+
+
+def _forget_edits_if_changed(schedule: Schedule) -> bool:
+    """True when the values the Edit form shows were changed elsewhere (the CLI, another browser)
+    since it last showed them. Its widgets are keyed, so they would keep the values first shown
+    and a Save would undo that change: their state is dropped and they show the saved values."""
+    sid, saved = schedule.id, _edited_fields(schedule)
+    seen = st.session_state.get(f"edit_seen_{sid}")
+    st.session_state[f"edit_seen_{sid}"] = saved
+    if seen is None or seen == saved:
+        return False
+    _forget_edits(sid)
+    return True
+
+
+def _forget_edits(sid: str) -> None:
+    """Drop the Edit form's widget state: its widgets show the saved schedule again."""
+    widgets = [f"edit_{name}_{sid}" for name in ("type", "expr", "zone", "input", "retries", "timeout", "policy")]
+    for key in [*widgets, f"edit_{sid}_upstream", f"edit_{sid}_outcome"]:
+        st.session_state.pop(key, None)
 
 
 def edited_timing_preview(schedule: Schedule, kind: str, expr: str, zone: str) -> datetime | None:

@@ -429,6 +429,10 @@ def runs_section(choice: Choice) -> None:
     generation, typed = st.session_state.get(PAGE_JUMP_KEY, (0, 1))
     page_key = f"{PAGE_KEY}_{generation}"
     number = st.session_state.get(page_key) or typed
+    # A typed page is the new pagination's first page only: once drawn the widget holds the
+    # page. Kept, it would be the page of every later visit, the widget's state being dropped
+    # while another page is shown.
+    st.session_state[PAGE_JUMP_KEY] = (generation, 1)
     page = common.attempt(lambda: task_pages.task_page(context.db, filters, number, size, _pages_top(choice, number)))
     if page is None:
         return

@@ -85,6 +85,14 @@ def watch(
         return []
     changes: list[Change] = []
     with db.write() as session:
+        # Looked at again in the write transaction: a pause, a budget or a streak back since the
+        # read above found its incident still open (the opening a no-op, alerting nothing), so
+        # clearing on the read's answer would end an incident whose cause is back; a pause's,
+        # for good. SQLite's write lock orders this after any such write; on PostgreSQL the
+        # schedules' rows are locked, so a flow sync pausing one waits and then opens its own.
+        to_clear[Kind.SCHEDULE_PAUSED] = _pauses_over(session, to_clear[Kind.SCHEDULE_PAUSED], lock=True)
+        to_clear[Kind.BUDGET_REACHED] = _budgets_over(session, to_clear[Kind.BUDGET_REACHED], now, zone)
+        to_clear[Kind.FAILURE_STREAK] = _streaks_over(session, to_clear[Kind.FAILURE_STREAK])
         for kind, subjects in to_open.items():
             for subject, message in subjects.items():
                 change = open_incident(session, db.dialect, kind, subject, message, now)
@@ -105,19 +113,21 @@ def _budgets_over(session, flow_ids: set[str], now: datetime, zone: str) -> set[
     return flow_ids - set(budgets_reached(session, budgets, now, zone))
 
 
-def _pauses_over(session, schedule_ids: set[str]) -> set[str]:
+def _pauses_over(session, schedule_ids: set[str], lock: bool = False) -> set[str]:
     """Schedules with an open pause incident that a person resumed (a resume clears the
-    reason), or that are gone."""
+    reason), or that are gone. With `lock`, every row read is share-locked (PostgreSQL), the
+    resumed ones too: those are the ones a flow sync may pause again."""
     if not schedule_ids:
         return set()
-    still = session.scalars(
-        select(Schedule.id).where(
-            Schedule.id.in_(list(schedule_ids)),
-            Schedule.status == ScheduleStatus.PAUSED,
-            Schedule.paused_reason.is_not(None),
-        )
-    )
-    return schedule_ids - set(still)
+    query = select(Schedule.id, Schedule.status, Schedule.paused_reason).where(Schedule.id.in_(list(schedule_ids)))
+    if lock:
+        query = query.with_for_update(read=True)
+    still = {
+        schedule_id
+        for schedule_id, status, reason in session.execute(query)
+        if status is ScheduleStatus.PAUSED and reason is not None
+    }
+    return schedule_ids - still
 
 
 def _streaks_over(session, schedule_ids: set[str]) -> set[str]:

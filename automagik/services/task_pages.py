@@ -20,10 +20,13 @@ below it, and the runs above it are counted apart (`newer`) for the caption to m
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy.orm import Session
 
 from automagik.db.engine import Database
 from automagik.db.models import Task
@@ -94,14 +97,27 @@ def rows_at(session, filters: task_service.TaskFilter, offset: int, limit: int) 
     return [] if key is None else rows_from(session, filters, key, limit)
 
 
+@contextmanager
+def snapshot_read(db: Database) -> Iterator[Session]:
+    """A read session whose statements all see one snapshot, as SQLite's read transactions do.
+    A page is several statements (the count, the seek, the rows, the top): under PostgreSQL's
+    READ COMMITTED each would see the runs pruned or added since the one before, and the seek
+    from the oldest end would land on a run of another page."""
+    with db.read() as session:
+        if db.dialect == "postgresql":
+            session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+        yield session
+
+
 def task_page(
     db: Database, filters: task_service.TaskFilter, number: int, size: int, top: Key | None = None
 ) -> TaskPage:
-    """Page `number` (1-based) of `size` runs. With `top`, pages hold only the runs at or below
-    it, so runs arriving meanwhile do not push the rows of page 3 along; without it, the pages
-    start at the newest run, and the TaskPage's `top` is that run's key."""
+    """Page `number` (1-based) of `size` runs. With `top`, pages past the first hold only the
+    runs at or below it, so runs arriving meanwhile do not push the rows of page 3 along;
+    without it, and always on page 1, the pages start at the newest run, and the TaskPage's
+    `top` is that run's key."""
     size = task_service.checked_page_size(size)
-    with db.read() as session:
+    with snapshot_read(db) as session:
         filters = task_service.full_ids(session, filters)
         total = count(session, filters, top)
         newer = (
@@ -111,6 +127,13 @@ def task_page(
         )
         pages = max(1, math.ceil(total / size))
         number = min(max(1, number), pages)
+        if number == 1 and top is not None:
+            # Page 1 follows the newest runs, also when a page past it falls back to page 1
+            # (a larger page size, a list shrunk under the top): held under the old top, it
+            # would hide the newer runs it is the place to see.
+            top, newer = None, 0
+            total = count(session, filters)
+            pages = max(1, math.ceil(total / size))
         first = key_at(session, filters, (number - 1) * size, total, top)
         rows = [] if first is None else rows_from(session, filters, first, size)
         if top is None and total:

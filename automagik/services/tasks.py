@@ -189,7 +189,7 @@ def list_tasks(db: Database, filters: TaskFilter = TaskFilter(), limit: int = 50
 
     limit = checked_page_size(limit, "limit")
     offset = _checked_int("offset", offset, 0, 10**12)
-    with db.read() as session:
+    with task_pages.snapshot_read(db) as session:
         return task_pages.rows_at(session, full_ids(session, filters), offset, limit)
 
 

@@ -13,7 +13,7 @@ from automagik.daemon import heartbeat
 from automagik.daemon.alerts import wait_for_alerts
 from automagik.daemon.loop import Daemon
 from automagik.daemon.settings import DaemonSettings
-from automagik.db.models import Schedule
+from automagik.db.models import Flow, Schedule
 from automagik.monitoring.incidents import Kind, list_open, open_incident
 from automagik.monitoring.watch import watch
 from automagik.runs.fires import dispatch_due
@@ -195,3 +195,29 @@ def test_a_watch_clears_only_the_incident_it_saw_not_one_reopened_meanwhile(db, 
     assert changes == []  # what it saw was cleared already; the new streak is not its to end
     [still] = list_open(db)
     assert (still.kind, still.subject) == (Kind.FAILURE_STREAK.value, schedule.id)
+
+
+def test_a_pause_back_between_a_watchs_read_and_its_write_keeps_its_incident_open(db, langflow, frozen_clock):
+    """Found by review: a watch read a schedule resumed and cleared its pause incident at its
+    write, by id; a flow sync that paused it again in between had found that incident still
+    open (its opening a no-op, no alert), so the schedule stayed paused by Automagik with no
+    incident open and nothing left to open one."""
+    synced(db, langflow)
+    schedule = schedule_service.create_schedule(db, schedule_service.ScheduleSpec(ECHO_ID, "interval", "1h"))
+
+    def pause_by_sync():
+        with db.write() as session:
+            flow = session.get(Flow, ECHO_ID)
+            report = flow_service.SyncReport()
+            flow_service._pause_schedules_of(session, flow, frozen_clock.now, "its component is gone", report)
+            return report.paused
+
+    assert pause_by_sync()  # paused, its incident opened and alerted
+    schedule_service.resume_schedule(db, schedule.id)  # a person resumes it: the watch will clear
+
+    def meanwhile():
+        assert pause_by_sync() == []  # paused again; the incident still open, so nothing alerts
+
+    assert watch(_WriteAfter(db, meanwhile), "d-watch", frozen_clock.now, 10, 60) == []
+    [still] = list_open(db)
+    assert (still.kind, still.subject) == (Kind.SCHEDULE_PAUSED.value, schedule.id)

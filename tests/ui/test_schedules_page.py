@@ -317,3 +317,50 @@ def test_many_schedules_are_listed_a_page_at_a_time(open_page, db, flows_ready):
     last = at.dataframe[0].value
     assert len(last) == 30 and set(last["id"]) == {s.id for s in made[200:]}
     assert len(at.selectbox(key="schedules_selected").options) == 30
+
+
+def test_a_save_never_reverts_a_change_made_elsewhere_while_the_edit_form_was_open(open_page, db, flows_ready):
+    """Found by review: the Edit form's widgets are keyed, so they kept the values of the
+    schedule as first shown; a change made elsewhere meanwhile (the CLI, another browser) was
+    undone by the next Save of any field, without a word."""
+    schedule = _create(db, flow_input={"input": "a"})
+    at = open_page("schedules")
+    assert at.text_input(key=f"edit_expr_{schedule.id}").value == "5m"
+    schedule_service.update_schedule(db, schedule.id, schedule_expr="2h", flow_input={"input": "b"})
+    at.run()  # the page reread (any widget elsewhere on it)
+    assert any(w.startswith("This schedule was changed elsewhere") for w in alerts(at, "warning"))
+    assert at.text_input(key=f"edit_expr_{schedule.id}").value == "2h"
+    at.number_input(key=f"edit_retries_{schedule.id}").set_value(5).run()
+    _button(at, "Save changes").click().run()
+    saved = schedule_service.get_schedule(db, schedule.id)
+    assert (saved.schedule_expr, saved.flow_params["input"], saved.max_retries) == ("2h", "b", 5)
+    # Its own save is not a change made elsewhere: no warning, the form keeps what was typed.
+    assert not any(w.startswith("This schedule was changed elsewhere") for w in alerts(at, "warning"))
+    # A Save clicked first thing after a change elsewhere saves nothing: the form shows it now.
+    schedule_service.update_schedule(db, schedule.id, schedule_expr="3h")
+    at.number_input(key=f"edit_retries_{schedule.id}").set_value(7)
+    _button(at, "Save changes").click().run()
+    assert any(w.startswith("This schedule was changed elsewhere") for w in alerts(at, "warning"))
+    saved = schedule_service.get_schedule(db, schedule.id)
+    assert (saved.schedule_expr, saved.max_retries) == ("3h", 5)
+    assert at.text_input(key=f"edit_expr_{schedule.id}").value == "3h"
+
+
+def test_a_later_save_keeps_the_timing_saved_in_another_spelling(open_page, db, flows_ready, frozen_clock):
+    """Found by review: the keyed Expression box kept "90m" after its Save stored "1h30m", so
+    the next Save of any other field sent "90m" again, a timing change to the service, which
+    restarted the schedule's grid from that moment."""
+    frozen_clock.now = datetime(2026, 3, 28, 12, 0, tzinfo=UTC)
+    schedule = _create(db)
+    at = open_page("schedules")
+    at.text_input(key=f"edit_expr_{schedule.id}").input("90m").run()
+    _button(at, "Save changes").click().run()
+    saved = schedule_service.get_schedule(db, schedule.id)
+    assert saved.schedule_expr == "1h30m" and saved.next_run_at == datetime(2026, 3, 28, 13, 30, tzinfo=UTC)
+    assert not at.exception and at.text_input(key=f"edit_expr_{schedule.id}").value == "1h30m"  # as saved
+    frozen_clock.now = datetime(2026, 3, 28, 12, 20, tzinfo=UTC)
+    at.number_input(key=f"edit_retries_{schedule.id}").set_value(4).run()
+    _button(at, "Save changes").click().run()
+    again = schedule_service.get_schedule(db, schedule.id)
+    assert again.max_retries == 4
+    assert (again.anchor_at, again.next_run_at) == (saved.anchor_at, saved.next_run_at)

@@ -92,3 +92,31 @@ def test_runs_arriving_do_not_move_the_page_being_read(open_page, runs, db):
     assert at.pagination[0].num_pages == 3  # 63 runs
     at.pagination[0].select(3).run()  # a new visit past page 1: positions from the newest now
     assert _ids(at) == runs[47:60]
+
+
+def test_a_visit_to_another_page_and_back_does_not_return_to_an_old_typed_page(open_page, runs):
+    """Found by review: the last page typed stayed in the session and was the page shown at
+    every later visit, wherever the pagination had been since (here page 3, not page 1)."""
+    at = open_page("tasks")
+    _page_number(at).set_value(3).run()
+    at.pagination[0].select(1).run()  # back to the first page with the pagination
+    assert _ids(at) == runs[:25]
+    at.switch_page("pages/flows.py").run()
+    at.switch_page("pages/tasks.py").run()
+    assert _ids(at) == runs[:25] and "· page 1 of 3 ·" in _caption(at)
+    _page_number(at).set_value(2).run()  # and a page typed now is read as before
+    assert _ids(at) == runs[25:50] and at.pagination[0].value == 2
+
+
+def test_a_page_size_that_leaves_one_page_shows_the_newest_runs_as_page_1_does(open_page, runs, db):
+    """Found by review: a page past the first that fell back to page 1 (here a larger page
+    size) was still read under the old top, so "page 1 of 1" hid the newer runs and told the
+    user to go to page 1 to see them, until the next refresh."""
+    at = open_page("tasks")
+    at.pagination[0].select(2).run()
+    new = [add_task(db, planned=utcnow() - timedelta(seconds=s)) for s in (3, 2, 1)]
+    at.run()
+    assert "3 newer runs since you left page 1" in _caption(at)
+    at.selectbox(key="tasks_page_size").select(100).run()  # 63 runs: one page
+    assert "· page 1 of 1 ·" in _caption(at) and "newer" not in _caption(at)
+    assert _ids(at)[:4] == [*reversed(new), runs[0]] and len(_ids(at)) == 63
