@@ -223,10 +223,8 @@ def update_schedule(
         new_type = schedule.schedule_type.value if schedule_type is _UNSET else schedule_type
         new_expr = schedule.schedule_expr if schedule_expr is _UNSET else schedule_expr
         new_zone = schedule.timezone if timezone is _UNSET else timezone
-        timing_changed = (new_type, new_expr, new_zone) != (
-            schedule.schedule_type.value,
-            schedule.schedule_expr,
-            schedule.timezone,
+        timing_changed = (new_type, new_zone) != (schedule.schedule_type.value, schedule.timezone) or not (
+            new_expr == schedule.schedule_expr or _spelled_alike(schedule, new_expr)
         )
         if timing_changed:
             timing = _check_timing(new_type, new_expr, new_zone, now)
@@ -269,6 +267,15 @@ def update_schedule(
                 schedule.status = ScheduleStatus.ACTIVE
         schedule.updated_at = now
         return schedule
+
+
+def _spelled_alike(schedule: Schedule, expr: str) -> bool:
+    """`expr` is the schedule's stored expression written another way ("90m" for "1h30m"):
+    the same timing, which an update must not restart."""
+    try:
+        return normalize_expr(schedule.schedule_type, expr, schedule.timezone) == schedule.schedule_expr
+    except (InvalidSchedule, ValueError):
+        return False  # not valid: refused as a new timing, with its reason
 
 
 def _get_for_update(session, schedule_id: str) -> Schedule:

@@ -180,6 +180,27 @@ def test_update_changes_timing_and_settings_and_validates_first(ready, frozen_cl
     assert (updated.max_retries, updated.timeout_seconds) == (0, 30)
 
 
+def test_the_same_timing_in_another_spelling_does_not_restart_the_schedule(ready, frozen_clock):
+    """Found by review: "90m" is stored as "1h30m", and an update that sent "90m" again (the
+    Edit form, a script repeating its create options) counted as a new timing and restarted
+    the schedule's grid from now."""
+    schedule = svc.create_schedule(ready, svc.ScheduleSpec(ECHO_ID, "interval", "90m"))
+    assert schedule.schedule_expr == "1h30m"
+    cron = svc.create_schedule(ready, svc.ScheduleSpec(ECHO_ID, "cron", "0 9 * * 1-5", timezone="Europe/Berlin"))
+    frozen_clock.advance(minutes=20)
+    updated = svc.update_schedule(ready, schedule.id, schedule_expr="90m", max_retries=5)
+    assert (updated.anchor_at, updated.next_run_at, updated.max_retries) == (
+        schedule.anchor_at,
+        schedule.next_run_at,
+        5,
+    )
+    updated = svc.update_schedule(ready, cron.id, schedule_expr=" 0  9 * *  1-5 ", timezone="Europe/Berlin")
+    assert (updated.schedule_expr, updated.anchor_at) == ("0 9 * * 1-5", cron.anchor_at)
+    # A real change still restarts it.
+    updated = svc.update_schedule(ready, schedule.id, schedule_expr="1h")
+    assert updated.schedule_expr == "1h" and updated.anchor_at > schedule.anchor_at
+
+
 def test_delete_keeps_the_run_history(ready):
     schedule = svc.create_schedule(ready, svc.ScheduleSpec(ECHO_ID, "interval", "5m"))
     task = task_service.run_flow_now(ready, ECHO_ID, schedule_id=schedule.id)
