@@ -51,6 +51,7 @@ SELECTED_KEY = "tasks_selected_id"
 PAGE_KEY, PAGE_NUMBER_KEY = "tasks_page", "tasks_page_number"
 PAGE_JUMP_KEY = "tasks_page_jump"  # (how many page numbers were typed, the last one)
 TOP_KEY = "tasks_pages_top"  # (the filters, the newest run's key) while past page 1
+LISTED_KEY = "tasks_pages_of"  # (the filters, the page size) of the pages shown
 RANGE_KEY, DAY_KEY, CALENDAR_KEY = "tasks_range", "tasks_day", "tasks_calendar"
 CLICKS_KEY = "tasks_calendar_clicks"
 ONE_DAY = "One day"
@@ -427,6 +428,11 @@ def runs_section(choice: Choice) -> None:
     left, middle, right = st.columns([3, 1, 1])
     size = middle.selectbox("Rows per page", PAGE_SIZES, key="tasks_page_size", persist_state=KEEP)
     generation, typed = st.session_state.get(PAGE_JUMP_KEY, (0, 1))
+    listed = (astuple(choice), size)
+    if st.session_state.get(LISTED_KEY, listed) != listed:
+        # Other filters or another page size: other pages. A new pagination starts at page 1.
+        generation, typed = generation + 1, 1
+    st.session_state[LISTED_KEY] = listed
     page_key = f"{PAGE_KEY}_{generation}"
     number = st.session_state.get(page_key) or typed
     # A typed page is the new pagination's first page only: once drawn the widget holds the

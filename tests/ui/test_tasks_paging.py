@@ -120,3 +120,22 @@ def test_a_page_size_that_leaves_one_page_shows_the_newest_runs_as_page_1_does(o
     at.selectbox(key="tasks_page_size").select(100).run()  # 63 runs: one page
     assert "· page 1 of 1 ·" in _caption(at) and "newer" not in _caption(at)
     assert _ids(at)[:4] == [*reversed(new), runs[0]] and len(_ids(at)) == 63
+
+
+def test_a_new_filter_or_page_size_starts_again_at_page_1(open_page, runs):
+    """Page 3 of other filters or another page size is other rows: the list starts again
+    from its newest run, as a search does."""
+    at = open_page("tasks")
+    at.pagination[0].select(3).run()
+    assert _ids(at) == runs[50:60]
+    at.multiselect(key="tasks_status").select("completed").run()
+    completed = [run for n, run in enumerate(runs) if n % 4]
+    assert at.pagination[0].value == 1 and _ids(at) == completed[:25]
+    assert "· page 1 of 2 ·" in _caption(at)
+    at.pagination[0].select(2).run()
+    assert _ids(at) == completed[25:45]
+    at.selectbox(key="tasks_page_size").select(50).run()
+    assert at.pagination[0].value == 1 and _ids(at) == completed[:45]
+    at.selectbox(key="tasks_page_size").select(25).run()
+    at.pagination[0].select(2).run()  # and the pages move on from there as before
+    assert _ids(at) == completed[25:45]
