@@ -55,16 +55,9 @@ from automagik.monitoring.streaks import sort_failures
 from automagik.monitoring.watch import watch
 from automagik.plural import agree, counted
 from automagik.runs.fires import dispatch_due
-from automagik.runs.leases import (
-    Attempt,
-    ClaimedTask,
-    Recorded,
-    hand_back,
-    record_and_claim,
-    recover_expired,
-    renew_leases,
-)
+from automagik.runs.leases import Attempt, ClaimedTask, Recorded, record_and_claim, renew_leases
 from automagik.runs.limits import ServerLimits
+from automagik.runs.recovery import hand_back, recover_expired
 from automagik.runs.states import RetryPolicy
 
 log = logging.getLogger("automagik.daemon")
