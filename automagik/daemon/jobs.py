@@ -34,7 +34,8 @@ from automagik.db.engine import Database
 from automagik.db.models import TaskStatus
 from automagik.langflow import LangFlowAuthError, LangFlowClient, LangFlowError
 from automagik.monitoring.watch import watch
-from automagik.runs.leases import Recorded, renew_leases
+from automagik.runs.leases import renew_leases
+from automagik.runs.outcomes import Recorded
 from automagik.runs.recovery import recover_expired
 
 if TYPE_CHECKING:

@@ -53,8 +53,9 @@ from automagik.langflow import LangFlowClient, display_url
 from automagik.monitoring.streaks import sort_failures
 from automagik.plural import agree, counted
 from automagik.runs.fires import dispatch_due
-from automagik.runs.leases import Attempt, ClaimedTask, Recorded, record_and_claim
+from automagik.runs.leases import ClaimedTask, record_and_claim
 from automagik.runs.limits import ServerLimits
+from automagik.runs.outcomes import Attempt, Recorded
 from automagik.runs.recovery import hand_back
 from automagik.runs.states import RetryPolicy
 

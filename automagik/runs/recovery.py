@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 from automagik.db.engine import Database, rows_matched
 from automagik.db.models import Flow, LogLevel, Task, TaskStatus
 from automagik.runs.chains import Ended, start_chains
-from automagik.runs.leases import Recorded
+from automagik.runs.outcomes import Recorded
 from automagik.runs.states import RetryPolicy, Transition, log_row, sources, target, write_logs
 
 

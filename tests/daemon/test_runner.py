@@ -16,7 +16,8 @@ from automagik.daemon.runner import TaskRunner
 from automagik.daemon.settings import DaemonSettings
 from automagik.db.models import TaskStatus
 from automagik.runs.fires import dispatch_due
-from automagik.runs.leases import Attempt, claim_tasks, record_and_claim, record_attempts, renew_leases
+from automagik.runs.leases import claim_tasks, record_and_claim, record_attempts, renew_leases
+from automagik.runs.outcomes import Attempt
 from automagik.runs.recovery import hand_back, recover_expired
 from automagik.runs.states import RetryPolicy
 from automagik.services import tasks as task_service
