@@ -1,5 +1,6 @@
-"""Tasks: the history of runs, filtered and paged in SQL, one run in detail, CSV export, charts,
-and the run calendar (runs per day for a year), whose days filter the list below it.
+"""Tasks: the history of runs, filtered and paged in SQL, one run in detail (pages/run_view.py),
+CSV export, charts, and the run calendar (runs per day for a year), whose days filter the list
+below it.
 
 The filters rerun the page; the runs and the charts are two fragments that refresh
 themselves. The filters, the page and the selected run are widget or session state, kept
@@ -21,7 +22,7 @@ import pandas as pd
 import streamlit as st
 
 from automagik.clock import utcnow
-from automagik.costfmt import PRICE_HINT, format_run_cost, format_token_counts, format_tokens, format_usd
+from automagik.costfmt import PRICE_HINT, format_tokens, format_usd
 from automagik.db.models import TaskStatus
 from automagik.plural import agree, counted, word_for
 from automagik.services import charts, run_calendar, task_pages
@@ -29,11 +30,11 @@ from automagik.services import flows as flow_service
 from automagik.services import schedules as schedule_service
 from automagik.services import tasks as task_service
 from automagik.services.context import AppContext
-from automagik.services.errors import InvalidInput, NotFound
+from automagik.services.errors import InvalidInput
 from automagik.services.export import csv_file_name, export_tasks_csv
 from automagik.services.serialize import duration_seconds, output_text
 from automagik.services.time_input import parse_time_input
-from pages import calendar_view, chart_views, common, frame
+from pages import calendar_view, chart_views, common, frame, run_view
 
 frame.ensure()  # before anything renders: see pages/frame.py
 
@@ -47,7 +48,6 @@ RANGES = {
     "Custom": None,
 }
 PAGE_SIZES = [25, 50, 100]
-SELECTED_KEY = "tasks_selected_id"
 PAGE_KEY, PAGE_NUMBER_KEY = "tasks_page", "tasks_page_number"
 PAGE_JUMP_KEY = "tasks_page_jump"  # (how many page numbers were typed, the last one)
 TOP_KEY = "tasks_pages_top"  # (the filters, the newest run's key) while past page 1
@@ -182,7 +182,7 @@ def _remember_selection(table_key: str, ids: list[str]) -> None:
     # Runs before the rerun, with the ids of the table the user clicked in (bound at render
     # time): a row number alone would point elsewhere once new runs push the rows down.
     rows = st.session_state[table_key]["selection"]["rows"]
-    st.session_state[SELECTED_KEY] = ids[rows[0]] if rows else None
+    st.session_state[run_view.SELECTED_KEY] = ids[rows[0]] if rows else None
 
 
 def runs_table(rows: list[task_service.TaskRow]) -> None:
@@ -190,7 +190,7 @@ def runs_table(rows: list[task_service.TaskRow]) -> None:
     ids = [r.task.id for r in rows]
     # A new key whenever the rows change, so the highlighted row follows the selected run.
     table_key = "tasks_table_" + hashlib.sha1("".join(ids).encode()).hexdigest()[:12]
-    selected = st.session_state.get(SELECTED_KEY)
+    selected = st.session_state.get(run_view.SELECTED_KEY)
     st.dataframe(
         pd.DataFrame(
             {
@@ -226,77 +226,6 @@ def _duration(task) -> str:
     """Seconds to the millisecond; "-" for a run that never ran (skipped, or not yet)."""
     seconds = duration_seconds(task)
     return "-" if seconds is None else f"{seconds:.3f}"
-
-
-def _select(task_id: str) -> None:
-    st.session_state[SELECTED_KEY] = task_id
-
-
-def chain_links(task, detail: task_service.TaskDetail) -> None:
-    """Buttons to the run that started this one and to the runs this one's end started."""
-    if detail.started_by:
-        st.button(
-            f"Open the run that started it ({task.upstream_task_id[:8]})",
-            key=f"upstream_{task.id}",
-            on_click=_select,
-            args=(task.upstream_task_id,),
-            icon=":material/north_west:",
-        )
-    if detail.started:
-        st.caption("Runs it started")
-        for run in detail.started:
-            st.button(
-                f"Open {run}",
-                key=f"started_{task.id}_{run.task_id}",
-                on_click=_select,
-                args=(run.task_id,),
-                icon=":material/south_east:",
-            )
-
-
-def run_detail(context: AppContext, task_id: str) -> None:
-    try:
-        detail = task_service.get_task(context.db, task_id)
-    except NotFound:
-        st.session_state[SELECTED_KEY] = None
-        return
-    task = detail.task
-    st.subheader("Selected run")
-    st.text(
-        f"Run {task.id}\n"
-        f"Flow: {detail.flow_name} ({task.flow_id})\n"
-        f"Schedule: {task.schedule_id or 'manual run'}\n"
-        f"Status: {task.status.value}, tries {task.tries} (retries allowed: {task.max_retries})\n"
-        f"Queued by: {task.trigger}" + (f" (backfill {task.backfill_id})" if task.backfill_id else "") + "\n"
-        f"Planned {common.when(task.scheduled_for)}, started {common.when(task.started_at)}, "
-        f"finished {common.when(task.finished_at)}\n"
-        f"Tokens: {format_token_counts(task.input_tokens, task.output_tokens, task.total_tokens)}; "
-        f"model: {task.model or '-'}; cost: {format_run_cost(task.cost_usd, task.total_tokens)}"
-        + (f"\nChain: {detail.started_by}" if detail.started_by else "")
-    )
-    chain_links(task, detail)
-    input_data = task.input_data or {}
-    st.caption("Input")
-    st.code(input_data.get("input") or "", language=None, wrap_lines=True)
-    if input_data.get("tweaks"):
-        st.caption("Tweaks")
-        st.json(input_data["tweaks"], expanded=False)
-    st.caption("Output")
-    st.code(output_text(task) or "", language=None, wrap_lines=True)
-    if task.error:
-        st.caption("Error")
-        st.code(task.error, language=None, wrap_lines=True)
-    st.caption("Log")
-    st.code(
-        "\n".join(f"{common.when(line.created_at)}  {line.level.value:<7}  {line.message}" for line in detail.logs)
-        or "(no lines)",
-        language=None,
-        wrap_lines=True,
-    )
-    if task.status is TaskStatus.FAILED and st.button("Retry", key=f"retry_{task.id}", icon=":material/replay:"):
-        if common.attempt(lambda: task_service.retry_task(context.db, task.id, zone=common.zone())):
-            common.flash("success", "The run is pending again: a running daemon retries it now.")
-            st.rerun()  # show its new state at once
 
 
 def export_button(context: AppContext, choice: Choice) -> None:
@@ -474,9 +403,9 @@ def runs_section(choice: Choice) -> None:
     # value out of range falls back to the default, the page read.
     st.pagination(page.pages, default=page.number, key=page_key)
     runs_table(page.rows)
-    selected = st.session_state.get(SELECTED_KEY)
+    selected = st.session_state.get(run_view.SELECTED_KEY)
     if selected:
-        run_detail(context, selected)
+        run_view.run_detail(context, selected)
     else:
         st.caption("Select a row to see its input, output, error and log lines.")
 

@@ -19,7 +19,7 @@ import requests
 from automagik.costs.budgets import BudgetReached
 from automagik.db.models import TaskStatus
 from automagik.monitoring.incidents import Change, Kind
-from automagik.runs.leases import Recorded
+from automagik.runs.outcomes import Recorded
 from automagik.services.flows import PausedSchedule
 
 log = logging.getLogger("automagik.daemon")

@@ -1,11 +1,10 @@
-"""The daemon: a loop of timed jobs around a pool of worker threads.
+"""The daemon's loop: ticks that dispatch, claim and record, around a pool of worker threads.
 
-- tick (every --poll-seconds, and whenever a known fire or retry is about to come due,
-  finished runs wait to be recorded, or workers run short of claimed work): fires due within
-  LOOK_AHEAD become tasks, finished attempts are recorded and runnable tasks claimed in one
-  transaction, and each claimed task waits in the pool for its instant;
-- heartbeat: the daemon's row, and the leases of its running tasks;
-- recovery: tasks whose lease expired (their daemon died) are retried or failed.
+A tick runs every --poll-seconds, and whenever a known fire or retry is about to come due,
+finished runs wait to be recorded, or workers run short of claimed work: fires due within
+LOOK_AHEAD become tasks, finished attempts are recorded and runnable tasks claimed in one
+transaction, and each claimed task waits in the pool for its instant. The other timed jobs
+(heartbeat, recovery, the watch...) are daemon/jobs.py's; the loop runs them when due.
 Between jobs the loop sleeps until the soonest of: the next job, the next known fire or
 retry (less half of LOOK_AHEAD), the instant of a fire left undecided because its
 schedule's previous run was still going, the time to record finished runs, or a wake-up (a
@@ -42,29 +41,22 @@ from automagik.costs.prices import price_table
 from automagik.daemon import heartbeat
 from automagik.daemon.alerts import alert_budgets, alert_failures, alert_incidents, wait_for_alerts
 from automagik.daemon.flow_sync import FlowSync
+from automagik.daemon.jobs import TimedJobs
 from automagik.daemon.pool import WorkerPool
 from automagik.daemon.retention_job import RetentionJob
 from automagik.daemon.runner import TaskRunner, describe
 from automagik.daemon.settings import DaemonSettings
 from automagik.daemon.timers import ClockWatch, MonotonicScheduler
-from automagik.db import statistics
 from automagik.db.engine import Database
 from automagik.db.models import Schedule, ScheduleStatus, Task, TaskStatus
-from automagik.langflow import LangFlowAuthError, LangFlowClient, LangFlowError, display_url
+from automagik.langflow import LangFlowClient, display_url
 from automagik.monitoring.streaks import sort_failures
-from automagik.monitoring.watch import watch
 from automagik.plural import agree, counted
 from automagik.runs.fires import dispatch_due
-from automagik.runs.leases import (
-    Attempt,
-    ClaimedTask,
-    Recorded,
-    hand_back,
-    record_and_claim,
-    recover_expired,
-    renew_leases,
-)
+from automagik.runs.leases import ClaimedTask, record_and_claim
 from automagik.runs.limits import ServerLimits
+from automagik.runs.outcomes import Attempt, Recorded
+from automagik.runs.recovery import hand_back
 from automagik.runs.states import RetryPolicy
 
 log = logging.getLogger("automagik.daemon")
@@ -74,7 +66,7 @@ RECORD_WITHIN = 0.1  # seconds: finished attempts are recorded at most about thi
 TICK_BUDGET = 0.5  # seconds of dispatching per tick; the rest waits for the next tick, after the other jobs
 
 
-class Daemon:
+class Daemon(TimedJobs):
     def __init__(
         self,
         settings: Settings,
@@ -275,20 +267,6 @@ class Daemon:
             one_by_one, streaks = failed, []
         self._keep_alerts(alert_failures(url, one_by_one) + alert_incidents(url, streaks))
 
-    def watch(self) -> None:
-        """Incidents opened or cleared as things stand (monitoring.watch), each alerted once."""
-        changes = watch(
-            self.db,
-            self.id,
-            utcnow(),
-            self.options.heartbeat_seconds,
-            self.options.missed_grace_seconds,
-            zone=self.settings.timezone,
-        )
-        for change in changes:
-            log.warning("incident %s: %s", "opened" if change.opened else "cleared", change.message)
-        self._keep_alerts(alert_incidents(self.options.alert_webhook_url, changes))
-
     def _keep_alerts(self, threads: list[threading.Thread]) -> None:
         """Alerts being sent, waited for at shutdown (the loop and the flow sync both add some)."""
         with self._alerts_lock:
@@ -399,84 +377,6 @@ class Daemon:
             )
         return min((t for t in (next_fire, next_retry) if t is not None), default=None)
 
-    def beat(self) -> None:
-        """The heartbeat row, and the leases of every task this daemon holds."""
-        now = utcnow()
-        heartbeat.beat(self.db, self.identity, now, in_flight=len(self.pool.busy_ids()))
-        renew_leases(self.db, self.id, self._held_ids(), now, self.options.lease_seconds)
-
-    def recover(self) -> None:
-        """Retry or fail tasks whose lease expired, never this daemon's own (its leases may have
-        lapsed only because its loop was held up or the clock jumped)."""
-        self._notice_clock_jumps()  # a jump since this pass began must hold recovery too
-        if time.monotonic() < self._recovery_held_until:
-            return
-        recovered = recover_expired(self.db, utcnow(), exclude=self._held_ids())
-        for item in recovered:
-            log.warning(
-                "task %s: daemon %s stopped while running it; %s",
-                item.task_id,
-                item.owner,
-                "retrying" if item.status is TaskStatus.PENDING else "failed, no retries left",
-            )
-        self._alert(recovered)
-        if recovered:
-            self.wake()
-
-    def refresh_statistics(self) -> None:
-        statistics.refresh(self.db)
-
-    def _notice_clock_jumps(self) -> None:
-        """After the system clock jumps forward, every lease looks expired at once: this daemon
-        renews its own before anything else, and holds its recovery for one lease period (the
-        time any live daemon has to renew), so that another daemon on this host renews its
-        leases before they are taken for dead."""
-        step = self._clock.jumped()
-        if not step:
-            return
-        log.warning("daemon %s: the system clock jumped %+.1f s; timers go on unchanged", self.id, step)
-        if step > 0:
-            self._guarded(self.beat)()
-            self._recovery_held_until = time.monotonic() + self.options.lease_seconds
-
-    def _check_langflow(self) -> None:
-        """Once at start: say clearly, before any run fails, that LangFlow is away or refuses
-        the key (the daemon starts all the same: LangFlow may come later)."""
-        if not self.settings.langflow_api_key:
-            log.warning(
-                "LANGFLOW_API_KEY is not set: LangFlow refuses to run flows without an API key; every run "
-                "will fail until it is set"
-            )
-            return
-        try:
-            with self._client_factory() as client:
-                health = client.health()
-                if not health.reachable:
-                    log.warning("%s Runs fail (and are retried) until it answers.", health.detail)
-                    return
-                client.check_key()
-        except LangFlowAuthError as exc:
-            log.warning(
-                "LangFlow refuses the API key: %s Every run will fail until LANGFLOW_API_KEY is fixed.", exc.message
-            )
-        except LangFlowError as exc:
-            log.warning("could not check LangFlow at start: %s", exc.message)
-        except Exception:  # a check, never the end of anything
-            log.exception("could not check LangFlow at start")
-
-    def _renew_seconds(self) -> float:
-        return min(self.options.heartbeat_seconds, self.options.lease_seconds / 4)
-
-    def _guarded(self, job: Callable[[], None]) -> Callable[[], None]:
-        def run() -> None:
-            try:
-                job()
-            except Exception:  # a database hiccup must never end the loop
-                log.exception("daemon job %s failed; it runs again at its next turn", job.__name__)
-
-        run.__name__ = job.__name__
-        return run
-
     # -- the loop ----------------------------------------------------------------------
 
     def run(self, once: bool = False, install_signals: bool = True) -> int:
@@ -495,22 +395,9 @@ class Daemon:
         )
         # In a thread: a LangFlow that is away must not hold up the heartbeat and the first tick.
         threading.Thread(target=self._check_langflow, name="langflow-check", daemon=True).start()
-        beat, recover = self._guarded(self.beat), self._guarded(self.recover)
         if once:
             self._once_until = utcnow() + LOOK_AHEAD
-        beat()
-        recover()
-        if not once:
-            self._jobs.every(self.options.poll_seconds).seconds.do(self._ticked)
-        self._jobs.every(self._renew_seconds()).seconds.do(beat)
-        self._jobs.every(self.options.recovery_seconds).seconds.do(recover)
-        if not once:
-            self._jobs.every(self.options.recovery_seconds).seconds.do(self._guarded(self.watch))
-        self._jobs.every(1).hours.do(self._guarded(self.refresh_statistics))
-        if self.options.sync_seconds and not once:
-            self._jobs.every(self.options.sync_seconds).seconds.do(self._guarded(self.flow_sync.due))
-        if self.retention is not None and not once:
-            self._jobs.every(1).hours.do(self._guarded(self.retention.due))
+        self._start_jobs(poll=self._ticked, once=once)
         self._ticked()
         while not self._stopping.is_set():
             if once and self._once_done():

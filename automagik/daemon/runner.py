@@ -22,7 +22,8 @@ from automagik.costs.prices import PriceTable, RunCost
 from automagik.daemon.settings import DaemonSettings
 from automagik.db.models import LogLevel
 from automagik.langflow import LangFlowClient, LangFlowError, LangFlowRateLimited
-from automagik.runs.leases import Attempt, ClaimedTask
+from automagik.runs.leases import ClaimedTask
+from automagik.runs.outcomes import Attempt
 
 log = logging.getLogger("automagik.daemon")
 

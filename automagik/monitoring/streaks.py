@@ -12,7 +12,7 @@ from sqlalchemy import select
 from automagik.db.engine import Database
 from automagik.db.models import Schedule, Task, TaskStatus
 from automagik.monitoring.incidents import Change, Kind, open_incident
-from automagik.runs.leases import Recorded
+from automagik.runs.outcomes import Recorded
 
 
 def sort_failures(db: Database, failed: list[Recorded], now: datetime) -> tuple[list[Recorded], list[Change]]:

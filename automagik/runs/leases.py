@@ -1,27 +1,25 @@
-"""Running tasks under leases: claim, renew, record an attempt's outcome, recover, hand back.
+"""Running tasks under leases: claimed, within every limit, and renewed.
 
 A daemon owns a running task while `claimed_by` is its id and `lease_until` is ahead; every
 write it makes about the task repeats that condition (compare-and-set), so a daemon whose
-lease was taken over can never overwrite what the new owner records. Workers never write:
-they describe an `Attempt`, and this module decides, by the retry rule, what it comes to.
+lease was taken over can never overwrite what the new owner records. A claim shares its
+transaction with the recording of finished tries (runs/outcomes.py); a lease that expired,
+and the runs of a daemon that stops, are taken back by runs/recovery.py.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
-from sqlalchemy import and_, bindparam, exists, func, or_, select, update
+from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
 from automagik.costs.budgets import budgets_reached
-from automagik.costs.prices import RunCost
 from automagik.db.engine import Database, rows_matched
 from automagik.db.models import Backfill, Flow, LogLevel, Schedule, ScheduleStatus, Task, TaskStatus
-from automagik.runs.chains import Ended, output_of, start_chains
 from automagik.runs.limits import (
     BackfillSlots,
     ServerLimits,
@@ -30,7 +28,8 @@ from automagik.runs.limits import (
     read_flow_rules,
     read_limits,
 )
-from automagik.runs.states import LogLine, RetryPolicy, Transition, log_row, sole_source, sources, target, write_logs
+from automagik.runs.outcomes import Attempt, Recorded, record_outcomes
+from automagik.runs.states import RetryPolicy, Transition, log_row, sources, target, write_logs
 
 
 @dataclass(frozen=True)
@@ -53,41 +52,10 @@ class ClaimedTask:
     flow_updated_at: datetime | None = None  # LangFlow's updated_at of the flow, as last synced
 
 
-@dataclass(frozen=True)
-class Attempt:
-    """What one try of a task came to, as its worker saw it; recorded later, in a batch."""
-
-    task_id: str
-    logs: list[LogLine]
-    result: dict | None = None  # LangFlow's answer: the try succeeded
-    error: str | None = None  # why it failed, in plain words
-    transient: bool = False  # the failure may pass (unreachable, timeout, 5xx, 429)
-    retry_after: float | None = None  # seconds LangFlow asked to wait (429 Retry-After)
-    started_at: datetime | None = None  # when the try really began (claims may come ahead of it)
-    finished_at: datetime | None = None
-    cost: RunCost | None = None  # the tokens LangFlow reported, priced (None: it reported none)
-    flow_updated_at: datetime | None = None  # the version of the flow the try ran against
-
-
 class RecordedAndClaimed(NamedTuple):
     recorded: list[Recorded]
     claimed: list[ClaimedTask]
     held: int = 0  # runnable tasks a limit held back (they wait for a slot)
-
-
-@dataclass(frozen=True)
-class Recorded:
-    """A task's new state after a transition made by this module, for logs and alerts."""
-
-    task_id: str
-    status: TaskStatus
-    flow_id: str
-    flow_name: str
-    schedule_id: str | None
-    tries: int
-    error: str | None = None
-    next_retry_at: datetime | None = None
-    owner: str | None = None  # for a recovered task: the daemon that had held it
 
 
 def claim_tasks(
@@ -122,7 +90,7 @@ def record_and_claim(
     for last_try in (False, True):
         try:
             with db.write() as session:
-                recorded = _record(session, db.dialect, daemon_id, attempts, now, retry)
+                recorded = record_outcomes(session, db.dialect, daemon_id, attempts, now, retry)
                 claimed, held = (
                     _claim(session, db.dialect, daemon_id, now, until, limit, lease_seconds, server_limits, zone)
                     if limit > 0
@@ -138,7 +106,7 @@ def record_and_claim(
     if not attempts:
         return RecordedAndClaimed([], [])
     with db.write() as session:
-        return RecordedAndClaimed(_record(session, db.dialect, daemon_id, attempts, now, retry), [])
+        return RecordedAndClaimed(record_outcomes(session, db.dialect, daemon_id, attempts, now, retry), [])
 
 
 def record_attempts(
@@ -450,227 +418,3 @@ def renew_leases(db: Database, daemon_id: str, task_ids: list[str], now: datetim
                 .execution_options(synchronize_session=False)
             )
         )
-
-
-def outcome_of(
-    attempt: Attempt, tries: int, max_retries: int, now: datetime, retry: RetryPolicy
-) -> tuple[Transition, datetime | None, list[LogLine]]:
-    """The retry rule applied to one attempt: the transition it makes, the retry's time if
-    any, and the log lines that say so."""
-    if attempt.error is None:
-        return Transition.COMPLETE, None, []
-    ended = attempt.finished_at or now
-    if not attempt.transient:
-        return Transition.FAIL, None, []
-    if RetryPolicy.may_retry(tries, max_retries):
-        when = retry.retry_at(ended, tries, attempt.retry_after)
-        line = f"will retry at {when:%Y-%m-%d %H:%M:%S} UTC (retry {tries} of {max_retries})"
-        return Transition.RETRY_LATER, when, [(LogLevel.WARNING, line, ended)]
-    return Transition.FAIL, None, [(LogLevel.ERROR, f"no retries left after {tries} tries", ended)]
-
-
-def _record(
-    session, dialect: str, daemon_id: str, attempts: list[Attempt], now: datetime, retry: RetryPolicy
-) -> list[Recorded]:
-    if not attempts:
-        return []
-    owned_query = (
-        select(Task.id, Task.tries, Task.max_retries, Task.flow_id, Flow.name, Task.schedule_id)
-        .join(Flow, Flow.id == Task.flow_id)
-        .where(
-            Task.id.in_([a.task_id for a in attempts]),
-            Task.claimed_by == daemon_id,
-            Task.status.in_(sources(Transition.COMPLETE)),
-        )
-    )
-    if dialect == "postgresql":
-        owned_query = owned_query.with_for_update(of=Task)
-    owned = {row[0]: row[1:] for row in session.execute(owned_query)}
-    rows, logs, recorded, ended = [], [], [], []
-    for attempt in attempts:
-        if attempt.task_id not in owned:
-            continue
-        tries, max_retries, flow_id, flow_name, schedule_id = owned[attempt.task_id]
-        transition, retry_time, rule_lines = outcome_of(attempt, tries, max_retries, now, retry)
-        status = TaskStatus(target(transition))
-        rows.append(
-            {
-                "task_id": attempt.task_id,
-                "new_status": status.value,
-                "new_error": attempt.error,
-                "new_result": attempt.result if transition is Transition.COMPLETE else None,
-                "new_finished_at": None if retry_time else attempt.finished_at or now,
-                "new_next_retry_at": retry_time,
-                "new_started_at": attempt.started_at,
-                "new_flow_updated_at": attempt.flow_updated_at,
-                **_cost_columns(attempt.cost if transition is Transition.COMPLETE else None),
-            }
-        )
-        logs += [log_row(attempt.task_id, *line) for line in attempt.logs + rule_lines]
-        recorded.append(
-            Recorded(attempt.task_id, status, flow_id, flow_name, schedule_id, tries, attempt.error, retry_time)
-        )
-        if retry_time is None:
-            ended.append(
-                Ended(
-                    attempt.task_id,
-                    flow_id,
-                    flow_name,
-                    status,
-                    output_of(attempt.result if transition is Transition.COMPLETE else None, attempt.error),
-                )
-            )
-    if rows:
-        table = Task.__table__
-        # One statement for the batch; the rows were just checked (and locked) as ours. Every
-        # outcome (complete, retry later, fail) starts from the same status.
-        session.execute(
-            update(table)
-            .where(
-                table.c.id == bindparam("task_id"),
-                table.c.claimed_by == daemon_id,
-                table.c.status == sole_source(Transition.COMPLETE),
-            )
-            .values(
-                status=bindparam("new_status"),
-                error=bindparam("new_error"),
-                result=bindparam("new_result"),
-                started_at=func.coalesce(bindparam("new_started_at"), table.c.started_at),
-                finished_at=bindparam("new_finished_at"),
-                next_retry_at=bindparam("new_next_retry_at"),
-                claimed_by=None,
-                lease_until=None,
-                updated_at=now,
-                flow_updated_at=func.coalesce(bindparam("new_flow_updated_at"), table.c.flow_updated_at),
-                **{name: bindparam(f"new_{name}") for name in COST_COLUMNS},
-            ),
-            rows,
-        )
-    write_logs(session, logs)
-    # In this same transaction: a chain's run commits with the end that starts it, or neither does.
-    start_chains(session, dialect, ended, now)
-    return recorded
-
-
-COST_COLUMNS = ("input_tokens", "output_tokens", "total_tokens", "model", "cost_usd")
-
-
-MODEL_CHARS = 255  # tasks.model
-MAX_TOKENS = 2**31 - 1  # tasks.*_tokens are 32-bit integers
-
-
-def _cost_columns(cost: RunCost | None) -> dict:
-    """The run's usage as the columns can hold it: whatever LangFlow reports (a model name of
-    any length, any count) must never make the batch's write fail, or no later outcome of the
-    daemon could be recorded either."""
-    if cost is None:
-        return {f"new_{name}": None for name in COST_COLUMNS}
-    model = cost.model if cost.model is None or len(cost.model) <= MODEL_CHARS else cost.model[: MODEL_CHARS - 1] + "…"
-    return {
-        "new_input_tokens": min(cost.input_tokens, MAX_TOKENS),
-        "new_output_tokens": min(cost.output_tokens, MAX_TOKENS),
-        "new_total_tokens": min(cost.total_tokens, MAX_TOKENS),
-        "new_model": model,
-        "new_cost_usd": cost.cost_usd,
-    }
-
-
-def recover_expired(db: Database, now: datetime, limit: int = 500, exclude: Collection[str] = ()) -> list[Recorded]:
-    """Retry or fail running tasks whose lease expired: the daemon that held them is gone.
-    `exclude` names tasks the caller itself still holds (a daemon never takes its own runs)."""
-    recovered: list[Recorded] = []
-    with db.write() as session:
-        query = (
-            select(
-                Task.id,
-                Task.claimed_by,
-                Task.lease_until,
-                Task.tries,
-                Task.max_retries,
-                Task.flow_id,
-                Flow.name,
-                Task.schedule_id,
-            )
-            .join(Flow, Flow.id == Task.flow_id)
-            .where(Task.status.in_(sources(Transition.RECOVER)), Task.lease_until < now)
-            .limit(limit)
-        )
-        if exclude:
-            query = query.where(Task.id.not_in(list(exclude)))
-        if db.dialect == "postgresql":
-            query = query.with_for_update(skip_locked=True, of=Task)
-        for task_id, owner, lease_until, tries, max_retries, flow_id, flow_name, schedule_id in session.execute(
-            query
-        ).all():
-            retried = RetryPolicy.may_retry(tries, max_retries)
-            transition = Transition.RECOVER if retried else Transition.RECOVER_FAIL
-            message = (
-                f"daemon {owner} stopped while running this task (its lease expired at "
-                f"{lease_until:%Y-%m-%d %H:%M:%S} UTC); "
-                + ("retrying now" if retried else f"no retries left after {tries} tries: failed")
-            )
-            values = dict(status=target(transition), claimed_by=None, lease_until=None, updated_at=now)
-            if retried:
-                values.update(next_retry_at=now)
-            else:
-                values.update(finished_at=now, error=message)
-            changed = rows_matched(
-                session.execute(
-                    update(Task)
-                    .where(Task.id == task_id, Task.status.in_(sources(transition)), Task.lease_until == lease_until)
-                    .values(**values)
-                    .execution_options(synchronize_session=False)
-                )
-            )
-            if changed:
-                write_logs(session, [log_row(task_id, LogLevel.WARNING if retried else LogLevel.ERROR, message, now)])
-                recovered.append(
-                    Recorded(
-                        task_id,
-                        TaskStatus(target(transition)),
-                        flow_id,
-                        flow_name,
-                        schedule_id,
-                        tries,
-                        None if retried else message,
-                        now if retried else None,
-                        owner,
-                    )
-                )
-        start_chains(
-            session,
-            db.dialect,
-            [
-                Ended(r.task_id, r.flow_id, r.flow_name, r.status, r.error)
-                for r in recovered
-                if r.status is TaskStatus.FAILED
-            ],
-            now,
-        )
-    return recovered
-
-
-def hand_back(db: Database, daemon_id: str, task_ids: list[str], now: datetime, started: bool = True) -> int:
-    """On shutdown: return unfinished tasks to the queue; the cut-short attempt is not counted.
-    Tasks claimed ahead that never `started` go back without a note: nothing happened to them."""
-    if not task_ids:
-        return 0
-    values = dict(
-        status=target(Transition.HAND_BACK), claimed_by=None, lease_until=None, tries=Task.tries - 1, updated_at=now
-    )
-    if started:
-        values.update(next_retry_at=now)  # the cut-short run is retried at once
-    else:
-        values.update(started_at=None)  # it keeps its planned time
-    with db.write() as session:
-        handed = session.scalars(
-            update(Task)
-            .where(Task.id.in_(task_ids), Task.claimed_by == daemon_id, Task.status.in_(sources(Transition.HAND_BACK)))
-            .values(**values)
-            .returning(Task.id)
-            .execution_options(synchronize_session=False)
-        ).all()
-        if started:
-            note = f"daemon {daemon_id} shut down during the run; handed back to the queue"
-            write_logs(session, [log_row(task_id, LogLevel.WARNING, note, now) for task_id in handed])
-        return len(handed)

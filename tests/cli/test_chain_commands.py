@@ -11,7 +11,8 @@ import pytest
 
 from automagik.clock import utcnow
 from automagik.db.models import LogLevel
-from automagik.runs.leases import Attempt, claim_tasks, record_attempts
+from automagik.runs.leases import claim_tasks, record_attempts
+from automagik.runs.outcomes import Attempt
 from automagik.services import tasks as task_service
 from tests.cli.conftest import (
     ECHO,

@@ -16,15 +16,9 @@ from automagik.daemon.runner import TaskRunner
 from automagik.daemon.settings import DaemonSettings
 from automagik.db.models import TaskStatus
 from automagik.runs.fires import dispatch_due
-from automagik.runs.leases import (
-    Attempt,
-    claim_tasks,
-    hand_back,
-    record_and_claim,
-    record_attempts,
-    recover_expired,
-    renew_leases,
-)
+from automagik.runs.leases import claim_tasks, record_and_claim, record_attempts, renew_leases
+from automagik.runs.outcomes import Attempt
+from automagik.runs.recovery import hand_back, recover_expired
 from automagik.runs.states import RetryPolicy
 from automagik.services import tasks as task_service
 from automagik.services.schedules import ScheduleSpec, create_schedule

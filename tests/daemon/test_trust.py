@@ -21,7 +21,8 @@ from automagik.db.engine import Database
 from automagik.db.models import Schedule, Task, TaskStatus
 from automagik.runs import fires
 from automagik.runs.fires import QUEUED_REASON, RUNNING_REASON, dispatch_due
-from automagik.runs.leases import Attempt, claim_tasks, record_attempts
+from automagik.runs.leases import claim_tasks, record_attempts
+from automagik.runs.outcomes import Attempt
 from automagik.scheduling.cron import CronTrigger
 from automagik.services import tasks as task_service
 from automagik.services.schedules import ScheduleSpec, create_schedule, update_schedule

@@ -17,7 +17,9 @@ from automagik.db.models import Flow, Schedule
 from automagik.monitoring.incidents import Kind, list_open, open_incident
 from automagik.monitoring.watch import watch
 from automagik.runs.fires import dispatch_due
-from automagik.runs.leases import Attempt, claim_tasks, record_attempts, recover_expired
+from automagik.runs.leases import claim_tasks, record_attempts
+from automagik.runs.outcomes import Attempt
+from automagik.runs.recovery import recover_expired
 from automagik.services import flows as flow_service
 from automagik.services import schedules as schedule_service
 from automagik.services import tasks as task_service

@@ -17,7 +17,8 @@ from automagik.db.engine import Database
 from automagik.db.models import Backfill, MissedRunPolicy, Schedule, ScheduleStatus, Task, TaskLog, TaskStatus
 from automagik.runs import backfill as backfill_runs
 from automagik.runs.fires import dispatch_due
-from automagik.runs.leases import Attempt, _any_runnable, record_and_claim, record_attempts
+from automagik.runs.leases import _any_runnable, record_and_claim, record_attempts
+from automagik.runs.outcomes import Attempt
 from automagik.scheduling import ScheduleType
 from automagik.services import backfill as backfill_service
 from automagik.services import flows as flow_service

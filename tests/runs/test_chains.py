@@ -12,7 +12,9 @@ from automagik.daemon.runner import TaskRunner
 from automagik.daemon.settings import DaemonSettings
 from automagik.db.models import Flow, LogLevel, Task, TaskStatus
 from automagik.runs import chains
-from automagik.runs.leases import Attempt, claim_tasks, record_and_claim, record_attempts, recover_expired
+from automagik.runs.leases import claim_tasks, record_and_claim, record_attempts
+from automagik.runs.outcomes import Attempt
+from automagik.runs.recovery import recover_expired
 from automagik.services import schedules as schedule_service
 from automagik.services import tasks as task_service
 from automagik.services.schedules import ScheduleSpec

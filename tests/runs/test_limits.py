@@ -11,8 +11,9 @@ from sqlalchemy import func, select
 
 from automagik.db.engine import Database
 from automagik.db.models import Task, TaskLog, TaskStatus
-from automagik.runs.leases import Attempt, record_and_claim, record_attempts
+from automagik.runs.leases import record_and_claim, record_attempts
 from automagik.runs.limits import ServerLimits
+from automagik.runs.outcomes import Attempt
 from automagik.services import flows as flow_service
 from automagik.services import tasks as task_service
 from tests.services.helpers import ECHO_ID, TWO_OUT_ID, synced

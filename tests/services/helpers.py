@@ -7,7 +7,8 @@ from automagik.costs.prices import PriceTable
 from automagik.daemon.runner import TaskRunner
 from automagik.daemon.settings import DaemonSettings
 from automagik.langflow import LangFlowClient
-from automagik.runs.leases import Recorded, claim_tasks, record_attempts
+from automagik.runs.leases import claim_tasks, record_attempts
+from automagik.runs.outcomes import Recorded
 from automagik.services import flows as flow_service
 from tests.conftest import API_KEY
 

@@ -11,7 +11,8 @@ from sqlalchemy import select
 
 from automagik.db.engine import Database
 from automagik.db.models import Schedule, Task
-from automagik.runs.leases import Attempt, claim_tasks, record_attempts
+from automagik.runs.leases import claim_tasks, record_attempts
+from automagik.runs.outcomes import Attempt
 from automagik.services import chains
 from automagik.services import schedules as schedule_service
 from automagik.services import tasks as task_service

@@ -8,7 +8,8 @@ from sqlalchemy import select
 
 from automagik.clock import utcnow
 from automagik.db.models import LogLevel, Schedule, Task
-from automagik.runs.leases import Attempt, claim_tasks, record_attempts
+from automagik.runs.leases import claim_tasks, record_attempts
+from automagik.runs.outcomes import Attempt
 from automagik.services import schedules as schedule_service
 from automagik.services import tasks as task_service
 from tests.services.helpers import ECHO_ID, TWO_OUT_ID
