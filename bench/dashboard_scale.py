@@ -79,7 +79,17 @@ from bench.common import (  # noqa: E402
 )
 
 MEASURE = "dashboard"
-HELPERS = {"common", "chart_views", "calendar_view", "backfill_form", "run_view", "schedule_forms", "frame", "__init__"}
+HELPERS = {
+    "common",
+    "chart_views",
+    "calendar_view",
+    "backfill_form",
+    "run_view",
+    "schedule_forms",
+    "range_charts",
+    "frame",
+    "__init__",
+}
 HISTORY = timedelta(days=60)
 CALENDAR_TARGET_MS = 300
 SCHEDULES = 10_000  # the Schedules page's scale

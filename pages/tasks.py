@@ -22,11 +22,11 @@ import pandas as pd
 import streamlit as st
 
 from automagik.clock import utcnow
-from automagik.costfmt import PRICE_HINT, format_tokens, format_usd
+from automagik.costfmt import format_tokens, format_usd
 from automagik.db.models import TaskStatus
-from automagik.plural import agree, counted, word_for
-from automagik.services import charts, run_calendar, task_pages
+from automagik.plural import agree, counted
 from automagik.services import flows as flow_service
+from automagik.services import run_calendar, task_pages
 from automagik.services import schedules as schedule_service
 from automagik.services import tasks as task_service
 from automagik.services.context import AppContext
@@ -34,7 +34,7 @@ from automagik.services.errors import InvalidInput
 from automagik.services.export import csv_file_name, export_tasks_csv
 from automagik.services.serialize import duration_seconds, output_text
 from automagik.services.time_input import parse_time_input
-from pages import calendar_view, chart_views, common, frame, run_view
+from pages import calendar_view, common, frame, range_charts, run_view
 
 frame.ensure()  # before anything renders: see pages/frame.py
 
@@ -55,7 +55,6 @@ LISTED_KEY = "tasks_pages_of"  # (the filters, the page size) of the pages shown
 RANGE_KEY, DAY_KEY, CALENDAR_KEY = "tasks_range", "tasks_day", "tasks_calendar"
 CLICKS_KEY = "tasks_calendar_clicks"
 ONE_DAY = "One day"
-CHARTS_REFRESH_SECONDS = 60
 EXPORT_NAME_REFRESH_SECONDS = 10
 KEEP: Final = "session"  # filters survive a visit to another page
 
@@ -258,79 +257,6 @@ def export_button(context: AppContext, choice: Choice) -> None:
     )
 
 
-def charts_section(choice: Choice) -> None:
-    context, now = common.context(), utcnow()
-    filters = choice.filter(now)
-    span = charts.chart_range(context.db, filters, now)
-    if span is None:
-        return
-    zone, unit = common.zone(), charts.pick_bucket(span.since, span.until)
-    axis = charts.bucket_span(span.since, span.until, unit, zone)
-    filters = span.narrow(filters)
-    every = common.refresh_every()
-    st.caption(
-        f"Charts as of {common.when(now)}"
-        + (f", refreshed every {max(every, CHARTS_REFRESH_SECONDS):g} s." if every else ".")
-        + (
-            f" They show the last {charts.MAX_CHART_SPAN.days} days of the range (from "
-            f"{common.when(span.since, seconds=False)}); the table and the CSV cover all of it."
-            if span.capped
-            else ""
-        )
-    )
-    runs, durations, success, usage = st.tabs(
-        ["Runs over time", "Duration", "Success rate per flow", "Tokens and cost per day"]
-    )
-    with runs:
-        counts = charts.runs_over_time(context.db, filters, unit, zone)
-        changes = charts.flow_changes(context.db, filters, span.since, span.until)
-        st.altair_chart(chart_views.runs_chart(counts, unit, zone, axis, changes=changes))
-        if changes:
-            st.caption("Dashed lines: a flow changed in LangFlow (the runs before and after ran different versions).")
-    with durations:
-        sample = charts.duration_sample(context.db, filters)
-        stats = charts.duration_percentiles(sample, unit, zone)
-        if stats:
-            st.altair_chart(chart_views.duration_chart(stats, unit, zone, axis))
-            st.caption(
-                f"Median (p50) and 95th percentile per {unit.value}, from the newest {len(sample):,} finished "
-                f"{word_for(len(sample), 'run')} that match (at most {charts.DURATION_SAMPLE:,} are sampled)."
-            )
-        else:
-            st.info("No finished runs match.")
-    with success:
-        rows = [r for r in charts.success_by_flow(context.db, filters) if r.rate is not None]
-        if rows:
-            st.altair_chart(chart_views.success_chart(rows))
-            st.caption("Completed ÷ (completed + failed), whatever the status filter says.")
-        else:
-            st.info("No finished runs match.")
-    with usage:
-        usage_charts(context, filters, span, zone)
-
-
-def usage_charts(context: AppContext, filters: task_service.TaskFilter, span: charts.ChartRange, zone: str) -> None:
-    rows = charts.usage_per_day(context.db, filters, zone)
-    if not rows:
-        st.info("No run that matches reported token usage (LangFlow reports it for flows whose LLM components do).")
-        return
-    days = charts.bucket_span(span.since, span.until, charts.Bucket.DAY, zone)
-    if any(r.usage.cost_usd is not None for r in rows):
-        st.altair_chart(chart_views.cost_chart(rows, zone, days))
-    else:
-        st.info("No run that matches has a known cost: their models have no price.")
-    st.altair_chart(chart_views.tokens_chart(rows, zone, days))
-    unpriced = sum(r.usage.unpriced for r in rows)
-    st.caption(
-        f"Per day from midnight in {zone}, by planned time, of the runs that match and reported tokens."
-        + (
-            f" {unpriced:,} of them used a model without a known price: their cost is left out ({PRICE_HINT})."
-            if unpriced
-            else ""
-        )
-    )
-
-
 def _go_to_page() -> None:
     # A page number typed starts a new pagination widget with that page as its default:
     # setting the widget's value through session state would make Streamlit warn (it has a
@@ -420,4 +346,5 @@ if chosen is not None:
     st.fragment(runs_section, run_every=every)(chosen)
     st.fragment(export_button, run_every=EXPORT_NAME_REFRESH_SECONDS)(common.context(), chosen)
     st.divider()
-    st.fragment(charts_section, run_every=None if every is None else max(every, CHARTS_REFRESH_SECONDS))(chosen)
+    charts_every = None if every is None else max(every, range_charts.CHARTS_REFRESH_SECONDS)
+    st.fragment(range_charts.charts_section, run_every=charts_every)(chosen.filter)
