@@ -8,18 +8,18 @@ advances from the planned instant, never from "now", so schedules never drift.
 
 The work is split so that no write transaction holds the lock for long: the due schedules
 are read, and their fires since next_run_at walked (after downtime, up to MAX_WALK of them
-per schedule), outside any transaction and within a time budget; the write transaction then
-only checks that each schedule is as it was read, applies its missed-run policy and writes.
+per schedule: runs/catch_up.py), outside any transaction and within a time budget; the write
+transaction then only checks that each schedule is as it was read, applies its missed-run
+policy (runs/catch_up.py) and writes.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from collections import deque
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, bindparam, exists, or_, select, text, update
@@ -31,18 +31,15 @@ from automagik.costs.budgets import BudgetReached, budgets_reached, today
 from automagik.db.engine import Database
 from automagik.db.models import Flow, LogLevel, MissedRunPolicy, Schedule, ScheduleStatus, Task, TaskStatus
 from automagik.monitoring.incidents import Kind, open_incident
-from automagik.plural import counted
+from automagik.runs.catch_up import FirePlan, Walk, plan_fires, walk_fires
 from automagik.runs.schedules import schedule_trigger
 from automagik.runs.states import Transition, log_row, target, write_logs
 from automagik.runs.templates import FireValues, has_placeholders, render_input
-from automagik.scheduling import InvalidSchedule, Trigger
+from automagik.scheduling import InvalidSchedule
 
 if TYPE_CHECKING:
     from automagik.daemon.settings import DaemonSettings
 
-# Walking a dense trigger through a long downtime one fire at a time would be slow; past
-# this many fires we jump close to "now" and only estimate how many were missed.
-MAX_WALK = 2_000
 # Seconds of fire-walking per batch: the rest of the due schedules wait for the next batch,
 # so a tick after a long downtime never keeps the daemon from its heartbeat.
 PLAN_BUDGET = 0.25
@@ -66,27 +63,6 @@ def in_progress(task=Task):
 
 
 @dataclass
-class Walk:
-    """The fires of one schedule from its next_run_at up to a moment."""
-
-    kept: list[datetime]  # the last `keep` of them
-    count: int  # how many there were (an estimate past MAX_WALK)
-    following: datetime | None  # the first fire after the moment
-
-
-@dataclass
-class FirePlan:
-    """What one due schedule gets now."""
-
-    run: list[datetime] = field(default_factory=list)  # fires that become runnable tasks
-    skipped: list[datetime] = field(default_factory=list)  # fires recorded as skipped (with `reason`)
-    reason: str = ""  # set whenever `skipped` is not empty
-    note: str | None = None  # a remark for the log of the first task (coalesced fires...)
-    next_run_at: datetime | None = None
-    status: ScheduleStatus = ScheduleStatus.ACTIVE
-
-
-@dataclass
 class DispatchResult:
     selected: int = 0  # due schedules read (at most one batch)
     schedules: int = 0  # ... of which advanced
@@ -105,79 +81,6 @@ class DispatchResult:
         advanced or deferred something (the next batch reads past what it deferred). A batch
         that did neither ends the tick: no spinning."""
         return self.cut_short and (self.schedules > 0 or bool(self.deferred_ids))
-
-
-def walk_fires(trigger: Trigger, first: datetime, until: datetime, keep: int) -> Walk:
-    """The fires in [first, until]: the last `keep`, how many, and the first one after."""
-    kept: deque[datetime] = deque(maxlen=keep)
-    count, previous = 0, None
-    fire: datetime | None = first
-    while fire is not None and fire <= until:
-        if count == MAX_WALK and previous is not None:
-            period = fire - previous
-            jump_to = trigger.next_fire_after(until - period * (keep + 1))
-            if jump_to is not None and jump_to > fire:
-                count += max(0, int((jump_to - fire) / period)) if period > timedelta(0) else 0
-                fire = jump_to
-                continue
-        kept.append(fire)
-        count += 1
-        previous, fire = fire, trigger.next_fire_after(fire)
-    return Walk(list(kept), count, fire)
-
-
-def plan_fires(
-    schedule: Schedule, walk: Walk, now: datetime, settings: DaemonSettings, busy_reason: str | None = None
-) -> FirePlan:
-    """Apply the schedule's missed-run policy to its due fires. `busy_reason` says why the
-    schedule cannot run now (its previous run still going or queued), or is None."""
-    policy = schedule.missed_policy
-    due, count = walk.kept, walk.count
-    plan = FirePlan(next_run_at=walk.following)
-    plan.status = ScheduleStatus.ACTIVE if walk.following is not None else ScheduleStatus.COMPLETED
-    latest = due[-1]
-    late = now - latest > timedelta(seconds=settings.missed_grace_seconds)
-    earlier = count - len(due)
-    if busy_reason:
-        # Under "all" every fire gets its own task, a skipped one here; otherwise the latest
-        # stands for the fires it would have been coalesced with.
-        plan.skipped = due if policy is MissedRunPolicy.ALL else [latest]
-        plan.reason = busy_reason
-        if count > len(plan.skipped):
-            plan.reason += f" ({counted(count - len(plan.skipped), 'earlier fire')} missed as well)"
-        return plan
-    if policy is MissedRunPolicy.SKIP and late:
-        plan.skipped = [latest]
-        plan.reason = (
-            f"skipped: missed by {_ago(now - latest)} (more than the {settings.missed_grace_seconds:g} s grace: "
-            "no daemon could run it in time); policy skip"
-        )
-        if count > 1:
-            plan.reason += f"; {counted(count - 1, 'earlier fire')} missed too"
-        return plan
-    if policy is MissedRunPolicy.ALL:
-        plan.run = due
-        if earlier:
-            plan.note = f"catch-up after downtime: {counted(earlier, 'older missed fire')} beyond the limit of {len(due):,} not run"
-        elif count > 1:
-            plan.note = f"catch-up after downtime: running all {count} missed fires"
-        return plan
-    plan.run = [latest]
-    if count > 1:
-        since = due[0] if len(due) > 1 else schedule.next_run_at
-        plan.note = f"coalesced {counted(count - 1, 'missed fire')} since {since:%Y-%m-%d %H:%M:%S} UTC into this run"
-    elif late:
-        plan.note = f"running {_ago(now - latest)} late (no daemon could run it at the planned time)"
-    return plan
-
-
-def _ago(delta: timedelta) -> str:
-    seconds = int(delta.total_seconds())
-    if seconds < 120:
-        return f"{seconds} s"
-    if seconds < 7200:
-        return f"{seconds // 60} min"
-    return f"{seconds // 3600} h"
 
 
 def _insert(dialect: str):
