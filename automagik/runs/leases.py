@@ -85,7 +85,7 @@ def record_and_claim(
     tasks a limit held back. A queued fire of a flow whose daily budget (the day in `zone`) ran
     out is skipped instead of claimed."""
     until = until or now
-    if not attempts and (limit <= 0 or not _any_runnable(db, until)):
+    if not attempts and (limit <= 0 or not _any_runnable(db, until, now, zone)):
         return RecordedAndClaimed([], [])
     for last_try in (False, True):
         try:
@@ -118,34 +118,43 @@ def record_attempts(
     return record_and_claim(db, daemon_id, attempts, now, 0, 0, retry=retry)[0]
 
 
-def _any_runnable(db: Database, until: datetime) -> bool:
-    """Look before locking (see dispatch_due): most ticks find nothing to claim. A backfill of a
-    paused schedule, or one with max_parallel runs in flight, waits without making every tick
-    take the write lock to hold its runs again."""
+def _any_runnable(db: Database, until: datetime, now: datetime, zone: str = "UTC") -> bool:
+    """Look before locking (see dispatch_due): most ticks find nothing to claim. A backfill
+    waits without making every tick take the write lock only to hold its runs again while its
+    schedule is paused, while max_parallel of its runs are in flight, and while its flow's
+    daily budget (the day in `zone`) is reached, once its next run has been told why."""
     in_flight = (
         select(func.count())
         .where(Task.backfill_id == Backfill.id, Task.status == TaskStatus.RUNNING)
         .correlate(Backfill)
         .scalar_subquery()
     )
+    next_held_since = (
+        select(Task.held_since)
+        .where(Task.backfill_id == Backfill.id, _WAITING)
+        .order_by(Task.scheduled_for, Task.id)
+        .limit(1)
+        .correlate(Backfill)
+        .scalar_subquery()
+    )
     with db.read() as session:
-        return (
-            session.scalar(
-                select(Task.id).where(Task.status == TaskStatus.PENDING, Task.next_retry_at <= until).limit(1)
+        due = select(Task.id).where(Task.status == TaskStatus.PENDING, Task.next_retry_at <= until).limit(1)
+        if session.scalar(due) is not None:
+            return True
+        waiting = session.execute(
+            select(Flow.id, Flow.name, Flow.daily_budget_usd, next_held_since)
+            .join(Schedule, Schedule.flow_id == Flow.id)
+            .join(Backfill, Backfill.schedule_id == Schedule.id)
+            .where(
+                Schedule.status != ScheduleStatus.PAUSED,
+                in_flight < Backfill.max_parallel,
+                exists().where(Task.backfill_id == Backfill.id, _WAITING),
             )
-            is not None
-            or session.scalar(
-                select(Backfill.id)
-                .join(Schedule, Schedule.id == Backfill.schedule_id)
-                .where(
-                    Schedule.status != ScheduleStatus.PAUSED,
-                    in_flight < Backfill.max_parallel,
-                    exists().where(Task.backfill_id == Backfill.id, _WAITING),
-                )
-                .limit(1)
-            )
-            is not None
-        )
+        ).all()
+        if any(budget is None or held_since is None for _, _, budget, held_since in waiting):
+            return True  # runnable, or the claim is to note why its next run waits
+        budgets = {flow_id: (name, budget) for flow_id, name, budget, _ in waiting if budget is not None}
+        return len(budgets_reached(session, budgets, now, zone)) < len(budgets)
 
 
 # A backfill's run waiting for its turn: pending, never given a time (runs/backfill.py).

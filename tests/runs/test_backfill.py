@@ -166,13 +166,13 @@ def test_max_parallel_holds_across_two_daemons_oldest_fire_first(ready, hourly, 
     assert _claim(ready, now, "d2") == []  # the other daemon finds the backfill at its limit
     # ...and, while it stays there, the look before locking finds nothing: no tick takes the
     # write lock only to hold the same runs again.
-    assert not _any_runnable(ready, now)
+    assert not _any_runnable(ready, now, now)
     waiting = [t for t in _tasks(ready, hourly) if t.status is TaskStatus.PENDING]
     assert waiting[0].held_since == now and _logs(ready, waiting[0].id)[-1] == "waiting: backfill at its limit 2/2"
     assert all(t.status is TaskStatus.PENDING for t in waiting) and len(waiting) == 4  # held, never skipped
 
     _done(ready, first[:1], now, "d1")
-    assert _any_runnable(ready, now)
+    assert _any_runnable(ready, now, now)
     [next_one] = _claim(ready, now, "d2")
     assert next_one.scheduled_for == FIRES[2]
     assert next_one.input_data["input"] == "report for 2026-11-27 at 2026-11-27T02:00:00+01:00"
@@ -228,8 +228,12 @@ def test_a_reached_daily_budget_holds_backfill_runs_pending_until_the_next_day(r
     assert _logs(ready, tasks[0].id)[-1] == (
         "waiting: daily budget of $1.00 reached ($1.50 spent); a backfill's " "runs wait for the next day"
     )
+    # Held for the day: the look before locking leaves them out, so no tick takes the write
+    # lock only to hold them again.
+    assert not _any_runnable(ready, T0, T0)
     # The next day (the claim's zone here is UTC): they run, two at a time.
     next_day = datetime(2026, 11, 28, 0, 0, 1, tzinfo=UTC)
+    assert _any_runnable(ready, next_day, next_day)
     assert [c.scheduled_for for c in _claim(ready, next_day, "d1", limit=10)] == FIRES[:2]
 
 
@@ -260,9 +264,9 @@ def test_a_paused_schedules_backfill_waits_and_goes_on_when_it_is_resumed(ready,
     assert all(t.status is TaskStatus.PENDING for t in tasks) and len(tasks) == 6
     # Nothing to do while it is paused: the daemons' look before locking finds nothing, so no
     # tick takes the write lock to hold the same runs again.
-    assert not _any_runnable(ready, now)
+    assert not _any_runnable(ready, now, now)
     schedule_service.resume_schedule(ready, hourly)
-    assert _any_runnable(ready, now)
+    assert _any_runnable(ready, now, now)
     assert sorted(c.scheduled_for for c in _claim(ready, now, "d1")) == FIRES[:2]
 
 
