@@ -238,6 +238,9 @@ def test_bad_component_choice_writes_nothing(cli, db):
     assert refused.stdout == ""
 
 
+# A terminal is a process of its own (0.8 s); what it saves is written by the services that
+# the other tests run on both databases.
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_interactive_sync_asks_for_two_out_output(langflow, db, settings, tmp_path):
     """At a terminal, sync asks for each ambiguous flow's components, by number."""
     names = flow_names(langflow)
