@@ -30,7 +30,7 @@ from sqlalchemy import bindparam, select, update
 
 from automagik.db.engine import Database
 from automagik.db.models import Backfill, Flow, LogLevel, Schedule, Task, TaskStatus
-from automagik.runs.fires import _insert_tasks, _task_row
+from automagik.runs.fires import fire_task_row, insert_fire_tasks
 from automagik.runs.states import Transition, log_row, sources, target, write_logs
 from automagik.runs.templates import FireValues, render_input
 
@@ -185,7 +185,7 @@ def _queue_missing(
     rows = []
     for _position, fire in chunk:
         task_id = str(uuid.uuid4())
-        row = _task_row(task_id, schedule, fire, Transition.FIRE, now, None)
+        row = fire_task_row(task_id, schedule, fire, Transition.FIRE, now, None)
         # The input says the day the fire stood for, in the schedule's zone, not the day it ran.
         values = FireValues(
             fire_time=fire, zone=schedule.timezone, task_id=task_id, flow_name=flow_name, schedule_id=schedule.id
@@ -198,7 +198,7 @@ def _queue_missing(
             backfill_id=backfill_id,
         )
         rows.append(row)
-    inserted = _insert_tasks(session, session.get_bind().dialect.name, rows)
+    inserted = insert_fire_tasks(session, session.get_bind().dialect.name, rows)
     write_logs(
         session,
         [

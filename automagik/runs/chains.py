@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, text, tuple_, update
 
 from automagik.db.models import Flow, LogLevel, Schedule, ScheduleStatus, Task, TaskStatus
-from automagik.runs.fires import _insert
+from automagik.runs.fires import insert_for
 from automagik.runs.states import Transition, log_row, target, write_logs
 from automagik.runs.templates import FireValues, render_input
 from automagik.scheduling.after import STATUSES_OF
@@ -146,7 +146,7 @@ def _place(session, dialect: str, rows: list[dict]) -> list[str]:
     table = Task.__table__
     # No conflict target: either unique key (the chain's or the fire's) makes a row "do nothing",
     # then the rows left out are told apart below.
-    statement = _insert(dialect)(table).on_conflict_do_nothing().returning(table.c.id)
+    statement = insert_for(dialect)(table).on_conflict_do_nothing().returning(table.c.id)
     for _ in range(_PLACING_TRIES):
         if not rows:
             return inserted

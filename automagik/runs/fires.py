@@ -83,7 +83,8 @@ class DispatchResult:
         return self.cut_short and (self.schedules > 0 or bool(self.deferred_ids))
 
 
-def _insert(dialect: str):
+def insert_for(dialect: str):
+    """The INSERT with ON CONFLICT of `dialect` (backfill and chains insert their tasks with it too)."""
     if dialect == "postgresql":
         return pg_insert
     if dialect == "sqlite":
@@ -292,20 +293,22 @@ def _write_fires(
         for index, fire in enumerate(plan.run):
             task_id = str(uuid.uuid4())
             tasks.append(
-                _task_row(task_id, schedule, fire, Transition.FIRE, now, None, flow_name=flow_name, templated=templated)
+                fire_task_row(
+                    task_id, schedule, fire, Transition.FIRE, now, None, flow_name=flow_name, templated=templated
+                )
             )
             if index == 0 and plan.note:
                 logs.append(log_row(task_id, LogLevel.WARNING, plan.note, now))
         for fire in plan.skipped:
             task_id = str(uuid.uuid4())
             tasks.append(
-                _task_row(
+                fire_task_row(
                     task_id, schedule, fire, Transition.SKIP, now, plan.reason, flow_name=flow_name, templated=templated
                 )
             )
             logs.append(log_row(task_id, LogLevel.WARNING, plan.reason, now))
     _advance(session, advances, now)
-    inserted = _insert_tasks(session, dialect, tasks)
+    inserted = insert_fire_tasks(session, dialect, tasks)
     write_logs(session, [line for line in logs if line["task_id"] in inserted])
     for row in tasks:
         if row["id"] in inserted:
@@ -369,20 +372,20 @@ def _advance_unnest(session, advances: list[dict], now: datetime) -> None:
     )
 
 
-def _insert_tasks(session, dialect: str, rows: list[dict]) -> set[str]:
+def insert_fire_tasks(session, dialect: str, rows: list[dict]) -> set[str]:
     """Insert the tasks, silently dropping any fire that already has one; returns ids inserted."""
     if not rows:
         return set()
     table = Task.__table__
     statement = (
-        _insert(dialect)(table)
+        insert_for(dialect)(table)
         .on_conflict_do_nothing(index_elements=["schedule_id", "scheduled_for"])
         .returning(table.c.id)
     )
     return set(session.scalars(statement, rows, execution_options={"synchronize_session": False}).all())
 
 
-def _task_row(
+def fire_task_row(
     task_id: str,
     schedule: Schedule,
     fire: datetime,
