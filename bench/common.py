@@ -338,26 +338,7 @@ class BenchPostgres(ThrowawayPostgres):
     """A throwaway PostgreSQL server with PostgreSQL's own durability defaults (fsync and
     synchronous_commit on, as a user runs it), unlike the test suite's (which turns them off)."""
 
-    def start(self) -> BenchPostgres:
-        self._run(
-            str(self.bin / "initdb"), "-D", str(self.data), "-U", "automagik", "-A", "trust", "-E", "UTF8", "--no-sync"
-        )
-        options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c max_connections=200"
-        self._run(
-            str(self.bin / "pg_ctl"),
-            "-D",
-            str(self.data),
-            "-o",
-            options,
-            "-l",
-            str(self.dir / "log"),
-            "-w",
-            "-t",
-            "60",
-            "start",
-        )
-        wait_for_port(self.port, 30)
-        return self
+    SPEED_OPTIONS = ""
 
 
 class Databases:
